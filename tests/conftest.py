@@ -1,0 +1,89 @@
+"""Shared fixtures: small Hugging Face ViTs as the independent reference, real photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+# ViT shapes of the real model families (width, heads, mlp); depth is cut where noted to
+# keep the suite fast, the per-block maths being the same at every depth.
+SHAPES = {
+    "ViT-Ti/16": dict(hidden_size=192, num_attention_heads=3, intermediate_size=768),
+    "ViT-S/16": dict(hidden_size=384, num_attention_heads=6, intermediate_size=1536),
+    "ViT-B/16": dict(hidden_size=768, num_attention_heads=12, intermediate_size=3072),
+}
+
+
+def make_hf_vit(shape="ViT-Ti/16", depth=12, image_size=224, patch_size=16, num_labels=10, seed=0, scale=1.0):
+    """A Hugging Face ViTForImageClassification with random weights, eager attention.
+
+    `scale` multiplies the usual random init (and query/key weights twice more) so that
+    attention is peaked, not near-uniform, which makes the comparisons meaningful.
+    """
+    from transformers import ViTConfig, ViTForImageClassification
+
+    torch.manual_seed(seed)
+    config = ViTConfig(
+        num_hidden_layers=depth, image_size=image_size, patch_size=patch_size, num_labels=num_labels,
+        layer_norm_eps=1e-6, attn_implementation="eager", **SHAPES[shape],
+    )
+    model = ViTForImageClassification(config).eval()
+    if scale != 1.0:
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if p.ndim >= 2:
+                    p.mul_(scale * (4 if ("q_proj" in name or "k_proj" in name) else 1))
+    return model
+
+
+def hf_reference(model, pixels):
+    """Logits and attentions from transformers, the independent reference."""
+    with torch.no_grad():
+        out = model(pixel_values=pixels, output_attentions=True, interpolate_pos_encoding=True)
+    return out.logits, out.attentions
+
+
+def write_checkpoint(model, folder: Path, name="model.pth", sidecar=None) -> Path:
+    """Save a Hugging Face model's state dict (its own layout) plus an optional sidecar."""
+    path = folder / name
+    torch.save(model.state_dict(), path)
+    if sidecar is not None:
+        (folder / f"{name}.json").write_text(json.dumps(sidecar))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_hf():
+    """A shallow ViT-Ti-shaped model for tests that are about plumbing, not depth."""
+    return make_hf_vit("ViT-Ti/16", depth=4, num_labels=10, scale=3.0)
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path, tiny_hf) -> Path:
+    labels = [f"label {i}" for i in range(10)]
+    return write_checkpoint(tiny_hf, tmp_path, sidecar={"num_heads": 3, "labels": labels, "name": "tiny"})
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, np.ndarray]:
+    """Real photographs shipped in scikit-image's wheel."""
+    import skimage.data as data
+
+    return {name: getattr(data, name)() for name in ("chelsea", "coffee", "rocket", "astronaut")}
+
+
+@pytest.fixture
+def photo_folder(tmp_path, photos) -> Path:
+    """Real photos on disk as JPEG and PNG, one in a subfolder."""
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    (folder / "more").mkdir(parents=True)
+    Image.fromarray(photos["chelsea"]).save(folder / "chelsea.jpg", quality=92)
+    Image.fromarray(photos["coffee"]).save(folder / "coffee.png")
+    Image.fromarray(photos["rocket"]).save(folder / "more" / "rocket.jpg", quality=92)
+    return folder

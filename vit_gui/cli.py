@@ -1,0 +1,202 @@
+"""Command line: `vit-gui classify PATH...` classifies images headlessly (JSON or CSV out).
+
+Exit codes: 0 every image classified; 1 some images failed (each has its error in the
+output, the rest were still classified); 2 nothing could run (no model, bad checkpoint,
+CUDA missing, bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from vit_gui import __version__
+from vit_gui.errors import VitGuiError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vit-gui",
+        description="Classify images with a Vision Transformer and show where it looked.",
+    )
+    parser.add_argument("--version", action="version", version=f"vit-gui {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    classify = commands.add_parser(
+        "classify",
+        help="classify images or folders (recursed) and print JSON or CSV",
+        description="Classify images; folders are searched recursively for image files.",
+    )
+    classify.add_argument("paths", nargs="+", metavar="PATH", type=Path)
+    classify.add_argument("--model", type=Path, help="checkpoint file (default: the installed default model)")
+    classify.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    classify.add_argument("--top-k", type=int, default=5, help="classes per image (default: 5)")
+    classify.add_argument("--format", choices=("json", "csv"), default="json")
+    classify.add_argument("-o", "--output", type=Path, help="write results here instead of stdout")
+    classify.add_argument("--batch-size", type=int, default=8, help="images per model run (default: 8)")
+    maps = classify.add_argument_group("attention maps (written with --maps)")
+    maps.add_argument("--maps", type=Path, metavar="DIR", help="write <stem>.<map>.npy and <stem>.overlay.png here")
+    maps.add_argument("--fusion", choices=("mean", "max", "min"), default="mean", help="head fusion (default: mean)")
+    maps.add_argument("--discard", type=float, default=0.0, metavar="R", help="rollout discard ratio in [0, 1)")
+    maps.add_argument("--layer", type=int, metavar="L", help="map of block L (1-based) instead of the rollout")
+    maps.add_argument("--head", type=int, metavar="H", help="with --layer: map of head H (1-based)")
+    maps.add_argument("--class-index", type=int, metavar="C", help="class-specific map for class C (0-based)")
+    maps.add_argument("--colormap", default="inferno", help="matplotlib colormap for overlays")
+    maps.add_argument("--opacity", type=float, default=0.5, help="overlay opacity in [0, 1] (default: 0.5)")
+    return parser
+
+
+def map_spec_from_args(args):
+    from vit_gui.explain.maps import MapSpec
+
+    if args.head is not None and args.layer is None:
+        raise ValueError("--head needs --layer (the block the head belongs to)")
+    if args.class_index is not None:
+        return MapSpec("class", class_index=args.class_index)
+    if args.layer is not None:
+        kind = "head" if args.head is not None else "block"
+        return MapSpec(kind, fusion=args.fusion, block=args.layer - 1, head=(args.head or 1) - 1)
+    return MapSpec("rollout", fusion=args.fusion, discard_ratio=args.discard)
+
+
+def say(message: str) -> None:
+    """Progress and diagnostics go to stderr, which a windowed frozen app may not have."""
+    if sys.stderr is not None:
+        print(f"vit-gui: {message}", file=sys.stderr, flush=True)
+
+
+def run_classify(args) -> int:
+    from vit_gui.images import find_images
+    from vit_gui.model.catalog import default_model_path
+    from vit_gui.predict import Predictor
+
+    try:
+        if args.top_k < 1 or args.batch_size < 1:
+            raise ValueError("--top-k and --batch-size must be at least 1")
+        if not 0.0 <= args.opacity <= 1.0:
+            raise ValueError("--opacity must be in [0, 1]")
+        spec = map_spec_from_args(args)
+        model_path = args.model or default_model_path()
+        say(f"loading {model_path.name} on {args.device}")
+        predictor = Predictor.from_file(model_path, args.device)
+        arch = predictor.info.architecture
+        spec.check_against(arch.depth, arch.num_heads, arch.num_classes)
+        if args.maps:
+            from vit_gui.explain.overlay import get_colormap
+
+            get_colormap(args.colormap)  # an unknown name fails now, not after the first image
+    except (VitGuiError, ValueError) as exc:
+        say(f"error: {exc}")
+        return EXIT_CANNOT_RUN
+    for warning in predictor.info.warnings:
+        say(f"warning: {warning}")
+
+    paths = find_images(args.paths)
+    if not paths:
+        say("error: no image files found in " + ", ".join(map(str, args.paths)))
+        return EXIT_CANNOT_RUN
+    records = list(_classify_all(predictor, paths, args, spec))
+    _write_results(records, args)
+    failed = sum(r["error"] is not None for r in records)
+    if failed:
+        say(f"{failed} of {len(records)} images could not be classified")
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _classify_all(predictor, paths, args, spec):
+    """Yield one record per path, in order, loading images batch by batch."""
+    from vit_gui.images import load_image
+    from vit_gui.errors import ImageLoadError
+
+    writer = MapWriter(predictor, args, spec) if args.maps else None
+    done = 0
+    for start in range(0, len(paths), args.batch_size):
+        loaded, records = [], []
+        for path in paths[start : start + args.batch_size]:
+            record = {"path": str(path), "top": [], "error": None, "notes": []}
+            try:
+                image = load_image(path)
+                record["notes"] = list(image.notes)
+                loaded.append((record, image))
+            except ImageLoadError as exc:
+                record["error"] = str(exc)
+            records.append(record)
+        if loaded:
+            wants_attn = writer is not None and spec.kind != "class"
+            predictions = predictor.predict([img.image for _, img in loaded], args.top_k, wants_attn)
+            for (record, image), prediction in zip(loaded, predictions):
+                record["top"] = [{"label": t.label, "index": t.index, "prob": t.prob} for t in prediction.top]
+                if writer:
+                    record["maps"] = writer.write(image, prediction)
+        for record in records:
+            done += 1
+            if len(paths) > 1:
+                say(f"[{done}/{len(paths)}] {record['path']}" + (" (failed)" if record["error"] else ""))
+            yield record
+
+
+class MapWriter:
+    """Writes each image's map (.npy, patch grid, [0, 1]) and its overlay (.png)."""
+
+    def __init__(self, predictor, args, spec):
+        self.predictor, self.spec = predictor, spec
+        self.folder, self.colormap, self.opacity = args.maps, args.colormap, args.opacity
+        self.used_stems: set[str] = set()
+
+    def _stem(self, path: Path) -> str:
+        stem, n = path.stem, 1
+        while stem in self.used_stems:
+            n += 1
+            stem = f"{path.stem}-{n}"
+        self.used_stems.add(stem)
+        return stem
+
+    def write(self, image, prediction) -> dict:
+        from vit_gui.explain.overlay import overlay
+        from vit_gui.fileio import atomic_save_image, atomic_save_npy
+
+        if self.spec.kind == "class":
+            grid_map, _ = self.predictor.class_map(image.image, self.spec.class_index)
+        else:
+            grid_map = prediction.map(self.spec)
+        stem = self._stem(image.path)
+        npy = atomic_save_npy(self.folder / f"{stem}.{self.spec.slug}.npy", grid_map)
+        picture = overlay(image.image, grid_map, prediction.geometry, self.colormap, self.opacity)
+        png = atomic_save_image(self.folder / f"{stem}.overlay.png", picture)
+        return {"kind": self.spec.slug, "npy": str(npy), "overlay": str(png)}
+
+
+def _write_results(records: list[dict], args) -> None:
+    if args.format == "json":
+        text = json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+    else:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["path", "rank", "label", "index", "prob", "error"])
+        for r in records:
+            if r["error"] is not None:
+                writer.writerow([r["path"], "", "", "", "", r["error"]])
+            for rank, t in enumerate(r["top"], 1):
+                writer.writerow([r["path"], rank, t["label"], t["index"], f"{t['prob']:.6f}", ""])
+        text = buffer.getvalue()
+    if args.output:
+        from vit_gui.fileio import atomic_write_text
+
+        atomic_write_text(args.output, text)
+    elif sys.stdout is not None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "classify":
+        return run_classify(args)
+    parser.print_help(sys.stdout if sys.stdout is not None else None)
+    return EXIT_OK

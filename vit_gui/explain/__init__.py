@@ -1,0 +1,1 @@
+"""Attention maps (rollout, per-block, per-head, class-specific) and their overlays: no Qt."""

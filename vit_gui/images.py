@@ -1,0 +1,122 @@
+"""Open whatever the user dropped as an upright RGB image, or say clearly why not.
+
+Handles EXIF orientation (the map must match the photo the user sees), alpha and palette
+transparency (composited on white), 16-bit and float greyscale (rescaled, not clipped),
+CMYK, 1-bit, animated and multi-page files (first frame, said so), and refuses images so
+large in pixels that decoding them would exhaust memory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vit_gui.errors import ImageLoadError
+
+IMAGE_SUFFIXES = frozenset(
+    ".jpg .jpeg .jpe .png .bmp .gif .tif .tiff .webp .ppm .pgm .pbm .pnm .ico .tga .jfif".split()
+)
+#: Larger images are refused before decoding: 120 MP is a 12,000 x 10,000 photo.
+MAX_PIXELS = 120_000_000
+
+
+@dataclass
+class LoadedImage:
+    """An upright RGB image plus notes worth telling the user (e.g. 'first frame of 12')."""
+
+    image: Image.Image
+    path: Path | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+def load_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
+    """Open an image file as upright RGB; raise ImageLoadError with a user-facing reason."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise ImageLoadError("this is a folder, not an image")
+        if path.stat().st_size == 0:
+            raise ImageLoadError("the file is empty (0 bytes)")
+        with Image.open(path) as opened:
+            image, notes = _decode(opened, max_pixels)
+            return LoadedImage(image, path, notes)
+    except ImageLoadError:
+        raise
+    except FileNotFoundError:
+        raise ImageLoadError("the file no longer exists (moved or deleted?)") from None
+    except PermissionError:
+        raise ImageLoadError("permission denied: this file cannot be read") from None
+    except UnidentifiedImageError:
+        raise ImageLoadError("not an image, or an image format this app cannot read") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageLoadError(f"image is too large to open safely ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageLoadError(f"the image is damaged or truncated ({exc})") from None
+    except MemoryError:
+        raise ImageLoadError("not enough memory to decode this image") from None
+
+
+def _decode(opened: Image.Image, max_pixels: int) -> tuple[Image.Image, tuple[str, ...]]:
+    width, height = opened.size
+    if width * height > max_pixels:
+        raise ImageLoadError(
+            f"image is {width} x {height} pixels ({width * height / 1e6:.0f} MP), more than the "
+            f"{max_pixels / 1e6:.0f} MP this app opens"
+        )
+    notes = []
+    frames = getattr(opened, "n_frames", 1)
+    if frames > 1:
+        opened.seek(0)
+        kind = "animation" if getattr(opened, "is_animated", False) and opened.format != "TIFF" else "file"
+        notes.append(f"{kind} with {frames} frames: using the first")
+    opened.load()
+    image = ImageOps.exif_transpose(opened) or opened
+    return to_rgb(image), tuple(notes)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> RGB: transparency over white, high bit depths rescaled to 8 bits."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") else max(float(array.max()), 1.0)
+        low = 0.0 if image.mode != "F" else float(array.min())
+        scaled = np.clip((array - low) / max(top - low, 1e-12) * 255.0, 0, 255)
+        return Image.fromarray(scaled.round().astype(np.uint8), "L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def find_images(paths, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+    """Files given directly, plus image files found under folders (recursively, sorted).
+
+    Symlinked folders are not followed, so a link loop cannot trap the walk; files given
+    directly are kept whatever their suffix, so a bad one gets its own error message.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for path in map(Path, paths):
+        if path.is_dir():
+            for root, dirs, files in os.walk(path, followlinks=False):
+                dirs.sort()
+                for name in sorted(files):
+                    if Path(name).suffix.lower() in suffixes:
+                        _add(Path(root) / name, found, seen)
+        else:
+            _add(path, found, seen)
+    return found
+
+
+def _add(path: Path, found: list[Path], seen: set[Path]) -> None:
+    key = Path(os.path.abspath(path))
+    if key not in seen:
+        seen.add(key)
+        found.append(path)

@@ -1,0 +1,1 @@
+"""The ViT itself, its checkpoints and its metadata: pure torch, no Qt."""

@@ -1,0 +1,227 @@
+"""What a model is and how it wants its input: architecture, preprocessing and labels.
+
+The architecture is inferred from the weights; everything the weights cannot say (heads,
+preprocessing, class names, where it came from) comes from an optional sidecar JSON file
+`<weights>.json` beside the checkpoint, validated here with messages a user can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vit_gui.errors import ModelConfigError
+
+#: timm's convention: ViT-Ti/S/B/L/H have 64-dimensional heads.
+HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16}
+SIZE_NAMES = {192: "Ti", 384: "S", 768: "B", 1024: "L", 1280: "H"}
+INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos")
+RESIZE_MODES = ("crop", "letterbox")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image becomes the model's input tensor.
+
+    `crop`: resize the shorter side to input/crop_pct, then centre-crop (timm's eval
+    transform). `letterbox`: fit the whole image inside the input, pad with the mean colour.
+    """
+
+    input_size: tuple[int, int] = (224, 224)  # (height, width)
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    crop_pct: float = 0.9
+    interpolation: str = "bicubic"
+    resize_mode: str = "crop"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The shape of a ViT, as far as the weights and the sidecar tell it."""
+
+    depth: int
+    embed_dim: int
+    num_heads: int
+    patch_size: int
+    grid: tuple[int, int]
+    num_classes: int
+    mlp_hidden: int
+    qkv_bias: bool = True
+    layer_norm_eps: float = 1e-6
+
+    @property
+    def name(self) -> str:
+        size = SIZE_NAMES.get(self.embed_dim)
+        if size:
+            return f"ViT-{size}/{self.patch_size}"
+        return f"ViT d{self.depth} w{self.embed_dim}/{self.patch_size}"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything the app shows and needs about one loaded model."""
+
+    name: str
+    path: Path
+    architecture: Architecture
+    preprocessing: Preprocessing
+    labels: tuple[str, ...]
+    layout: str  # which key layout the checkpoint used
+    source: str = ""
+    license: str = ""
+    warnings: tuple[str, ...] = field(default=())
+
+    def label(self, index: int) -> str:
+        """The class name, or `class N` when the model has no names for its classes."""
+        if 0 <= index < len(self.labels) and self.labels[index]:
+            return self.labels[index]
+        return f"class {index}"
+
+
+def sidecar_path(weights: Path) -> Path:
+    """`model.pth` -> `model.pth.json`; `model.json` beside it is accepted too."""
+    return weights.with_name(weights.name + ".json")
+
+
+def find_sidecar(weights: Path) -> Path | None:
+    for candidate in (sidecar_path(weights), weights.with_suffix(".json")):
+        if candidate != weights and candidate.is_file():
+            return candidate
+    return None
+
+
+def read_sidecar(weights: Path) -> dict:
+    """The sidecar's JSON object, or {} when there is none."""
+    path = find_sidecar(weights)
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelConfigError(f"{path.name}: not a readable JSON file ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ModelConfigError(f"{path.name}: expected a JSON object with the model's facts")
+    return {"_path": path, **data}
+
+
+def _fail(sidecar: dict, message: str):
+    where = sidecar.get("_path")
+    raise ModelConfigError(f"{where.name if where else 'sidecar'}: {message}")
+
+
+def _positive_int(sidecar: dict, key: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        _fail(sidecar, f"'{key}' must be a positive whole number, got {value!r}")
+    return value
+
+
+def _triple(sidecar: dict, key: str, default, positive: bool = False) -> tuple[float, float, float]:
+    value = sidecar.get(key, default)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value] * 3
+    ok = isinstance(value, (list, tuple)) and len(value) == 3
+    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ok = ok and all(math.isfinite(v) and (v > 0 or not positive) for v in value)
+    if not ok:
+        need = "three positive numbers" if positive else "three numbers"
+        _fail(sidecar, f"'{key}' must be {need} (one per RGB channel), got {value!r}")
+    return tuple(float(v) for v in value)
+
+
+def _input_size(sidecar: dict, default: tuple[int, int]) -> tuple[int, int]:
+    """Accepts 224, [224, 224] (h, w) or timm's [3, 224, 224]."""
+    value = sidecar.get("input_size", default)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value, value]
+    if isinstance(value, (list, tuple)) and len(value) == 3 and value[0] == 3:
+        value = value[1:]
+    if not (isinstance(value, (list, tuple)) and len(value) == 2):
+        _fail(sidecar, f"'input_size' must be N, [height, width] or [3, height, width], got {value!r}")
+    return tuple(_positive_int(sidecar, "input_size", v) for v in value)
+
+
+def parse_preprocessing(sidecar: dict, default_size: tuple[int, int]) -> Preprocessing:
+    """Preprocessing from the sidecar, with defaults for whatever it leaves out."""
+    base = Preprocessing(input_size=default_size)
+    crop_pct = sidecar.get("crop_pct", base.crop_pct)
+    if isinstance(crop_pct, bool) or not isinstance(crop_pct, (int, float)) or not 0.1 <= crop_pct <= 1.0:
+        _fail(sidecar, f"'crop_pct' must be a number between 0.1 and 1, got {crop_pct!r}")
+    interpolation = sidecar.get("interpolation", base.interpolation)
+    if interpolation not in INTERPOLATIONS:
+        _fail(sidecar, f"'interpolation' must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
+    resize_mode = sidecar.get("resize_mode", base.resize_mode)
+    if resize_mode not in RESIZE_MODES:
+        _fail(sidecar, f"'resize_mode' must be one of {', '.join(RESIZE_MODES)}, got {resize_mode!r}")
+    return Preprocessing(
+        input_size=_input_size(sidecar, default_size),
+        mean=_triple(sidecar, "mean", base.mean),
+        std=_triple(sidecar, "std", base.std, positive=True),
+        crop_pct=float(crop_pct),
+        interpolation=interpolation,
+        resize_mode=resize_mode,
+    )
+
+
+def parse_num_heads(sidecar: dict, embed_dim: int) -> int:
+    """Heads from the sidecar, else timm's 64-dimensional-head convention."""
+    if "num_heads" in sidecar:
+        heads = _positive_int(sidecar, "num_heads", sidecar["num_heads"])
+    else:
+        heads = HEADS_BY_WIDTH.get(embed_dim, embed_dim // 64 if embed_dim % 64 == 0 else 0)
+        if not heads:
+            _fail(sidecar, f"width {embed_dim} has no default head count: set 'num_heads'")
+    if embed_dim % heads:
+        _fail(sidecar, f"'num_heads' {heads} does not divide the model width {embed_dim}")
+    return heads
+
+
+def parse_layer_norm_eps(sidecar: dict) -> float:
+    eps = sidecar.get("layer_norm_eps", 1e-6)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < 1:
+        _fail(sidecar, f"'layer_norm_eps' must be a small positive number, got {eps!r}")
+    return float(eps)
+
+
+def parse_labels(sidecar: dict, num_classes: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(labels, warnings). Labels come inline (`labels`) or from a text file (`labels_file`,
+    one name per line, relative to the sidecar). A count that does not match the model's
+    classes is a warning, not a failure: the model still works, unnamed classes show as
+    `class N`."""
+    if "labels" in sidecar:
+        labels = sidecar["labels"]
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            _fail(sidecar, "'labels' must be a list of class names (strings)")
+        origin = "'labels'"
+    elif "labels_file" in sidecar:
+        name = sidecar["labels_file"]
+        if not isinstance(name, str):
+            _fail(sidecar, f"'labels_file' must be a file name, got {name!r}")
+        path = Path(sidecar["_path"]).parent / name
+        labels = read_labels_file(path)
+        origin = f"labels file {path.name}"
+    else:
+        return (), ()
+    labels = [x.strip() for x in labels]
+    warnings = ()
+    if len(labels) != num_classes:
+        warnings = (
+            f"{origin} has {len(labels)} names but the model has {num_classes} classes; "
+            "classes without a name are shown as 'class N'",
+        )
+        labels = labels[:num_classes]
+    return tuple(labels), warnings
+
+
+def read_labels_file(path: Path) -> list[str]:
+    """One class name per line; trailing blank lines ignored, inner ones kept as unnamed."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ModelConfigError(f"cannot read labels file {path.name}: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ModelConfigError(f"labels file {path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    return text.rstrip("\r\n").splitlines() if text.strip() else []

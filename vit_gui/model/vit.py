@@ -1,0 +1,173 @@
+"""The classic Vision Transformer (Dosovitskiy et al. 2021), with timm's parameter names.
+
+Parameter names match timm's `VisionTransformer` (`patch_embed.proj`, `cls_token`,
+`pos_embed`, `blocks.N.norm1`, `blocks.N.attn.qkv`, `blocks.N.attn.proj`, `blocks.N.norm2`,
+`blocks.N.mlp.fc1/fc2`, `norm`, `head`), so timm-style state dicts load as they are.
+
+Plain classification uses PyTorch's fused attention kernel. Attention probabilities are
+only materialised when the caller asks for them, in the same forward pass.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ViTOutput(NamedTuple):
+    """Logits (B, classes) and, when asked for, each block's attention (B, heads, N, N)."""
+
+    logits: torch.Tensor
+    attentions: tuple[torch.Tensor, ...] | None
+
+
+def resample_pos_embed(
+    patch_pos: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int]
+) -> torch.Tensor:
+    """Bicubically resample patch position embeddings (1, gh*gw, D) to another grid.
+
+    Uses align_corners=False and no antialiasing, as Hugging Face's ViT does, so inputs
+    of any size (square or not) see the same embeddings there and here.
+    """
+    if tuple(old_grid) == tuple(new_grid):
+        return patch_pos
+    dim = patch_pos.shape[-1]
+    grid = patch_pos.reshape(1, old_grid[0], old_grid[1], dim).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid.float(), size=tuple(new_grid), mode="bicubic", align_corners=False)
+    return grid.to(patch_pos.dtype).permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], dim)
+
+
+class PatchEmbed(nn.Module):
+    """Split the image into non-overlapping patches and project each with a strided conv."""
+
+    def __init__(self, patch_size: int, in_chans: int, embed_dim: int):
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)  # (B, gh*gw, D)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention; returns the probabilities only when asked."""
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim**-0.5
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, need_weights: bool = False):
+        batch, tokens, dim = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, head_dim)
+        if need_weights:
+            attn = torch.softmax((q * self.scale) @ k.transpose(-2, -1), dim=-1)
+            out = attn @ v
+        else:
+            attn = None
+            out = F.scaled_dot_product_attention(q, k, v)
+        out = out.transpose(1, 2).reshape(batch, tokens, dim)
+        return self.proj(out), attn
+
+
+class Mlp(nn.Module):
+    """Two-layer feed-forward network with exact (erf) GELU."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_hidden: int, qkv_bias: bool, eps: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.attn = Attention(dim, num_heads, qkv_bias)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.mlp = Mlp(dim, mlp_hidden)
+
+    def forward(self, x: torch.Tensor, need_weights: bool = False):
+        attn_out, attn = self.attn(self.norm1(x), need_weights)
+        x = x + attn_out
+        x = x + self.mlp(self.norm2(x))
+        return x, attn
+
+
+class VisionTransformer(nn.Module):
+    """Classic ViT classifier of any depth, width, head count, patch and input size.
+
+    `grid` is the patch grid the position embeddings were trained for; inputs of any
+    other size (multiples of the patch size) get bicubically resampled embeddings.
+    """
+
+    def __init__(
+        self,
+        *,
+        grid: tuple[int, int] = (14, 14),
+        patch_size: int = 16,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_hidden: int | None = None,
+        qkv_bias: bool = True,
+        layer_norm_eps: float = 1e-6,
+    ):
+        super().__init__()
+        self.grid = (int(grid[0]), int(grid[1]))
+        self.patch_size = patch_size
+        self.num_classes = num_classes
+        self.embed_dim = embed_dim
+        self.depth = depth
+        self.num_heads = num_heads
+        mlp_hidden = mlp_hidden or 4 * embed_dim
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_hidden, qkv_bias, layer_norm_eps) for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=layer_norm_eps)
+        self.head = nn.Linear(embed_dim, num_classes)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.normal_(self.cls_token, std=1e-6)
+
+    def grid_for(self, height: int, width: int) -> tuple[int, int]:
+        """The patch grid an input of this pixel size is cut into."""
+        return height // self.patch_size, width // self.patch_size
+
+    def _pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
+        cls_pos, patch_pos = self.pos_embed[:, :1], self.pos_embed[:, 1:]
+        return torch.cat([cls_pos, resample_pos_embed(patch_pos, self.grid, grid)], dim=1)
+
+    def forward(self, pixels: torch.Tensor, return_attention: bool = False) -> ViTOutput:
+        """Classify a batch (B, 3, H, W); H and W need not match the trained size."""
+        grid = self.grid_for(pixels.shape[-2], pixels.shape[-1])
+        if grid[0] < 1 or grid[1] < 1:
+            raise ValueError(f"input {tuple(pixels.shape[-2:])} is smaller than one patch")
+        x = self.patch_embed(pixels)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        x = x + self._pos_embed(grid)
+        attentions = []
+        for block in self.blocks:
+            x, attn = block(x, return_attention)
+            attentions.append(attn)
+        logits = self.head(self.norm(x)[:, 0])
+        return ViTOutput(logits, tuple(attentions) if return_attention else None)

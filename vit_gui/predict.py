@@ -1,0 +1,131 @@
+"""Predictor: one loaded model on one device, turning images into top-k classes and maps.
+
+Everything the CLI, the GUI worker and the benchmarks do with a model goes through here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from vit_gui.errors import DeviceError
+from vit_gui.explain import rollout
+from vit_gui.explain.maps import MapSpec, compute_map
+from vit_gui.model.checkpoints import LoadedModel, load_model
+from vit_gui.preprocess import Geometry, preprocess
+
+
+@dataclass(frozen=True)
+class TopClass:
+    label: str
+    index: int
+    prob: float
+
+
+@dataclass
+class Prediction:
+    """One image's result. `attentions` (blocks, heads, N, N) on the CPU when asked for,
+    kept so that any rollout / block / head map can be recomputed without the model."""
+
+    top: list[TopClass]
+    probs: np.ndarray
+    geometry: Geometry
+    grid: tuple[int, int]
+    attentions: torch.Tensor | None = None
+
+    def map(self, spec: MapSpec = MapSpec()) -> np.ndarray:
+        if self.attentions is None:
+            raise ValueError("this prediction was made without attentions")
+        return compute_map(self.attentions, self.grid, spec)
+
+
+def cuda_unavailable_reason() -> str | None:
+    """Why CUDA cannot be used here, in words a user can act on; None when it can."""
+    if torch.cuda.is_available():
+        return None
+    if torch.version.cuda is None:
+        return (f"this PyTorch build ({torch.__version__}) has no CUDA support; install a CUDA "
+                "build of torch to use the GPU (see the README)")
+    return "no usable NVIDIA GPU was found (is the driver installed?)"
+
+
+def resolve_device(name: str) -> torch.device:
+    """'cpu', 'cuda' or 'cuda:N' -> torch.device, or DeviceError saying why not."""
+    name = (name or "cpu").strip().lower()
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        reason = cuda_unavailable_reason()
+        if reason:
+            raise DeviceError(f"CUDA was requested but {reason}")
+        device = torch.device(name)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"{name} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        return device
+    raise DeviceError(f"unknown device {name!r}: choose cpu or cuda")
+
+
+class Predictor:
+    """A model in eval mode on a device, with its preprocessing and class names."""
+
+    def __init__(self, loaded: LoadedModel, device: str = "cpu"):
+        self.device = resolve_device(device)
+        self.info = loaded.info
+        self.model = loaded.model.eval().requires_grad_(False).to(self.device)
+
+    @classmethod
+    def from_file(cls, path: Path | str, device: str = "cpu") -> "Predictor":
+        resolve_device(device)  # fail fast, before reading a large file
+        return cls(load_model(path), device)
+
+    def prepare(self, images: Sequence[Image.Image]) -> tuple[torch.Tensor, list[Geometry]]:
+        """Preprocess a batch of RGB images into one input tensor on the device."""
+        tensors, geometries = zip(*(preprocess(image, self.info.preprocessing) for image in images))
+        return torch.stack(tensors).to(self.device), list(geometries)
+
+    def predict(self, images: Sequence[Image.Image], top_k: int = 5, with_attentions: bool = False) -> list[Prediction]:
+        """Top-k classes for each image; with_attentions keeps every block's attention."""
+        if not images:
+            return []
+        pixels, geometries = self.prepare(images)
+        with torch.inference_mode():
+            out = self.model(pixels, return_attention=with_attentions)
+            probs = torch.softmax(out.logits.float(), dim=-1).cpu()
+            attentions = torch.stack(out.attentions, dim=1).float().cpu() if with_attentions else None
+        grid = self.model.grid_for(*pixels.shape[-2:])
+        k = max(1, min(top_k, probs.shape[-1]))
+        values, indices = probs.topk(k, dim=-1)
+        return [
+            Prediction(
+                top=[TopClass(self.info.label(int(i)), int(i), float(p)) for p, i in zip(values[b], indices[b])],
+                probs=probs[b].numpy(),
+                geometry=geometries[b],
+                grid=grid,
+                attentions=None if attentions is None else attentions[b],
+            )
+            for b in range(len(images))
+        ]
+
+    def class_attention_grads(self, image: Image.Image, class_index: int) -> tuple[torch.Tensor, torch.Tensor, Geometry]:
+        """(attentions, d logit_c / d attentions), each (blocks, heads, N, N), for one image."""
+        if not 0 <= class_index < self.info.architecture.num_classes:
+            raise ValueError(f"class index must be 0..{self.info.architecture.num_classes - 1}, got {class_index}")
+        pixels, (geometry,) = self.prepare([image])
+        with torch.enable_grad():
+            pixels.requires_grad_(True)
+            out = self.model(pixels, return_attention=True)
+            grads = torch.autograd.grad(out.logits[0, class_index], out.attentions)
+        attn = torch.stack([a[0] for a in out.attentions]).detach().float().cpu()
+        grad = torch.stack([g[0] for g in grads]).float().cpu()
+        return attn, grad, geometry
+
+    def class_map(self, image: Image.Image, class_index: int) -> tuple[np.ndarray, Geometry]:
+        """The class-specific relevance map (Chefer et al. 2021) on the patch grid, in [0, 1]."""
+        attn, grad, geometry = self.class_attention_grads(image, class_index)
+        grid = self.model.grid_for(*geometry.input_size)
+        return rollout.class_relevance(attn, grad, grid), geometry
