@@ -6,6 +6,7 @@ import torch
 
 from vit_gui.explain import rollout as ro
 from vit_gui.explain.maps import MapSpec, compute_map
+from reference_maps import np_chefer, np_fuse, np_normalise, np_rollout
 
 GRID = (6, 5)
 TOKENS = 1 + GRID[0] * GRID[1]
@@ -17,41 +18,6 @@ def random_attention(seed, blocks=4, heads=3, tokens=TOKENS):
     return rng.dirichlet(np.full(tokens, 0.3), size=(blocks, heads, tokens))
 
 
-# ---- independent re-derivation, written straight from the paper's description ----------
-
-def np_normalise(v):
-    v = np.asarray(v, np.float64)
-    span = v.max() - v.min()
-    return (v - v.min()) / span if span > 0 else np.zeros_like(v)
-
-
-def np_fuse(block, fusion):
-    return {"mean": np.mean, "max": np.max, "min": np.min}[fusion](block, axis=0)
-
-
-def np_rollout(attn, fusion, discard):
-    tokens = attn.shape[-1]
-    result = np.eye(tokens)
-    for block in attn:
-        a = np_fuse(block, fusion).copy()
-        if discard > 0:
-            flat = a.reshape(-1)
-            order = [i for i in np.argsort(flat, kind="stable") if i != 0]  # never CLS->CLS
-            flat[order[: int(flat.size * discard)]] = 0.0
-        a = a + np.eye(tokens)
-        a = a / a.sum(axis=1, keepdims=True)
-        result = a @ result
-    return np_normalise(result[0, 1:].reshape(GRID))
-
-
-def np_chefer(attn, grads):
-    tokens = attn.shape[-1]
-    r = np.eye(tokens)
-    for a, g in zip(attn, grads):
-        r = r + np.maximum(g * a, 0).mean(axis=0) @ r
-    return np_normalise(r[0, 1:].reshape(GRID))
-
-
 # ---- tests ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fusion", ["mean", "max", "min"])
@@ -60,7 +26,7 @@ def np_chefer(attn, grads):
 def test_rollout_matches_numpy(fusion, discard, seed):
     attn = random_attention(seed)
     ours = ro.rollout(torch.tensor(attn, dtype=torch.float32), GRID, fusion, discard)
-    ref = np_rollout(attn.astype(np.float32).astype(np.float64), fusion, discard)
+    ref = np_rollout(attn.astype(np.float32).astype(np.float64), fusion, discard, GRID)
     assert ours.shape == GRID and ours.dtype == np.float32
     np.testing.assert_allclose(ours, ref, atol=1e-5)
     assert ours.min() == 0.0 and ours.max() == pytest.approx(1.0)
@@ -98,12 +64,12 @@ def test_head_maps_match_numpy():
 def test_class_relevance_matches_numpy():
     attn = random_attention(6)
     grads = np.random.default_rng(7).normal(size=attn.shape)
-    np.testing.assert_allclose(ro.class_relevance(attn, grads, GRID), np_chefer(attn, grads), atol=1e-5)
+    np.testing.assert_allclose(ro.class_relevance(attn, grads, GRID), np_chefer(attn, grads, GRID), atol=1e-5)
 
 
 def test_map_spec_dispatch_and_validation():
     attn = random_attention(8)
-    np.testing.assert_allclose(compute_map(attn, GRID, MapSpec("rollout", "max", 0.2)), np_rollout(attn, "max", 0.2), atol=1e-5)
+    np.testing.assert_allclose(compute_map(attn, GRID, MapSpec("rollout", "max", 0.2)), np_rollout(attn, "max", 0.2, GRID), atol=1e-5)
     np.testing.assert_allclose(compute_map(attn, GRID, MapSpec("head", block=2, head=1)), ro.head_map(attn, GRID, 2, 1))
     with pytest.raises(ValueError, match="fusion"):
         MapSpec("rollout", fusion="median")

@@ -71,14 +71,16 @@ def _read_torch(path: Path):
         return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if "Weights only load failed" in text or "Unsupported global" in text or "unsupported" in text.lower():
-            culprit = re.search(r"GLOBAL ([\w.]+)", text)
+        culprit = re.search(r"GLOBAL ([\w.]+)", text)
+        if culprit or "Unsupported global" in text:
             what = f" ({culprit.group(1)})" if culprit else ""
             raise CheckpointError(
                 f"refused {path.name}: its pickle asks to run code{what}, which could harm this "
                 "computer; only plain weights are loaded. Re-save it as a state dict or .safetensors."
             ) from None
-        raise CheckpointError(f"{path.name} is not a valid checkpoint ({text}); {EXPECTED}") from None
+        detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|$)", text, re.S)
+        reason = detail.group(1).strip() if detail else text.splitlines()[0]
+        raise CheckpointError(f"{path.name} is not a readable checkpoint ({reason[:200]}); {EXPECTED}") from None
     except Exception as exc:  # torch.load raises many unrelated types on garbage input
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"{path.name} is not a readable checkpoint ({reason[:200]}); {EXPECTED}") from None

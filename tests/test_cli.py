@@ -1,0 +1,157 @@
+"""`vit-gui classify` end to end on real photos: JSON, CSV, .npy maps and PNG overlays."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vit_gui.cli import main
+from vit_gui.explain import rollout as ro
+from vit_gui.explain.maps import MapSpec
+from vit_gui.images import load_image
+from vit_gui.predict import Predictor
+
+
+def run_cli(capsys, *argv):
+    code = main(["classify", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_and_maps_end_to_end_in_a_real_process(tmp_path, tiny_checkpoint, photo_folder):
+    maps = tmp_path / "maps"
+    proc = subprocess.run(
+        [sys.executable, "-m", "vit_gui", "classify", str(photo_folder), "--model", str(tiny_checkpoint),
+         "--top-k", "3", "--maps", str(maps)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads(proc.stdout)
+    assert [r["path"] for r in records] == [
+        str(photo_folder / "chelsea.jpg"), str(photo_folder / "coffee.png"), str(photo_folder / "more" / "rocket.jpg")]
+    assert "[3/3]" in proc.stderr  # progress on stderr, stdout stays pure JSON
+
+    predictor = Predictor.from_file(tiny_checkpoint)
+    for record in records:
+        assert record["error"] is None and len(record["top"]) == 3
+        loaded = load_image(record["path"])
+        expected = predictor.predict([loaded.image], top_k=3, with_attentions=True)[0]
+        assert [t["index"] for t in record["top"]] == [t.index for t in expected.top]
+        assert [t["label"] for t in record["top"]] == [t.label for t in expected.top]
+        np.testing.assert_allclose([t["prob"] for t in record["top"]], [t.prob for t in expected.top], atol=1e-6)
+
+        grid_map = np.load(record["maps"]["npy"])
+        assert record["maps"]["npy"].endswith(".rollout.npy")
+        assert grid_map.dtype == np.float32 and grid_map.shape == (14, 14)
+        assert grid_map.min() == 0.0 and grid_map.max() == pytest.approx(1.0)
+        np.testing.assert_allclose(grid_map, ro.rollout(expected.attentions, (14, 14)), atol=1e-6)
+        with Image.open(record["maps"]["overlay"]) as png:
+            assert png.format == "PNG" and png.size == loaded.image.size
+
+
+def test_csv_output(capsys, tiny_checkpoint, photo_folder):
+    code, out, _ = run_cli(capsys, photo_folder, "--model", tiny_checkpoint, "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == ["path", "rank", "label", "index", "prob", "error"]
+    assert len(rows) == 3 * 5
+    chelsea = [r for r in rows if r["path"].endswith("chelsea.jpg")]
+    assert [r["rank"] for r in chelsea] == ["1", "2", "3", "4", "5"]
+    assert all(r["label"] == f"label {r['index']}" and r["error"] == "" for r in chelsea)
+    probs = [float(r["prob"]) for r in chelsea]
+    assert probs == sorted(probs, reverse=True)
+
+
+def test_a_bad_file_gets_its_error_and_the_rest_still_run(capsys, tmp_path, tiny_checkpoint, photo_folder):
+    (photo_folder / "broken.jpg").write_text("not a picture")
+    output = tmp_path / "out.csv"
+    code, out, err = run_cli(capsys, photo_folder, "--model", tiny_checkpoint, "--format", "csv", "-o", output)
+    assert code == 1 and out == ""
+    rows = list(csv.DictReader(output.open()))
+    broken = [r for r in rows if r["path"].endswith("broken.jpg")]
+    assert len(broken) == 1 and "not an image" in broken[0]["error"]
+    assert len([r for r in rows if r["error"] == ""]) == 3 * 5
+    assert "1 of 4 images could not be classified" in err
+
+
+def test_block_and_head_maps(capsys, tmp_path, tiny_checkpoint, photo_folder):
+    maps = tmp_path / "maps"
+    code, out, _ = run_cli(capsys, photo_folder / "coffee.png", "--model", tiny_checkpoint,
+                           "--maps", maps, "--layer", "2", "--head", "3")
+    assert code == 0
+    record = json.loads(out)[0]
+    assert record["maps"]["npy"].endswith("coffee.block2.head3.npy")
+    prediction = Predictor.from_file(tiny_checkpoint).predict(
+        [load_image(photo_folder / "coffee.png").image], with_attentions=True)[0]
+    np.testing.assert_allclose(np.load(record["maps"]["npy"]), prediction.map(MapSpec("head", block=1, head=2)), atol=1e-6)
+
+    code, out, _ = run_cli(capsys, photo_folder / "coffee.png", "--model", tiny_checkpoint,
+                           "--maps", maps, "--layer", "4", "--fusion", "max")
+    assert code == 0
+    np.testing.assert_allclose(np.load(maps / "coffee.block4.npy"), prediction.map(MapSpec("block", "max", block=3)), atol=1e-6)
+
+
+def test_class_specific_map(capsys, tmp_path, tiny_checkpoint, photo_folder):
+    maps = tmp_path / "maps"
+    code, out, _ = run_cli(capsys, photo_folder / "chelsea.jpg", "--model", tiny_checkpoint, "--maps", maps, "--class-index", "4")
+    assert code == 0
+    expected, _ = Predictor.from_file(tiny_checkpoint).class_map(load_image(photo_folder / "chelsea.jpg").image, 4)
+    np.testing.assert_allclose(np.load(maps / "chelsea.class4.npy"), expected, atol=1e-6)
+    assert (maps / "chelsea.overlay.png").is_file()
+
+
+def test_same_names_in_different_folders_do_not_overwrite(capsys, tmp_path, tiny_checkpoint, photos):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(photos["rocket"]).save(tmp_path / sub / "shot.png")
+    code, out, _ = run_cli(capsys, tmp_path / "a", tmp_path / "b", "--model", tiny_checkpoint, "--maps", tmp_path / "maps")
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == [
+        "shot-2.overlay.png", "shot-2.rollout.npy", "shot.overlay.png", "shot.rollout.npy"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--head", "2"], "--head needs --layer"),
+    (["--layer", "9"], "block must be 1..4"),
+    (["--layer", "1", "--head", "4"], "head must be 1..3"),
+    (["--class-index", "10"], "class index must be 0..9"),
+    (["--discard", "1.5"], "discard ratio"),
+    (["--top-k", "0"], "at least 1"),
+    (["--maps", "somewhere", "--colormap", "nope"], "unknown colormap"),
+])
+def test_bad_arguments_exit_2_with_a_reason(capsys, tiny_checkpoint, photo_folder, args, message):
+    code, out, err = run_cli(capsys, photo_folder, "--model", tiny_checkpoint, *args)
+    assert code == 2 and out == ""
+    assert message in err
+
+
+def test_no_model_installed_exits_2_and_says_how_to_get_one(capsys, tmp_path, photo_folder, monkeypatch):
+    monkeypatch.setattr("vit_gui.model.catalog.model_data_dir", lambda: tmp_path / "empty")
+    code, out, err = run_cli(capsys, photo_folder)
+    assert code == 2 and out == ""
+    assert "no model is installed" in err and "--model FILE" in err
+
+
+def test_a_broken_model_exits_2(capsys, tmp_path, photo_folder):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"\x00" * 100)
+    code, _, err = run_cli(capsys, photo_folder, "--model", bad)
+    assert code == 2 and "bad.pth" in err
+
+
+def test_cuda_missing_exits_2(capsys, tiny_checkpoint, photo_folder, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, _, err = run_cli(capsys, photo_folder, "--model", tiny_checkpoint, "--device", "cuda")
+    assert code == 2 and "CUDA was requested but" in err
+
+
+def test_no_images_found_exits_2(capsys, tmp_path, tiny_checkpoint):
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(capsys, tmp_path / "empty", "--model", tiny_checkpoint)
+    assert code == 2 and "no image files found" in err
