@@ -56,6 +56,14 @@ def write_checkpoint(model, folder: Path, name="model.pth", sidecar=None) -> Pat
     return path
 
 
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path_factory, monkeypatch):
+    """Tests never touch the real per-user data folder."""
+    folder = tmp_path_factory.mktemp("user-data")
+    monkeypatch.setenv("VIT_GUI_DATA_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_hf():
     """A shallow ViT-Ti-shaped model for tests that are about plumbing, not depth."""

@@ -322,6 +322,11 @@ def load_model(path: Path | str) -> LoadedModel:
     model = build_model(state, arch)
     default_size = (arch.grid[0] * arch.patch_size, arch.grid[1] * arch.patch_size)
     labels, warnings = cfg.parse_labels(sidecar, arch.num_classes)
+    if not labels and "labels" not in sidecar and "labels_file" not in sidecar and arch.num_classes == 1000:
+        from vit_gui.model.catalog import imagenet_labels
+
+        labels = imagenet_labels()
+        warnings += ("no class names given: assuming ImageNet-1k's 1000 classes",)
     info = cfg.ModelInfo(
         name=str(sidecar.get("name") or path.stem),
         path=path,

@@ -1,0 +1,204 @@
+"""The model downloader against an HTTP server on 127.0.0.1 serving a real checkpoint."""
+
+import dataclasses
+import hashlib
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+from safetensors.torch import save
+
+from vit_gui.cli import main
+from vit_gui.model import catalog
+from vit_gui.model.checkpoints import load_model
+from vit_gui.model.download import (DownloadCancelled, DownloadError, download_model, installed_path,
+                                    partial_path)
+from vit_gui.model.vit import VisionTransformer
+
+
+def small_known_model(url, **overrides) -> catalog.KnownModel:
+    vit = VisionTransformer(embed_dim=192, depth=2, num_heads=3, num_classes=1000)
+    params = sum(p.numel() for p in vit.parameters())
+    fields = dict(name="test-vit", title="Test ViT", timm_name="test_vit_tiny.d2", url=url, license="MIT",
+                  depth=2, embed_dim=192, num_heads=3, patch_size=16, params=params, imagenet_top1=50.0,
+                  mean=catalog.IMAGENET_MEAN, std=catalog.IMAGENET_STD)
+    return dataclasses.replace(catalog.KnownModel(**fields), **overrides)
+
+
+@pytest.fixture(scope="module")
+def weights():
+    torch.manual_seed(0)
+    vit = VisionTransformer(embed_dim=192, depth=2, num_heads=3, num_classes=1000).eval()
+    return vit, save({k: v.contiguous() for k, v in vit.state_dict().items()})
+
+
+class Server:
+    """Serves `body` with Range support; knobs simulate a flaky or broken server."""
+
+    def __init__(self, body: bytes):
+        self.body, self.status, self.drop_after, self.honour_range = body, 200, None, True
+        self.ranges: list[str | None] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server.ranges.append(self.headers.get("Range"))
+                if server.status != 200:
+                    self.send_error(server.status)
+                    return
+                start = 0
+                if server.honour_range and self.headers.get("Range"):
+                    start = int(self.headers["Range"].split("=")[1].split("-")[0])
+                    if start >= len(server.body):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(server.body) - 1}/{len(server.body)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(server.body) - start))
+                self.end_headers()
+                payload = server.body[start:]
+                if server.drop_after is not None:
+                    payload = payload[: server.drop_after]
+                    server.drop_after = None  # only the first request is cut short
+                    self.wfile.write(payload)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(payload)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/model.safetensors"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server(weights):
+    srv = Server(weights[1])
+    yield srv
+    srv.close()
+
+
+def installed_weights(data_dir):
+    return sorted((data_dir / "models").glob("*.safetensors")) if (data_dir / "models").exists() else []
+
+
+def test_complete_download_installs_a_working_model(server, weights, private_data_dir):
+    model = small_known_model(server.url)
+    seen = []
+    path = download_model(model, progress=lambda done, total: seen.append((done, total)))
+    assert path == installed_path(model) and path.read_bytes() == weights[1]
+    assert seen[-1] == (len(weights[1]), len(weights[1]))
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert not partial_path(model).exists()
+
+    loaded = load_model(path)
+    assert loaded.info.name == "Test ViT" and loaded.info.preprocessing.mean == catalog.IMAGENET_MEAN
+    assert loaded.info.label(281) == "tabby, tabby cat" and loaded.info.source == server.url
+    pixels = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(pixels).logits, weights[0](pixels).logits)
+    entries = catalog.discover_models()
+    assert [(e.path, e.origin, e.imagenet_top1) for e in entries] == [(path, "downloaded", 50.0)]
+    assert catalog.default_model_path() == path
+
+
+def test_interrupted_download_resumes_with_a_range_request(server, weights, private_data_dir):
+    model = small_known_model(server.url)
+    server.drop_after = len(weights[1]) * 2 // 5
+    with pytest.raises(DownloadError, match="run it again to resume"):
+        download_model(model)
+    assert partial_path(model).stat().st_size == len(weights[1]) * 2 // 5
+    assert installed_weights(private_data_dir) == []
+
+    path = download_model(model)
+    assert server.ranges[-1] == f"bytes={len(weights[1]) * 2 // 5}-"
+    assert path.read_bytes() == weights[1]
+
+
+def test_server_that_ignores_ranges_restarts_cleanly(server, weights):
+    model = small_known_model(server.url)
+    server.drop_after = 1000
+    with pytest.raises(DownloadError):
+        download_model(model)
+    server.honour_range = False
+    assert download_model(model).read_bytes() == weights[1]
+
+
+def test_wrong_size_is_rejected_and_nothing_installed(server, weights, private_data_dir):
+    server.body = weights[1][: len(weights[1]) // 2]
+    model = small_known_model(server.url)
+    with pytest.raises(DownloadError, match="expected about"):
+        download_model(model)
+    assert installed_weights(private_data_dir) == [] and not partial_path(model).exists()
+
+
+def test_corrupt_header_is_rejected(server, weights, private_data_dir):
+    body = bytearray(weights[1])
+    body[8:40] = b"#" * 32  # the JSON header, mangled
+    server.body = bytes(body)
+    with pytest.raises(DownloadError, match="not a valid Test ViT checkpoint"):
+        download_model(small_known_model(server.url))
+    assert installed_weights(private_data_dir) == []
+
+
+def test_corrupt_tensor_bytes_fail_the_sha256(server, weights, private_data_dir):
+    good_digest = hashlib.sha256(weights[1]).hexdigest()
+    body = bytearray(weights[1])
+    body[-100:] = bytes(100)  # parses fine, but the weights are wrong
+    server.body = bytes(body)
+    with pytest.raises(DownloadError, match="corrupt .SHA-256"):
+        download_model(small_known_model(server.url, sha256=good_digest))
+    assert installed_weights(private_data_dir) == []
+    server.body = weights[1]
+    assert download_model(small_known_model(server.url, sha256=good_digest)).is_file()
+
+
+def test_a_different_architecture_is_rejected(server):
+    with pytest.raises(DownloadError, match="different model|not a valid"):
+        download_model(small_known_model(server.url, depth=3))
+
+
+def test_server_error(server, private_data_dir):
+    server.status = 500
+    with pytest.raises(DownloadError, match="answered 500"):
+        download_model(small_known_model(server.url))
+    assert installed_weights(private_data_dir) == []
+
+
+def test_cancel_keeps_the_part_and_a_later_download_resumes(server, weights, private_data_dir, monkeypatch):
+    monkeypatch.setattr("vit_gui.model.download.CHUNK", 64 * 1024)
+    model = small_known_model(server.url)
+    calls = []
+    with pytest.raises(DownloadCancelled):
+        download_model(model, progress=lambda d, t: calls.append(d), cancelled=lambda: len(calls) > 3)
+    kept = partial_path(model).stat().st_size
+    assert 0 < kept < len(weights[1])
+    assert installed_weights(private_data_dir) == []
+    assert download_model(model).read_bytes() == weights[1]
+    assert server.ranges[-1] == f"bytes={kept}-"
+
+
+def test_cli_models_get_and_list(server, capsys, monkeypatch):
+    monkeypatch.setattr(catalog, "CATALOG", catalog.CATALOG + (small_known_model("http://unused.invalid/x"),))
+    assert main(["models", "get", "test-vit", "--url", server.url]) == 0
+    assert "installed" in capsys.readouterr().err
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "test-vit" in out and "Test ViT  [downloaded]" in out
+    assert main(["models", "get", "no-such-model"]) == 2
+    assert "known models: vit-b16" in capsys.readouterr().err
+
+
+def test_unreachable_source_is_a_clear_error():
+    with pytest.raises(DownloadError, match="interrupted|failed"):
+        download_model(small_known_model("http://127.0.0.1:9/none"), timeout=5)
