@@ -257,11 +257,13 @@ class ProgressPrinter:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`vit-gui` alone opens the window; `vit-gui classify|models …` runs headless."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "classify":
         return run_classify(args)
     if args.command == "models":
         return run_models(args)
-    parser.print_help(sys.stdout if sys.stdout is not None else None)
-    return EXIT_OK
+    from vit_gui.gui.app import run_app
+
+    return run_app()

@@ -1,0 +1,26 @@
+"""Driving the real window the way a user does: drops, clicks, waiting for results."""
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+
+def drop(widget, paths=(), urls=()):
+    """Send QDragEnterEvent then QDropEvent, as a drag from a file manager or browser would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths] + [QUrl(u) for u in urls])
+    actions = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(QPoint(50, 50), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted(), "the window refused the drag"
+    event = QDropEvent(QPointF(50, 50), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+    assert event.isAccepted(), "the window refused the drop"
+
+
+def wait_idle(qtbot, window, timeout=60_000):
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=timeout)
+
+
+def wait_model(qtbot, window, timeout=60_000):
+    qtbot.waitUntil(lambda: window.model_info is not None and window.loading_model is None, timeout=timeout)

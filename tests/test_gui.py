@@ -1,0 +1,306 @@
+"""The real window, driven offscreen with pytest-qt: drops, maps, cancel, close, export."""
+
+import csv
+import shutil
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QSettings, Qt, QTimer
+
+from gui_helpers import drop, wait_idle, wait_model
+from vit_gui.explain.maps import MapSpec
+from vit_gui.gui.attention import MODE_BLOCK, MODE_ROLLOUT, VIEW_BLOCKS, VIEW_HEADS
+from vit_gui.gui.main_window import REMOTE_MESSAGE, MainWindow
+from vit_gui.gui.settings import Settings
+from vit_gui.images import load_image
+from vit_gui.predict import Predictor
+
+
+@pytest.fixture
+def settings_file(tmp_path):
+    return str(tmp_path / "settings.ini")
+
+
+def make_window(qtbot, settings_file, model=None):
+    window = MainWindow(Settings(QSettings(settings_file, QSettings.Format.IniFormat)))
+    qtbot.addWidget(window)
+    window.show()
+    if model is not None:
+        window.add_model_file(str(model))
+        wait_model(qtbot, window)
+    return window
+
+
+@pytest.fixture
+def window(qtbot, settings_file, tiny_checkpoint):
+    return make_window(qtbot, settings_file, tiny_checkpoint)
+
+
+def key_of(window, name):
+    return next(k for k, item in window.items.items() if item.name == name)
+
+
+def test_window_is_usable_before_any_model(qtbot, settings_file, monkeypatch, tmp_path):
+    monkeypatch.setattr("vit_gui.model.catalog.model_data_dir", lambda: tmp_path / "none")
+    window = make_window(qtbot, settings_file)
+    assert window.isVisible() and window.model_info is None
+    qtbot.waitUntil(lambda: "No model is installed" in window.model_panel.status.text())
+    assert window.model_panel.get_models.isEnabled() and window.model_panel.add_model.isEnabled()
+
+
+def test_drop_files_and_a_folder_streams_results(qtbot, window, photo_folder, tmp_path):
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    shutil.copy(photo_folder / "coffee.png", extra / "cup.png")
+    (extra / "notes.jpg").write_text("not a picture")
+    drop(window, paths=[photo_folder, extra / "cup.png", extra / "notes.jpg"], urls=["https://example.com/cat.jpg"])
+    wait_idle(qtbot, window)
+    names = [window.items[k].name for k in window.results.keys()]
+    assert names == ["https://example.com/cat.jpg", "chelsea.jpg", "coffee.png", "rocket.jpg", "cup.png", "notes.jpg"]
+    assert window.items[key_of(window, "https://example.com/cat.jpg")].error == REMOTE_MESSAGE
+    assert "not an image" in window.items[key_of(window, "notes.jpg")].error
+    predictor = Predictor.from_file(window.loaded_model)
+    for name in ("chelsea.jpg", "coffee.png", "rocket.jpg", "cup.png"):
+        key = key_of(window, name)
+        path = window.items[key].source
+        expected = predictor.predict([load_image(path).image], top_k=5)[0]
+        assert [t.index for t in window.items[key].top] == [t.index for t in expected.top]
+        assert expected.top[0].label in window.results.item_text(key)
+        assert len(window.results.class_rows(key)) == 5
+    assert "⚠" in window.results.item_text(key_of(window, "notes.jpg"))
+
+
+def test_every_map_shown_equals_the_engines(qtbot, window, photo_folder):
+    drop(window, paths=[photo_folder / "chelsea.jpg"])
+    wait_idle(qtbot, window)
+    key = key_of(window, "chelsea.jpg")
+    window.results.select_key(key)
+    qtbot.waitUntil(lambda: window.attention.current_map is not None)
+    view = window.attention
+    expected = Predictor.from_file(window.loaded_model).predict(
+        [load_image(photo_folder / "chelsea.jpg").image], with_attentions=True)[0]
+
+    view.mode.setCurrentIndex(MODE_ROLLOUT)
+    view.fusion.setCurrentText("max")
+    view.discard.setValue(30)
+    np.testing.assert_allclose(view.current_map, expected.map(MapSpec("rollout", "max", 0.3)), atol=1e-6)
+
+    view.mode.setCurrentIndex(MODE_BLOCK)
+    view.block.setValue(3)
+    view.fusion.setCurrentText("min")
+    np.testing.assert_allclose(view.current_map, expected.map(MapSpec("block", "min", block=2)), atol=1e-6)
+
+    view.head.setCurrentIndex(2)  # head 2
+    np.testing.assert_allclose(view.current_map, expected.map(MapSpec("head", block=2, head=1)), atol=1e-6)
+
+    second_class = window.items[key].top[1].index
+    window.results.click_class(key, second_class)
+    qtbot.waitUntil(lambda: second_class in view.class_maps, timeout=30_000)
+    reference, _ = Predictor.from_file(window.loaded_model).class_map(load_image(photo_folder / "chelsea.jpg").image, second_class)
+    np.testing.assert_allclose(view.current_map, reference, atol=1e-6)
+    assert window.attention.caption.text().startswith("evidence for")
+
+
+def test_tiles_show_every_block_and_every_head_and_select_on_click(qtbot, window, photo_folder):
+    drop(window, paths=[photo_folder / "coffee.png"])
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: window.attention.current_map is not None)
+    view = window.attention
+    view.view.setCurrentIndex(VIEW_BLOCKS)
+    assert view.tile_count() == 4  # the tiny model's depth
+    view.select_tile(2)
+    assert view.block.value() == 3 and view.head.currentIndex() == 0 and view.mode.currentIndex() == MODE_BLOCK
+    np.testing.assert_allclose(view.current_map, view.prediction.map(MapSpec("block", view.fusion.currentText(), block=2)))
+    view.view.setCurrentIndex(VIEW_HEADS)
+    assert view.tile_count() == 3  # heads of block 3
+    view.select_tile(1)
+    np.testing.assert_allclose(view.current_map, view.prediction.map(MapSpec("head", block=2, head=1)))
+
+
+def test_switching_maps_never_runs_the_model(qtbot, window, photo_folder, monkeypatch):
+    drop(window, paths=[photo_folder / "more" / "rocket.jpg"])
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: window.attention.current_map is not None)
+    calls = []
+    monkeypatch.setattr(window.worker.predictor.model, "forward", lambda *a, **k: calls.append(1))
+    view = window.attention
+    for fusion in ("mean", "max", "min"):
+        view.fusion.setCurrentText(fusion)
+    view.mode.setCurrentIndex(MODE_BLOCK)
+    for block in range(1, 5):
+        view.block.setValue(block)
+    view.opacity.setValue(80)
+    view.colormap.setCurrentText("jet")
+    qtbot.wait(200)
+    assert calls == []
+
+
+def copies(folder, source, count):
+    folder.mkdir()
+    for i in range(count):
+        shutil.copy(source, folder / f"img{i:03d}.png")
+    return folder
+
+
+def test_cancel_midway_stops_within_one_image(qtbot, window, photo_folder, tmp_path):
+    folder = copies(tmp_path / "many", photo_folder / "coffee.png", 60)
+    drop(window, paths=[folder])
+    qtbot.waitUntil(lambda: sum(1 for i in window.items.values() if i.top) >= 2, timeout=30_000)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    wait_idle(qtbot, window)
+    done = sum(1 for i in window.items.values() if i.top)
+    cancelled = [i for i in window.items.values() if i.error and "cancelled" in i.error]
+    assert 2 <= done < 60 and len(cancelled) == 60 - done
+    assert "cancelled after" in window.status_label.text()
+
+
+def test_close_with_a_batch_running_stops_the_thread_cleanly(qtbot, settings_file, tiny_checkpoint, photo_folder, tmp_path, capfd):
+    window = make_window(qtbot, settings_file, tiny_checkpoint)
+    drop(window, paths=[copies(tmp_path / "many", photo_folder / "coffee.png", 80)])
+    qtbot.waitUntil(lambda: any(i.top for i in window.items.values()), timeout=30_000)
+    assert window.is_busy()
+    window.close()
+    assert window.thread.isFinished()
+    assert "Destroyed while thread" not in capfd.readouterr().err
+
+
+def test_export_png_and_csv_read_back(qtbot, window, photo_folder, tmp_path):
+    drop(window, paths=[photo_folder])
+    wait_idle(qtbot, window)
+    window.results.select_key(key_of(window, "rocket.jpg"))
+    qtbot.waitUntil(lambda: window.attention.current_map is not None)
+    window.attention.opacity.setValue(100)
+    png = tmp_path / "out" / "rocket.overlay.png"
+    assert window.export_png(str(png))
+    original = load_image(photo_folder / "more" / "rocket.jpg").image
+    with Image.open(png) as saved:
+        assert saved.size == original.size
+        assert np.abs(np.asarray(saved, np.int16) - np.asarray(original, np.int16)).mean() > 10  # the map is on it
+
+    table = tmp_path / "out" / "results.csv"
+    assert window.export_csv(str(table))
+    rows = list(csv.DictReader(table.open()))
+    assert list(rows[0]) == ["path", "rank", "label", "index", "prob", "error"]
+    assert len(rows) == 3 * window.top_k.value()
+    for key in window.results.keys():
+        item = window.items[key]
+        mine = [r for r in rows if r["path"] == item.source]
+        assert [int(r["index"]) for r in mine] == [t.index for t in item.top]
+        assert [float(r["prob"]) for r in mine] == pytest.approx([t.prob for t in item.top], abs=1e-6)
+
+
+def test_settings_persist_between_runs(qtbot, settings_file, tiny_checkpoint, photo_folder):
+    first = make_window(qtbot, settings_file, tiny_checkpoint)
+    first.attention.colormap.setCurrentText("viridis")
+    first.attention.opacity.setValue(73)
+    first.attention.fusion.setCurrentText("max")
+    first.attention.discard.setValue(20)
+    first.top_k.setValue(3)
+    drop(first, paths=[photo_folder / "coffee.png"])
+    wait_idle(qtbot, first)
+    first.close()
+
+    second = make_window(qtbot, settings_file)
+    wait_model(qtbot, second)
+    assert second.loaded_model == str(tiny_checkpoint)
+    assert second.attention.colormap.currentText() == "viridis"
+    assert second.attention.opacity.value() == 73
+    assert second.attention.fusion.currentText() == "max" and second.attention.discard.value() == 20
+    assert second.top_k.value() == 3
+    assert second.settings.paths("recent_files")[0] == str(photo_folder / "coffee.png")
+    assert [a.text() for a in second.recent_menu.actions()][0] == str(photo_folder / "coffee.png")
+
+
+def test_a_bad_model_keeps_the_previous_one_loaded(qtbot, window, tmp_path, photo_folder):
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"garbage" * 100)
+    good = window.loaded_model
+    window.add_model_file(str(bad))
+    qtbot.waitUntil(lambda: window.loading_model is None, timeout=30_000)
+    assert window.loaded_model == good
+    assert "Could not load" in window.model_panel.status.text() and "stays loaded" in window.model_panel.status.text()
+    drop(window, paths=[photo_folder / "coffee.png"])
+    wait_idle(qtbot, window)
+    assert window.items[key_of(window, "coffee.png")].top
+
+
+def test_keyboard_moves_through_results(qtbot, window, photo_folder):
+    drop(window, paths=[photo_folder])
+    wait_idle(qtbot, window)
+    keys = window.results.keys()
+    window.results.select_key(keys[0])
+    qtbot.keyClick(window, Qt.Key.Key_D)
+    assert window.results.current_key() == keys[1]
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    assert window.results.current_key() == keys[0]
+
+
+def test_top_k_change_needs_no_model_run(qtbot, window, photo_folder):
+    drop(window, paths=[photo_folder / "chelsea.jpg"])
+    wait_idle(qtbot, window)
+    key = key_of(window, "chelsea.jpg")
+    before = [t.index for t in window.items[key].top]
+    window.top_k.setValue(8)
+    assert len(window.results.class_rows(key)) == 8
+    assert [t.index for t in window.items[key].top][:5] == before
+
+
+# ---- responsiveness -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def heavy_checkpoint(tmp_path_factory):
+    """A ViT-B-sized model run at 384x384: close to a second per image on two cores."""
+    import json
+
+    import torch
+
+    from vit_gui.model.vit import VisionTransformer
+
+    folder = tmp_path_factory.mktemp("heavy")
+    torch.manual_seed(0)
+    torch.save(VisionTransformer(embed_dim=768, depth=12, num_heads=12, num_classes=10).state_dict(), folder / "vitb.pth")
+    (folder / "vitb.pth.json").write_text(json.dumps({"input_size": 384}))
+    return folder / "vitb.pth"
+
+
+class Heartbeat:
+    """A 10 ms QTimer on the GUI thread; records the longest gap between its ticks."""
+
+    def __init__(self):
+        self.last, self.longest = time.perf_counter(), 0.0
+        self.timer = QTimer()
+        self.timer.timeout.connect(self.tick)
+        self.timer.start(10)
+
+    def tick(self):
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self.last)
+        self.last = now
+
+    def stop(self):
+        self.timer.stop()
+
+
+def test_gui_thread_stays_responsive_during_a_batch(qtbot, settings_file, heavy_checkpoint, photo_folder, tmp_path):
+    window = make_window(qtbot, settings_file, heavy_checkpoint)
+    folder = copies(tmp_path / "batch", photo_folder / "chelsea.jpg", 6)
+
+    # control: the same inference on the GUI thread stalls the heartbeat far past 250 ms,
+    # so the check below would catch inference that ran there
+    predictor = Predictor.from_file(heavy_checkpoint)
+    beat = Heartbeat()
+    qtbot.wait(50)
+    QTimer.singleShot(0, lambda: predictor.predict([load_image(folder / "img000.png").image], with_attentions=True))
+    qtbot.wait(1500)
+    beat.stop()
+    assert beat.longest > 0.25
+
+    beat = Heartbeat()
+    drop(window, paths=[folder])
+    wait_idle(qtbot, window, timeout=120_000)
+    beat.stop()
+    assert all(item.top for item in window.items.values())
+    print(f"longest GUI-thread gap during the batch: {beat.longest * 1000:.0f} ms")
+    assert beat.longest < 0.25, f"the GUI thread stalled for {beat.longest * 1000:.0f} ms"

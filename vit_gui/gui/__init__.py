@@ -1,0 +1,1 @@
+"""The desktop window (PySide6). It arranges widgets and delegates every computation."""

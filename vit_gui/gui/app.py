@@ -1,0 +1,34 @@
+"""Start the desktop app: environment first, then Qt, then the window (torch comes later,
+on the worker thread, so the window is usable at once)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def prepare_environment() -> None:
+    """A persistent matplotlib config folder: without it a frozen build rebuilds its font
+    cache in a fresh temp folder on every launch."""
+    from vit_gui.model.catalog import user_data_dir
+
+    folder = user_data_dir() / "matplotlib"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("MPLCONFIGDIR", str(folder))
+    except OSError:
+        pass  # matplotlib falls back to a temp folder
+
+
+def run_app(argv: list[str] | None = None) -> int:
+    prepare_environment()
+    from PySide6.QtWidgets import QApplication
+
+    from vit_gui.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
+    app.setApplicationName("vit-gui")
+    app.setOrganizationName("vit-gui")
+    window = MainWindow()
+    window.show()
+    return app.exec()

@@ -1,0 +1,317 @@
+"""The overlay view: the image with its attention map, and the controls that pick the map.
+
+Changing the mode, block, head, fusion, discard ratio, opacity or colormap never runs the
+model: the shown image's attentions are kept and only the map is recomputed (a few
+milliseconds). Only a class-specific map needs the model, and the main window asks the
+worker for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
+                               QScrollArea, QSizePolicy, QSlider, QSpinBox, QStackedWidget, QToolButton,
+                               QVBoxLayout, QWidget)
+
+COLORMAPS = ["inferno", "jet", "turbo", "viridis", "magma", "plasma", "hot", "coolwarm", "cividis", "gray"]
+MODE_ROLLOUT, MODE_BLOCK, MODE_CLASS = range(3)
+VIEW_SINGLE, VIEW_BLOCKS, VIEW_HEADS = range(3)
+TILE_SIDE = 150
+
+
+def pil_to_qimage(image) -> QImage:
+    image = image.convert("RGB")
+    data = image.tobytes()
+    return QImage(data, image.width, image.height, 3 * image.width, QImage.Format.Format_RGB888).copy()
+
+
+class ImageCanvas(QLabel):
+    """Shows one picture scaled to fit, and says when it has nothing to show."""
+
+    resized = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(240, 180)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self.resized.emit()
+
+
+class AttentionView(QWidget):
+    class_map_requested = Signal(int)  # class index, for the shown image
+    map_changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.display_image = None  # PIL, the upright image at display resolution
+        self.prediction = None  # Prediction with attentions
+        self.class_maps: dict[int, np.ndarray] = {}
+        self.class_labels: dict[int, str] = {}
+        self.class_index: int | None = None
+        self.current_map: np.ndarray | None = None
+        self.depth, self.heads = 12, 12
+        self._build()
+
+    # ---- layout ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.canvas = ImageCanvas()
+        self.canvas.resized.connect(self.render)
+        self.tiles = QWidget()
+        self.tile_layout = QGridLayout(self.tiles)
+        tile_scroll = QScrollArea()
+        tile_scroll.setWidgetResizable(True)
+        tile_scroll.setWidget(self.tiles)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.canvas)
+        self.stack.addWidget(tile_scroll)
+        self.caption = QLabel()
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self.mode = QComboBox()
+        self.mode.addItems(["Rollout (all blocks)", "One block or head", "Class evidence"])
+        self.mode.setToolTip("Rollout combines every block's attention; a block or head shows one layer; "
+                             "class evidence shows what supports one class (click a class in the list)")
+        self.block = QSpinBox()
+        self.block.setPrefix("block ")
+        self.head = QComboBox()
+        self.fusion = QComboBox()
+        self.fusion.addItems(["mean", "max", "min"])
+        self.fusion.setToolTip("how the heads of a block are combined")
+        self.discard = QSlider(Qt.Orientation.Horizontal)
+        self.discard.setRange(0, 95)
+        self.discard.setToolTip("rollout: ignore this fraction of the weakest attention links")
+        self.discard_label = QLabel()
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.colormap = QComboBox()
+        self.colormap.addItems(COLORMAPS)
+        self.show_overlay = QCheckBox("Show map")
+        self.show_overlay.setChecked(True)
+        self.view = QComboBox()
+        self.view.addItems(["Single map", "All blocks (tiles)", "All heads of this block (tiles)"])
+
+        discard_row = QHBoxLayout()
+        discard_row.addWidget(self.discard)
+        discard_row.addWidget(self.discard_label)
+        where = QHBoxLayout()
+        where.addWidget(self.block)
+        where.addWidget(self.head)
+        form = QFormLayout()
+        form.addRow("Map:", self.mode)
+        form.addRow("Layer:", where)
+        form.addRow("Head fusion:", self.fusion)
+        form.addRow("Discard:", discard_row)
+        form.addRow("Opacity:", self.opacity)
+        form.addRow("Colours:", self.colormap)
+        form.addRow("View:", self.view)
+        form.addRow("", self.show_overlay)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.caption)
+        layout.addLayout(form)
+
+        self.set_model_shape(12, 12)
+        for signal in (self.mode.currentIndexChanged, self.block.valueChanged, self.head.currentIndexChanged,
+                       self.fusion.currentIndexChanged, self.discard.valueChanged, self.opacity.valueChanged,
+                       self.colormap.currentIndexChanged, self.show_overlay.toggled, self.view.currentIndexChanged):
+            signal.connect(self._on_control_changed)
+        self._update_enabled()
+
+    def set_model_shape(self, depth: int, heads: int) -> None:
+        """Block and head selectors follow the loaded model."""
+        self.depth, self.heads = depth, heads
+        self.block.blockSignals(True)
+        self.head.blockSignals(True)
+        self.block.setRange(1, depth)
+        current_head = self.head.currentIndex()
+        self.head.clear()
+        self.head.addItem("all heads (fused)")
+        self.head.addItems([f"head {h}" for h in range(1, heads + 1)])
+        self.head.setCurrentIndex(current_head if 0 <= current_head <= heads else 0)
+        self.block.blockSignals(False)
+        self.head.blockSignals(False)
+
+    # ---- content ----------------------------------------------------------------------------
+    def show_item(self, display_image, prediction) -> None:
+        """A new image: keep its attentions; class maps of the previous image are dropped."""
+        self.display_image, self.prediction = display_image, prediction
+        self.class_maps.clear()
+        self.class_index = None
+        if self.mode.currentIndex() == MODE_CLASS:
+            self.mode.setCurrentIndex(MODE_ROLLOUT)
+        self.render()
+
+    def clear(self, message: str = "") -> None:
+        self.display_image = self.prediction = None
+        self.current_map = None
+        self.class_maps.clear()
+        self.canvas.clear()
+        self.canvas.setText(message)
+        self.caption.setText("")
+
+    def show_message(self, message: str) -> None:
+        self.canvas.clear()
+        self.canvas.setText(message)
+
+    def request_class(self, class_index: int, label: str) -> None:
+        """Switch to the class-specific map of `class_index`, asking for it if needed."""
+        self.class_labels[class_index] = label
+        self.class_index = class_index
+        self.mode.blockSignals(True)
+        self.mode.setCurrentIndex(MODE_CLASS)
+        self.mode.blockSignals(False)
+        if class_index in self.class_maps:
+            self.render()
+        else:
+            self.current_map = None
+            self.caption.setText(f"computing the evidence for “{label}”…")
+            self.class_map_requested.emit(class_index)
+        self._update_enabled()
+
+    def set_class_map(self, class_index: int, grid_map: np.ndarray) -> None:
+        self.class_maps[class_index] = grid_map
+        if self.class_index == class_index:
+            self.render()
+
+    # ---- the map ----------------------------------------------------------------------------
+    def spec(self):
+        """The MapSpec the controls describe (block and head 0-based)."""
+        from vit_gui.explain.maps import MapSpec
+
+        mode = self.mode.currentIndex()
+        fusion = self.fusion.currentText()
+        if mode == MODE_CLASS and self.class_index is not None:
+            return MapSpec("class", class_index=self.class_index)
+        if mode == MODE_BLOCK:
+            head = self.head.currentIndex()
+            if head == 0:
+                return MapSpec("block", fusion=fusion, block=self.block.value() - 1)
+            return MapSpec("head", block=self.block.value() - 1, head=head - 1)
+        return MapSpec("rollout", fusion=fusion, discard_ratio=self.discard.value() / 100)
+
+    def compute_map(self):
+        spec = self.spec()
+        if spec.kind == "class":
+            return self.class_maps.get(spec.class_index)
+        return self.prediction.map(spec)
+
+    def _describe(self, spec) -> str:
+        if spec.kind == "class":
+            return f"evidence for “{self.class_labels.get(spec.class_index, spec.class_index)}” (Chefer et al.)"
+        if spec.kind == "block":
+            return f"block {spec.block + 1}, all heads ({spec.fusion})"
+        if spec.kind == "head":
+            return f"block {spec.block + 1}, head {spec.head + 1}"
+        discard = f", discarding the weakest {spec.discard_ratio:.0%}" if spec.discard_ratio else ""
+        return f"attention rollout over all {self.depth} blocks ({spec.fusion} of heads{discard})"
+
+    @Slot()
+    def _on_control_changed(self, *_):
+        self.discard_label.setText(f"{self.discard.value()}%")
+        if self.mode.currentIndex() == MODE_CLASS and self.class_index is None:
+            self.caption.setText("click one of the classes in the results list to see its evidence")
+        self._update_enabled()
+        self.render()
+
+    def _update_enabled(self) -> None:
+        mode = self.mode.currentIndex()
+        self.block.setEnabled(mode == MODE_BLOCK)
+        self.head.setEnabled(mode == MODE_BLOCK)
+        self.fusion.setEnabled(mode == MODE_ROLLOUT or (mode == MODE_BLOCK and self.head.currentIndex() == 0))
+        self.discard.setEnabled(mode == MODE_ROLLOUT)
+        self.discard_label.setText(f"{self.discard.value()}%")
+
+    @Slot()
+    def render(self) -> None:
+        """Recompute the map from kept attentions and redraw; never runs the model."""
+        if self.display_image is None or self.prediction is None:
+            return
+        if self.view.currentIndex() != VIEW_SINGLE:
+            self._render_tiles()
+            return
+        self.stack.setCurrentIndex(0)
+        spec = self.spec()
+        waiting_for_class = self.mode.currentIndex() == MODE_CLASS and spec.kind != "class"
+        self.current_map = None if waiting_for_class else self.compute_map()
+        if self.current_map is None:  # a class map not chosen or not computed yet
+            self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(self._fit(self.display_image))))
+        else:
+            self.caption.setText(self._describe(spec))
+            self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(self.overlay_image(self.display_image, fit=True))))
+        self.map_changed.emit()
+
+    def overlay_image(self, image, fit: bool = False):
+        """`image` (the display image, or the full-size original for export) with the current map."""
+        from vit_gui.explain.overlay import overlay
+
+        target = self._fit(image).size if fit else image.size
+        opacity = self.opacity.value() / 100 if self.show_overlay.isChecked() else 0.0
+        return overlay(image, self.current_map, self.prediction.geometry, self.colormap.currentText(), opacity,
+                       size=target)
+
+    def _fit(self, image):
+        """The image scaled to fit the canvas (never enlarged)."""
+        box = self.canvas.size()
+        scale = min(box.width() / image.width, box.height() / image.height, 1.0)
+        if scale >= 1.0:
+            return image
+        return image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))))
+
+    # ---- tiles ------------------------------------------------------------------------------
+    def _render_tiles(self) -> None:
+        from vit_gui.explain import rollout
+        from vit_gui.explain.overlay import overlay
+
+        self.stack.setCurrentIndex(1)
+        while self.tile_layout.count():
+            self.tile_layout.takeAt(0).widget().deleteLater()
+        attn, grid = self.prediction.attentions, self.prediction.grid
+        if self.view.currentIndex() == VIEW_BLOCKS:
+            maps = rollout.block_maps(attn, grid, self.fusion.currentText())
+            names = [f"block {i + 1}" for i in range(len(maps))]
+            self.caption.setText(f"every block's attention ({self.fusion.currentText()} of heads): click one")
+        else:
+            maps = rollout.head_maps(attn, grid, self.block.value() - 1)
+            names = [f"head {i + 1}" for i in range(len(maps))]
+            self.caption.setText(f"every head of block {self.block.value()}: click one")
+        small = self.display_image.copy()
+        small.thumbnail((TILE_SIDE, TILE_SIDE))
+        columns = max(1, min(6, self.stack.width() // (TILE_SIDE + 16)))
+        for i, (grid_map, name) in enumerate(zip(maps, names)):
+            picture = overlay(small, grid_map, self.prediction.geometry, self.colormap.currentText(),
+                              max(self.opacity.value() / 100, 0.35), size=small.size)
+            tile = QToolButton()
+            tile.setIcon(QIcon(QPixmap.fromImage(pil_to_qimage(picture))))
+            tile.setIconSize(QSize(*small.size))
+            tile.setText(name)
+            tile.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+            tile.clicked.connect(lambda _=False, index=i: self.select_tile(index))
+            self.tile_layout.addWidget(tile, i // columns, i % columns)
+        self.map_changed.emit()
+
+    def tile_count(self) -> int:
+        return self.tile_layout.count()
+
+    @Slot(int)
+    def select_tile(self, index: int) -> None:
+        """A tile was clicked: show that block (or head of this block) as the single map."""
+        heads_view = self.view.currentIndex() == VIEW_HEADS
+        for widget in (self.mode, self.block, self.head, self.view):
+            widget.blockSignals(True)
+        self.mode.setCurrentIndex(MODE_BLOCK)
+        if heads_view:
+            self.head.setCurrentIndex(index + 1)
+        else:
+            self.block.setValue(index + 1)
+            self.head.setCurrentIndex(0)
+        self.view.setCurrentIndex(VIEW_SINGLE)
+        for widget in (self.mode, self.block, self.head, self.view):
+            widget.blockSignals(False)
+        self._update_enabled()
+        self.render()

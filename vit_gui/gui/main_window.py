@@ -1,0 +1,643 @@
+"""The main window: composes the panels, owns the worker thread, keeps settings.
+
+It arranges and delegates: images are loaded and classified by the worker on its own
+thread, maps are computed by the engine, files are written atomically by fileio.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QApplication, QFileDialog, QFormLayout, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QPushButton, QSpinBox, QSplitter, QStackedWidget, QVBoxLayout,
+                               QWidget)
+
+from vit_gui.gui.attention import AttentionView
+from vit_gui.gui.drop_zone import DropContent, DropHint, parse_mime
+from vit_gui.gui.model_panel import ModelPanel
+from vit_gui.gui.results import ResultsList
+from vit_gui.gui.settings import Settings
+from vit_gui.gui.worker import InferenceWorker
+
+CACHE_BUDGET_BYTES = 768 * 1024 * 1024  # attentions + display images kept for instant switching
+REMOTE_MESSAGE = "remote images are not fetched: save the image to your computer first, then drop the file"
+
+
+@dataclass
+class Item:
+    """One image in the results list: where it came from and its (light) result."""
+
+    key: int
+    name: str
+    source: object  # a path (str) or a PIL image (pasted / dropped as data)
+    top: list | None = None
+    probs: object = None
+    error: str | None = None
+    notes: tuple = ()
+
+    @property
+    def path(self) -> str:
+        return self.source if isinstance(self.source, str) else self.name
+
+
+class MainWindow(QMainWindow):
+    request_load = Signal(str, str)
+    request_batch = Signal(int, object, int)
+    request_attentions = Signal(int, object, int)
+    request_class_map = Signal(int, object, int)
+    request_probe = Signal()
+
+    def __init__(self, settings: Settings | None = None):
+        super().__init__()
+        self.settings = settings or Settings()
+        self.setWindowTitle("vit-gui — where does the Vision Transformer look?")
+        self.setAcceptDrops(True)
+        self.items: dict[int, Item] = {}
+        self.cache: OrderedDict[int, tuple] = OrderedDict()
+        self.cache_bytes = 0
+        self.next_key = 1
+        self.batch_id = 0
+        self.running: dict[int, tuple[int, int]] = {}  # batch id -> (done, total)
+        self.loaded_model: str | None = None  # path of the model the worker has
+        self.loading_model: str | None = None
+        self.model_info = None
+        self.rerun_after_load = False
+        self._restoring = False
+        self._build_widgets()
+        self._build_menus()
+        self._start_worker()
+        self._restore_settings()
+        QTimer.singleShot(0, self._start)
+
+    # ---- construction -----------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.results = ResultsList()
+        self.attention = AttentionView()
+        self.drop_hint = DropHint()
+        self.centre = QStackedWidget()
+        self.centre.addWidget(self.drop_hint)
+        self.centre.addWidget(self.attention)
+        self.model_panel = ModelPanel()
+        self.top_k = QSpinBox()
+        self.top_k.setRange(1, 20)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.addWidget(self.model_panel)
+        form = QFormLayout()
+        form.addRow("Classes per image:", self.top_k)
+        side_layout.addLayout(form)
+        side_layout.addStretch()
+        splitter = QSplitter()
+        splitter.addWidget(self.results)
+        splitter.addWidget(self.centre)
+        splitter.addWidget(side)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([300, 700, 300])
+        self.setCentralWidget(splitter)
+
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("stop after the image being classified (Esc)")
+        self.cancel_button.setVisible(False)
+        self.status_label = QLabel()
+        self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+
+        self.drop_hint.open_files.connect(self.open_files_dialog)
+        self.drop_hint.open_folder.connect(self.open_folder_dialog)
+        self.results.item_selected.connect(self.on_item_selected)
+        self.results.class_clicked.connect(self.on_class_clicked)
+        self.attention.class_map_requested.connect(self.on_class_map_requested)
+        self.model_panel.model_chosen.connect(self.on_model_chosen)
+        self.model_panel.device_chosen.connect(self.on_device_chosen)
+        self.model_panel.add_model_requested.connect(self.add_model_dialog)
+        self.model_panel.get_models_requested.connect(self.get_models_dialog)
+        self.top_k.valueChanged.connect(self.on_top_k_changed)
+        self.cancel_button.clicked.connect(self.cancel_batches)
+        for widget in (self.attention.colormap, self.attention.fusion):
+            widget.currentIndexChanged.connect(self._save_view_settings)
+        for widget in (self.attention.opacity, self.attention.discard):
+            widget.valueChanged.connect(self._save_view_settings)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Open images…", self.open_files_dialog, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O")
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self._action(file_menu, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
+        file_menu.addSeparator()
+        self.export_png_action = self._action(file_menu, "&Export overlay as PNG…", self.export_png_dialog, "Ctrl+E")
+        self._action(file_menu, "Export results as &CSV…", self.export_csv_dialog, "Ctrl+Shift+E")
+        file_menu.addSeparator()
+        self._action(file_menu, "C&lear results", self.clear_results)
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        model_menu = self.menuBar().addMenu("&Model")
+        self._action(model_menu, "&Get models…", self.get_models_dialog)
+        self._action(model_menu, "&Add model file…", self.add_model_dialog)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About vit-gui", self.about)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.cancel_batches)
+        QShortcut(QKeySequence("D"), self, activated=lambda: self.results.move(1))
+        QShortcut(QKeySequence("A"), self, activated=lambda: self.results.move(-1))
+
+    def _action(self, menu, text, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _start_worker(self) -> None:
+        self.thread = QThread(self)
+        self.worker = InferenceWorker()
+        self.worker.moveToThread(self.thread)
+        self.thread.finished.connect(self.worker.deleteLater)
+        self.request_load.connect(self.worker.load_model)
+        self.request_batch.connect(self.worker.run_batch)
+        self.request_attentions.connect(self.worker.compute_attentions)
+        self.request_class_map.connect(self.worker.compute_class_map)
+        self.request_probe.connect(self.worker.probe_devices)
+        self.worker.model_loaded.connect(self.on_model_loaded)
+        self.worker.model_failed.connect(self.on_model_failed)
+        self.worker.result_ready.connect(self.on_result)
+        self.worker.batch_progress.connect(self.on_batch_progress)
+        self.worker.batch_finished.connect(self.on_batch_finished)
+        self.worker.attentions_ready.connect(self.on_attentions_ready)
+        self.worker.class_map_ready.connect(self.on_class_map_ready)
+        self.worker.cuda_status.connect(self.on_cuda_status)
+        self.thread.start()
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        self._restoring = True  # setting one control must not save the others' defaults
+        self.top_k.setValue(s.top_k)
+        self.attention.opacity.setValue(round(100 * s.opacity))
+        self.attention.discard.setValue(round(100 * s.discard_ratio))
+        self.attention.fusion.setCurrentText(s.fusion)
+        colormap = s.text("colormap", "inferno")
+        if self.attention.colormap.findText(colormap) >= 0:
+            self.attention.colormap.setCurrentText(colormap)
+        self._restoring = False
+        geometry = s.geometry()
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 800)
+        self._refresh_recent_menu()
+
+    @Slot()
+    def _start(self) -> None:
+        """After the window is up: find models, probe the GPU and load a model, all off-thread."""
+        self.request_probe.emit()
+        self.refresh_models()
+        chosen = self.settings.text("model") or None
+        if chosen is None or not Path(chosen).is_file():
+            chosen = self.model_panel.current_model()
+        if chosen:
+            self.model_panel.select_model(chosen)
+            self.load_model(chosen, self.settings.text("device", "cpu"))
+
+    # ---- models -----------------------------------------------------------------------------
+    def refresh_models(self) -> None:
+        from vit_gui.model.catalog import discover_models
+
+        added = [Path(p) for p in self.settings.paths("added_models")]
+        current = self.loading_model or self.loaded_model or self.settings.text("model") or None
+        self.model_panel.set_models(discover_models(added), current)
+
+    def load_model(self, path: str, device: str | None = None) -> None:
+        device = device or self.model_panel.current_device()
+        if self.running:
+            self.cancel_batches()
+            self.rerun_after_load = True
+        if self.loaded_model is not None:
+            self.rerun_after_load = True
+        self.loading_model = path
+        self.model_panel.show_loading(path, device)
+        self.status("loading model…")
+        self.request_load.emit(path, device)
+
+    @Slot(str)
+    def on_model_chosen(self, path: str) -> None:
+        if path != self.loaded_model or self.loading_model:
+            self.load_model(path)
+
+    @Slot(str)
+    def on_device_chosen(self, device: str) -> None:
+        self.settings.set("device", device)
+        path = self.loading_model or self.loaded_model or self.model_panel.current_model()
+        if path:
+            self.load_model(path, device)
+
+    @Slot(object)
+    def on_model_loaded(self, info) -> None:
+        self.loaded_model, self.loading_model, self.model_info = str(info.path), None, info
+        device = self.model_panel.current_device()
+        self.settings.set("model", self.loaded_model)
+        self.model_panel.show_info(info, device)
+        self.attention.set_model_shape(info.architecture.depth, info.architecture.num_heads)
+        self.status(f"model ready: {info.name}")
+        if self.rerun_after_load and self.items:
+            self.rerun_after_load = False
+            self._forget_results()
+            self.classify(list(self.items))
+        self.rerun_after_load = False
+
+    @Slot(str, str)
+    def on_model_failed(self, path: str, message: str) -> None:
+        self.loading_model = None
+        keep = f" The previous model ({Path(self.loaded_model).name}) stays loaded." if self.loaded_model else ""
+        self.model_panel.show_message(f"Could not load <b>{Path(path).name}</b>: {message}.{keep}", error=True)
+        if self.loaded_model:
+            self.model_panel.select_model(self.loaded_model)
+        self.rerun_after_load = False
+        self.status(f"could not load {Path(path).name}")
+
+    @Slot(str)
+    def on_cuda_status(self, reason: str) -> None:
+        self.model_panel.set_cuda_status(reason or None)
+        wanted = self.settings.text("device", "cpu")
+        if not reason and wanted == "cuda":
+            self.model_panel.set_device("cuda")
+
+    @Slot()
+    def add_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Add a model file", self.settings.text("last_model_dir"),
+                                              "Model files (*.safetensors *.pth *.pt *.bin);;All files (*)")
+        if path:
+            self.add_model_file(path)
+        elif self.loaded_model:
+            self.model_panel.select_model(self.loaded_model)
+
+    def add_model_file(self, path: str) -> None:
+        """Remember a model file the user picked, list it, and load it."""
+        self.settings.set("last_model_dir", str(Path(path).parent))
+        self.settings.add_recent("added_models", path)
+        self.refresh_models()
+        self.model_panel.select_model(path)
+        self.load_model(path)
+
+    @Slot()
+    def get_models_dialog(self) -> None:
+        from vit_gui.gui.get_models import GetModelsDialog
+
+        dialog = GetModelsDialog(self)
+        dialog.model_installed.connect(self.on_model_installed)
+        dialog.exec()
+
+    @Slot(str)
+    def on_model_installed(self, path: str) -> None:
+        self.refresh_models()
+        if self.loaded_model is None:
+            self.model_panel.select_model(path)
+            self.load_model(path)
+
+    # ---- adding images ----------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        mime = event.mimeData()
+        if mime.hasUrls() or mime.hasImage() or mime.hasText():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:
+        event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        content = parse_mime(event.mimeData())
+        if content:
+            event.acceptProposedAction()
+            self.add_content(content)
+
+    @Slot()
+    def paste(self) -> None:
+        content = parse_mime(QApplication.clipboard().mimeData())
+        if content:
+            self.add_content(content)
+        else:
+            self.status("the clipboard holds no image or image file")
+
+    def add_content(self, content: DropContent) -> None:
+        new = []
+        for url in content.remote_urls:
+            key = self._add_item(url, url, error=REMOTE_MESSAGE)
+            self.results.set_result(key, self._light_result(self.items[key]))
+        if content.remote_urls:
+            self.status(REMOTE_MESSAGE)
+        if content.image is not None:
+            new.append(self._add_item(f"pasted image {self.next_key}", content.image))
+        if content.paths:
+            new += self.add_paths(content.paths, classify=False)
+        self.classify(new)
+
+    def add_paths(self, paths, classify: bool = True) -> list[int]:
+        """Add files and folders (recursed); returns the new items' keys."""
+        from vit_gui.images import find_images
+
+        for path in paths:
+            self._remember_recent(str(path))
+        found = find_images(paths)
+        if not found:
+            self.status("no image files found there")
+        keys = [self._add_item(p.name, str(p)) for p in found]
+        if classify:
+            self.classify(keys)
+        return keys
+
+    def _add_item(self, name: str, source, error: str | None = None) -> int:
+        key = self.next_key
+        self.next_key += 1
+        self.items[key] = Item(key, name, source, error=error)
+        self.results.add_pending(key, name, source if isinstance(source, str) else name)
+        self.centre.setCurrentWidget(self.attention)
+        if self.results.current_key() is None:
+            self.results.select_key(key)
+        return key
+
+    def classify(self, keys: list[int]) -> None:
+        keys = [k for k in keys if self.items[k].error != REMOTE_MESSAGE]
+        if not keys:
+            return
+        self.batch_id += 1
+        self.running[self.batch_id] = (0, len(keys))
+        self._show_progress()
+        self.request_batch.emit(self.batch_id, [(k, self.items[k].source) for k in keys], self.top_k.value())
+
+    @Slot()
+    def open_files_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Open images", self.settings.text("last_open_dir"),
+            "Images (*.jpg *.jpeg *.png *.bmp *.gif *.tif *.tiff *.webp);;All files (*)")
+        if paths:
+            self.settings.set("last_open_dir", str(Path(paths[0]).parent))
+            self.add_paths(paths)
+
+    @Slot()
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", self.settings.text("last_open_dir"))
+        if folder:
+            self.settings.set("last_open_dir", folder)
+            self.add_paths([folder])
+
+    def _remember_recent(self, path: str) -> None:
+        self.settings.add_recent("recent_files", path)
+        self._refresh_recent_menu()
+
+    def _refresh_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.paths("recent_files")
+        for path in recent:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.add_paths([p]))
+        self.recent_menu.setEnabled(bool(recent))
+
+    # ---- results ----------------------------------------------------------------------------
+    @Slot(int, object)
+    def on_result(self, batch_id: int, result) -> None:
+        item = self.items.get(result.key)
+        if item is None:
+            return  # cleared meanwhile
+        item.top, item.error, item.notes = result.top, result.error, result.notes
+        item.probs = result.prediction.probs if result.prediction is not None else None
+        self.results.set_result(result.key, result)
+        if result.prediction is not None:
+            self._cache_put(result.key, result.display_image, result.prediction)
+        if self.results.current_key() == result.key:
+            self.on_item_selected(result.key)
+
+    @Slot(int, int, int)
+    def on_batch_progress(self, batch_id: int, done: int, total: int) -> None:
+        if batch_id in self.running:
+            self.running[batch_id] = (done, total)
+            self._show_progress()
+
+    @Slot(int, bool)
+    def on_batch_finished(self, batch_id: int, cancelled: bool) -> None:
+        done, total = self.running.pop(batch_id, (0, 0))
+        self._show_progress()
+        if cancelled:
+            self.status(f"cancelled after {done} of {total} images")
+            for item in self.items.values():
+                if item.top is None and item.error is None:
+                    item.error = "not classified: the batch was cancelled"
+                    self.results.set_result(item.key, self._light_result(item))
+        elif not self.running:
+            failed = sum(1 for i in self.items.values() if i.error)
+            self.status(f"done: {len(self.items) - failed} classified" + (f", {failed} failed" if failed else ""))
+
+    def _show_progress(self) -> None:
+        done = sum(d for d, _ in self.running.values())
+        total = sum(t for _, t in self.running.values())
+        busy = bool(self.running)
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+            self.status(f"classifying {done} of {total}…")
+
+    @Slot()
+    def cancel_batches(self) -> None:
+        if self.running:
+            self.worker.cancel_upto(self.batch_id)
+            self.status("cancelling…")
+
+    def is_busy(self) -> bool:
+        return bool(self.running)
+
+    @staticmethod
+    def _light_result(item: Item):
+        from vit_gui.gui.worker import ItemResult
+
+        return ItemResult(item.key, top=item.top or [], error=item.error, notes=item.notes)
+
+    @Slot(int)
+    def on_top_k_changed(self, k: int) -> None:
+        """More or fewer classes per image: recomputed from kept probabilities, no model run."""
+        self.settings.set("top_k", k)
+        for item in self.items.values():
+            if item.probs is None:
+                continue
+            order = item.probs.argsort()[::-1][:k]
+            item.top = [type(item.top[0])(self.model_info.label(int(i)), int(i), float(item.probs[i])) for i in order]
+            self.results.set_result(item.key, self._light_result(item))
+
+    def _forget_results(self) -> None:
+        self.cache.clear()
+        self.cache_bytes = 0
+        for item in self.items.values():
+            if item.error != REMOTE_MESSAGE:
+                item.top = item.probs = item.error = None
+                self.results.mark_waiting(item.key)
+
+    @Slot()
+    def clear_results(self) -> None:
+        self.cancel_batches()
+        self.items.clear()
+        self.cache.clear()
+        self.cache_bytes = 0
+        self.results.clear_results()
+        self.attention.clear()
+        self.centre.setCurrentWidget(self.drop_hint)
+
+    # ---- showing one item -------------------------------------------------------------------
+    def _cache_put(self, key: int, display_image, prediction) -> None:
+        size = prediction.attentions.numel() * 4 + display_image.width * display_image.height * 3
+        if key in self.cache:
+            self.cache_bytes -= self.cache.pop(key)[2]
+        self.cache[key] = (display_image, prediction, size)
+        self.cache_bytes += size
+        while self.cache_bytes > CACHE_BUDGET_BYTES and len(self.cache) > 1:
+            old_key, (_, _, old_size) = next(iter(self.cache.items()))
+            if old_key == self.results.current_key():
+                self.cache.move_to_end(old_key)
+                continue
+            self.cache.pop(old_key)
+            self.cache_bytes -= old_size
+
+    @Slot(int)
+    def on_item_selected(self, key: int) -> None:
+        item = self.items.get(key)
+        if item is None:
+            return
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            display_image, prediction, _ = self.cache[key]
+            self.attention.show_item(display_image, prediction)
+        elif item.error:
+            self.attention.clear(f"{item.name}\n\n{item.error}")
+        elif item.top is None:
+            self.attention.clear(f"{item.name}\n\nwaiting to be classified…")
+        else:  # classified earlier, its maps were evicted to save memory: recompute them
+            self.attention.clear(f"{item.name}\n\ncomputing attention maps…")
+            self.request_attentions.emit(key, item.source, self.top_k.value())
+
+    @Slot(object)
+    def on_attentions_ready(self, result) -> None:
+        if result.prediction is not None:
+            self._cache_put(result.key, result.display_image, result.prediction)
+        if self.results.current_key() == result.key:
+            self.on_item_selected(result.key)
+
+    @Slot(int, int)
+    def on_class_clicked(self, key: int, class_index: int) -> None:
+        item = self.items.get(key)
+        if item is None or not item.top or key not in self.cache:
+            return
+        if self.attention.prediction is not self.cache[key][1]:
+            self.on_item_selected(key)
+        self.attention.request_class(class_index, self.model_info.label(class_index) if self.model_info else str(class_index))
+
+    @Slot(int)
+    def on_class_map_requested(self, class_index: int) -> None:
+        key = self.results.current_key()
+        if key is not None:
+            self.request_class_map.emit(key, self.items[key].source, class_index)
+
+    @Slot(int, int, object, str)
+    def on_class_map_ready(self, key: int, class_index: int, grid_map, error: str) -> None:
+        if key != self.results.current_key():
+            return
+        if grid_map is None:
+            self.attention.caption.setText(f"could not compute the class map: {error}")
+        else:
+            self.attention.set_class_map(class_index, grid_map)
+
+    # ---- export -----------------------------------------------------------------------------
+    @Slot()
+    def export_png_dialog(self) -> None:
+        key = self.results.current_key()
+        if key is None or self.attention.current_map is None:
+            self.status("nothing to export yet: select a classified image")
+            return
+        stem = Path(self.items[key].name).stem
+        default = str(Path(self.settings.text("last_export_dir", str(Path.home()))) / f"{stem}.overlay.png")
+        path, _ = QFileDialog.getSaveFileName(self, "Export overlay as PNG", default, "PNG image (*.png)")
+        if path:
+            self.settings.set("last_export_dir", str(Path(path).parent))
+            self.export_png(path)
+
+    def export_png(self, path: str) -> bool:
+        """Save the shown overlay at the original image's full size (atomic write)."""
+        from vit_gui.errors import VitGuiError
+        from vit_gui.fileio import atomic_save_image
+        from vit_gui.images import load_image
+
+        key = self.results.current_key()
+        if key is None or self.attention.current_map is None:
+            return False
+        source = self.items[key].source
+        try:
+            image = load_image(source).image if isinstance(source, str) else source
+            atomic_save_image(path, self.attention.overlay_image(image))
+        except (VitGuiError, OSError) as exc:
+            QMessageBox.warning(self, "Export failed", f"Could not save {path}:\n{exc}")
+            return False
+        self.status(f"saved {path}")
+        return True
+
+    @Slot()
+    def export_csv_dialog(self) -> None:
+        default = str(Path(self.settings.text("last_export_dir", str(Path.home()))) / "results.csv")
+        path, _ = QFileDialog.getSaveFileName(self, "Export results as CSV", default, "CSV (*.csv)")
+        if path:
+            self.settings.set("last_export_dir", str(Path(path).parent))
+            self.export_csv(path)
+
+    def export_csv(self, path: str) -> bool:
+        """All results: path, rank, label, index, prob, error (atomic write)."""
+        from vit_gui.fileio import atomic_write_text
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["path", "rank", "label", "index", "prob", "error"])
+        for key in self.results.keys():
+            item = self.items[key]
+            if item.error or not item.top:
+                writer.writerow([item.path, "", "", "", "", item.error or "not classified yet"])
+                continue
+            for rank, top in enumerate(item.top, 1):
+                writer.writerow([item.path, rank, top.label, top.index, f"{top.prob:.6f}", ""])
+        try:
+            atomic_write_text(path, buffer.getvalue())
+        except OSError as exc:
+            QMessageBox.warning(self, "Export failed", f"Could not save {path}:\n{exc}")
+            return False
+        self.status(f"saved {path}")
+        return True
+
+    # ---- misc -------------------------------------------------------------------------------
+    def status(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    @Slot()
+    def _save_view_settings(self, *_):
+        if self._restoring:
+            return
+        self.settings.set("colormap", self.attention.colormap.currentText())
+        self.settings.set("opacity", self.attention.opacity.value() / 100)
+        self.settings.set("fusion", self.attention.fusion.currentText())
+        self.settings.set("discard_ratio", self.attention.discard.value() / 100)
+
+    @Slot()
+    def about(self) -> None:
+        from vit_gui import __version__
+
+        QMessageBox.about(self, "About vit-gui", f"<b>vit-gui {__version__}</b><br>Classify images with a Vision "
+                          "Transformer and see where it looked: attention rollout (Abnar &amp; Zuidema 2020), "
+                          "per-block and per-head maps, and class evidence (Chefer et al. 2021).")
+
+    def closeEvent(self, event) -> None:
+        """Stop the worker cleanly: cancel, then quit and wait for its thread."""
+        self.settings.set("window_geometry", self.saveGeometry())
+        self.worker.cancel_upto(self.batch_id)
+        self.thread.quit()
+        self.thread.wait()
+        self.settings.q.sync()
+        super().closeEvent(event)

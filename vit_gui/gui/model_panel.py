@@ -1,0 +1,121 @@
+"""Model and device pickers, and the facts of the loaded model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                               QVBoxLayout)
+
+ADD_MODEL = "__add__"
+
+
+class ModelPanel(QGroupBox):
+    model_chosen = Signal(str)  # path of a model file
+    device_chosen = Signal(str)  # "cpu" or "cuda"
+    add_model_requested = Signal()
+    get_models_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("Model", parent)
+        self.models = QComboBox()
+        self.models.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.models.setMinimumContentsLength(18)
+        self.device = QComboBox()
+        self.device.addItem("CPU", "cpu")
+        self.device.addItem("CUDA (GPU)", "cuda")
+        self.set_cuda_status("checking whether a CUDA GPU is available…")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.get_models = QPushButton("Get models…")
+        self.add_model = QPushButton("Add model file…")
+        self.get_models.clicked.connect(self.get_models_requested)
+        self.add_model.clicked.connect(self.add_model_requested)
+
+        form = QFormLayout()
+        form.addRow("Model:", self.models)
+        form.addRow("Device:", self.device)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.get_models)
+        buttons.addWidget(self.add_model)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+        self.models.activated.connect(self._on_model_activated)
+        self.device.activated.connect(lambda _: self.device_chosen.emit(self.current_device()))
+
+    # ---- model list ---------------------------------------------------------------------
+    def set_models(self, entries, current: str | None) -> None:
+        """entries: ModelEntry list (best first). Keeps `current` selected if present."""
+        self.models.blockSignals(True)
+        self.models.clear()
+        for entry in entries:
+            label = entry.name + ("" if entry.origin == "built-in" else f"  [{entry.origin}]")
+            self.models.addItem(label, str(entry.path))
+            self.models.setItemData(self.models.count() - 1, str(entry.path), Qt.ItemDataRole.ToolTipRole)
+        self.models.addItem("Add model file…", ADD_MODEL)
+        index = self.models.findData(current) if current else -1
+        self.models.setCurrentIndex(index if index >= 0 else 0)
+        self.models.blockSignals(False)
+        if not entries:
+            self.show_message(
+                "<b>No model is installed.</b> Click <i>Get models…</i> to download a pretrained "
+                "Vision Transformer, or <i>Add model file…</i> to use a checkpoint you have "
+                "(.pth, .pt or .safetensors).", error=True)
+
+    def current_model(self) -> str | None:
+        data = self.models.currentData()
+        return None if data in (None, ADD_MODEL) else data
+
+    def select_model(self, path: str) -> None:
+        index = self.models.findData(path)
+        if index >= 0:
+            self.models.setCurrentIndex(index)
+
+    @Slot(int)
+    def _on_model_activated(self, index: int) -> None:
+        data = self.models.itemData(index)
+        if data == ADD_MODEL:
+            self.add_model_requested.emit()
+        elif data:
+            self.model_chosen.emit(data)
+
+    # ---- device -------------------------------------------------------------------------
+    def current_device(self) -> str:
+        return self.device.currentData() or "cpu"
+
+    def set_device(self, name: str) -> None:
+        index = self.device.findData(name)
+        item = self.device.model().item(index) if index >= 0 else None
+        if item is not None and item.isEnabled():
+            self.device.setCurrentIndex(index)
+
+    def set_cuda_status(self, reason: str | None) -> None:
+        """Grey out CUDA, with the reason as its tooltip, when it cannot be used."""
+        item = self.device.model().item(1)
+        item.setEnabled(reason is None)
+        item.setToolTip(reason or "run the model on the GPU")
+        self.device.setItemText(1, "CUDA (GPU)" if reason is None else "CUDA (GPU) — not available")
+        if reason is not None and self.device.currentIndex() == 1:
+            self.device.setCurrentIndex(0)
+
+    # ---- status -------------------------------------------------------------------------
+    def show_message(self, html: str, error: bool = False) -> None:
+        self.status.setText(f"<span style='color:#c0392b'>{html}</span>" if error else html)
+
+    def show_loading(self, path: str, device: str) -> None:
+        self.show_message(f"Loading model <b>{Path(path).name}</b> on {device.upper()}…")
+
+    def show_info(self, info, device: str) -> None:
+        arch, prep = info.architecture, info.preprocessing
+        height, width = prep.input_size
+        warnings = "".join(f"<br><span style='color:#b9770e'>⚠ {w}</span>" for w in info.warnings)
+        source = info.source or str(info.path)
+        self.show_message(
+            f"<b>{info.name}</b><br>{arch.name} · {arch.depth} blocks × {arch.num_heads} heads<br>"
+            f"input {width}×{height} ({prep.resize_mode}) · {arch.num_classes} classes · on {device.upper()}<br>"
+            f"<small>from {source}{' · ' + info.license if info.license else ''}</small>{warnings}"
+        )

@@ -1,0 +1,134 @@
+"""The results list: one entry per image with its thumbnail and top-k classes, or its
+error in place. Selecting an entry shows it; clicking a class shows that class's map."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem
+
+KEY_ROLE = Qt.ItemDataRole.UserRole
+CLASS_ROLE = Qt.ItemDataRole.UserRole + 1
+ERROR_COLOR = QColor("#c0392b")
+
+
+class ResultsList(QTreeWidget):
+    item_selected = Signal(int)  # key
+    class_clicked = Signal(int, int)  # key, class index
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setHeaderHidden(True)
+        self.setColumnCount(1)
+        self.setIconSize(QSize(64, 64))
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setUniformRowHeights(False)
+        self.setAnimated(False)
+        self.setMinimumWidth(260)
+        self._items: dict[int, QTreeWidgetItem] = {}
+        self.currentItemChanged.connect(self._on_current_changed)
+        self.itemClicked.connect(self._on_clicked)
+
+    # ---- filling --------------------------------------------------------------------------
+    def add_pending(self, key: int, name: str, tooltip: str = "") -> None:
+        item = QTreeWidgetItem([f"{name}\nwaiting…"])
+        item.setData(0, KEY_ROLE, key)
+        item.setToolTip(0, tooltip or name)
+        self.addTopLevelItem(item)
+        self._items[key] = item
+
+    def mark_waiting(self, key: int) -> None:
+        item = self._items.get(key)
+        if item is not None:
+            item.setText(0, f"{self._name(item)}\nwaiting…")
+            item.setForeground(0, QBrush())
+            item.takeChildren()
+
+    def set_result(self, key: int, result) -> None:
+        item = self._items.get(key)
+        if item is None:
+            return
+        name = self._name(item)
+        item.takeChildren()
+        if result.thumbnail_png:
+            pixmap = QPixmap()
+            pixmap.loadFromData(result.thumbnail_png, "PNG")
+            item.setIcon(0, QIcon(pixmap))
+        if result.error:
+            item.setText(0, f"{name}\n⚠ {result.error}")
+            item.setForeground(0, QBrush(ERROR_COLOR))
+            item.setToolTip(0, f"{item.toolTip(0).splitlines()[0]}\n{result.error}")
+            return
+        item.setForeground(0, QBrush())
+        best = result.top[0]
+        note = f"\nℹ {'; '.join(result.notes)}" if result.notes else ""
+        item.setText(0, f"{name}\n{best.label} — {100 * best.prob:.1f}%{note}")
+        for rank, top in enumerate(result.top, 1):
+            child = QTreeWidgetItem([f"{rank}. {top.label} — {100 * top.prob:.1f}%"])
+            child.setData(0, KEY_ROLE, key)
+            child.setData(0, CLASS_ROLE, top.index)
+            child.setToolTip(0, f"class {top.index}: click to see where the model found evidence for it")
+            item.addChild(child)
+        item.setExpanded(item.isSelected() or self.topLevelItemCount() <= 3)
+
+    def clear_results(self) -> None:
+        self.clear()
+        self._items.clear()
+
+    # ---- queries and navigation -----------------------------------------------------------
+    @staticmethod
+    def _name(item: QTreeWidgetItem) -> str:
+        return item.text(0).split("\n", 1)[0]
+
+    def keys(self) -> list[int]:
+        return [self.topLevelItem(i).data(0, KEY_ROLE) for i in range(self.topLevelItemCount())]
+
+    def item_text(self, key: int) -> str:
+        return self._items[key].text(0)
+
+    def class_rows(self, key: int) -> list[tuple[str, int]]:
+        item = self._items[key]
+        return [(item.child(i).text(0), item.child(i).data(0, CLASS_ROLE)) for i in range(item.childCount())]
+
+    def select_key(self, key: int) -> None:
+        item = self._items.get(key)
+        if item is not None:
+            self.setCurrentItem(item)
+
+    def current_key(self) -> int | None:
+        item = self.currentItem()
+        return None if item is None else item.data(0, KEY_ROLE)
+
+    def move(self, step: int) -> None:
+        """Select the next (step=1) or previous (step=-1) image."""
+        if not self.topLevelItemCount():
+            return
+        current = self.currentItem()
+        top = current.parent() or current if current else None
+        index = self.indexOfTopLevelItem(top) if top else -1
+        index = min(max(index + step, 0), self.topLevelItemCount() - 1)
+        self.setCurrentItem(self.topLevelItem(index))
+
+    def click_class(self, key: int, class_index: int) -> None:
+        """Programmatic equivalent of clicking a class row (used by tests and shortcuts)."""
+        item = self._items[key]
+        for i in range(item.childCount()):
+            if item.child(i).data(0, CLASS_ROLE) == class_index:
+                self.setCurrentItem(item.child(i))
+                self._on_clicked(item.child(i), 0)
+                return
+
+    # ---- signals out ----------------------------------------------------------------------
+    @Slot(QTreeWidgetItem, QTreeWidgetItem)
+    def _on_current_changed(self, current, previous) -> None:
+        if current is None:
+            return
+        top = current.parent() or current
+        if previous is None or (previous.parent() or previous) is not top:
+            self.item_selected.emit(top.data(0, KEY_ROLE))
+
+    @Slot(QTreeWidgetItem, int)
+    def _on_clicked(self, item, column) -> None:
+        class_index = item.data(0, CLASS_ROLE)
+        if class_index is not None:
+            self.class_clicked.emit(item.data(0, KEY_ROLE), class_index)

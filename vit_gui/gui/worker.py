@@ -1,0 +1,181 @@
+"""The inference worker: a QObject living on its own QThread.
+
+All model loading and inference happen here, so the window never freezes. Requests
+arrive as queued signal calls (executed one after another, in order); results leave as
+signals that Qt delivers to `@Slot` methods on the GUI thread. Cancelling is a plain
+thread-safe flag the GUI sets directly, checked between images, so a batch stops within
+one image.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+DISPLAY_MAX_SIDE = 1600  # the overlay view never needs more pixels than this
+THUMB_SIDE = 72
+
+
+@dataclass
+class ItemResult:
+    """What the GUI needs of one classified (or failed) image."""
+
+    key: int
+    top: list = field(default_factory=list)  # list[TopClass]
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+    thumbnail_png: bytes | None = None
+    display_image: object = None  # PIL image, at most DISPLAY_MAX_SIDE on its long side
+    prediction: object = None  # vit_gui.predict.Prediction with attentions
+
+
+def _downsized(image, side):
+    copy = image.copy()
+    copy.thumbnail((side, side))
+    return copy
+
+
+def _thumbnail_png(image) -> bytes:
+    buffer = io.BytesIO()
+    _downsized(image, THUMB_SIDE).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class InferenceWorker(QObject):
+    model_loaded = Signal(object)  # ModelInfo
+    model_failed = Signal(str, str)  # path, message
+    result_ready = Signal(int, object)  # batch id, ItemResult
+    batch_progress = Signal(int, int, int)  # batch id, done, total
+    batch_finished = Signal(int, bool)  # batch id, cancelled
+    attentions_ready = Signal(object)  # ItemResult (re-run for an item whose maps were evicted)
+    class_map_ready = Signal(int, int, object, str)  # key, class index, map or None, error
+    cuda_status = Signal(str)  # why CUDA cannot be used, or "" when it can
+
+    def __init__(self):
+        super().__init__()
+        self.predictor = None
+        self.load_error = "no model is loaded yet"
+        self._cancel_upto = 0  # every batch with an id <= this is cancelled
+        self._lock = threading.Lock()
+
+    # ---- called directly from the GUI thread ---------------------------------------------
+
+    def cancel_upto(self, batch_id: int) -> None:
+        """Cancel every batch with an id up to `batch_id` (thread-safe, takes effect between images)."""
+        with self._lock:
+            self._cancel_upto = max(self._cancel_upto, batch_id)
+
+    def _is_cancelled(self, batch_id: int) -> bool:
+        with self._lock:
+            return batch_id <= self._cancel_upto
+
+    # ---- queued requests -----------------------------------------------------------------
+
+    @Slot()
+    def probe_devices(self) -> None:
+        """Importing torch takes a while: done here, never on the GUI thread."""
+        from vit_gui.predict import cuda_unavailable_reason
+
+        self.cuda_status.emit(cuda_unavailable_reason() or "")
+
+    @Slot(str, str)
+    def load_model(self, path: str, device: str) -> None:
+        from vit_gui.errors import VitGuiError
+        from vit_gui.predict import Predictor
+
+        try:
+            predictor = Predictor.from_file(path, device)
+        except VitGuiError as exc:
+            self._load_failed(path, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a worker must survive anything a file can do
+            self._load_failed(path, f"unexpected error loading the model: {exc}")
+            return
+        self._warm_up(predictor)
+        self.predictor, self.load_error = predictor, ""
+        self.model_loaded.emit(predictor.info)
+
+    @staticmethod
+    def _warm_up(predictor) -> None:
+        """Run one tiny image through everything a batch uses, here and now.
+
+        First calls pay for lazy imports (image plugins, matplotlib) and kernel set-up,
+        holding the GIL for a few hundred milliseconds: paid at load time, not while the
+        user watches the first result arrive (and never stalling the window mid-batch).
+        """
+        from PIL import Image
+
+        from vit_gui.explain.overlay import colorize
+        from vit_gui.images import load_image  # noqa: F401 - imported for its side effects
+
+        prediction = predictor.predict([Image.new("RGB", (48, 40), (128, 96, 64))], with_attentions=True)[0]
+        colorize(prediction.map())
+
+    @Slot(int, object, int)
+    def run_batch(self, batch_id: int, items: list, top_k: int) -> None:
+        """Classify (key, source) items one by one, streaming a result per image."""
+        total = len(items)
+        cancelled = False
+        for done, (key, source) in enumerate(items):
+            if self._is_cancelled(batch_id):
+                cancelled = True
+                break
+            self.result_ready.emit(batch_id, self._classify(key, source, top_k))
+            self.batch_progress.emit(batch_id, done + 1, total)
+        self.batch_finished.emit(batch_id, cancelled)
+
+    @Slot(int, object, int)
+    def compute_attentions(self, key: int, source, top_k: int) -> None:
+        self.attentions_ready.emit(self._classify(key, source, top_k))
+
+    @Slot(int, object, int)
+    def compute_class_map(self, key: int, source, class_index: int) -> None:
+        try:
+            image = self._load(source).image
+            grid_map, _ = self.predictor.class_map(image, class_index)
+            self.class_map_ready.emit(key, class_index, grid_map, "")
+        except Exception as exc:  # noqa: BLE001
+            self.class_map_ready.emit(key, class_index, None, str(exc))
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _load_failed(self, path: str, message: str) -> None:
+        """The previous model (if any) stays loaded; without one, items say why."""
+        if self.predictor is None:
+            self.load_error = message
+        self.model_failed.emit(path, message)
+
+
+    @staticmethod
+    def _load(source):
+        from vit_gui.images import LoadedImage, load_image
+
+        if isinstance(source, (str, Path)):
+            return load_image(source)
+        return LoadedImage(source, None, ())
+
+    def _classify(self, key: int, source, top_k: int) -> ItemResult:
+        from vit_gui.errors import VitGuiError
+
+        if self.predictor is None:
+            return ItemResult(key, error=f"not classified: {self.load_error}")
+        try:
+            loaded = self._load(source)
+            prediction = self.predictor.predict([loaded.image], top_k, with_attentions=True)[0]
+            return ItemResult(
+                key=key, top=prediction.top, notes=loaded.notes,
+                thumbnail_png=_thumbnail_png(loaded.image),
+                display_image=_downsized(loaded.image, DISPLAY_MAX_SIDE),
+                prediction=prediction,
+            )
+        except VitGuiError as exc:
+            return ItemResult(key, error=str(exc))
+        except MemoryError:
+            return ItemResult(key, error="not enough memory to process this image")
+        except Exception as exc:  # noqa: BLE001 - one bad item must not stop the batch
+            traceback.print_exc()
+            return ItemResult(key, error=f"unexpected error: {exc}")
