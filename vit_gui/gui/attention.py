@@ -256,12 +256,11 @@ class AttentionView(QWidget):
                        size=target)
 
     def _fit(self, image):
-        """The image scaled to fit the canvas (never enlarged)."""
+        """The image scaled to fill the canvas, keeping its aspect ratio."""
         box = self.canvas.size()
-        scale = min(box.width() / image.width, box.height() / image.height, 1.0)
-        if scale >= 1.0:
-            return image
-        return image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))))
+        scale = min(box.width() / image.width, box.height() / image.height)
+        size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+        return image if size == image.size else image.resize(size)
 
     # ---- tiles ------------------------------------------------------------------------------
     def _render_tiles(self) -> None:

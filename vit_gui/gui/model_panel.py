@@ -52,6 +52,8 @@ class ModelPanel(QGroupBox):
         """entries: ModelEntry list (best first). Keeps `current` selected if present."""
         self.models.blockSignals(True)
         self.models.clear()
+        if not entries:
+            self.models.addItem("(no model installed)", None)
         for entry in entries:
             label = entry.name + ("" if entry.origin == "built-in" else f"  [{entry.origin}]")
             self.models.addItem(label, str(entry.path))

@@ -1,0 +1,100 @@
+"""Take docs/screenshot.png: the real window with a photo classified and its rollout overlay.
+
+Run it on a display, e.g. a virtual one:
+    xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python scripts/screenshot.py
+
+It uses the best installed model (or --model FILE). Where no pretrained model is
+installed it builds an untrained ViT-S-shaped model with random weights and says so in
+the model's name, so the picture shows the app honestly: its layout and its overlay, with
+classes that mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def demo_model(folder: Path) -> Path:
+    import torch
+
+    from vit_gui.model.vit import VisionTransformer
+
+    torch.manual_seed(0)
+    model = VisionTransformer(embed_dim=384, depth=12, num_heads=6, num_classes=1000)
+    path = folder / "untrained-demo.pth"
+    torch.save(model.state_dict(), path)
+    path.with_name(path.name + ".json").write_text(json.dumps({
+        "name": "Untrained demo ViT-S/16 (random weights: classes are meaningless)",
+        "labels": [f"class {i}" for i in range(1000)],
+        "source": "scripts/screenshot.py (no pretrained model was installed)",
+    }))
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--image", type=Path, default=ROOT / "resources" / "samples" / "chelsea.jpg")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
+    args = parser.parse_args()
+
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from vit_gui.errors import NoModelError
+    from vit_gui.gui.app import prepare_environment
+    from vit_gui.gui.main_window import MainWindow
+    from vit_gui.gui.settings import Settings
+    from vit_gui.model.catalog import default_model_path
+
+    prepare_environment()
+    work = Path(tempfile.mkdtemp())
+    try:
+        model = args.model or default_model_path()
+    except NoModelError:
+        model = demo_model(work)
+    app = QApplication(sys.argv[:1])
+    window = MainWindow(Settings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)))
+    window.resize(1360, 860)
+    window.show()
+    state = {"added": False}
+
+    def step():
+        if window.model_info is None:
+            if not state["added"]:
+                state["added"] = True
+                window.add_model_file(str(model))
+        elif not window.items:
+            window.add_paths([str(args.image)])
+        elif window.is_busy() or window.attention.current_map is None:
+            pass
+        else:
+            key = window.results.keys()[0]
+            window.results.topLevelItem(0).setExpanded(True)
+            window.results.select_key(key)
+            window.attention.opacity.setValue(55)
+            QTimer.singleShot(800, shoot)
+            return
+        QTimer.singleShot(200, step)
+
+    def shoot():
+        app.processEvents()
+        picture = window.screen().grabWindow(window.winId())
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        picture.save(str(args.out))
+        print(f"saved {args.out} ({picture.width()}x{picture.height()}) with {window.model_info.name}")
+        window.close()
+        app.quit()
+
+    QTimer.singleShot(300, step)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
