@@ -133,17 +133,31 @@ def _classify_all(predictor, paths, args, spec):
                 record["error"] = str(exc)
             records.append(record)
         if loaded:
-            wants_attn = writer is not None and spec.kind != "class"
-            predictions = predictor.predict([img.image for _, img in loaded], args.top_k, wants_attn)
-            for (record, image), prediction in zip(loaded, predictions):
-                record["top"] = [{"label": t.label, "index": t.index, "prob": t.prob} for t in prediction.top]
-                if writer:
-                    record["maps"] = writer.write(image, prediction)
+            _predict_batch(predictor, loaded, args, spec, writer)
+            while predictor.notices:
+                say(f"note: {predictor.notices.pop(0)}")
         for record in records:
             done += 1
             if len(paths) > 1:
                 say(f"[{done}/{len(paths)}] {record['path']}" + (" (failed)" if record["error"] else ""))
             yield record
+
+
+def _predict_batch(predictor, loaded, args, spec, writer) -> None:
+    """Fill in each loaded record's top classes (and maps); a failure marks the batch's items."""
+    from vit_gui.errors import VitGuiError
+
+    wants_attn = writer is not None and spec.kind != "class"
+    try:
+        predictions = predictor.predict([img.image for _, img in loaded], args.top_k, wants_attn)
+    except VitGuiError as exc:
+        for record, _ in loaded:
+            record["error"] = str(exc)
+        return
+    for (record, image), prediction in zip(loaded, predictions):
+        record["top"] = [{"label": t.label, "index": t.index, "prob": t.prob} for t in prediction.top]
+        if writer:
+            record["maps"] = writer.write(image, prediction)
 
 
 class MapWriter:

@@ -24,3 +24,7 @@ class DeviceError(VitGuiError):
 
 class NoModelError(VitGuiError):
     """No model file was given and none is installed."""
+
+
+class OutOfMemory(VitGuiError):
+    """Even a single image did not fit in memory on the chosen device."""

@@ -9,6 +9,7 @@ large in pixels that decoding them would exhaust memory.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ IMAGE_SUFFIXES = frozenset(
 )
 #: Larger images are refused before decoding: 120 MP is a 12,000 x 10,000 photo.
 MAX_PIXELS = 120_000_000
+# PIL warns from this size on and refuses twice it; our own check (below) speaks first
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 @dataclass
@@ -41,9 +44,11 @@ def load_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
             raise ImageLoadError("this is a folder, not an image")
         if path.stat().st_size == 0:
             raise ImageLoadError("the file is empty (0 bytes)")
-        with Image.open(path) as opened:
-            image, notes = _decode(opened, max_pixels)
-            return LoadedImage(image, path, notes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit speaks
+            with Image.open(path) as opened:
+                image, notes = _decode(opened, max_pixels)
+                return LoadedImage(image, path, notes)
     except ImageLoadError:
         raise
     except FileNotFoundError:
@@ -52,12 +57,17 @@ def load_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
         raise ImageLoadError("permission denied: this file cannot be read") from None
     except UnidentifiedImageError:
         raise ImageLoadError("not an image, or an image format this app cannot read") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageLoadError(f"image is too large to open safely ({exc})") from None
+    except Image.DecompressionBombError:
+        raise ImageLoadError(
+            f"the file claims over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP, far more pixels than this app "
+            "decodes; it may be a decompression bomb"
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageLoadError(f"the image is damaged or truncated ({exc})") from None
     except MemoryError:
         raise ImageLoadError("not enough memory to decode this image") from None
+    except Exception as exc:  # noqa: BLE001 - decoders raise odd types on malformed files
+        raise ImageLoadError(f"the image could not be decoded ({type(exc).__name__}: {exc})") from None
 
 
 def _decode(opened: Image.Image, max_pixels: int) -> tuple[Image.Image, tuple[str, ...]]:
@@ -71,8 +81,10 @@ def _decode(opened: Image.Image, max_pixels: int) -> tuple[Image.Image, tuple[st
     frames = getattr(opened, "n_frames", 1)
     if frames > 1:
         opened.seek(0)
-        kind = "animation" if getattr(opened, "is_animated", False) and opened.format != "TIFF" else "file"
-        notes.append(f"{kind} with {frames} frames: using the first")
+        if opened.format == "TIFF":
+            notes.append(f"multi-page TIFF with {frames} pages: using the first page")
+        else:
+            notes.append(f"animation with {frames} frames: using the first")
     opened.load()
     image = ImageOps.exif_transpose(opened) or opened
     return to_rgb(image), tuple(notes)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vit_gui.errors import DeviceError
+from vit_gui.errors import DeviceError, OutOfMemory
 from vit_gui.explain import rollout
 from vit_gui.explain.maps import MapSpec, compute_map
 from vit_gui.model.checkpoints import LoadedModel, load_model
@@ -70,13 +70,27 @@ def resolve_device(name: str) -> torch.device:
     raise DeviceError(f"unknown device {name!r}: choose cpu or cuda")
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch reports exhausted GPU or CPU memory as these (CPU: a RuntimeError saying so)."""
+    if isinstance(exc, (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
 class Predictor:
-    """A model in eval mode on a device, with its preprocessing and class names."""
+    """A model in eval mode on a device, with its preprocessing and class names.
+
+    A batch that runs out of memory is split in halves and retried; the batch size that
+    worked is remembered for later batches, and `notices` says so for the user.
+    """
 
     def __init__(self, loaded: LoadedModel, device: str = "cpu"):
         self.device = resolve_device(device)
         self.info = loaded.info
         self.model = loaded.model.eval().requires_grad_(False).to(self.device)
+        self.max_batch: int | None = None
+        self.notices: list[str] = []
 
     @classmethod
     def from_file(cls, path: Path | str, device: str = "cpu") -> "Predictor":
@@ -90,6 +104,25 @@ class Predictor:
 
     def predict(self, images: Sequence[Image.Image], top_k: int = 5, with_attentions: bool = False) -> list[Prediction]:
         """Top-k classes for each image; with_attentions keeps every block's attention."""
+        images = list(images)
+        if self.max_batch and len(images) > self.max_batch:
+            return [p for i in range(0, len(images), self.max_batch)
+                    for p in self.predict(images[i : i + self.max_batch], top_k, with_attentions)]
+        try:
+            return self._predict(images, top_k, with_attentions)
+        except Exception as exc:  # noqa: BLE001 - only memory exhaustion is handled here
+            if not is_out_of_memory(exc):
+                raise
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if len(images) == 1:
+            raise OutOfMemory(f"not enough memory on {self.device.type.upper()} to classify this image")
+        self.max_batch = max(1, len(images) // 2)
+        self.notices.append(f"ran out of memory with a batch of {len(images)} images on "
+                            f"{self.device.type.upper()}: continuing with batches of {self.max_batch}")
+        return self.predict(images, top_k, with_attentions)
+
+    def _predict(self, images: list[Image.Image], top_k: int, with_attentions: bool) -> list[Prediction]:
         if not images:
             return []
         pixels, geometries = self.prepare(images)
