@@ -108,7 +108,9 @@ def read_sidecar(weights: Path) -> dict:
 
 def _fail(sidecar: dict, message: str):
     where = sidecar.get("_path")
-    raise ModelConfigError(f"{where.name if where else 'sidecar'}: {message}")
+    if where is None:
+        raise ModelConfigError(f"{message} (in a sidecar file <weights>.json beside the model)")
+    raise ModelConfigError(f"{where.name}: {message}")
 
 
 def _positive_int(sidecar: dict, key: str, value) -> int:
