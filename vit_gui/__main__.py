@@ -1,6 +1,9 @@
-"""`python -m vit_gui` runs the same entry point as the `vit-gui` command."""
+"""`python -m vit_gui` and the frozen executables start here."""
+
+import multiprocessing
 
 from vit_gui.cli import main
 
 if __name__ == "__main__":
+    multiprocessing.freeze_support()  # a frozen app must not re-run itself in child processes
     raise SystemExit(main())

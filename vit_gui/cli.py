@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Classify images with a Vision Transformer and show where it looked.",
     )
     parser.add_argument("--version", action="version", version=f"vit-gui {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this installation end to end, offscreen, and exit (0 = all worked)")
+    parser.add_argument("--model", dest="self_test_model", type=Path, metavar="FILE",
+                        help="with --self-test: the model to test (default: the default model)")
     commands = parser.add_subparsers(dest="command")
     classify = commands.add_parser(
         "classify",
@@ -278,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_classify(args)
     if args.command == "models":
         return run_models(args)
+    if args.self_test:
+        from vit_gui.selftest import run_self_test
+
+        return run_self_test(args.self_test_model)
     from vit_gui.gui.app import run_app
 
     return run_app()

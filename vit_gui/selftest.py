@@ -1,0 +1,124 @@
+"""`vit-gui --self-test`: prove a build works end to end, with no display and no user.
+
+Loads the default model (or --model FILE), classifies a bundled real photo, computes a
+rollout, writes an overlay PNG to a temporary folder and reads it back, then opens and
+closes the main window offscreen. Exits 0 only if every step worked. The report goes to
+stdout when there is one (a windowed frozen app has none) and always to
+`<data>/self-test.log`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+
+class Report:
+    def __init__(self):
+        self.lines: list[str] = []
+        self.failed = False
+
+    def step(self, name: str, action):
+        start = time.perf_counter()
+        try:
+            detail = action()
+        except Exception as exc:  # noqa: BLE001 - a self-test reports every failure
+            self.failed = True
+            self.say(f"FAIL {name}: {type(exc).__name__}: {exc}")
+            self.lines.extend(traceback.format_exc().splitlines())
+            return None
+        self.say(f"ok   {name} ({time.perf_counter() - start:.2f} s){': ' + str(detail) if detail else ''}")
+        return detail
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+        if sys.stdout is not None:
+            print(line, flush=True)
+
+
+def run_self_test(model: Path | None = None) -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from vit_gui import __version__
+    from vit_gui.gui.app import prepare_environment
+    from vit_gui.model.catalog import default_model_path, user_data_dir
+    from vit_gui.resources import resource_path
+
+    prepare_environment()
+    report = Report()
+    frozen = "frozen" if getattr(sys, "frozen", False) else "from source"
+    report.say(f"vit-gui {__version__} self-test ({frozen}, Python {sys.version.split()[0]})")
+    state: dict = {}
+
+    def load():
+        from vit_gui.predict import Predictor
+
+        state["predictor"] = Predictor.from_file(model or default_model_path(), "cpu")
+        info = state["predictor"].info
+        return f"{info.name} ({info.architecture.name}, {info.architecture.num_classes} classes)"
+
+    def classify():
+        from vit_gui.images import load_image
+
+        state["image"] = load_image(resource_path("samples", "chelsea.jpg")).image
+        state["prediction"] = state["predictor"].predict([state["image"]], top_k=3, with_attentions=True)[0]
+        return ", ".join(f"{t.label} {100 * t.prob:.1f}%" for t in state["prediction"].top)
+
+    def rollout():
+        grid_map = state["prediction"].map()
+        if not (grid_map.min() == 0.0 and abs(grid_map.max() - 1.0) < 1e-6):
+            raise ValueError(f"rollout not normalised to [0, 1]: {grid_map.min()}..{grid_map.max()}")
+        state["map"] = grid_map
+        return f"{grid_map.shape[0]}x{grid_map.shape[1]} patch grid"
+
+    def overlay_png():
+        from PIL import Image
+
+        from vit_gui.explain.overlay import overlay
+        from vit_gui.fileio import atomic_save_image
+
+        path = Path(tempfile.mkdtemp(prefix="vit-gui-self-test-")) / "overlay.png"
+        atomic_save_image(path, overlay(state["image"], state["map"], state["prediction"].geometry))
+        with Image.open(path) as saved:
+            if saved.size != state["image"].size:
+                raise ValueError(f"overlay is {saved.size}, image is {state['image'].size}")
+        return str(path)
+
+    def window():
+        from PySide6.QtCore import QSettings
+        from PySide6.QtWidgets import QApplication
+
+        from vit_gui.gui.main_window import MainWindow
+        from vit_gui.gui.settings import Settings
+
+        app = QApplication.instance() or QApplication(sys.argv[:1])
+        settings = QSettings(str(Path(tempfile.mkdtemp()) / "settings.ini"), QSettings.Format.IniFormat)
+        win = MainWindow(Settings(settings))
+        win.show()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not win.isVisible():
+            app.processEvents()
+        app.processEvents()
+        visible = win.isVisible()
+        win.close()
+        if not visible or not win.thread.isFinished():
+            raise RuntimeError("the main window did not open and close cleanly")
+        return f"opened and closed on the '{app.platformName()}' platform"
+
+    for name, action in (("load model", load), ("classify a bundled photo", classify), ("rollout", rollout),
+                         ("write overlay PNG", overlay_png), ("main window", window)):
+        if report.failed and name != "main window":
+            report.say(f"skip {name}")
+            continue
+        report.step(name, action)
+    report.say("SELF-TEST FAILED" if report.failed else "SELF-TEST PASSED")
+    try:
+        log = user_data_dir() / "self-test.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("\n".join(report.lines) + "\n", encoding="utf-8")
+    except OSError:
+        pass
+    return 1 if report.failed else 0
