@@ -198,6 +198,8 @@ class MainWindow(QMainWindow):
         """After the window is up: find models, probe the GPU and load a model, all off-thread."""
         self.request_probe.emit()
         self.refresh_models()
+        if self.loading_model or self.loaded_model:
+            return  # the user already picked a model in the meantime
         chosen = self.settings.text("model") or None
         if chosen is None or not Path(chosen).is_file():
             chosen = self.model_panel.current_model()

@@ -1,0 +1,215 @@
+"""Speed of classification and maps: vit-gui against Hugging Face transformers.
+
+Same weights (random, ViT-B/16 and ViT-S/16 shapes, loaded into both from one state
+dict), same inputs, same process, measurements interleaved, medians reported with
+ratios against transformers measured in the same run. Writes benchmarks/results/speed.md.
+
+Usage: python benchmarks/speed.py [--device cpu|cuda] [--repeats 25] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, write_results  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SHAPES = {"ViT-B/16": (768, 12, 3072), "ViT-S/16": (384, 6, 1536)}
+
+
+def make_models(shape: str, device: torch.device):
+    """(ours, transformers SDPA, transformers eager) with identical weights."""
+    from transformers import ViTConfig, ViTForImageClassification
+
+    from vit_gui.model.checkpoints import load_model
+
+    width, heads, mlp = SHAPES[shape]
+    torch.manual_seed(0)
+    config = dict(hidden_size=width, num_hidden_layers=12, num_attention_heads=heads, intermediate_size=mlp,
+                  num_labels=1000, layer_norm_eps=1e-6)
+    sdpa = ViTForImageClassification(ViTConfig(**config, attn_implementation="sdpa")).eval()
+    eager = ViTForImageClassification(ViTConfig(**config, attn_implementation="eager")).eval()
+    eager.load_state_dict(sdpa.state_dict())
+    folder = Path(tempfile.mkdtemp())
+    torch.save(sdpa.state_dict(), folder / "model.pth")
+    ours = load_model(folder / "model.pth")
+    return ours, sdpa.to(device), eager.to(device)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def interleaved(cases: dict, repeats: int, device) -> dict[str, float]:
+    """Median seconds per call of each case, calling them in turn `repeats` times."""
+    for fn in cases.values():  # warm-up
+        fn()
+        fn()
+    samples = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def latency(shape: str, device, repeats: int) -> list[str]:
+    from vit_gui.explain.rollout import rollout
+
+    ours, sdpa, eager = make_models(shape, device)
+    model = ours.model.to(device)
+    pixels = torch.randn(1, 3, 224, 224, device=device)
+
+    def ours_plain():
+        with torch.inference_mode():
+            return model(pixels).logits
+
+    def ours_maps():
+        with torch.inference_mode():
+            out = model(pixels, return_attention=True)
+            attn = torch.stack(out.attentions, dim=1)[0].float().cpu()
+        return rollout(attn, (14, 14))
+
+    def hf_plain():
+        with torch.inference_mode():
+            return sdpa(pixel_values=pixels).logits
+
+    def hf_eager_attn():
+        with torch.inference_mode():
+            return eager(pixel_values=pixels, output_attentions=True).attentions
+
+    t = interleaved({"ours": ours_plain, "ours+maps": ours_maps, "hf": hf_plain, "hf-eager": hf_eager_attn},
+                    repeats, device)
+    plain_ratio = t["ours"] / t["hf"]
+    maps_ratio = t["ours+maps"] / t["hf"]
+    fair_ratio = t["ours+maps"] / t["hf-eager"]
+    return [
+        f"| {shape} | plain classification | {1000 * t['ours']:.1f} ms | {1000 * t['hf']:.1f} ms (SDPA) | "
+        f"**{plain_ratio:.3f}** | ≤ 1.02 | {'met' if plain_ratio <= 1.02 else 'MISSED'} |",
+        f"| {shape} | all attentions + rollout | {1000 * t['ours+maps']:.1f} ms | {1000 * t['hf']:.1f} ms (SDPA, no maps) | "
+        f"**{maps_ratio:.3f}** | ≤ 1.10 | {'met' if maps_ratio <= 1.10 else 'MISSED'} |",
+        f"| {shape} | all attentions + rollout | {1000 * t['ours+maps']:.1f} ms | {1000 * t['hf-eager']:.1f} ms "
+        f"(eager, attentions only) | **{fair_ratio:.3f}** | (fair baseline) | |",
+    ]
+
+
+def class_map_cost(shape: str, device, repeats: int) -> str:
+    from PIL import Image
+
+    from vit_gui.predict import Predictor
+
+    ours, _, _ = make_models(shape, device)
+    predictor = Predictor(ours, device.type)
+    image = Image.open(ROOT / "resources" / "samples" / "chelsea.jpg").convert("RGB")
+
+    def rollout_path():
+        return predictor.predict([image], with_attentions=True)[0].map()
+
+    def class_path():
+        return predictor.class_map(image, 281)[0]
+
+    t = interleaved({"rollout": rollout_path, "class": class_path}, max(5, repeats // 2), device)
+    return (f"| {shape} | {1000 * t['rollout']:.1f} ms | {1000 * t['class']:.1f} ms | "
+            f"{t['class'] / t['rollout']:.2f}× |")
+
+
+def recompute_maps(shape: str, device, repeats: int) -> list[str]:
+    """Map switching in the app: from kept attentions, no model run."""
+    from vit_gui.explain import rollout as ro
+
+    ours, _, _ = make_models(shape, device)
+    with torch.inference_mode():
+        out = ours.model.to(device)(torch.randn(1, 3, 224, 224, device=device), return_attention=True)
+    attn = torch.stack(out.attentions, dim=1)[0].float().cpu()
+    grid = (14, 14)
+    cases = {
+        "rollout, mean": lambda: ro.rollout(attn, grid, "mean"),
+        "rollout, max": lambda: ro.rollout(attn, grid, "max"),
+        "rollout, min, discard 0.9": lambda: ro.rollout(attn, grid, "min", 0.9),
+        "one block (mean)": lambda: ro.block_map(attn, grid, 5, "mean"),
+        "one head": lambda: ro.head_map(attn, grid, 5, 3),
+        "all 12 blocks (tiles)": lambda: ro.block_maps(attn, grid, "mean"),
+    }
+    t = interleaved(cases, repeats * 2, torch.device("cpu"))
+    return [f"| {shape} | {name} | {1000 * seconds:.2f} ms | {'met' if seconds < 0.02 else 'MISSED'} |"
+            for name, seconds in t.items()]
+
+
+def throughput(shape: str, device, repeats: int, batch: int = 32) -> str:
+    """Images per second from a folder of real JPEGs: decode + preprocess + model."""
+    from PIL import Image
+
+    from vit_gui.images import find_images, load_image
+    from vit_gui.predict import Predictor
+
+    folder = Path(tempfile.mkdtemp())
+    samples = sorted((ROOT / "resources" / "samples").glob("*.jpg"))
+    for i in range(batch):  # real photos, re-encoded so each file is decoded afresh
+        Image.open(samples[i % len(samples)]).convert("RGB").save(folder / f"{i:03d}.jpg", quality=90)
+    paths = find_images([folder])
+    ours, sdpa, _ = make_models(shape, device)
+    predictor = Predictor(ours, device.type)
+
+    def ours_batch():
+        return predictor.predict([load_image(p).image for p in paths], top_k=5)
+
+    def hf_batch():
+        pixels, _ = predictor.prepare([load_image(p).image for p in paths])  # the same preprocessing
+        with torch.inference_mode():
+            probs = torch.softmax(sdpa(pixel_values=pixels).logits, -1)
+        return probs.topk(5)
+
+    t = interleaved({"ours": ours_batch, "hf": hf_batch}, max(3, repeats // 5), device)
+    ratio = t["hf"] / t["ours"]  # throughput ratio = inverse time ratio
+    return (f"| {shape} | {batch / t['ours']:.1f} img/s | {batch / t['hf']:.1f} img/s | **{ratio:.3f}** | "
+            f"≥ 0.95 | {'met' if ratio >= 0.95 else 'MISSED'} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=25)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, ViT-B only")
+    args = parser.parse_args()
+    from vit_gui.predict import resolve_device
+
+    device = resolve_device(args.device)
+    repeats = 5 if args.quick else args.repeats
+    shapes = ["ViT-B/16"] if args.quick else list(SHAPES)
+    gpu = f" GPU: {torch.cuda.get_device_name(device)}." if device.type == "cuda" else ""
+    lines = [f"Device: {device.type}.{gpu} Random weights, identical in both libraries; 224×224 input; "
+             f"medians of {repeats} interleaved calls after warm-up.", "",
+             "## Batch-1 latency", "",
+             "| model | task | vit-gui | transformers | ratio | target | |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for shape in shapes:
+        lines += latency(shape, device, repeats)
+    lines += ["", "## Batch-32 throughput, end to end from real JPEGs (decode + preprocess + model)", "",
+              "| model | vit-gui | transformers (same preprocessing) | ratio | target | |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for shape in shapes:
+        lines.append(throughput(shape, device, repeats))
+    lines += ["", "## Class-specific map vs rollout (one photo, preprocessing included)", "",
+              "| model | top-k + rollout | class-specific map | extra cost |", "| --- | --- | --- | --- |"]
+    for shape in shapes:
+        lines.append(class_map_cost(shape, device, repeats))
+    lines += ["", "## Recomputing a map when the user changes block / head / fusion / discard (no model run)", "",
+              "| model | map | median | target < 20 ms |", "| --- | --- | --- | --- |"]
+    for shape in shapes:
+        lines += recompute_maps(shape, device, repeats)
+    write_results(f"speed-{device.type}", f"Speed ({device.type})", lines)
+
+
+if __name__ == "__main__":
+    main()
