@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, write_results  # noqa: E402
+from common import write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPES = {"ViT-B/16": (768, 12, 3072), "ViT-S/16": (384, 6, 1536)}

@@ -12,6 +12,16 @@ import numpy as np
 from PIL import Image
 
 
+class CreatesAFile:
+    """A pickle payload: unpickling it calls open(marker, 'w'), creating the marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
 def _photo(photos, name="coffee", size=None):
     image = Image.fromarray(photos[name])
     return image.resize(size) if size else image

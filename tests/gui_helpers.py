@@ -1,6 +1,6 @@
 """Driving the real window the way a user does: drops, clicks, waiting for results."""
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -24,3 +24,17 @@ def wait_idle(qtbot, window, timeout=60_000):
 
 def wait_model(qtbot, window, timeout=60_000):
     qtbot.waitUntil(lambda: window.model_info is not None and window.loading_model is None, timeout=timeout)
+
+
+def make_window(qtbot, settings_path, model=None):
+    """The real main window with its own settings file; optionally with a model loaded."""
+    from vit_gui.gui.main_window import MainWindow
+    from vit_gui.gui.settings import Settings
+
+    window = MainWindow(Settings(QSettings(str(settings_path), QSettings.Format.IniFormat)))
+    qtbot.addWidget(window)
+    window.show()
+    if model is not None:
+        window.add_model_file(str(model))
+        wait_model(qtbot, window)
+    return window

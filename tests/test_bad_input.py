@@ -120,14 +120,6 @@ def test_cli_streams_a_thousand_images_in_batches(tmp_path, photos, tiny_checkpo
 
 # ---- models ------------------------------------------------------------------------------------
 
-class RunsCode:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def model_cases(tmp_path, tiny_hf):
     state = tiny_hf.state_dict()
     cases = {}
@@ -146,7 +138,7 @@ def model_cases(tmp_path, tiny_hf):
     (tmp_path / "names.txt").write_bytes("caf\xe9\n".encode("latin-1") * 10)
     (tmp_path / "latin1.pth.json").write_text(json.dumps({"labels_file": "names.txt"}))
     cases["labels file in a wrong encoding"] = (tmp_path / "latin1.pth", "not UTF-8")
-    torch.save({**state, "x": RunsCode(tmp_path / "pwned")}, tmp_path / "evil.pth")
+    torch.save({**state, "x": bad_inputs.CreatesAFile(tmp_path / "pwned")}, tmp_path / "evil.pth")
     cases["pickle that runs code"] = (tmp_path / "evil.pth", "asks to run code")
     return cases
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from bad_inputs import CreatesAFile
 from conftest import hf_reference, make_hf_vit
 from vit_gui.errors import CheckpointError, ModelConfigError
 from vit_gui.model.checkpoints import load_model, read_state_dict
@@ -132,16 +133,6 @@ def test_heads_default_by_width_without_a_sidecar(tmp_path, hf):
 
 
 # ---- hostile files ---------------------------------------------------------------------------
-
-class CreatesAFile:
-    """Unpickling this calls open(marker, 'w'): it would create the marker file."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
 
 def test_pickle_that_runs_code_is_refused_and_does_not_run(tmp_path, hf):
     # the payload is live: an ordinary unpickler does create the file

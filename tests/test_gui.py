@@ -7,13 +7,12 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 
-from gui_helpers import drop, wait_idle, wait_model
+from gui_helpers import drop, make_window, wait_idle, wait_model
 from vit_gui.explain.maps import MapSpec
 from vit_gui.gui.attention import MODE_BLOCK, MODE_ROLLOUT, VIEW_BLOCKS, VIEW_HEADS
-from vit_gui.gui.main_window import REMOTE_MESSAGE, MainWindow
-from vit_gui.gui.settings import Settings
+from vit_gui.gui.main_window import REMOTE_MESSAGE
 from vit_gui.images import load_image
 from vit_gui.predict import Predictor
 
@@ -21,16 +20,6 @@ from vit_gui.predict import Predictor
 @pytest.fixture
 def settings_file(tmp_path):
     return str(tmp_path / "settings.ini")
-
-
-def make_window(qtbot, settings_file, model=None):
-    window = MainWindow(Settings(QSettings(settings_file, QSettings.Format.IniFormat)))
-    qtbot.addWidget(window)
-    window.show()
-    if model is not None:
-        window.add_model_file(str(model))
-        wait_model(qtbot, window)
-    return window
 
 
 @pytest.fixture

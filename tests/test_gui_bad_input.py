@@ -8,20 +8,9 @@ from PIL import Image
 from PySide6.QtCore import QSettings
 
 import bad_inputs
-from gui_helpers import drop, wait_idle, wait_model
+from gui_helpers import drop, make_window, wait_idle
 from vit_gui.gui import main_window
-from vit_gui.gui.main_window import MainWindow
 from vit_gui.gui.settings import Settings
-
-
-def make_window(qtbot, settings_path, model=None):
-    window = MainWindow(Settings(QSettings(str(settings_path), QSettings.Format.IniFormat)))
-    qtbot.addWidget(window)
-    window.show()
-    if model is not None:
-        window.add_model_file(str(model))
-        wait_model(qtbot, window)
-    return window
 
 
 def test_a_mixed_folder_gives_each_bad_file_its_message(qtbot, tmp_path, photos, tiny_checkpoint):

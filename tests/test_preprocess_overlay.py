@@ -1,6 +1,5 @@
 """Preprocessing geometry, and maps drawn back exactly where the model looked."""
 
-import math
 
 import numpy as np
 import pytest

@@ -87,43 +87,50 @@ def _read_torch(path: Path):
 
 
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    """Parse the safetensors format: u64 header size, JSON header, then raw tensor bytes."""
-    data = path.read_bytes()
-    (header_len,) = struct.unpack("<Q", data[:8])
-    if header_len > MAX_SAFETENSORS_HEADER or 8 + header_len > len(data):
-        raise CheckpointError(f"{path.name}: truncated or corrupt .safetensors file (header runs past the end)")
-    try:
-        header = json.loads(data[8 : 8 + header_len].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path.name}: corrupt .safetensors header ({exc})") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path.name}: corrupt .safetensors header (not a JSON object)")
-    body = memoryview(data)[8 + header_len :]
-    tensors = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        tensors[name] = _safetensors_tensor(path, name, entry, body)
+    """Parse the safetensors format: u64 header size, JSON header, then raw tensor bytes.
+
+    Each tensor is read straight into its own buffer, so loading never holds the file's
+    bytes twice.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        (header_len,) = struct.unpack("<Q", fh.read(8))
+        if header_len > MAX_SAFETENSORS_HEADER or 8 + header_len > size:
+            raise CheckpointError(f"{path.name}: truncated or corrupt .safetensors file (header runs past the end)")
+        try:
+            header = json.loads(fh.read(header_len).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise CheckpointError(f"{path.name}: corrupt .safetensors header ({exc})") from None
+        if not isinstance(header, dict):
+            raise CheckpointError(f"{path.name}: corrupt .safetensors header (not a JSON object)")
+        body_start, body_size = 8 + header_len, size - 8 - header_len
+        tensors = {}
+        for name, entry in header.items():
+            if name == "__metadata__":
+                continue
+            dtype, shape, start, end = _safetensors_entry(path, name, entry, body_size)
+            buffer = bytearray(end - start)
+            fh.seek(body_start + start)
+            if fh.readinto(buffer) != len(buffer):
+                raise CheckpointError(f"{path.name}: truncated .safetensors file ('{name}' is cut short)")
+            tensors[name] = torch.frombuffer(buffer, dtype=dtype).reshape(shape) if buffer else torch.empty(shape, dtype=dtype)
     return tensors
 
 
-def _safetensors_tensor(path: Path, name: str, entry, body: memoryview) -> torch.Tensor:
+def _safetensors_entry(path: Path, name: str, entry, body_size: int):
+    """(dtype, shape, start, end) of one header entry, checked against the file."""
     try:
         dtype = SAFETENSORS_DTYPES[entry["dtype"]]
         shape = [int(s) for s in entry["shape"]]
         start, end = (int(o) for o in entry["data_offsets"])
     except (KeyError, TypeError, ValueError):
         raise CheckpointError(f"{path.name}: corrupt .safetensors entry for '{name}'") from None
-    count = math.prod(shape)
     itemsize = torch.empty((), dtype=dtype).element_size()
-    if min(shape, default=0) < 0 or not 0 <= start <= end <= len(body) or end - start != count * itemsize:
+    if min(shape, default=0) < 0 or not 0 <= start <= end <= body_size or end - start != math.prod(shape) * itemsize:
         raise CheckpointError(
             f"{path.name}: truncated or corrupt .safetensors file ('{name}' does not fit its data)"
         )
-    if count == 0:
-        return torch.empty(shape, dtype=dtype)
-    raw = bytearray(body[start:end])  # a writable, aligned copy
-    return torch.frombuffer(raw, dtype=dtype).reshape(shape)
+    return dtype, shape, start, end
 
 
 def _unwrap(state, path: Path) -> dict[str, torch.Tensor]:
@@ -283,10 +290,14 @@ def _trained_grid(patches: int, sidecar: dict) -> tuple[int, int]:
 
 
 def build_model(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> VisionTransformer:
+    """The model, with the checkpoint's tensors as its parameters (checked name by name and
+    shape by shape). Built uninitialised and given the loaded tensors themselves, so the
+    weights are in memory once, not twice."""
     model = VisionTransformer(
         grid=arch.grid, patch_size=arch.patch_size, num_classes=arch.num_classes,
         embed_dim=arch.embed_dim, depth=arch.depth, num_heads=arch.num_heads,
         mlp_hidden=arch.mlp_hidden, qkv_bias=arch.qkv_bias, layer_norm_eps=arch.layer_norm_eps,
+        init_weights=False,
     )
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -304,7 +315,7 @@ def build_model(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> Visio
                 f"'{name}' has shape {tuple(state[name].shape)}, expected {tuple(tensor.shape)} "
                 f"for a {arch.name} with {arch.num_heads} heads"
             )
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    model.load_state_dict({k: v.float().contiguous() for k, v in state.items()}, assign=True)
     return model.eval()
 
 

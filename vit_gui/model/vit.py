@@ -40,13 +40,59 @@ def resample_pos_embed(
     return grid.to(patch_pos.dtype).permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], dim)
 
 
+class Affine(nn.Module):
+    """A weight and an optional bias, allocated but not initialised.
+
+    torch's own layers initialise their weights as they are built, writing every byte: a
+    model about to receive a checkpoint's tensors would hold its weights twice. These are
+    filled either by the checkpoint (load_state_dict(assign=True)) or by init_weights().
+    The parameter names are torch's, so state dicts are the same.
+    """
+
+    def __init__(self, weight_shape: tuple[int, ...], bias_size: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(weight_shape))
+        if bias_size:
+            self.bias = nn.Parameter(torch.empty(bias_size))
+        else:
+            self.register_parameter("bias", None)
+
+
+class Linear(Affine):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        super().__init__((out_features, in_features), out_features if bias else 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+
+class LayerNorm(Affine):
+    def __init__(self, dim: int, eps: float):
+        super().__init__((dim,), dim)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
+
+
+class PatchConv(Affine):
+    """The patch embedding's strided convolution (kernel = stride = patch size)."""
+
+    def __init__(self, in_chans: int, embed_dim: int, patch_size: int):
+        super().__init__((embed_dim, in_chans, patch_size, patch_size), embed_dim)
+        self.patch_size = patch_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight, self.bias, stride=self.patch_size)
+
+
 class PatchEmbed(nn.Module):
     """Split the image into non-overlapping patches and project each with a strided conv."""
 
     def __init__(self, patch_size: int, in_chans: int, embed_dim: int):
         super().__init__()
         self.patch_size = patch_size
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+        self.proj = PatchConv(in_chans, embed_dim, patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x).flatten(2).transpose(1, 2)  # (B, gh*gw, D)
@@ -62,8 +108,8 @@ class Attention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.scale = self.head_dim**-0.5
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
+        self.qkv = Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, need_weights: bool = False):
         batch, tokens, dim = x.shape
@@ -84,9 +130,9 @@ class Mlp(nn.Module):
 
     def __init__(self, dim: int, hidden: int):
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
+        self.fc1 = Linear(dim, hidden)
         self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
+        self.fc2 = Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
@@ -97,9 +143,9 @@ class Block(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, mlp_hidden: int, qkv_bias: bool, eps: float):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.norm1 = LayerNorm(dim, eps)
         self.attn = Attention(dim, num_heads, qkv_bias)
-        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.norm2 = LayerNorm(dim, eps)
         self.mlp = Mlp(dim, mlp_hidden)
 
     def forward(self, x: torch.Tensor, need_weights: bool = False):
@@ -114,6 +160,7 @@ class VisionTransformer(nn.Module):
 
     `grid` is the patch grid the position embeddings were trained for; inputs of any
     other size (multiples of the patch size) get bicubically resampled embeddings.
+    `init_weights=False` leaves the weights unwritten, for a checkpoint to fill.
     """
 
     def __init__(
@@ -129,6 +176,7 @@ class VisionTransformer(nn.Module):
         mlp_hidden: int | None = None,
         qkv_bias: bool = True,
         layer_norm_eps: float = 1e-6,
+        init_weights: bool = True,
     ):
         super().__init__()
         self.grid = (int(grid[0]), int(grid[1]))
@@ -139,21 +187,37 @@ class VisionTransformer(nn.Module):
         self.num_heads = num_heads
         mlp_hidden = mlp_hidden or 4 * embed_dim
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
+        self.cls_token = nn.Parameter(torch.empty(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(torch.empty(1, 1 + self.grid[0] * self.grid[1], embed_dim))
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_hidden, qkv_bias, layer_norm_eps) for _ in range(depth)
         )
-        self.norm = nn.LayerNorm(embed_dim, eps=layer_norm_eps)
-        self.head = nn.Linear(embed_dim, num_classes)
+        self.norm = LayerNorm(embed_dim, layer_norm_eps)
+        self.head = Linear(embed_dim, num_classes)
+        if init_weights:
+            self.init_weights()
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """timm-style random initialisation (for tests and benchmarks: real use loads weights)."""
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
+        for module in self.modules():
+            if isinstance(module, LayerNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+            elif isinstance(module, Affine):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    module.bias.zero_()
 
     def grid_for(self, height: int, width: int) -> tuple[int, int]:
         """The patch grid an input of this pixel size is cut into."""
         return height // self.patch_size, width // self.patch_size
 
     def _pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
+        if tuple(grid) == self.grid:
+            return self.pos_embed
         cls_pos, patch_pos = self.pos_embed[:, :1], self.pos_embed[:, 1:]
         return torch.cat([cls_pos, resample_pos_embed(patch_pos, self.grid, grid)], dim=1)
 
