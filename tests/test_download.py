@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -38,6 +39,7 @@ class Server:
 
     def __init__(self, body: bytes):
         self.body, self.status, self.drop_after, self.honour_range = body, 200, None, True
+        self.slow = False  # send in small pieces with pauses, like a slow connection
         self.ranges: list[str | None] = []
         server = self
 
@@ -69,6 +71,11 @@ class Server:
                     self.wfile.write(payload)
                     self.wfile.flush()
                     self.close_connection = True
+                    return
+                if server.slow:
+                    for i in range(0, len(payload), 32 * 1024):
+                        self.wfile.write(payload[i : i + 32 * 1024])
+                        time.sleep(0.005)
                     return
                 self.wfile.write(payload)
 
@@ -202,3 +209,31 @@ def test_cli_models_get_and_list(server, capsys, monkeypatch):
 def test_unreachable_source_is_a_clear_error():
     with pytest.raises(DownloadError, match="interrupted|failed"):
         download_model(small_known_model("http://127.0.0.1:9/none"), timeout=5)
+
+
+def test_get_models_dialog_downloads_cancels_and_installs(qtbot, server, weights, monkeypatch, private_data_dir):
+    from vit_gui.gui.get_models import GetModelsDialog
+
+    monkeypatch.setattr("vit_gui.model.download.CHUNK", 64 * 1024)
+    model = small_known_model(server.url)
+    monkeypatch.setattr(catalog, "CATALOG", catalog.CATALOG + (model,))
+    dialog = GetModelsDialog()
+    qtbot.addWidget(dialog)
+    assert set(dialog.rows) >= {"vit-b16", "test-vit"} and not installed_weights(private_data_dir)
+
+    # cancel right after the first progress report: nothing installed, the part kept
+    server.slow = True
+    dialog.worker.progress.connect(dialog.cancel)
+    dialog.download("test-vit")
+    qtbot.waitUntil(lambda: dialog.active is None, timeout=30_000)
+    dialog.worker.progress.disconnect(dialog.cancel)
+    assert "cancelled" in dialog.rows["test-vit"]["status"].text()
+    assert installed_weights(private_data_dir) == [] and partial_path(model).exists()
+
+    with qtbot.waitSignal(dialog.model_installed, timeout=30_000) as installed:
+        dialog.download("test-vit")
+    assert installed.args == [str(installed_path(model))]
+    assert installed_path(model).read_bytes() == weights[1]
+    assert dialog.rows["test-vit"]["status"].text() == "installed"
+    dialog.done(0)
+    assert dialog.thread.isFinished()

@@ -293,3 +293,36 @@ def test_gui_thread_stays_responsive_during_a_batch(qtbot, settings_file, heavy_
     assert all(item.top for item in window.items.values())
     print(f"longest GUI-thread gap during the batch: {beat.longest * 1000:.0f} ms")
     assert beat.longest < 0.25, f"the GUI thread stalled for {beat.longest * 1000:.0f} ms"
+
+
+def test_paste_an_image_from_the_clipboard(qtbot, window, photos):
+    from PySide6.QtGui import QImage
+    from PySide6.QtWidgets import QApplication
+
+    picture = Image.fromarray(photos["coffee"])
+    data = picture.tobytes()
+    QApplication.clipboard().setImage(QImage(data, picture.width, picture.height, 3 * picture.width,
+                                             QImage.Format.Format_RGB888).copy())
+    qtbot.keyClick(window, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    wait_idle(qtbot, window)
+    [item] = window.items.values()
+    assert item.name.startswith("pasted image") and item.top
+    expected = Predictor.from_file(window.loaded_model).predict([picture])[0]
+    assert [t.index for t in item.top] == [t.index for t in expected.top]
+
+
+def test_switching_model_during_a_batch_cancels_reloads_and_reclassifies(qtbot, window, photo_folder, tmp_path):
+    from conftest import make_hf_vit, write_checkpoint
+
+    other_folder = tmp_path / "other-model"
+    other_folder.mkdir()
+    other = write_checkpoint(make_hf_vit("ViT-Ti/16", depth=4, num_labels=10, seed=7, scale=3.0), other_folder,
+                             sidecar={"num_heads": 3, "name": "other"})
+    drop(window, paths=[copies(tmp_path / "many", photo_folder / "coffee.png", 40)])
+    qtbot.waitUntil(lambda: any(i.top for i in window.items.values()), timeout=30_000)
+    window.add_model_file(str(other))  # while the batch runs
+    qtbot.waitUntil(lambda: window.loaded_model == str(other), timeout=30_000)
+    wait_idle(qtbot, window, timeout=120_000)
+    expected = Predictor.from_file(other).predict([load_image(photo_folder / "coffee.png").image])[0]
+    assert all([t.index for t in item.top] == [t.index for t in expected.top] for item in window.items.values())
+    assert all(item.error is None for item in window.items.values())
