@@ -326,3 +326,31 @@ def test_switching_model_during_a_batch_cancels_reloads_and_reclassifies(qtbot, 
     expected = Predictor.from_file(other).predict([load_image(photo_folder / "coffee.png").image])[0]
     assert all([t.index for t in item.top] == [t.index for t in expected.top] for item in window.items.values())
     assert all(item.error is None for item in window.items.values())
+
+
+def test_the_window_is_shown_before_torch_is_imported(tmp_path):
+    """Torch and the model load on the worker thread; the window does not wait for them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from vit_gui.gui.main_window import MainWindow\n"
+        "window = MainWindow()\n"
+        "window.show()\n"
+        "print('visible', window.isVisible(), 'torch', 'torch' in sys.modules)\n"
+        "window.close()\n"
+    )
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "VIT_GUI_DATA_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert "visible True torch False" in out.stdout, out.stderr
+
+
+def test_a_failed_first_item_gives_way_to_the_first_success(qtbot, window, photo_folder, tmp_path):
+    (tmp_path / "a-broken.jpg").write_text("not a picture")
+    drop(window, paths=[tmp_path / "a-broken.jpg", photo_folder / "coffee.png"])
+    wait_idle(qtbot, window)
+    assert window.items[window.results.current_key()].name == "coffee.png"
+    assert window.attention.current_map is not None

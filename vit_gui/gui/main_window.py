@@ -68,6 +68,7 @@ class MainWindow(QMainWindow):
         self.loading_model: str | None = None
         self.model_info = None
         self.rerun_after_load = False
+        self.auto_selected: int | None = None  # the item selected for the user, not by them
         self._restoring = False
         self._build_widgets()
         self._build_menus()
@@ -359,6 +360,7 @@ class MainWindow(QMainWindow):
         self.results.add_pending(key, name, source if isinstance(source, str) else name)
         self.centre.setCurrentWidget(self.attention)
         if self.results.current_key() is None:
+            self.auto_selected = key
             self.results.select_key(key)
         return key
 
@@ -410,7 +412,12 @@ class MainWindow(QMainWindow):
         self.results.set_result(result.key, result)
         if result.prediction is not None:
             self._cache_put(result.key, result.display_image, result.prediction)
-        if self.results.current_key() == result.key:
+        current = self.results.current_key()
+        if result.prediction is not None and current == self.auto_selected and self.items[current].error:
+            # the first item, picked for the user, failed: show the first one that worked instead
+            self.auto_selected = result.key
+            self.results.select_key(result.key)
+        elif current == result.key:
             self.on_item_selected(result.key)
 
     @Slot(int, int, int)
@@ -463,11 +470,14 @@ class MainWindow(QMainWindow):
     def on_top_k_changed(self, k: int) -> None:
         """More or fewer classes per image: recomputed from kept probabilities, no model run."""
         self.settings.set("top_k", k)
-        for item in self.items.values():
-            if item.probs is None:
-                continue
+        ranked = [item for item in self.items.values() if item.probs is not None]
+        if not ranked:
+            return
+        from vit_gui.predict import TopClass  # imports torch: only once there are results
+
+        for item in ranked:
             order = item.probs.argsort()[::-1][:k]
-            item.top = [type(item.top[0])(self.model_info.label(int(i)), int(i), float(item.probs[i])) for i in order]
+            item.top = [TopClass(self.model_info.label(int(i)), int(i), float(item.probs[i])) for i in order]
             self.results.set_result(item.key, self._light_result(item))
 
     def _forget_results(self) -> None:
