@@ -197,6 +197,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _start(self) -> None:
         """After the window is up: find models, probe the GPU and load a model, all off-thread."""
+        import vit_gui.images  # noqa: F401 - numpy and PIL now, before the worker's torch import holds them
         self.request_probe.emit()
         self.refresh_models()
         if self.loading_model or self.loaded_model:
