@@ -5,10 +5,13 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 
-def drop(widget, paths=(), urls=()):
-    """Send QDragEnterEvent then QDropEvent, as a drag from a file manager or browser would."""
+def drop(widget, paths=(), urls=(), image=None):
+    """Send QDragEnterEvent then QDropEvent, as a drag from a file manager or browser would
+    (a browser sends an image's link and, often, the image data itself)."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths] + [QUrl(u) for u in urls])
+    if image is not None:
+        mime.setImageData(image)
     actions = Qt.DropAction.CopyAction
     enter = QDragEnterEvent(QPoint(50, 50), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, enter)

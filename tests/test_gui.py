@@ -354,3 +354,17 @@ def test_a_failed_first_item_gives_way_to_the_first_success(qtbot, window, photo
     wait_idle(qtbot, window)
     assert window.items[window.results.current_key()].name == "coffee.png"
     assert window.attention.current_map is not None
+
+
+def test_an_image_dragged_from_a_browser_is_classified_from_its_data(qtbot, window, photos):
+    from PySide6.QtGui import QImage
+
+    picture = Image.fromarray(photos["rocket"])
+    data = picture.tobytes()
+    qimage = QImage(data, picture.width, picture.height, 3 * picture.width, QImage.Format.Format_RGB888).copy()
+    drop(window, urls=["https://example.org/images/launch.jpg"], image=qimage)
+    wait_idle(qtbot, window)
+    [item] = window.items.values()
+    assert item.name == "launch.jpg" and item.error is None and item.top
+    expected = Predictor.from_file(window.loaded_model).predict([picture])[0]
+    assert [t.index for t in item.top] == [t.index for t in expected.top]

@@ -16,6 +16,7 @@ class DropContent:
     paths: list[str] = field(default_factory=list)  # local files and folders
     remote_urls: list[str] = field(default_factory=list)  # web links: not fetched
     image: object = None  # a PIL image carried as data (from a browser or the clipboard)
+    image_name: str = ""  # what to call it, when its origin gives a name
 
     def __bool__(self):
         return bool(self.paths or self.remote_urls or self.image is not None)
@@ -49,6 +50,9 @@ def parse_mime(mime: QMimeData) -> DropContent:
         image = mime.imageData()
         if isinstance(image, QImage) and not image.isNull():
             content.image = qimage_to_pil(image)
+            if content.remote_urls:  # a browser sends the picture along with its link: use it
+                content.image_name = content.remote_urls[0].rstrip("/").rsplit("/", 1)[-1] or "dropped image"
+                content.remote_urls = []
     return content
 
 

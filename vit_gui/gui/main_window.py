@@ -335,7 +335,7 @@ class MainWindow(QMainWindow):
         if content.remote_urls:
             self.status(REMOTE_MESSAGE)
         if content.image is not None:
-            new.append(self._add_item(f"pasted image {self.next_key}", content.image))
+            new.append(self._add_item(content.image_name or f"pasted image {self.next_key}", content.image))
         if content.paths:
             new += self.add_paths(content.paths, classify=False)
         self.classify(new)
