@@ -7,12 +7,16 @@ from pathlib import Path
 
 
 def app_root() -> Path:
-    """The folder holding `resources/` and `model_data/`: the repository root when run from
-    source, PyInstaller's unpack folder (`sys._MEIPASS`) when frozen."""
+    """The folder holding `resources/` and `model_data/`: PyInstaller's unpack folder
+    (`sys._MEIPASS`) when frozen, the repository root when run from a checkout (or an
+    editable install), `<prefix>/share/vit-gui` after a plain `pip install`."""
     frozen_root = getattr(sys, "_MEIPASS", None)
     if frozen_root:
         return Path(frozen_root)
-    return Path(__file__).resolve().parent.parent
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "resources").is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "vit-gui"
 
 
 def resource_path(*parts: str) -> Path:
