@@ -368,3 +368,17 @@ def test_an_image_dragged_from_a_browser_is_classified_from_its_data(qtbot, wind
     assert item.name == "launch.jpg" and item.error is None and item.top
     expected = Predictor.from_file(window.loaded_model).predict([picture])[0]
     assert [t.index for t in item.top] == [t.index for t in expected.top]
+
+
+def test_enter_on_a_class_row_shows_its_evidence(qtbot, window, photo_folder):
+    drop(window, paths=[photo_folder / "coffee.png"])
+    wait_idle(qtbot, window)
+    key = key_of(window, "coffee.png")
+    item = window.results.topLevelItem(0)
+    item.setExpanded(True)
+    window.results.setFocus()
+    window.results.setCurrentItem(item.child(2))
+    qtbot.keyClick(window.results, Qt.Key.Key_Return)
+    third = window.items[key].top[2].index
+    qtbot.waitUntil(lambda: third in window.attention.class_maps, timeout=30_000)
+    assert window.attention.spec().kind == "class" and window.attention.spec().class_index == third

@@ -52,6 +52,7 @@ class AttentionView(QWidget):
         self.display_image = None  # PIL, the upright image at display resolution
         self.prediction = None  # Prediction with attentions
         self.class_maps: dict[int, np.ndarray] = {}
+        self.class_pending: set[int] = set()  # asked of the worker, not back yet
         self.class_labels: dict[int, str] = {}
         self.class_index: int | None = None
         self.current_map: np.ndarray | None = None
@@ -142,6 +143,7 @@ class AttentionView(QWidget):
         """A new image: keep its attentions; class maps of the previous image are dropped."""
         self.display_image, self.prediction = display_image, prediction
         self.class_maps.clear()
+        self.class_pending.clear()
         self.class_index = None
         if self.mode.currentIndex() == MODE_CLASS:
             self.mode.setCurrentIndex(MODE_ROLLOUT)
@@ -168,13 +170,15 @@ class AttentionView(QWidget):
         self.mode.blockSignals(False)
         if class_index in self.class_maps:
             self.render()
-        else:
+        elif class_index not in self.class_pending:  # a click and an activation may both arrive
+            self.class_pending.add(class_index)
             self.current_map = None
             self.caption.setText(f"computing the evidence for “{label}”…")
             self.class_map_requested.emit(class_index)
         self._update_enabled()
 
     def set_class_map(self, class_index: int, grid_map: np.ndarray) -> None:
+        self.class_pending.discard(class_index)
         self.class_maps[class_index] = grid_map
         if self.class_index == class_index:
             self.render()

@@ -558,6 +558,7 @@ class MainWindow(QMainWindow):
         if key != self.results.current_key():
             return
         if grid_map is None:
+            self.attention.class_pending.discard(class_index)  # clicking again retries
             self.attention.caption.setText(f"could not compute the class map: {error}")
         else:
             self.attention.set_class_map(class_index, grid_map)

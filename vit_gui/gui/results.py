@@ -28,6 +28,7 @@ class ResultsList(QTreeWidget):
         self._items: dict[int, QTreeWidgetItem] = {}
         self.currentItemChanged.connect(self._on_current_changed)
         self.itemClicked.connect(self._on_clicked)
+        self.itemActivated.connect(self._on_clicked)  # Enter on a class row, for keyboard users
 
     # ---- filling --------------------------------------------------------------------------
     def add_pending(self, key: int, name: str, tooltip: str = "") -> None:
