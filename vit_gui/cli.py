@@ -8,8 +8,6 @@ CUDA missing, bad arguments).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 from pathlib import Path
@@ -199,15 +197,11 @@ def _write_results(records: list[dict], args) -> None:
     if args.format == "json":
         text = json.dumps(records, indent=2, ensure_ascii=False) + "\n"
     else:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["path", "rank", "label", "index", "prob", "error"])
-        for r in records:
-            if r["error"] is not None:
-                writer.writerow([r["path"], "", "", "", "", r["error"]])
-            for rank, t in enumerate(r["top"], 1):
-                writer.writerow([r["path"], rank, t["label"], t["index"], f"{t['prob']:.6f}", ""])
-        text = buffer.getvalue()
+        from vit_gui.results_csv import results_csv
+
+        text = results_csv(
+            (r["path"], [(t["label"], t["index"], t["prob"]) for t in r["top"]], r["error"]) for r in records
+        )
     if args.output:
         from vit_gui.fileio import atomic_write_text
 

@@ -6,8 +6,6 @@ thread, maps are computed by the engine, files are written atomically by fileio.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -607,19 +605,15 @@ class MainWindow(QMainWindow):
     def export_csv(self, path: str) -> bool:
         """All results: path, rank, label, index, prob, error (atomic write)."""
         from vit_gui.fileio import atomic_write_text
+        from vit_gui.results_csv import results_csv
 
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["path", "rank", "label", "index", "prob", "error"])
+        rows = []
         for key in self.results.keys():
             item = self.items[key]
-            if item.error or not item.top:
-                writer.writerow([item.path, "", "", "", "", item.error or "not classified yet"])
-                continue
-            for rank, top in enumerate(item.top, 1):
-                writer.writerow([item.path, rank, top.label, top.index, f"{top.prob:.6f}", ""])
+            top = [(t.label, t.index, t.prob) for t in item.top or []]
+            rows.append((item.path, top, item.error or (None if top else "not classified yet")))
         try:
-            atomic_write_text(path, buffer.getvalue())
+            atomic_write_text(path, results_csv(rows))
         except OSError as exc:
             QMessageBox.warning(self, "Export failed", f"Could not save {path}:\n{exc}")
             return False

@@ -7,7 +7,6 @@ model present, by its ImageNet top-1 accuracy as recorded in its sidecar.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -167,19 +166,16 @@ class ModelEntry:
 
 
 def _entry(path: Path, origin: str) -> ModelEntry:
-    from vit_gui.model.config import find_sidecar
+    from vit_gui.errors import ModelConfigError
+    from vit_gui.model.config import read_sidecar
 
-    name, top1 = path.stem, None
-    sidecar = find_sidecar(path)
-    if sidecar:
-        try:
-            data = json.loads(sidecar.read_text(encoding="utf-8"))
-            name = str(data.get("name") or name)
-            value = data.get("imagenet_top1")
-            top1 = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
-            pass  # a broken sidecar is reported when the model is loaded
-    return ModelEntry(path, name, origin, top1)
+    try:
+        sidecar = read_sidecar(path)
+    except ModelConfigError:
+        sidecar = {}  # a broken sidecar is reported when the model is loaded
+    value = sidecar.get("imagenet_top1")
+    top1 = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return ModelEntry(path, str(sidecar.get("name") or path.stem), origin, top1)
 
 
 def find_model_files(folder: Path | None = None) -> list[Path]:
