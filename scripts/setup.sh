@@ -1,21 +1,43 @@
 #!/usr/bin/env bash
-# Create .venv and install vit-gui into it. Usage: bash scripts/setup.sh [--test]
+# Create .venv and install vit-gui into it.
+# Usage: bash scripts/setup.sh [--test | --print-torch-args]
 #
-# torch goes in first, pinned to the CPU build (torch==2.13.0), so pip never resolves a
-# multi-gigabyte CUDA build for the unpinned `torch` in pyproject.toml. A torch that is
-# already in .venv (e.g. a CUDA build you installed yourself) is kept as it is.
+# torch goes in first, and explicitly the CPU build: `torch==X+cpu` from PyTorch's CPU wheel
+# index. A plain `torch==X` resolves, on Linux and Windows, to the CUDA build and several GB
+# of nvidia-* packages (checked with `pip install --isolated --dry-run`; see
+# tests/test_setup_torch.py). A torch already in .venv (a CUDA build you installed yourself)
+# is kept as it is.
+#   VIT_GUI_DEVICE=cuda   install PyPI's default build instead (CUDA on Linux and Windows)
+#   VIT_GUI_TORCH="..."   install exactly these pip arguments for torch
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
-TORCH_SPEC="${VIT_GUI_TORCH:-torch==2.13.0}"
+TORCH_VERSION="2.13.0"
+CPU_INDEX="https://download.pytorch.org/whl/cpu"
+
+torch_args() {
+    if [ -n "${VIT_GUI_TORCH:-}" ]; then
+        echo "$VIT_GUI_TORCH"
+    elif [ "${VIT_GUI_DEVICE:-cpu}" = "cuda" ] || [ "$(uname -s)" = "Darwin" ]; then
+        echo "torch==$TORCH_VERSION"  # macOS wheels on PyPI are CPU (and MPS) builds already
+    else
+        echo "torch==$TORCH_VERSION+cpu --extra-index-url $CPU_INDEX"
+    fi
+}
+
+if [ "${1:-}" = "--print-torch-args" ]; then
+    torch_args
+    exit 0
+fi
 extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-    echo "setup: installing $TORCH_SPEC" >&2
-    pip install "$TORCH_SPEC"
+    echo "setup: installing $(torch_args)" >&2
+    # shellcheck disable=SC2046 # the arguments are words on purpose
+    pip install $(torch_args)
 fi
 echo "setup: installing vit-gui$extras" >&2
 pip install -e ".$extras"

@@ -4,9 +4,32 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # GUI tests run headless
+
+
+def _user_settings_file() -> Path:
+    """Where the app keeps the real user's settings (QSettings, INI, user scope, Linux/macOS)."""
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "vit-gui" / "vit-gui.ini"
+
+
+def _snapshot(path: Path):
+    return (path.stat().st_mtime_ns, path.read_bytes()) if path.is_file() else None
+
+
+# The real user's settings, as they were before any test ran: tests/test_isolation.py checks
+# they are the same afterwards. Then every per-user folder points into a throw-away one, before
+# Qt is imported (QSettings reads XDG_CONFIG_HOME once), so no test can write the user's files.
+USER_SETTINGS_FILE = _user_settings_file()
+USER_SETTINGS_BEFORE = _snapshot(USER_SETTINGS_FILE)
+TEST_HOME = Path(tempfile.mkdtemp(prefix="vit-gui-tests-"))
+for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
+    os.environ[variable] = str(TEST_HOME / variable.lower())
+os.environ["VIT_GUI_DATA_DIR"] = str(TEST_HOME / "vit-gui-data")
+os.environ["MPLCONFIGDIR"] = str(TEST_HOME / "matplotlib")
 
 import numpy as np
 import pytest

@@ -4,17 +4,16 @@ import json
 import os
 import shutil
 
+import bad_inputs
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-import bad_inputs
 from vit_gui.cli import main
 from vit_gui.errors import ImageLoadError
 from vit_gui.images import find_images, load_image
 from vit_gui.predict import Predictor
-
 
 # ---- images: the engine ------------------------------------------------------------------------
 

@@ -5,10 +5,10 @@ import pickle
 
 import pytest
 import torch
-from safetensors.torch import save_file
-
 from bad_inputs import CreatesAFile
 from conftest import hf_reference, make_hf_vit
+from safetensors.torch import save_file
+
 from vit_gui.errors import CheckpointError, ModelConfigError
 from vit_gui.model.checkpoints import load_model, read_state_dict
 

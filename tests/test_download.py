@@ -13,8 +13,7 @@ from safetensors.torch import save
 from vit_gui.cli import main
 from vit_gui.model import catalog
 from vit_gui.model.checkpoints import load_model
-from vit_gui.model.download import (DownloadCancelled, DownloadError, download_model, installed_path,
-                                    partial_path)
+from vit_gui.model.download import DownloadCancelled, DownloadError, download_model, installed_path, partial_path
 from vit_gui.model.vit import VisionTransformer
 
 

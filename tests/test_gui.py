@@ -6,10 +6,10 @@ import time
 
 import numpy as np
 import pytest
+from gui_helpers import drop, make_window, wait_idle, wait_model
 from PIL import Image
 from PySide6.QtCore import Qt, QTimer
 
-from gui_helpers import drop, make_window, wait_idle, wait_model
 from vit_gui.explain.maps import MapSpec
 from vit_gui.gui.attention import MODE_BLOCK, MODE_ROLLOUT, VIEW_BLOCKS, VIEW_HEADS
 from vit_gui.gui.main_window import REMOTE_MESSAGE
@@ -272,6 +272,25 @@ class Heartbeat:
         self.timer.stop()
 
 
+def test_inference_never_runs_on_the_gui_thread(qtbot, window, photo_folder, monkeypatch):
+    """The clock-free twin of the heartbeat test below: every model run is on another thread."""
+    import threading
+
+    threads = []
+    original = Predictor._predict
+
+    def recording(self, *args, **kwargs):
+        threads.append(threading.get_ident())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "_predict", recording)
+    drop(window, paths=[photo_folder])
+    wait_idle(qtbot, window)
+    assert len(threads) == 3 and all(item.top for item in window.items.values())
+    assert threading.main_thread().ident not in threads
+
+
+@pytest.mark.slow  # wall-clock bound: a busy 2-core machine misses it; benchmarks/gui_stall.py has the figure
 def test_gui_thread_stays_responsive_during_a_batch(qtbot, settings_file, heavy_checkpoint, photo_folder, tmp_path):
     window = make_window(qtbot, settings_file, heavy_checkpoint)
     folder = copies(tmp_path / "batch", photo_folder / "chelsea.jpg", 6)

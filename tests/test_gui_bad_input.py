@@ -2,13 +2,13 @@
 
 import os
 
+import bad_inputs
 import pytest
 import torch
+from gui_helpers import drop, make_window, wait_idle
 from PIL import Image
 from PySide6.QtCore import QSettings
 
-import bad_inputs
-from gui_helpers import drop, make_window, wait_idle
 from vit_gui.gui import main_window
 from vit_gui.gui.settings import Settings
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import hf_reference
+from PIL import Image
 from reference_maps import np_chefer, np_rollout
+
 from vit_gui.errors import DeviceError
 from vit_gui.explain.maps import MapSpec
 from vit_gui.predict import Predictor, resolve_device

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from reference_maps import np_chefer, np_fuse, np_normalise, np_rollout
 
 from vit_gui.explain import rollout as ro
 from vit_gui.explain.maps import MapSpec, compute_map
-from reference_maps import np_chefer, np_fuse, np_normalise, np_rollout
 
 GRID = (6, 5)
 TOKENS = 1 + GRID[0] * GRID[1]

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from conftest import hf_reference, make_hf_vit, write_checkpoint
+
 from vit_gui.model.checkpoints import load_model
 
 

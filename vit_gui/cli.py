@@ -118,8 +118,8 @@ def run_classify(args) -> int:
 
 def _classify_all(predictor, paths, args, spec):
     """Yield one record per path, in order, loading images batch by batch."""
-    from vit_gui.images import load_image
     from vit_gui.errors import ImageLoadError
+    from vit_gui.images import load_image
 
     writer = MapWriter(predictor, args, spec) if args.maps else None
     done = 0

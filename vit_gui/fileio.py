@@ -29,9 +29,15 @@ def atomic_write_text(path: Path | str, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+#: zlib level 1: a 1411-px overlay takes ~185 ms instead of ~880 ms at Pillow's default
+#: level 6, for files about a third larger. Overlays are exported often, read rarely.
+PNG_COMPRESS_LEVEL = 1
+
+
 def atomic_save_image(path: Path | str, image, format: str = "PNG") -> Path:
     buffer = io.BytesIO()
-    image.save(buffer, format=format)
+    options = {"compress_level": PNG_COMPRESS_LEVEL} if format.upper() == "PNG" else {}
+    image.save(buffer, format=format, **options)
     return atomic_write_bytes(path, buffer.getvalue())
 
 

@@ -5,9 +5,9 @@ Everything the CLI, the GUI worker and the benchmarks do with a model goes throu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -93,7 +93,7 @@ class Predictor:
         self.notices: list[str] = []
 
     @classmethod
-    def from_file(cls, path: Path | str, device: str = "cpu") -> "Predictor":
+    def from_file(cls, path: Path | str, device: str = "cpu") -> Predictor:
         resolve_device(device)  # fail fast, before reading a large file
         return cls(load_model(path), device)
 

@@ -1,9 +1,13 @@
-"""One way to find the app's bundled files, from a source checkout or a frozen build."""
+"""Where the app's files live: its bundled resources (from a source checkout, a plain install
+or a frozen build) and the per-user data folder."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+APP_NAME = "vit-gui"
 
 
 def app_root() -> Path:
@@ -25,3 +29,16 @@ def resource_path(*parts: str) -> Path:
 
 def model_data_dir() -> Path:
     return app_root() / "model_data"
+
+
+def user_data_dir() -> Path:
+    """Per-user data folder, as platformdirs would place it; VIT_GUI_DATA_DIR overrides."""
+    override = os.environ.get("VIT_GUI_DATA_DIR")
+    if override:
+        return Path(override)
+    home = Path.home()
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", home / "AppData" / "Local")) / APP_NAME
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / APP_NAME
+    return Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share") / APP_NAME

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Iterable
+from collections.abc import Iterable
 
 COLUMNS = ["path", "rank", "label", "index", "prob", "error"]
 

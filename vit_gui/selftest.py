@@ -16,6 +16,10 @@ import time
 import traceback
 from pathlib import Path
 
+#: Qt calls that return nothing, made in the window step: PySide6 6.12.0 dropped a reference
+#: to None on each and aborted the interpreter within 10,000 of them (a frozen build too).
+QT_CALLS_CHECKED = 20_000
+
 
 class Report:
     def __init__(self):
@@ -44,8 +48,8 @@ def run_self_test(model: Path | None = None) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from vit_gui import __version__
     from vit_gui.gui.app import prepare_environment
-    from vit_gui.model.catalog import default_model_path, user_data_dir
-    from vit_gui.resources import resource_path
+    from vit_gui.model.catalog import default_model_path
+    from vit_gui.resources import resource_path, user_data_dir
 
     prepare_environment()
     report = Report()
@@ -101,7 +105,8 @@ def run_self_test(model: Path | None = None) -> int:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not win.isVisible():
             app.processEvents()
-        app.processEvents()
+        for _ in range(QT_CALLS_CHECKED):  # PySide6 6.12.0 aborted the interpreter well before this
+            app.processEvents()
         visible = win.isVisible()
         win.close()
         if not visible or not win.thread.isFinished():

@@ -15,13 +15,6 @@ from vit_gui.preprocess import Geometry
 DEFAULT_COLORMAP = "inferno"
 
 
-def colormap_names() -> list[str]:
-    """Matplotlib's colormaps, without the reversed `_r` twins."""
-    import matplotlib
-
-    return sorted(n for n in matplotlib.colormaps if not n.endswith("_r"))
-
-
 def _axis_weights(out_pixels: int, scale: float, start: float, stop: float, cells: int):
     """(out_pixels, cells) bilinear weights and an inside mask for one axis.
 

@@ -12,7 +12,7 @@ from pathlib import Path
 def prepare_environment() -> None:
     """A persistent matplotlib config folder: without it a frozen build rebuilds its font
     cache in a fresh temp folder on every launch."""
-    from vit_gui.model.catalog import user_data_dir
+    from vit_gui.resources import user_data_dir
 
     folder = user_data_dir() / "matplotlib"
     try:

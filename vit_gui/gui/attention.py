@@ -11,9 +11,22 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
-                               QScrollArea, QSizePolicy, QSlider, QSpinBox, QStackedWidget, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 COLORMAPS = ["inferno", "jet", "turbo", "viridis", "magma", "plasma", "hot", "coolwarm", "cividis", "gray"]
 MODE_ROLLOUT, MODE_BLOCK, MODE_CLASS = range(3)
@@ -45,7 +58,6 @@ class ImageCanvas(QLabel):
 
 class AttentionView(QWidget):
     class_map_requested = Signal(int)  # class index, for the shown image
-    map_changed = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -157,10 +169,6 @@ class AttentionView(QWidget):
         self.canvas.setText(message)
         self.caption.setText("")
 
-    def show_message(self, message: str) -> None:
-        self.canvas.clear()
-        self.canvas.setText(message)
-
     def request_class(self, class_index: int, label: str) -> None:
         """Switch to the class-specific map of `class_index`, asking for it if needed."""
         self.class_labels[class_index] = label
@@ -248,7 +256,6 @@ class AttentionView(QWidget):
         else:
             self.caption.setText(self._describe(spec))
             self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(self.overlay_image(self.display_image, fit=True))))
-        self.map_changed.emit()
 
     def overlay_image(self, image, fit: bool = False):
         """`image` (the display image, or the full-size original for export) with the current map."""
@@ -296,7 +303,6 @@ class AttentionView(QWidget):
             tile.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             tile.clicked.connect(lambda _=False, index=i: self.select_tile(index))
             self.tile_layout.addWidget(tile, i // columns, i % columns)
-        self.map_changed.emit()
 
     def tile_count(self) -> int:
         return self.tile_layout.count()

@@ -24,8 +24,9 @@ class DropContent:
 
 def qimage_to_pil(image: QImage):
     """QImage -> RGB PIL image, through an in-memory PNG (keeps every pixel format right)."""
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     buffer = QBuffer()
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)

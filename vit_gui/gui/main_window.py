@@ -12,9 +12,21 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QApplication, QFileDialog, QFormLayout, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QPushButton, QSpinBox, QSplitter, QStackedWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from vit_gui.gui.attention import AttentionView
 from vit_gui.gui.drop_zone import DropContent, DropHint, parse_mime
@@ -134,7 +146,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._action(file_menu, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
         file_menu.addSeparator()
-        self.export_png_action = self._action(file_menu, "&Export overlay as PNG…", self.export_png_dialog, "Ctrl+E")
+        self._action(file_menu, "&Export overlay as PNG…", self.export_png_dialog, "Ctrl+E")
         self._action(file_menu, "Export results as &CSV…", self.export_csv_dialog, "Ctrl+Shift+E")
         file_menu.addSeparator()
         self._action(file_menu, "C&lear results", self.clear_results)

@@ -7,17 +7,14 @@ model present, by its ImageNet top-1 accuracy as recorded in its sidecar.
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from vit_gui.errors import NoModelError
-from vit_gui.resources import model_data_dir, resource_path
+from vit_gui.resources import model_data_dir, resource_path, user_data_dir
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
-APP_NAME = "vit-gui"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 INCEPTION_MEAN, INCEPTION_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
@@ -136,19 +133,6 @@ def imagenet_labels() -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------- where models live
-
-
-def user_data_dir() -> Path:
-    """Per-user data folder, as platformdirs would place it; VIT_GUI_DATA_DIR overrides."""
-    override = os.environ.get("VIT_GUI_DATA_DIR")
-    if override:
-        return Path(override)
-    home = Path.home()
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA", home / "AppData" / "Local")) / APP_NAME
-    if sys.platform == "darwin":
-        return home / "Library" / "Application Support" / APP_NAME
-    return Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share") / APP_NAME
 
 
 def user_models_dir() -> Path:

@@ -16,12 +16,13 @@ import os
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from vit_gui.errors import CheckpointError, ModelConfigError, VitGuiError
 from vit_gui.fileio import atomic_write_text
-from vit_gui.model.catalog import KnownModel, user_data_dir, user_models_dir
+from vit_gui.model.catalog import KnownModel, user_models_dir
+from vit_gui.resources import user_data_dir
 
 CHUNK = 1 << 20
 SIZE_TOLERANCE = 0.01  # the file is the float32 weights plus a small header

@@ -1,0 +1,26 @@
+"""The test run never writes the real user's settings or data (conftest.py redirects them)."""
+
+from pathlib import Path
+
+from conftest import TEST_HOME, USER_SETTINGS_BEFORE, USER_SETTINGS_FILE, _snapshot
+
+from vit_gui.gui.main_window import MainWindow
+from vit_gui.gui.settings import Settings
+from vit_gui.resources import user_data_dir
+
+
+def test_default_settings_and_data_live_in_the_test_folders(private_data_dir):
+    assert Path(Settings().q.fileName()).is_relative_to(TEST_HOME)
+    assert user_data_dir() == private_data_dir
+    assert not Path(Settings().q.fileName()).is_relative_to(USER_SETTINGS_FILE.parent)
+
+
+def test_a_window_with_default_settings_leaves_the_users_settings_untouched(qtbot):
+    window = MainWindow()  # the app's own default settings, as a real launch uses
+    qtbot.addWidget(window)
+    window.show()
+    window.top_k.setValue(7 if window.top_k.value() != 7 else 6)
+    window.close()
+    written = Path(window.settings.q.fileName())
+    assert written.is_file() and "top_k" in written.read_text()
+    assert _snapshot(USER_SETTINGS_FILE) == USER_SETTINGS_BEFORE
