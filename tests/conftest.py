@@ -55,7 +55,7 @@ def make_hf_vit(shape="ViT-Ti/16", depth=12, image_size=224, patch_size=16, num_
     torch.manual_seed(seed)
     config = ViTConfig(
         num_hidden_layers=depth, image_size=image_size, patch_size=patch_size, num_labels=num_labels,
-        layer_norm_eps=1e-6, attn_implementation="eager", **SHAPES[shape],
+        attn_implementation="eager", **SHAPES[shape],  # transformers' own epsilon (1e-12), as real HF ViTs have
     )
     model = ViTForImageClassification(config).eval()
     if scale != 1.0:

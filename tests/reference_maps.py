@@ -13,10 +13,12 @@ def np_fuse(block, fusion):
     return {"mean": np.mean, "max": np.max, "min": np.min}[fusion](block, axis=0)
 
 
-def np_rollout(attn, fusion, discard, grid):
+def np_rollout(attn, fusion, discard, grid, prefix=1, start=0):
+    """Full-matrix rollout over blocks start.. (0-based); the map is row 0 over the patches,
+    which follow `prefix` tokens."""
     tokens = attn.shape[-1]
     result = np.eye(tokens)
-    for block in attn:
+    for block in attn[start:]:
         a = np_fuse(block, fusion).copy()
         if discard > 0:
             flat = a.reshape(-1)
@@ -25,12 +27,12 @@ def np_rollout(attn, fusion, discard, grid):
         a = a + np.eye(tokens)
         a = a / a.sum(axis=1, keepdims=True)
         result = a @ result
-    return np_normalise(result[0, 1:].reshape(grid))
+    return np_normalise(result[0, prefix:].reshape(grid))
 
 
-def np_chefer(attn, grads, grid):
+def np_chefer(attn, grads, grid, prefix=1):
     tokens = attn.shape[-1]
     r = np.eye(tokens)
     for a, g in zip(attn, grads):
         r = r + np.maximum(g * a, 0).mean(axis=0) @ r
-    return np_normalise(r[0, 1:].reshape(grid))
+    return np_normalise(r[0, prefix:].reshape(grid))

@@ -89,3 +89,54 @@ def test_constant_map_normalises_to_zeros():
 def test_wrong_grid_is_an_error():
     with pytest.raises(ValueError, match="do not fill"):
         ro.rollout(random_attention(0), (4, 4))
+
+
+# ---- prefix tokens (registers, distillation) and the rollout's first block --------------------
+
+@pytest.mark.parametrize("prefix", [2, 5])
+@pytest.mark.parametrize("start", [0, 1, 3])
+def test_rollout_with_prefix_tokens_and_a_later_start_matches_numpy(prefix, start):
+    attn = random_attention(7, blocks=4, tokens=prefix + GRID[0] * GRID[1])
+    spec = MapSpec("rollout", fusion="max", discard_ratio=0.2, start_block=start)
+    ours = compute_map(torch.tensor(attn, dtype=torch.float32), GRID, spec, prefix)
+    ref = np_rollout(attn.astype(np.float32).astype(np.float64), "max", 0.2, GRID, prefix, start)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+def test_block_head_and_class_maps_skip_every_prefix_token():
+    prefix = 5
+    attn = random_attention(8, blocks=3, tokens=prefix + GRID[0] * GRID[1])
+    grads = np.random.default_rng(9).normal(size=attn.shape)
+    t = torch.tensor(attn)
+    np.testing.assert_allclose(compute_map(t, GRID, MapSpec("block", block=2), prefix),
+                               np_normalise(np_fuse(attn[2], "mean")[0, prefix:].reshape(GRID)), atol=1e-6)
+    np.testing.assert_allclose(compute_map(t, GRID, MapSpec("head", block=1, head=2), prefix),
+                               np_normalise(attn[1, 2, 0, prefix:].reshape(GRID)), atol=1e-6)
+    np.testing.assert_allclose(ro.class_relevance(t, torch.tensor(grads), GRID, prefix),
+                               np_chefer(attn, grads, GRID, prefix), atol=1e-6)
+
+
+def test_extra_token_share_is_the_class_rows_mass_on_registers():
+    from vit_gui.explain.maps import extra_token_share
+
+    prefix = 5
+    attn = random_attention(10, blocks=3, tokens=prefix + GRID[0] * GRID[1])
+    head = MapSpec("head", block=2, head=1)
+    assert extra_token_share(torch.tensor(attn), head, prefix) == pytest.approx(attn[2, 1, 0, 1:prefix].sum())
+    assert extra_token_share(torch.tensor(attn), head, 1) == 0.0
+    tokens = attn.shape[-1]
+    full = np.eye(tokens)
+    for block in attn:
+        a = block.mean(axis=0) + np.eye(tokens)
+        full = (a / a.sum(axis=1, keepdims=True)) @ full
+    expected = full[0, 1:prefix].sum() / full[0].sum()
+    assert extra_token_share(torch.tensor(attn), MapSpec(), prefix) == pytest.approx(expected)
+
+
+def test_rollout_start_out_of_range_is_a_clear_error():
+    with pytest.raises(ValueError, match="block 1..4"):
+        ro.rollout(random_attention(0), GRID, start_block=4)
+    with pytest.raises(ValueError, match="first block must be 1..12"):
+        MapSpec(start_block=12).check_against(12, 6, 0)
+    with pytest.raises(ValueError, match="no classes"):
+        MapSpec("class").check_against(12, 6, 0)

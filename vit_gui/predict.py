@@ -15,7 +15,7 @@ from PIL import Image
 
 from vit_gui.errors import DeviceError, OutOfMemory
 from vit_gui.explain import rollout
-from vit_gui.explain.maps import MapSpec, compute_map
+from vit_gui.explain.maps import MapSpec, compute_map, extra_token_share
 from vit_gui.model.checkpoints import LoadedModel, load_model
 from vit_gui.preprocess import Geometry, preprocess
 
@@ -27,21 +27,32 @@ class TopClass:
     prob: float
 
 
+NO_CLASSES_NOTE = "this model is a backbone without classes yet: it shows where it looks, not what it sees"
+
+
 @dataclass
 class Prediction:
-    """One image's result. `attentions` (blocks, heads, N, N) on the CPU when asked for,
-    kept so that any rollout / block / head map can be recomputed without the model."""
+    """One image's result. `top` and `probs` are empty / None for a backbone (no classes).
+    `features` is the final-norm class token. `attentions` (blocks, heads, N, N) on the CPU
+    when asked for, kept so that any rollout / block / head map can be recomputed without the
+    model; `num_prefix` tokens (class, distillation, registers) come before the patches."""
 
     top: list[TopClass]
-    probs: np.ndarray
+    probs: np.ndarray | None
     geometry: Geometry
     grid: tuple[int, int]
     attentions: torch.Tensor | None = None
+    num_prefix: int = 1
+    features: np.ndarray | None = None
 
     def map(self, spec: MapSpec = MapSpec()) -> np.ndarray:
         if self.attentions is None:
             raise ValueError("this prediction was made without attentions")
-        return compute_map(self.attentions, self.grid, spec)
+        return compute_map(self.attentions, self.grid, spec, self.num_prefix)
+
+    def extra_token_share(self, spec: MapSpec = MapSpec()) -> float:
+        """The share of the class token's attention that went to registers / the distillation token."""
+        return extra_token_share(self.attentions, spec, self.num_prefix)
 
 
 def cuda_unavailable_reason() -> str | None:
@@ -128,24 +139,32 @@ class Predictor:
         pixels, geometries = self.prepare(images)
         with torch.inference_mode():
             out = self.model(pixels, return_attention=with_attentions)
-            probs = torch.softmax(out.logits.float(), dim=-1).cpu()
+            probs = None if out.logits is None else torch.softmax(out.logits.float(), dim=-1).cpu()
+            features = out.features.float().cpu().numpy()
             attentions = torch.stack(out.attentions, dim=1).float().cpu() if with_attentions else None
         grid = self.model.grid_for(*pixels.shape[-2:])
-        k = max(1, min(top_k, probs.shape[-1]))
-        values, indices = probs.topk(k, dim=-1)
         return [
             Prediction(
-                top=[TopClass(self.info.label(int(i)), int(i), float(p)) for p, i in zip(values[b], indices[b])],
-                probs=probs[b].numpy(),
+                top=self.top_classes(probs[b].numpy(), top_k) if probs is not None else [],
+                probs=None if probs is None else probs[b].numpy(),
                 geometry=geometries[b],
                 grid=grid,
                 attentions=None if attentions is None else attentions[b],
+                num_prefix=self.model.num_prefix_tokens,
+                features=features[b],
             )
             for b in range(len(images))
         ]
 
+    def top_classes(self, probs: np.ndarray, k: int) -> list[TopClass]:
+        """The k most probable classes of one image's probabilities, best first."""
+        order = np.argsort(-probs, kind="stable")[: max(1, min(k, probs.shape[-1]))]
+        return [TopClass(self.info.label(int(i)), int(i), float(probs[i])) for i in order]
+
     def class_attention_grads(self, image: Image.Image, class_index: int) -> tuple[torch.Tensor, torch.Tensor, Geometry]:
         """(attentions, d logit_c / d attentions), each (blocks, heads, N, N), for one image."""
+        if self.info.architecture.is_backbone:
+            raise ValueError("this model has no classes yet, so it has no class-specific map")
         if not 0 <= class_index < self.info.architecture.num_classes:
             raise ValueError(f"class index must be 0..{self.info.architecture.num_classes - 1}, got {class_index}")
         pixels, (geometry,) = self.prepare([image])
@@ -161,4 +180,4 @@ class Predictor:
         """The class-specific relevance map (Chefer et al. 2021) on the patch grid, in [0, 1]."""
         attn, grad, geometry = self.class_attention_grads(image, class_index)
         grid = self.model.grid_for(*geometry.input_size)
-        return rollout.class_relevance(attn, grad, grid), geometry
+        return rollout.class_relevance(attn, grad, grid, self.model.num_prefix_tokens), geometry

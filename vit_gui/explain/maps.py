@@ -1,25 +1,30 @@
-"""Which map the user asked for, and computing it from kept attentions.
+"""Which map the user asked for, the registry of map methods, and computing a map from kept
+attentions.
 
 A `MapSpec` names one map; `compute_map` turns an image's attentions into it without
-running the model again, which is what lets the app switch maps instantly. Only the
-class-specific map needs a fresh forward and backward pass (see `Predictor.class_map`).
+running the model again, which is what lets the app switch maps instantly. Only methods
+that need gradients (the class-specific map) run the model (see `Predictor.class_map`).
+
+A new map method is one `MapMethod` in `METHODS`: its name, the parameters it reads from
+the spec, whether it needs gradients, how to compute it, its file-name part and the words
+that describe it to a user. The CLI's help, the window's captions and the file names all
+come from here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from vit_gui.explain import rollout as ro
 
-KINDS = ("rollout", "block", "head", "class")
-
 
 @dataclass(frozen=True)
 class MapSpec:
-    """kind: rollout (all blocks), block (one block, heads fused), head (one head of one
-    block) or class (gradient-weighted, for `class_index`). Block and head are 0-based."""
+    """kind: a name in METHODS. Block, head and start_block are 0-based; class_index is the
+    model's class index."""
 
     kind: str = "rollout"
     fusion: str = "mean"
@@ -27,42 +32,117 @@ class MapSpec:
     block: int = 0
     head: int = 0
     class_index: int = 0
+    start_block: int = 0
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"map kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.kind not in METHODS:
+            raise ValueError(f"map kind must be one of {', '.join(METHODS)}, got {self.kind!r}")
         if self.fusion not in ro.FUSIONS:
             raise ValueError(f"head fusion must be one of {', '.join(ro.FUSIONS)}, got {self.fusion!r}")
         if not 0.0 <= self.discard_ratio < 1.0:
             raise ValueError(f"discard ratio must be in [0, 1), got {self.discard_ratio}")
 
     @property
+    def method(self) -> MapMethod:
+        return METHODS[self.kind]
+
+    @property
     def slug(self) -> str:
-        """A short file-name part: rollout, block3, block3.head2, class281 (1-based blocks/heads)."""
-        if self.kind == "block":
-            return f"block{self.block + 1}"
-        if self.kind == "head":
-            return f"block{self.block + 1}.head{self.head + 1}"
-        if self.kind == "class":
-            return f"class{self.class_index}"
-        return "rollout"
+        """A short file-name part: rollout, rollout-from2, block3, block3.head2, class281 (1-based blocks)."""
+        return self.method.slug(self)
+
+    def describe(self, depth: int, class_label: str = "") -> str:
+        """One line for the user: what this map shows."""
+        return self.method.caption(self, depth, class_label)
 
     def check_against(self, depth: int, heads: int, classes: int) -> None:
         """Raise ValueError naming the valid range when an index is out of it."""
-        if self.kind in ("block", "head") and not 0 <= self.block < depth:
+        if "block" in self.method.parameters and not 0 <= self.block < depth:
             raise ValueError(f"block must be 1..{depth}, got {self.block + 1}")
-        if self.kind == "head" and not 0 <= self.head < heads:
+        if "head" in self.method.parameters and not 0 <= self.head < heads:
             raise ValueError(f"head must be 1..{heads}, got {self.head + 1}")
-        if self.kind == "class" and not 0 <= self.class_index < classes:
+        if "start_block" in self.method.parameters and not 0 <= self.start_block < depth:
+            raise ValueError(f"the rollout's first block must be 1..{depth}, got {self.start_block + 1}")
+        if self.method.needs_gradients and not classes:
+            raise ValueError("this model has no classes yet, so it has no class-specific map")
+        if "class_index" in self.method.parameters and not 0 <= self.class_index < max(classes, 1):
             raise ValueError(f"class index must be 0..{classes - 1}, got {self.class_index}")
 
 
-def compute_map(attentions, grid: tuple[int, int], spec: MapSpec) -> np.ndarray:
-    """A rollout, block or head map on the patch grid, in [0, 1], from kept attentions."""
+@dataclass(frozen=True)
+class MapMethod:
+    name: str
+    title: str  # the choice a user picks
+    description: str  # a sentence for tooltips, CLI help and the README
+    parameters: tuple[str, ...]  # the MapSpec fields it reads
+    needs_gradients: bool
+    slug: Callable[[MapSpec], str]
+    caption: Callable[[MapSpec, int, str], str]
+    # (attentions (blocks, heads, N, N), patch grid, prefix tokens, spec) -> map; None: needs the model
+    compute: Callable[..., np.ndarray] | None = None
+
+
+def _rollout_caption(spec: MapSpec, depth: int, _label: str) -> str:
+    blocks = f"all {depth} blocks" if spec.start_block == 0 else f"blocks {spec.start_block + 1}–{depth}"
+    discard = f", discarding the weakest {spec.discard_ratio:.0%}" if spec.discard_ratio else ""
+    return f"attention rollout over {blocks} ({spec.fusion} of heads{discard})"
+
+
+METHODS: dict[str, MapMethod] = {
+    method.name: method
+    for method in (
+        MapMethod(
+            "rollout", "Rollout (all blocks)",
+            "attention rollout (Abnar & Zuidema 2020): how attention flows from the image patches to the class "
+            "token through the blocks, residual paths included",
+            ("fusion", "discard_ratio", "start_block"), False,
+            lambda s: "rollout" if s.start_block == 0 else f"rollout-from{s.start_block + 1}",
+            _rollout_caption,
+            lambda a, grid, prefix, s: ro.rollout(a, grid, s.fusion, s.discard_ratio, s.start_block, prefix),
+        ),
+        MapMethod(
+            "block", "One block",
+            "the class token's attention in one block, its heads fused (mean, max or min)",
+            ("block", "fusion"), False,
+            lambda s: f"block{s.block + 1}",
+            lambda s, depth, _: f"block {s.block + 1} of {depth}, all heads ({s.fusion})",
+            lambda a, grid, prefix, s: ro.block_map(a, grid, s.block, s.fusion, prefix),
+        ),
+        MapMethod(
+            "head", "One head",
+            "the class token's attention in one head of one block",
+            ("block", "head"), False,
+            lambda s: f"block{s.block + 1}.head{s.head + 1}",
+            lambda s, depth, _: f"block {s.block + 1} of {depth}, head {s.head + 1}",
+            lambda a, grid, prefix, s: ro.head_map(a, grid, s.block, s.head, prefix),
+        ),
+        MapMethod(
+            "class", "Class evidence",
+            "gradient-weighted relevance for one class (Chefer, Gur & Wolf 2021): what supports that class",
+            ("class_index",), True,
+            lambda s: f"class{s.class_index}",
+            lambda s, _depth, label: f"evidence for “{label or s.class_index}” (Chefer et al.)",
+        ),
+    )
+}
+
+
+def compute_map(attentions, grid: tuple[int, int], spec: MapSpec, prefix: int = 1) -> np.ndarray:
+    """A map on the patch grid, in [0, 1], from kept attentions (`prefix` tokens before the patches)."""
+    if spec.method.compute is None:
+        raise ValueError(f"the {spec.method.title.lower()} map needs gradients: use Predictor.class_map")
+    return spec.method.compute(attentions, grid, prefix, spec)
+
+
+def extra_token_share(attentions, spec: MapSpec, prefix: int) -> float:
+    """How much of the class token's attention the other prefix tokens (registers, the
+    distillation token) took, for the map `spec` names: 0 when the model has none."""
+    if prefix <= 1 or spec.method.compute is None:
+        return 0.0
     if spec.kind == "rollout":
-        return ro.rollout(attentions, grid, spec.fusion, spec.discard_ratio)
-    if spec.kind == "block":
-        return ro.block_map(attentions, grid, spec.block, spec.fusion)
-    if spec.kind == "head":
-        return ro.head_map(attentions, grid, spec.block, spec.head)
-    raise ValueError("a class-specific map needs gradients: use Predictor.class_map")
+        row = ro.rollout_row(attentions, spec.fusion, spec.discard_ratio, spec.start_block)
+    elif spec.kind == "block":
+        row = ro.block_rows(attentions[spec.block : spec.block + 1], spec.fusion)[0]
+    else:
+        row = attentions[spec.block][spec.head][0]
+    return ro.prefix_share(row, prefix)

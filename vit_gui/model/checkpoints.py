@@ -2,9 +2,8 @@
 
 Reads PyTorch .pth/.pt/.bin files with `weights_only=True` (the pickle may only rebuild
 tensors and plain containers) and .safetensors with a small parser of our own (a JSON
-header and raw bytes, no code at all). Accepts timm's key layout and Hugging Face
-`ViTForImageClassification`'s two layouts, maps them to ours, and infers the
-architecture from the tensors' shapes.
+header and raw bytes, no code at all). Maps the key layouts of `model/layouts.py` to ours
+and infers the architecture from the tensors' shapes.
 """
 
 from __future__ import annotations
@@ -21,11 +20,12 @@ import torch
 
 from vit_gui.errors import CheckpointError
 from vit_gui.model import config as cfg
+from vit_gui.model.layouts import count_blocks, find_layout
 from vit_gui.model.vit import VisionTransformer
 
 EXPECTED = (
-    "expected a Vision Transformer classifier saved as a PyTorch state dict (.pth/.pt) "
-    "or a .safetensors file, in timm's or Hugging Face ViTForImageClassification's layout"
+    "expected a Vision Transformer (ViT, DeiT or DINOv2, classifier or backbone) saved as a PyTorch "
+    "state dict (.pth/.pt) or a .safetensors file, in timm's or Hugging Face's layout"
 )
 NESTED_KEYS = ("model", "state_dict", "model_state_dict")
 SAFETENSORS_DTYPES = {
@@ -152,108 +152,41 @@ def _unwrap(state, path: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
-# --------------------------------------------------------------------------- layouts
-
-
-def _hf_block_map(classic: bool) -> dict[str, str]:
-    """Our per-block names -> Hugging Face's, for its classic and its v5 layouts."""
-    if classic:
-        return {
-            "norm1": "layernorm_before", "norm2": "layernorm_after",
-            "attn.proj": "attention.output.dense",
-            "mlp.fc1": "intermediate.dense", "mlp.fc2": "output.dense",
-            "q": "attention.attention.query", "k": "attention.attention.key",
-            "v": "attention.attention.value",
-        }
-    return {
-        "norm1": "layernorm_before", "norm2": "layernorm_after",
-        "attn.proj": "attention.o_proj", "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2",
-        "q": "attention.q_proj", "k": "attention.k_proj", "v": "attention.v_proj",
-    }
-
-
-def detect_layout(state: dict[str, torch.Tensor]) -> str:
-    if "patch_embed.proj.weight" in state:
-        return "timm"
-    if "vit.embeddings.patch_embeddings.projection.weight" in state:
-        if any(k.startswith("vit.encoder.layer.") for k in state):
-            return "hf"
-        if any(k.startswith("vit.layers.") for k in state):
-            return "hf-v5"
-    return "unknown"
-
-
-def to_timm_layout(state: dict[str, torch.Tensor], layout: str) -> dict[str, torch.Tensor]:
-    """Rename (and for Hugging Face, fuse q/k/v into qkv) to our parameter names."""
-    if layout == "timm":
-        return dict(state)
-    prefix = "vit.encoder.layer." if layout == "hf" else "vit.layers."
-    names = _hf_block_map(classic=layout == "hf")
-    src = dict(state)
-    out = {}
-
-    def take(key):
-        if key not in src:
-            raise CheckpointError(f"Hugging Face ViT checkpoint is missing '{key}'")
-        return src.pop(key)
-
-    out["cls_token"] = take("vit.embeddings.cls_token")
-    out["pos_embed"] = take("vit.embeddings.position_embeddings")
-    out["patch_embed.proj.weight"] = take("vit.embeddings.patch_embeddings.projection.weight")
-    out["patch_embed.proj.bias"] = take("vit.embeddings.patch_embeddings.projection.bias")
-    out["norm.weight"] = take("vit.layernorm.weight")
-    out["norm.bias"] = take("vit.layernorm.bias")
-    if "classifier.weight" not in src:
-        raise CheckpointError("this Hugging Face ViT has no classification head ('classifier'): "
-                              "a ViTModel backbone cannot classify; use ViTForImageClassification weights")
-    out["head.weight"] = take("classifier.weight")
-    out["head.bias"] = take("classifier.bias")
-    depth = _count_blocks(src, prefix)
-    for i in range(depth):
-        hf = f"{prefix}{i}."
-        ours = f"blocks.{i}."
-        for our_name in ("norm1", "norm2", "attn.proj", "mlp.fc1", "mlp.fc2"):
-            for p in ("weight", "bias"):
-                out[f"{ours}{our_name}.{p}"] = take(f"{hf}{names[our_name]}.{p}")
-        out[f"{ours}attn.qkv.weight"] = torch.cat([take(f"{hf}{names[x]}.weight") for x in "qkv"])
-        biases = [f"{hf}{names[x]}.bias" for x in "qkv"]
-        if all(b in src for b in biases):
-            out[f"{ours}attn.qkv.bias"] = torch.cat([take(b) for b in biases])
-    leftovers = sorted(k for k in src if not k.startswith("vit.pooler."))
-    if leftovers:
-        raise CheckpointError(f"unexpected tensors in Hugging Face ViT checkpoint: {', '.join(leftovers[:5])}")
-    return out
-
-
-def _count_blocks(state: dict, prefix: str) -> int:
-    pattern = re.compile(re.escape(prefix) + r"(\d+)\.")
-    indices = {int(m.group(1)) for k in state if (m := pattern.match(k))}
-    if indices != set(range(len(indices))):
-        raise CheckpointError(f"block numbering has gaps: {sorted(indices)}")
-    return len(indices)
-
-
 # --------------------------------------------------------------------------- architecture
 
 
-def infer_architecture(state: dict[str, torch.Tensor], sidecar: dict) -> cfg.Architecture:
-    """Depth, width, patch, grid and classes from tensor shapes; heads from the sidecar."""
-    required = ["patch_embed.proj.weight", "cls_token", "pos_embed", "norm.weight", "head.weight"]
+def infer_architecture(state: dict[str, torch.Tensor], sidecar: dict, default_eps: float = 1e-6,
+                       default_antialias: bool = False) -> cfg.Architecture:
+    """Depth, width, patch, grid, classes and the family's switches from tensor shapes;
+    heads, GELU flavour and (where given) epsilon and position resampling from the sidecar."""
+    required = ["patch_embed.proj.weight", "cls_token", "pos_embed", "norm.weight"]
     missing = [k for k in required if k not in state]
     if missing:
-        raise CheckpointError(f"not a ViT classifier: missing {', '.join(missing)}; {EXPECTED}")
+        raise CheckpointError(f"not a ViT: missing {', '.join(missing)}; {EXPECTED}")
     proj = state["patch_embed.proj.weight"]
     if proj.ndim != 4 or proj.shape[2] != proj.shape[3] or proj.shape[1] != 3:
         raise CheckpointError(f"patch embedding has shape {tuple(proj.shape)}; expected (width, 3, p, p)")
     embed_dim, patch = proj.shape[0], proj.shape[2]
+    reg = state.get("reg_token")
+    if reg is not None and (reg.ndim != 3 or reg.shape[-1] != embed_dim):
+        raise CheckpointError(f"register tokens have shape {tuple(reg.shape)}; expected (1, registers, {embed_dim})")
+    num_reg = 0 if reg is None else reg.shape[1]
+    num_prefix = 1 + int("dist_token" in state) + num_reg
     pos = state["pos_embed"]
-    if pos.ndim != 3 or pos.shape[-1] != embed_dim or pos.shape[1] < 2:
-        raise CheckpointError(f"position embedding has shape {tuple(pos.shape)}; expected (1, 1 + patches, {embed_dim})")
-    grid = _trained_grid(pos.shape[1] - 1, sidecar)
-    head = state["head.weight"]
-    if head.ndim != 2 or head.shape[1] != embed_dim:
-        raise CheckpointError(f"classifier head has shape {tuple(head.shape)}; expected (classes, {embed_dim})")
-    depth = _count_blocks(state, "blocks.")
+    if pos.ndim != 3 or pos.shape[-1] != embed_dim or pos.shape[1] < 1:
+        raise CheckpointError(f"position embedding has shape {tuple(pos.shape)}; expected (1, tokens, {embed_dim})")
+    grid, prefix_pos = _trained_grid(pos.shape[1], num_prefix, sidecar)
+    num_classes = 0
+    if "head.weight" in state:
+        head = state["head.weight"]
+        if head.ndim == 2 and head.shape[1] == 2 * embed_dim:
+            raise CheckpointError("this head reads the class token and the mean of the patch tokens "
+                                  "(Dinov2ForImageClassification), which vit-gui does not support; "
+                                  "its backbone alone (Dinov2Model) loads")
+        if head.ndim != 2 or head.shape[1] != embed_dim:
+            raise CheckpointError(f"classifier head has shape {tuple(head.shape)}; expected (classes, {embed_dim})")
+        num_classes = head.shape[0]
+    depth = count_blocks(state, "blocks.")
     if depth == 0:
         raise CheckpointError("no transformer blocks ('blocks.N.') in the checkpoint")
     fc1 = state.get("blocks.0.mlp.fc1.weight")
@@ -265,25 +198,35 @@ def infer_architecture(state: dict[str, torch.Tensor], sidecar: dict) -> cfg.Arc
         num_heads=cfg.parse_num_heads(sidecar, embed_dim),
         patch_size=patch,
         grid=grid,
-        num_classes=head.shape[0],
+        num_classes=num_classes,
         mlp_hidden=fc1.shape[0],
         qkv_bias="blocks.0.attn.qkv.bias" in state,
-        layer_norm_eps=cfg.parse_layer_norm_eps(sidecar),
+        layer_norm_eps=cfg.parse_layer_norm_eps(sidecar, default_eps),
+        layer_scale="blocks.0.ls1.gamma" in state,
+        dist_token="dist_token" in state,
+        dist_head="head_dist.weight" in state,
+        num_reg_tokens=num_reg,
+        prefix_pos_tokens=prefix_pos,
+        gelu=cfg.parse_gelu(sidecar),
+        pos_embed_antialias=cfg.parse_flag(sidecar, "pos_embed_antialias", default_antialias),
     )
 
 
-def _trained_grid(patches: int, sidecar: dict) -> tuple[int, int]:
+def _trained_grid(tokens: int, num_prefix: int, sidecar: dict) -> tuple[tuple[int, int], int]:
+    """(trained patch grid, prefix tokens with a position embedding) for a position embedding
+    of `tokens` entries: the prefix part is whatever the grid leaves (0..num_prefix)."""
     if "grid" in sidecar:
         grid = sidecar["grid"]
         if not (isinstance(grid, list) and len(grid) == 2 and all(isinstance(g, int) and g > 0 for g in grid)):
             raise CheckpointError(f"sidecar 'grid' must be [rows, cols], got {grid!r}")
-        if grid[0] * grid[1] != patches:
-            raise CheckpointError(f"sidecar 'grid' {grid} does not hold the checkpoint's {patches} patches")
-        return tuple(grid)
-    side = math.isqrt(patches)
-    if side * side != patches:
-        raise CheckpointError(f"{patches} position embeddings are not a square grid: set 'grid' in the sidecar")
-    return side, side
+        if not 0 <= tokens - grid[0] * grid[1] <= num_prefix:
+            raise CheckpointError(f"sidecar 'grid' {grid} does not fit the checkpoint's {tokens} position embeddings")
+        return tuple(grid), tokens - grid[0] * grid[1]
+    for prefix in range(num_prefix, -1, -1):
+        side = math.isqrt(max(tokens - prefix, 0))
+        if side and side * side == tokens - prefix:
+            return (side, side), prefix
+    raise CheckpointError(f"{tokens} position embeddings are not a square grid: set 'grid' in the sidecar")
 
 
 # --------------------------------------------------------------------------- loading
@@ -293,12 +236,7 @@ def build_model(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> Visio
     """The model, with the checkpoint's tensors as its parameters (checked name by name and
     shape by shape). Built uninitialised and given the loaded tensors themselves, so the
     weights are in memory once, not twice."""
-    model = VisionTransformer(
-        grid=arch.grid, patch_size=arch.patch_size, num_classes=arch.num_classes,
-        embed_dim=arch.embed_dim, depth=arch.depth, num_heads=arch.num_heads,
-        mlp_hidden=arch.mlp_hidden, qkv_bias=arch.qkv_bias, layer_norm_eps=arch.layer_norm_eps,
-        init_weights=False,
-    )
+    model = VisionTransformer(**arch.model_kwargs(), init_weights=False)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -308,7 +246,7 @@ def build_model(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> Visio
             parts.append(f"missing {', '.join(missing[:4])}{' …' if len(missing) > 4 else ''}")
         if unexpected:
             parts.append(f"unexpected {', '.join(unexpected[:4])}{' …' if len(unexpected) > 4 else ''}")
-        raise CheckpointError(f"not a classic ViT ({'; '.join(parts)}); {EXPECTED}")
+        raise CheckpointError(f"not a ViT of a known kind ({'; '.join(parts)}); {EXPECTED}")
     for name, tensor in expected.items():
         if state[name].shape != tensor.shape:
             raise CheckpointError(
@@ -319,17 +257,25 @@ def build_model(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> Visio
     return model.eval()
 
 
+def read_checkpoint(path: Path, sidecar: dict) -> tuple[dict[str, torch.Tensor], cfg.Architecture, str]:
+    """(tensors in our names, architecture, layout name) of a checkpoint file, read safely."""
+    raw = read_state_dict(path)
+    layout = find_layout(raw)
+    if layout is None:
+        sample = ", ".join(sorted(raw)[:3])
+        raise CheckpointError(f"{path.name} is not a ViT checkpoint (its tensors are named {sample}, …); {EXPECTED}")
+    state = layout.convert(raw)
+    # transformers' Dinov2WithRegisters resamples position embeddings with antialiasing, as
+    # DINOv2's own code does for its register models; the plain DINOv2 and ViT do not
+    antialias = layout.name == "hf-dinov2" and "reg_token" in state
+    return state, infer_architecture(state, sidecar, layout.layer_norm_eps, antialias), layout.name
+
+
 def load_model(path: Path | str) -> LoadedModel:
     """Read a checkpoint and its sidecar into an eval-mode model plus its facts."""
     path = Path(path)
     sidecar = cfg.read_sidecar(path)
-    raw = read_state_dict(path)
-    layout = detect_layout(raw)
-    if layout == "unknown":
-        sample = ", ".join(sorted(raw)[:3])
-        raise CheckpointError(f"{path.name} is not a ViT checkpoint (its tensors are named {sample}, …); {EXPECTED}")
-    state = to_timm_layout(raw, layout)
-    arch = infer_architecture(state, sidecar)
+    state, arch, layout = read_checkpoint(path, sidecar)
     model = build_model(state, arch)
     default_size = (arch.grid[0] * arch.patch_size, arch.grid[1] * arch.patch_size)
     labels, warnings = cfg.parse_labels(sidecar, arch.num_classes)

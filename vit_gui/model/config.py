@@ -39,7 +39,11 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class Architecture:
-    """The shape of a ViT, as far as the weights and the sidecar tell it."""
+    """The shape of a ViT, as far as the weights and the sidecar tell it.
+
+    `num_classes == 0` is a backbone (no head). Prefix tokens come before the patches:
+    the class token, a distillation token (distilled DeiT), then register tokens.
+    """
 
     depth: int
     embed_dim: int
@@ -50,13 +54,41 @@ class Architecture:
     mlp_hidden: int
     qkv_bias: bool = True
     layer_norm_eps: float = 1e-6
+    layer_scale: bool = False
+    dist_token: bool = False
+    dist_head: bool = False
+    num_reg_tokens: int = 0
+    prefix_pos_tokens: int = 1
+    gelu: str = "erf"
+    pos_embed_antialias: bool = False
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        return 1 + int(self.dist_token) + self.num_reg_tokens
+
+    @property
+    def is_backbone(self) -> bool:
+        return self.num_classes == 0
 
     @property
     def name(self) -> str:
         size = SIZE_NAMES.get(self.embed_dim)
-        if size:
-            return f"ViT-{size}/{self.patch_size}"
-        return f"ViT d{self.depth} w{self.embed_dim}/{self.patch_size}"
+        name = f"ViT-{size}/{self.patch_size}" if size else f"ViT d{self.depth} w{self.embed_dim}/{self.patch_size}"
+        if self.dist_token:
+            name += " distilled"
+        if self.num_reg_tokens:
+            name += f" + {self.num_reg_tokens} registers"
+        return name
+
+    def model_kwargs(self) -> dict:
+        """The VisionTransformer arguments that build this architecture."""
+        return dict(
+            grid=self.grid, patch_size=self.patch_size, num_classes=self.num_classes, embed_dim=self.embed_dim,
+            depth=self.depth, num_heads=self.num_heads, mlp_hidden=self.mlp_hidden, qkv_bias=self.qkv_bias,
+            layer_norm_eps=self.layer_norm_eps, layer_scale=self.layer_scale, dist_token=self.dist_token,
+            dist_head=self.dist_head, num_reg_tokens=self.num_reg_tokens, prefix_pos_tokens=self.prefix_pos_tokens,
+            gelu=self.gelu, pos_embed_antialias=self.pos_embed_antialias,
+        )
 
 
 @dataclass(frozen=True)
@@ -179,8 +211,23 @@ def parse_num_heads(sidecar: dict, embed_dim: int) -> int:
     return heads
 
 
-def parse_layer_norm_eps(sidecar: dict) -> float:
-    eps = sidecar.get("layer_norm_eps", 1e-6)
+def parse_gelu(sidecar: dict) -> str:
+    """`"gelu": "tanh"` for models trained with the tanh approximation; exact erf otherwise."""
+    gelu = sidecar.get("gelu", "erf")
+    if gelu not in ("erf", "tanh"):
+        _fail(sidecar, f"'gelu' must be \"erf\" (exact) or \"tanh\" (approximation), got {gelu!r}")
+    return gelu
+
+
+def parse_flag(sidecar: dict, key: str, default: bool) -> bool:
+    value = sidecar.get(key, default)
+    if not isinstance(value, bool):
+        _fail(sidecar, f"'{key}' must be true or false, got {value!r}")
+    return value
+
+
+def parse_layer_norm_eps(sidecar: dict, default: float = 1e-6) -> float:
+    eps = sidecar.get("layer_norm_eps", default)
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < 1:
         _fail(sidecar, f"'layer_norm_eps' must be a small positive number, got {eps!r}")
     return float(eps)

@@ -149,12 +149,7 @@ def check_architecture(path: Path, model: KnownModel) -> None:
     from vit_gui.model import checkpoints
 
     try:
-        state = checkpoints.read_state_dict(path)
-        layout = checkpoints.detect_layout(state)
-        if layout == "unknown":
-            raise CheckpointError("its tensors are not a ViT's")
-        state = checkpoints.to_timm_layout(state, layout)
-        arch = checkpoints.infer_architecture(state, {"num_heads": model.num_heads})
+        state, arch, _ = checkpoints.read_checkpoint(path, {"num_heads": model.num_heads})
         checkpoints.build_model(state, arch)  # every tensor present with the right shape
     except (CheckpointError, ModelConfigError) as exc:
         raise DownloadError(f"downloaded file is not a valid {model.title} checkpoint: {exc}") from None

@@ -1,8 +1,14 @@
-"""The classic Vision Transformer (Dosovitskiy et al. 2021), with timm's parameter names.
+"""The Vision Transformer family (ViT, DeiT, DINOv2) as one model with switches, as timm has it.
 
 Parameter names match timm's `VisionTransformer` (`patch_embed.proj`, `cls_token`,
-`pos_embed`, `blocks.N.norm1`, `blocks.N.attn.qkv`, `blocks.N.attn.proj`, `blocks.N.norm2`,
-`blocks.N.mlp.fc1/fc2`, `norm`, `head`), so timm-style state dicts load as they are.
+`dist_token`, `reg_token`, `pos_embed`, `blocks.N.norm1`, `blocks.N.attn.qkv`,
+`blocks.N.attn.proj`, `blocks.N.ls1.gamma`, `blocks.N.norm2`, `blocks.N.mlp.fc1/fc2`,
+`blocks.N.ls2.gamma`, `norm`, `head`, `head_dist`), so timm state dicts load as they are.
+
+Tokens are ordered [class, distillation?, registers..., patches], as in timm and
+transformers. The first `prefix_pos_tokens` prefix tokens carry a position embedding (1 for
+ViT and DINOv2, 2 for distilled DeiT, 0 for timm's `no_embed_class` models); registers in
+transformers' layout carry none.
 
 Plain classification uses PyTorch's fused attention kernel. Attention probabilities are
 only materialised when the caller asks for them, in the same forward pass.
@@ -18,25 +24,30 @@ from torch import nn
 
 
 class ViTOutput(NamedTuple):
-    """Logits (B, classes) and, when asked for, each block's attention (B, heads, N, N)."""
+    """Logits (B, classes), None for a backbone without a head; the final-norm class token
+    (B, width), the image's feature vector; and, when asked for, each block's attention
+    (B, heads, N, N)."""
 
-    logits: torch.Tensor
+    logits: torch.Tensor | None
     attentions: tuple[torch.Tensor, ...] | None
+    features: torch.Tensor | None = None
 
 
 def resample_pos_embed(
-    patch_pos: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int]
+    patch_pos: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int], antialias: bool = False
 ) -> torch.Tensor:
     """Bicubically resample patch position embeddings (1, gh*gw, D) to another grid.
 
-    Uses align_corners=False and no antialiasing, as Hugging Face's ViT does, so inputs
-    of any size (square or not) see the same embeddings there and here.
+    Uses align_corners=False, as Hugging Face's ViT and DINOv2 do, so inputs of any size
+    (square or not) see the same embeddings there and here. `antialias` as DINOv2 with
+    registers (and timm) resample: torch's antialiased bicubic uses another kernel (a=-0.5)
+    even when enlarging, so the flag matters at every size.
     """
     if tuple(old_grid) == tuple(new_grid):
         return patch_pos
     dim = patch_pos.shape[-1]
     grid = patch_pos.reshape(1, old_grid[0], old_grid[1], dim).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid.float(), size=tuple(new_grid), mode="bicubic", align_corners=False)
+    grid = F.interpolate(grid.float(), size=tuple(new_grid), mode="bicubic", align_corners=False, antialias=antialias)
     return grid.to(patch_pos.dtype).permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], dim)
 
 
@@ -125,41 +136,64 @@ class Attention(nn.Module):
         return self.proj(out), attn
 
 
-class Mlp(nn.Module):
-    """Two-layer feed-forward network with exact (erf) GELU."""
+GELUS = ("erf", "tanh")
 
-    def __init__(self, dim: int, hidden: int):
+
+class Mlp(nn.Module):
+    """Two-layer feed-forward network with GELU: exact (erf), or the tanh approximation."""
+
+    def __init__(self, dim: int, hidden: int, gelu: str = "erf"):
         super().__init__()
+        if gelu not in GELUS:
+            raise ValueError(f"gelu must be one of {', '.join(GELUS)}, got {gelu!r}")
         self.fc1 = Linear(dim, hidden)
-        self.act = nn.GELU()
+        self.act = nn.GELU(approximate="none" if gelu == "erf" else "tanh")
         self.fc2 = Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
 
 
-class Block(nn.Module):
-    """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
+class LayerScale(nn.Module):
+    """A learned per-channel scale on a residual branch (CaiT, DINOv2): x * gamma."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_hidden: int, qkv_bias: bool, eps: float):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.empty(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + ls1(attn(norm1(x))), then x + ls2(mlp(norm2(x)));
+    the LayerScales are identities unless `layer_scale`."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_hidden: int, qkv_bias: bool, eps: float,
+                 layer_scale: bool = False, gelu: str = "erf"):
         super().__init__()
         self.norm1 = LayerNorm(dim, eps)
         self.attn = Attention(dim, num_heads, qkv_bias)
+        self.ls1 = LayerScale(dim) if layer_scale else nn.Identity()
         self.norm2 = LayerNorm(dim, eps)
-        self.mlp = Mlp(dim, mlp_hidden)
+        self.mlp = Mlp(dim, mlp_hidden, gelu)
+        self.ls2 = LayerScale(dim) if layer_scale else nn.Identity()
 
     def forward(self, x: torch.Tensor, need_weights: bool = False):
         attn_out, attn = self.attn(self.norm1(x), need_weights)
-        x = x + attn_out
-        x = x + self.mlp(self.norm2(x))
+        x = x + self.ls1(attn_out)
+        x = x + self.ls2(self.mlp(self.norm2(x)))
         return x, attn
 
 
 class VisionTransformer(nn.Module):
-    """Classic ViT classifier of any depth, width, head count, patch and input size.
+    """A ViT of any depth, width, head count, patch and input size, with the switches of the
+    modern family: LayerScale, a distillation token (and its head), register tokens, tanh
+    GELU, and how many prefix tokens the position embedding covers.
 
     `grid` is the patch grid the position embeddings were trained for; inputs of any
     other size (multiples of the patch size) get bicubically resampled embeddings.
+    `num_classes=0` is a backbone: no head, the output carries features and attentions.
     `init_weights=False` leaves the weights unwritten, for a checkpoint to fill.
     """
 
@@ -176,6 +210,13 @@ class VisionTransformer(nn.Module):
         mlp_hidden: int | None = None,
         qkv_bias: bool = True,
         layer_norm_eps: float = 1e-6,
+        layer_scale: bool = False,
+        dist_token: bool = False,
+        dist_head: bool | None = None,
+        num_reg_tokens: int = 0,
+        prefix_pos_tokens: int | None = None,
+        gelu: str = "erf",
+        pos_embed_antialias: bool = False,
         init_weights: bool = True,
     ):
         super().__init__()
@@ -185,15 +226,26 @@ class VisionTransformer(nn.Module):
         self.embed_dim = embed_dim
         self.depth = depth
         self.num_heads = num_heads
+        self.num_reg_tokens = num_reg_tokens
+        self.pos_embed_antialias = pos_embed_antialias
+        self.num_prefix_tokens = 1 + int(dist_token) + num_reg_tokens
+        self.prefix_pos_tokens = 1 + int(dist_token) if prefix_pos_tokens is None else prefix_pos_tokens
+        if not 0 <= self.prefix_pos_tokens <= self.num_prefix_tokens:
+            raise ValueError(f"{self.prefix_pos_tokens} position-embedded prefix tokens, but only "
+                             f"{self.num_prefix_tokens} prefix tokens")
         mlp_hidden = mlp_hidden or 4 * embed_dim
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
         self.cls_token = nn.Parameter(torch.empty(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.empty(1, 1 + self.grid[0] * self.grid[1], embed_dim))
+        self.dist_token = nn.Parameter(torch.empty(1, 1, embed_dim)) if dist_token else None
+        self.reg_token = nn.Parameter(torch.empty(1, num_reg_tokens, embed_dim)) if num_reg_tokens else None
+        self.pos_embed = nn.Parameter(torch.empty(1, self.prefix_pos_tokens + self.grid[0] * self.grid[1], embed_dim))
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_hidden, qkv_bias, layer_norm_eps) for _ in range(depth)
+            Block(embed_dim, num_heads, mlp_hidden, qkv_bias, layer_norm_eps, layer_scale, gelu) for _ in range(depth)
         )
         self.norm = LayerNorm(embed_dim, layer_norm_eps)
-        self.head = Linear(embed_dim, num_classes)
+        self.head = Linear(embed_dim, num_classes) if num_classes else None
+        has_dist_head = dist_token if dist_head is None else dist_head
+        self.head_dist = Linear(embed_dim, num_classes) if num_classes and has_dist_head else None
         if init_weights:
             self.init_weights()
 
@@ -201,9 +253,13 @@ class VisionTransformer(nn.Module):
     def init_weights(self) -> None:
         """timm-style random initialisation (for tests and benchmarks: real use loads weights)."""
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        nn.init.normal_(self.cls_token, std=1e-6)
+        for token in (self.cls_token, self.dist_token, self.reg_token):
+            if token is not None:
+                nn.init.normal_(token, std=1e-6)
         for module in self.modules():
-            if isinstance(module, LayerNorm):
+            if isinstance(module, LayerScale):
+                module.gamma.fill_(1e-5)
+            elif isinstance(module, LayerNorm):
                 module.weight.fill_(1.0)
                 module.bias.zero_()
             elif isinstance(module, Affine):
@@ -215,23 +271,32 @@ class VisionTransformer(nn.Module):
         """The patch grid an input of this pixel size is cut into."""
         return height // self.patch_size, width // self.patch_size
 
-    def _pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
-        if tuple(grid) == self.grid:
-            return self.pos_embed
-        cls_pos, patch_pos = self.pos_embed[:, :1], self.pos_embed[:, 1:]
-        return torch.cat([cls_pos, resample_pos_embed(patch_pos, self.grid, grid)], dim=1)
+    def _embed(self, pixels: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """Patch tokens plus their (resampled) position embeddings, behind the prefix tokens."""
+        patches = self.patch_embed(pixels)
+        batch = patches.shape[0]
+        k = self.prefix_pos_tokens
+        patches = patches + resample_pos_embed(self.pos_embed[:, k:], self.grid, grid, self.pos_embed_antialias)
+        prefix = [t.expand(batch, -1, -1) for t in (self.cls_token, self.dist_token, self.reg_token) if t is not None]
+        prefix = torch.cat(prefix, dim=1)
+        if k:
+            prefix = torch.cat([prefix[:, :k] + self.pos_embed[:, :k], prefix[:, k:]], dim=1)
+        return torch.cat([prefix, patches], dim=1)
 
     def forward(self, pixels: torch.Tensor, return_attention: bool = False) -> ViTOutput:
         """Classify a batch (B, 3, H, W); H and W need not match the trained size."""
         grid = self.grid_for(pixels.shape[-2], pixels.shape[-1])
         if grid[0] < 1 or grid[1] < 1:
             raise ValueError(f"input {tuple(pixels.shape[-2:])} is smaller than one patch")
-        x = self.patch_embed(pixels)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        x = x + self._pos_embed(grid)
+        x = self._embed(pixels, grid)
         attentions = []
         for block in self.blocks:
             x, attn = block(x, return_attention)
             attentions.append(attn)
-        logits = self.head(self.norm(x)[:, 0])
-        return ViTOutput(logits, tuple(attentions) if return_attention else None)
+        x = self.norm(x)
+        logits = None
+        if self.head is not None:
+            logits = self.head(x[:, 0])
+            if self.head_dist is not None:  # distilled DeiT at inference: the mean of both heads
+                logits = (logits + self.head_dist(x[:, 1])) / 2
+        return ViTOutput(logits, tuple(attentions) if return_attention else None, x[:, 0])
