@@ -3,38 +3,18 @@
 Run it on a display, e.g. a virtual one:
     xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python scripts/screenshot.py
 
-It uses the best installed model (or --model FILE). Where no pretrained model is
-installed it builds an untrained ViT-S-shaped model with random weights and says so in
-the model's name, so the picture shows the app honestly: its layout and its overlay, with
-classes that mean nothing.
+It uses the best installed model (or --model FILE): after the README's setup, the built-in
+real DINOv2 backbone.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def demo_model(folder: Path) -> Path:
-    import torch
-
-    from vit_gui.model.vit import VisionTransformer
-
-    torch.manual_seed(0)
-    model = VisionTransformer(embed_dim=384, depth=12, num_heads=6, num_classes=1000)
-    path = folder / "untrained-demo.pth"
-    torch.save(model.state_dict(), path)
-    path.with_name(path.name + ".json").write_text(json.dumps({
-        "name": "Untrained demo ViT-S/16 (random weights: classes are meaningless)",
-        "labels": [f"class {i}" for i in range(1000)],
-        "source": "scripts/screenshot.py (no pretrained model was installed)",
-    }))
-    return path
 
 
 def main() -> int:
@@ -47,7 +27,6 @@ def main() -> int:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from vit_gui.errors import NoModelError
     from vit_gui.gui.app import prepare_environment
     from vit_gui.gui.main_window import MainWindow
     from vit_gui.gui.settings import Settings
@@ -55,10 +34,7 @@ def main() -> int:
 
     prepare_environment()
     work = Path(tempfile.mkdtemp())
-    try:
-        model = args.model or default_model_path()
-    except NoModelError:
-        model = demo_model(work)
+    model = args.model or default_model_path()
     app = QApplication(sys.argv[:1])
     window = MainWindow(Settings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)))
     window.resize(1360, 860)

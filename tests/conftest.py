@@ -24,6 +24,8 @@ def _snapshot(path: Path):
 # they are the same afterwards. Then every per-user folder points into a throw-away one, before
 # Qt is imported (QSettings reads XDG_CONFIG_HOME once), so no test can write the user's files.
 USER_SETTINGS_FILE = _user_settings_file()
+# a cache (downloads that tests may share with the app's setup), not the user's settings
+REAL_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 USER_SETTINGS_BEFORE = _snapshot(USER_SETTINGS_FILE)
 TEST_HOME = Path(tempfile.mkdtemp(prefix="vit-gui-tests-"))
 for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):

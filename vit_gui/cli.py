@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     maps.add_argument("--maps", type=Path, metavar="DIR", help="write <stem>.<map>.npy and <stem>.overlay.png here")
     maps.add_argument("--fusion", choices=("mean", "max", "min"), default="mean", help="head fusion (default: mean)")
     maps.add_argument("--discard", type=float, default=0.0, metavar="R", help="rollout discard ratio in [0, 1)")
+    maps.add_argument("--rollout-from", type=int, metavar="B",
+                      help="start the rollout at block B (1-based; default: the model's own advice, else 1)")
     maps.add_argument("--layer", type=int, metavar="L", help="map of block L (1-based) instead of the rollout")
     maps.add_argument("--head", type=int, metavar="H", help="with --layer: map of head H (1-based)")
     maps.add_argument("--class-index", type=int, metavar="C", help="class-specific map for class C (0-based)")
@@ -59,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def map_spec_from_args(args):
+def map_spec_from_args(args, default_start_block: int = 0):
     from vit_gui.explain.maps import MapSpec
 
     if args.head is not None and args.layer is None:
@@ -69,7 +71,8 @@ def map_spec_from_args(args):
     if args.layer is not None:
         kind = "head" if args.head is not None else "block"
         return MapSpec(kind, fusion=args.fusion, block=args.layer - 1, head=(args.head or 1) - 1)
-    return MapSpec("rollout", fusion=args.fusion, discard_ratio=args.discard)
+    start = default_start_block if args.rollout_from is None else args.rollout_from - 1
+    return MapSpec("rollout", fusion=args.fusion, discard_ratio=args.discard, start_block=start)
 
 
 def say(message: str) -> None:
@@ -88,10 +91,11 @@ def run_classify(args) -> int:
             raise ValueError("--top-k and --batch-size must be at least 1")
         if not 0.0 <= args.opacity <= 1.0:
             raise ValueError("--opacity must be in [0, 1]")
-        spec = map_spec_from_args(args)
+        map_spec_from_args(args)  # argument mistakes fail before a model is read
         model_path = args.model or default_model_path()
         say(f"loading {model_path.name} on {args.device}")
         predictor = Predictor.from_file(model_path, args.device)
+        spec = map_spec_from_args(args, predictor.info.rollout_start_block)
         arch = predictor.info.architecture
         spec.check_against(arch.depth, arch.num_heads, arch.num_classes)
         if args.maps:
@@ -103,6 +107,10 @@ def run_classify(args) -> int:
         return EXIT_CANNOT_RUN
     for warning in predictor.info.warnings:
         say(f"warning: {warning}")
+    if arch.is_backbone:
+        from vit_gui.predict import NO_CLASSES_NOTE
+
+        say(f"note: {NO_CLASSES_NOTE}")
 
     paths = find_images(args.paths)
     if not paths:
@@ -156,8 +164,12 @@ def _predict_batch(predictor, loaded, args, spec, writer) -> None:
         for record, _ in loaded:
             record["error"] = str(exc)
         return
+    from vit_gui.predict import NO_CLASSES_NOTE
+
     for (record, image), prediction in zip(loaded, predictions):
         record["top"] = [{"label": t.label, "index": t.index, "prob": t.prob} for t in prediction.top]
+        if prediction.probs is None:
+            record["notes"].append(NO_CLASSES_NOTE)
         if writer:
             record["maps"] = writer.write(image, prediction)
 
@@ -190,7 +202,10 @@ class MapWriter:
         npy = atomic_save_npy(self.folder / f"{stem}.{self.spec.slug}.npy", grid_map)
         picture = overlay(image.image, grid_map, prediction.geometry, self.colormap, self.opacity)
         png = atomic_save_image(self.folder / f"{stem}.overlay.png", picture)
-        return {"kind": self.spec.slug, "npy": str(npy), "overlay": str(png)}
+        written = {"kind": self.spec.slug, "npy": str(npy), "overlay": str(png)}
+        if prediction.num_prefix > 1 and self.spec.kind != "class":
+            written["extra_token_share"] = round(prediction.extra_token_share(self.spec), 6)
+        return written
 
 
 def _write_results(records: list[dict], args) -> None:

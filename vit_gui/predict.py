@@ -27,7 +27,7 @@ class TopClass:
     prob: float
 
 
-NO_CLASSES_NOTE = "this model is a backbone without classes yet: it shows where it looks, not what it sees"
+NO_CLASSES_NOTE = "no classes: this model is a backbone without a classifier yet; it shows where it looks, not what it sees"
 
 
 @dataclass

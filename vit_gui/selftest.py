@@ -62,13 +62,16 @@ def run_self_test(model: Path | None = None) -> int:
 
         state["predictor"] = Predictor.from_file(model or default_model_path(), "cpu")
         info = state["predictor"].info
-        return f"{info.name} ({info.architecture.name}, {info.architecture.num_classes} classes)"
+        classes = f"{info.architecture.num_classes} classes" if info.architecture.num_classes else "backbone"
+        return f"{info.name} ({info.architecture.name}, {classes})"
 
     def classify():
         from vit_gui.images import load_image
 
         state["image"] = load_image(resource_path("samples", "chelsea.jpg")).image
         state["prediction"] = state["predictor"].predict([state["image"]], top_k=3, with_attentions=True)[0]
+        if state["predictor"].info.architecture.is_backbone:
+            return f"a backbone: no classes, {state['prediction'].features.shape[0]} features"
         return ", ".join(f"{t.label} {100 * t.prob:.1f}%" for t in state["prediction"].top)
 
     def rollout():

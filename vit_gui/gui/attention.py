@@ -96,6 +96,10 @@ class AttentionView(QWidget):
         self.fusion = QComboBox()
         self.fusion.addItems(["mean", "max", "min"])
         self.fusion.setToolTip("how the heads of a block are combined")
+        self.start_block = QSpinBox()
+        self.start_block.setPrefix("from block ")
+        self.start_block.setToolTip("rollout: the first block multiplied in. Some models (DINOv2) send the class "
+                                    "token to one background patch in block 1; starting at block 2 shows the object")
         self.discard = QSlider(Qt.Orientation.Horizontal)
         self.discard.setRange(0, 95)
         self.discard.setToolTip("rollout: ignore this fraction of the weakest attention links")
@@ -117,6 +121,7 @@ class AttentionView(QWidget):
         where.addWidget(self.head)
         form = QFormLayout()
         form.addRow("Map:", self.mode)
+        form.addRow("Rollout:", self.start_block)
         form.addRow("Layer:", where)
         form.addRow("Head fusion:", self.fusion)
         form.addRow("Discard:", discard_row)
@@ -130,17 +135,22 @@ class AttentionView(QWidget):
         layout.addLayout(form)
 
         self.set_model_shape(12, 12)
-        for signal in (self.mode.currentIndexChanged, self.block.valueChanged, self.head.currentIndexChanged,
+        for signal in (self.mode.currentIndexChanged, self.block.valueChanged, self.start_block.valueChanged,
+                       self.head.currentIndexChanged,
                        self.fusion.currentIndexChanged, self.discard.valueChanged, self.opacity.valueChanged,
                        self.colormap.currentIndexChanged, self.show_overlay.toggled, self.view.currentIndexChanged):
             signal.connect(self._on_control_changed)
         self._update_enabled()
 
-    def set_model_shape(self, depth: int, heads: int) -> None:
-        """Block and head selectors follow the loaded model."""
+    def set_model_shape(self, depth: int, heads: int, rollout_start_block: int = 0) -> None:
+        """Block and head selectors follow the loaded model; the rollout starts where the model advises."""
         self.depth, self.heads = depth, heads
         self.block.blockSignals(True)
         self.head.blockSignals(True)
+        self.start_block.blockSignals(True)
+        self.start_block.setRange(1, depth)
+        self.start_block.setValue(rollout_start_block + 1)
+        self.start_block.blockSignals(False)
         self.block.setRange(1, depth)
         current_head = self.head.currentIndex()
         self.head.clear()
@@ -205,7 +215,8 @@ class AttentionView(QWidget):
             if head == 0:
                 return MapSpec("block", fusion=fusion, block=self.block.value() - 1)
             return MapSpec("head", block=self.block.value() - 1, head=head - 1)
-        return MapSpec("rollout", fusion=fusion, discard_ratio=self.discard.value() / 100)
+        return MapSpec("rollout", fusion=fusion, discard_ratio=self.discard.value() / 100,
+                       start_block=self.start_block.value() - 1)
 
     def compute_map(self):
         spec = self.spec()
@@ -214,14 +225,11 @@ class AttentionView(QWidget):
         return self.prediction.map(spec)
 
     def _describe(self, spec) -> str:
-        if spec.kind == "class":
-            return f"evidence for “{self.class_labels.get(spec.class_index, spec.class_index)}” (Chefer et al.)"
-        if spec.kind == "block":
-            return f"block {spec.block + 1}, all heads ({spec.fusion})"
-        if spec.kind == "head":
-            return f"block {spec.block + 1}, head {spec.head + 1}"
-        discard = f", discarding the weakest {spec.discard_ratio:.0%}" if spec.discard_ratio else ""
-        return f"attention rollout over all {self.depth} blocks ({spec.fusion} of heads{discard})"
+        text = spec.describe(self.depth, self.class_labels.get(spec.class_index, ""))
+        if self.prediction is not None and self.prediction.num_prefix > 1 and spec.kind != "class":
+            share = self.prediction.extra_token_share(spec)
+            text += f" — {share:.0%} of the class token's attention went to the model's extra tokens (not drawn)"
+        return text
 
     @Slot()
     def _on_control_changed(self, *_):
@@ -237,6 +245,7 @@ class AttentionView(QWidget):
         self.head.setEnabled(mode == MODE_BLOCK)
         self.fusion.setEnabled(mode == MODE_ROLLOUT or (mode == MODE_BLOCK and self.head.currentIndex() == 0))
         self.discard.setEnabled(mode == MODE_ROLLOUT)
+        self.start_block.setEnabled(mode == MODE_ROLLOUT)
         self.discard_label.setText(f"{self.discard.value()}%")
 
     @Slot()
@@ -283,11 +292,11 @@ class AttentionView(QWidget):
             self.tile_layout.takeAt(0).widget().deleteLater()
         attn, grid = self.prediction.attentions, self.prediction.grid
         if self.view.currentIndex() == VIEW_BLOCKS:
-            maps = rollout.block_maps(attn, grid, self.fusion.currentText())
+            maps = rollout.block_maps(attn, grid, self.fusion.currentText(), self.prediction.num_prefix)
             names = [f"block {i + 1}" for i in range(len(maps))]
             self.caption.setText(f"every block's attention ({self.fusion.currentText()} of heads): click one")
         else:
-            maps = rollout.head_maps(attn, grid, self.block.value() - 1)
+            maps = rollout.head_maps(attn, grid, self.block.value() - 1, self.prediction.num_prefix)
             names = [f"head {i + 1}" for i in range(len(maps))]
             self.caption.setText(f"every head of block {self.block.value()}: click one")
         small = self.display_image.copy()

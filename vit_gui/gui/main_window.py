@@ -257,7 +257,7 @@ class MainWindow(QMainWindow):
         device = self.model_panel.current_device()
         self.settings.set("model", self.loaded_model)
         self.model_panel.show_info(info, device)
-        self.attention.set_model_shape(info.architecture.depth, info.architecture.num_heads)
+        self.attention.set_model_shape(info.architecture.depth, info.architecture.num_heads, info.rollout_start_block)
         self.status(f"model ready: {info.name}")
         if self.rerun_after_load and self.items:
             self.rerun_after_load = False

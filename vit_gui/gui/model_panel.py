@@ -115,8 +115,9 @@ class ModelPanel(QGroupBox):
         height, width = prep.input_size
         warnings = "".join(f"<br><span style='color:#b9770e'>⚠ {w}</span>" for w in info.warnings)
         source = info.source or str(info.path)
+        classes = f"{arch.num_classes} classes" if arch.num_classes else "no classes yet (a backbone: maps only)"
         self.show_message(
             f"<b>{info.name}</b><br>{arch.name} · {arch.depth} blocks × {arch.num_heads} heads<br>"
-            f"input {width}×{height} ({prep.resize_mode}) · {arch.num_classes} classes · on {device.upper()}<br>"
+            f"input {width}×{height} ({prep.resize_mode}) · {classes} · on {device.upper()}<br>"
             f"<small>from {source}{' · ' + info.license if info.license else ''}</small>{warnings}"
         )

@@ -61,8 +61,13 @@ class ResultsList(QTreeWidget):
             item.setToolTip(0, f"{item.toolTip(0).splitlines()[0]}\n{result.error}")
             return
         item.setForeground(0, QBrush())
-        best = result.top[0]
         note = f"\nℹ {'; '.join(result.notes)}" if result.notes else ""
+        if not result.top:  # a backbone: maps, no classes
+            item.setText(0, f"{name}\nno classes yet: see where it looks{note}")
+            item.setToolTip(0, f"{item.toolTip(0).splitlines()[0]}\nThis model is a backbone without classes "
+                               "yet: it shows where it looks, not what it sees.")
+            return
+        best = result.top[0]
         item.setText(0, f"{name}\n{best.label} — {100 * best.prob:.1f}%{note}")
         for rank, top in enumerate(result.top, 1):
             child = QTreeWidgetItem([f"{rank}. {top.label} — {100 * top.prob:.1f}%"])

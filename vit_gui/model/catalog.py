@@ -173,7 +173,9 @@ def find_model_files(folder: Path | None = None) -> list[Path]:
 def discover_models(added: tuple[Path, ...] | list[Path] = ()) -> list[ModelEntry]:
     """Every model present, best first (highest recorded ImageNet top-1, then by name)."""
     entries = [_entry(p, "built-in") for p in find_model_files(model_data_dir())]
-    entries += [_entry(p, "downloaded") for p in find_model_files(user_models_dir())]
+    shipped = {(p.name, p.stat().st_size) for p in find_model_files(model_data_dir())}
+    entries += [_entry(p, "downloaded") for p in find_model_files(user_models_dir())
+                if (p.name, p.stat().st_size) not in shipped]  # the built-in model, converted by setup too
     seen = {e.path.resolve() for e in entries}
     for path in map(Path, added):
         if path.is_file() and path.resolve() not in seen:

@@ -117,6 +117,25 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
+    """Write tensors as a .safetensors file (atomically): the format `_read_safetensors` reads."""
+    from vit_gui.fileio import atomic_write_bytes
+
+    names = {dtype: name for name, dtype in SAFETENSORS_DTYPES.items()}
+    header: dict = {"__metadata__": dict(metadata)} if metadata else {}
+    chunks, offset = [], 0
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        data = tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
+        header[name] = {"dtype": names[tensor.dtype], "shape": list(tensor.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the format aligns the body to 8 bytes
+    return atomic_write_bytes(path, struct.pack("<Q", len(text)) + text + b"".join(chunks))
+
+
 def _safetensors_entry(path: Path, name: str, entry, body_size: int):
     """(dtype, shape, start, end) of one header entry, checked against the file."""
     try:
@@ -294,5 +313,6 @@ def load_model(path: Path | str) -> LoadedModel:
         source=str(sidecar.get("source", "")),
         license=str(sidecar.get("license", "")),
         warnings=warnings,
+        rollout_start_block=cfg.parse_rollout_start(sidecar, arch.depth),
     )
     return LoadedModel(model, info)

@@ -104,6 +104,7 @@ class ModelInfo:
     source: str = ""
     license: str = ""
     warnings: tuple[str, ...] = field(default=())
+    rollout_start_block: int = 0  # 0-based: where this model's rollout is most telling by default
 
     def label(self, index: int) -> str:
         """The class name, or `class N` when the model has no names for its classes."""
@@ -217,6 +218,14 @@ def parse_gelu(sidecar: dict) -> str:
     if gelu not in ("erf", "tanh"):
         _fail(sidecar, f"'gelu' must be \"erf\" (exact) or \"tanh\" (approximation), got {gelu!r}")
     return gelu
+
+
+def parse_rollout_start(sidecar: dict, depth: int) -> int:
+    """`rollout_start_block` (1-based, as the user counts) -> 0-based; default block 1."""
+    value = sidecar.get("rollout_start_block", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= depth:
+        _fail(sidecar, f"'rollout_start_block' must be a block number 1..{depth}, got {value!r}")
+    return value - 1
 
 
 def parse_flag(sidecar: dict, key: str, default: bool) -> bool:
