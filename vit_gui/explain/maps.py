@@ -92,7 +92,7 @@ METHODS: dict[str, MapMethod] = {
     method.name: method
     for method in (
         MapMethod(
-            "rollout", "Rollout (all blocks)",
+            "rollout", "Rollout (through the blocks)",
             "attention rollout (Abnar & Zuidema 2020): how attention flows from the image patches to the class "
             "token through the blocks, residual paths included",
             ("fusion", "discard_ratio", "start_block"), False,

@@ -87,7 +87,7 @@ class AttentionView(QWidget):
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
         self.mode = QComboBox()
-        self.mode.addItems(["Rollout (all blocks)", "One block or head", "Class evidence"])
+        self.mode.addItems(["Rollout (through the blocks)", "One block or head", "Class evidence"])
         self.mode.setToolTip("Rollout combines every block's attention; a block or head shows one layer; "
                              "class evidence shows what supports one class (click a class in the list)")
         self.block = QSpinBox()

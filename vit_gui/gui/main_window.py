@@ -258,6 +258,8 @@ class MainWindow(QMainWindow):
         self.settings.set("model", self.loaded_model)
         self.model_panel.show_info(info, device)
         self.attention.set_model_shape(info.architecture.depth, info.architecture.num_heads, info.rollout_start_block)
+        self.top_k.setEnabled(not info.architecture.is_backbone)
+        self.top_k.setToolTip("this model has no classes yet" if info.architecture.is_backbone else "")
         self.status(f"model ready: {info.name}")
         if self.rerun_after_load and self.items:
             self.rerun_after_load = False
