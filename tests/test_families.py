@@ -43,10 +43,12 @@ def dinov2(registers=0, seed=0):
     return peaked(model)
 
 
-def classic_dinov2_names(state):
-    """transformers 5's Dinov2 names written back to the hub's classic ones."""
-    renames = {".attention.q_proj.": ".attention.attention.query.", ".attention.k_proj.": ".attention.attention.key.",
-               ".attention.v_proj.": ".attention.attention.value.", ".attention.o_proj.": ".attention.output.dense."}
+V5_TO_CLASSIC = {".attention.q_proj.": ".attention.attention.query.", ".attention.k_proj.": ".attention.attention.key.",
+                 ".attention.v_proj.": ".attention.attention.value.", ".attention.o_proj.": ".attention.output.dense."}
+
+
+def renamed(state, renames):
+    """A state dict with each name part in `renames` replaced (Dinov2's two name styles)."""
     out = {}
     for key, value in state.items():
         for old, new in renames.items():
@@ -82,7 +84,7 @@ def compare(ours, reference, pixels, prefix):
 @pytest.mark.parametrize("names", ["v5", "classic"])
 def test_dinov2_backbone_matches_transformers(tmp_path, size, names):
     hf = dinov2()
-    state = hf.state_dict() if names == "v5" else classic_dinov2_names(hf.state_dict())
+    state = hf.state_dict() if names == "v5" else renamed(hf.state_dict(), V5_TO_CLASSIC)
     loaded = load_model(save(tmp_path, state, sidecar={"num_heads": 4}))
     arch = loaded.info.architecture
     assert (arch.layer_scale, arch.patch_size, arch.grid, arch.is_backbone, loaded.info.layout) == (

@@ -15,6 +15,7 @@ import pytest
 import torch
 from conftest import REAL_CACHE
 from PIL import Image
+from test_families import V5_TO_CLASSIC, renamed
 
 from vit_gui.explain.maps import MapSpec
 from vit_gui.predict import Predictor
@@ -58,13 +59,7 @@ def hf_dinov2(script, backbone):
     config = Dinov2Config(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, patch_size=14,
                           image_size=518, layer_norm_eps=1e-6, attn_implementation="eager")
     model = Dinov2Model(config).eval()
-    renames = {".attention.attention.query.": ".attention.q_proj.", ".attention.attention.key.": ".attention.k_proj.",
-               ".attention.attention.value.": ".attention.v_proj.", ".attention.output.dense.": ".attention.o_proj."}
-    v5 = {}
-    for key, value in state.items():
-        for old, new in renames.items():
-            key = key.replace(old, new)
-        v5[key] = value
+    v5 = renamed(state, {classic: v5 for v5, classic in V5_TO_CLASSIC.items()})
     missing, unexpected = model.load_state_dict(v5, strict=False)
     assert not unexpected and set(missing) <= {"embeddings.mask_token"}
     return model
