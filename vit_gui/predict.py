@@ -27,6 +27,13 @@ class TopClass:
     prob: float
 
 
+def top_classes(probs: np.ndarray, k: int, info) -> list[TopClass]:
+    """The k most probable classes of one image's probabilities, best first (ties: lower index
+    first), named by `info` (a ModelInfo). The app re-ranks kept probabilities with it too."""
+    order = np.argsort(-probs, kind="stable")[: max(1, min(k, probs.shape[-1]))]
+    return [TopClass(info.label(int(i)), int(i), float(probs[i])) for i in order]
+
+
 NO_CLASSES_NOTE = "no classes: this model is a backbone without a classifier yet; it shows where it looks, not what it sees"
 
 
@@ -145,7 +152,7 @@ class Predictor:
         grid = self.model.grid_for(*pixels.shape[-2:])
         return [
             Prediction(
-                top=self.top_classes(probs[b].numpy(), top_k) if probs is not None else [],
+                top=top_classes(probs[b].numpy(), top_k, self.info) if probs is not None else [],
                 probs=None if probs is None else probs[b].numpy(),
                 geometry=geometries[b],
                 grid=grid,
@@ -155,11 +162,6 @@ class Predictor:
             )
             for b in range(len(images))
         ]
-
-    def top_classes(self, probs: np.ndarray, k: int) -> list[TopClass]:
-        """The k most probable classes of one image's probabilities, best first."""
-        order = np.argsort(-probs, kind="stable")[: max(1, min(k, probs.shape[-1]))]
-        return [TopClass(self.info.label(int(i)), int(i), float(probs[i])) for i in order]
 
     def class_attention_grads(self, image: Image.Image, class_index: int) -> tuple[torch.Tensor, torch.Tensor, Geometry]:
         """(attentions, d logit_c / d attentions), each (blocks, heads, N, N), for one image."""

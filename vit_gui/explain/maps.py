@@ -4,6 +4,8 @@ attentions.
 A `MapSpec` names one map; `compute_map` turns an image's attentions into it without
 running the model again, which is what lets the app switch maps instantly. Only methods
 that need gradients (the class-specific map) run the model (see `Predictor.class_map`).
+Each method gives the class token's row over all tokens; the map is that row over the
+patches, and the share on the other prefix tokens comes from the same row.
 
 A new map method is one `MapMethod` in `METHODS`: its name, the parameters it reads from
 the spec, whether it needs gradients, how to compute it, its file-name part and the words
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from vit_gui.explain import rollout as ro
 
@@ -78,8 +81,9 @@ class MapMethod:
     needs_gradients: bool
     slug: Callable[[MapSpec], str]
     caption: Callable[[MapSpec, int, str], str]
-    # (attentions (blocks, heads, N, N), patch grid, prefix tokens, spec) -> map; None: needs the model
-    compute: Callable[..., np.ndarray] | None = None
+    # (attentions (blocks, heads, N, N), spec) -> the class token's row over all N tokens;
+    # None: the method needs the model (gradients)
+    class_row: Callable[..., torch.Tensor] | None = None
 
 
 def _rollout_caption(spec: MapSpec, depth: int, _label: str) -> str:
@@ -98,7 +102,7 @@ METHODS: dict[str, MapMethod] = {
             ("fusion", "discard_ratio", "start_block"), False,
             lambda s: "rollout" if s.start_block == 0 else f"rollout-from{s.start_block + 1}",
             _rollout_caption,
-            lambda a, grid, prefix, s: ro.rollout(a, grid, s.fusion, s.discard_ratio, s.start_block, prefix),
+            lambda a, s: ro.rollout_row(a, s.fusion, s.discard_ratio, s.start_block),
         ),
         MapMethod(
             "block", "One block",
@@ -106,7 +110,7 @@ METHODS: dict[str, MapMethod] = {
             ("block", "fusion"), False,
             lambda s: f"block{s.block + 1}",
             lambda s, depth, _: f"block {s.block + 1} of {depth}, all heads ({s.fusion})",
-            lambda a, grid, prefix, s: ro.block_map(a, grid, s.block, s.fusion, prefix),
+            lambda a, s: ro.block_rows(a[s.block : s.block + 1], s.fusion)[0],
         ),
         MapMethod(
             "head", "One head",
@@ -114,7 +118,7 @@ METHODS: dict[str, MapMethod] = {
             ("block", "head"), False,
             lambda s: f"block{s.block + 1}.head{s.head + 1}",
             lambda s, depth, _: f"block {s.block + 1} of {depth}, head {s.head + 1}",
-            lambda a, grid, prefix, s: ro.head_map(a, grid, s.block, s.head, prefix),
+            lambda a, s: torch.as_tensor(a[s.block][s.head][0]).to(torch.float64),
         ),
         MapMethod(
             "class", "Class evidence",
@@ -127,22 +131,21 @@ METHODS: dict[str, MapMethod] = {
 }
 
 
+def class_row(attentions, spec: MapSpec) -> torch.Tensor:
+    """The class token's row over all tokens that the map `spec` names, from kept attentions."""
+    if spec.method.class_row is None:
+        raise ValueError(f"the {spec.method.title.lower()} map needs gradients: use Predictor.class_map")
+    return spec.method.class_row(attentions, spec)
+
+
 def compute_map(attentions, grid: tuple[int, int], spec: MapSpec, prefix: int = 1) -> np.ndarray:
     """A map on the patch grid, in [0, 1], from kept attentions (`prefix` tokens before the patches)."""
-    if spec.method.compute is None:
-        raise ValueError(f"the {spec.method.title.lower()} map needs gradients: use Predictor.class_map")
-    return spec.method.compute(attentions, grid, prefix, spec)
+    return ro.row_to_grid(class_row(attentions, spec), grid, prefix)
 
 
 def extra_token_share(attentions, spec: MapSpec, prefix: int) -> float:
     """How much of the class token's attention the other prefix tokens (registers, the
     distillation token) took, for the map `spec` names: 0 when the model has none."""
-    if prefix <= 1 or spec.method.compute is None:
+    if prefix <= 1 or spec.method.needs_gradients:
         return 0.0
-    if spec.kind == "rollout":
-        row = ro.rollout_row(attentions, spec.fusion, spec.discard_ratio, spec.start_block)
-    elif spec.kind == "block":
-        row = ro.block_rows(attentions[spec.block : spec.block + 1], spec.fusion)[0]
-    else:
-        row = attentions[spec.block][spec.head][0]
-    return ro.prefix_share(row, prefix)
+    return ro.prefix_share(class_row(attentions, spec), prefix)

@@ -486,11 +486,10 @@ class MainWindow(QMainWindow):
         ranked = [item for item in self.items.values() if item.probs is not None]
         if not ranked:
             return
-        from vit_gui.predict import TopClass  # imports torch: only once there are results
+        from vit_gui.predict import top_classes  # imports torch: only once there are results
 
         for item in ranked:
-            order = item.probs.argsort()[::-1][:k]
-            item.top = [TopClass(self.model_info.label(int(i)), int(i), float(item.probs[i])) for i in order]
+            item.top = top_classes(item.probs, k, self.model_info)
             self.results.set_result(item.key, self._light_result(item))
 
     def _forget_results(self) -> None:
