@@ -236,3 +236,24 @@ def test_get_models_dialog_downloads_cancels_and_installs(qtbot, server, weights
     assert dialog.rows["test-vit"]["status"].text() == "installed"
     dialog.done(0)
     assert dialog.thread.isFinished()
+
+
+def test_a_backbone_with_registers_installs_as_a_backbone(private_data_dir):
+    """A DINOv2-style catalogue entry: no head, 4 registers, 518/14 = 37-patch grid, no names."""
+    torch.manual_seed(0)
+    vit = VisionTransformer(embed_dim=192, depth=2, num_heads=3, num_classes=0, patch_size=14, grid=(37, 37),
+                            layer_scale=True, num_reg_tokens=4, prefix_pos_tokens=0).eval()
+    body = save({k: v.contiguous() for k, v in vit.state_dict().items()})
+    server = Server(body)
+    try:
+        backbone = small_known_model(server.url, num_classes=0, registers=4, patch_size=14, input_size=518,
+                                     crop_pct=1.0, imagenet_top1=None, params=sum(p.numel() for p in vit.parameters()))
+        path = download_model(backbone)
+        info = load_model(path).info
+        assert info.architecture.is_backbone and info.architecture.num_reg_tokens == 4 and info.labels == ()
+        assert info.preprocessing.input_size == (518, 518) and "imagenet_top1" not in backbone.sidecar()
+        # the same file is not the classifier a 1000-class entry promises
+        with pytest.raises(DownloadError, match="different model"):
+            download_model(dataclasses.replace(backbone, name="other", timm_name="other", num_classes=1000))
+    finally:
+        server.close()

@@ -235,7 +235,8 @@ def run_models(args) -> int:
         lines = ["Catalogue (vit-gui models get NAME):"]
         for m in catalog.CATALOG:
             mark = "installed" if m.filename in installed else f"~{m.approx_bytes / 1e6:.0f} MB"
-            lines.append(f"  {m.name:<10} {m.title:<40} top-1 {m.imagenet_top1:4.1f}%  {m.license:<11} {mark}")
+            lines.append(f"  {m.name:<18} {m.title:<50} {m.what:<28} "
+                         f"{m.license:<11} {mark}")
         lines.append("Models present (best first; the first is the default):" if present else "No models present.")
         lines += [f"  {e.name}  [{e.origin}]  {e.path}" for e in present]
         if sys.stdout is not None:

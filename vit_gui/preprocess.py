@@ -1,7 +1,9 @@
 """Turn an RGB image into the model's input tensor, remembering where the input came from.
 
-Two policies, both read from the model's `Preprocessing`:
+Three policies, read from the model's `Preprocessing`:
 - `crop` (timm's eval transform): resize the shorter side to input / crop_pct, centre-crop.
+- `resize` (Hugging Face's ViT processor): squash the whole image to input / crop_pct,
+  ignoring its aspect ratio, then centre-crop (crop_pct 1: no crop).
 - `letterbox`: fit the whole image inside the input, pad with the mean colour.
 
 Either way a `Geometry` records which rectangle of the original image the model input
@@ -48,7 +50,7 @@ def crop_box(image_size: tuple[int, int], prep: Preprocessing) -> tuple[float, f
     """The original-image rectangle that timm's resize + centre-crop keeps."""
     width, height = image_size
     in_h, in_w = prep.input_size
-    scale_h, scale_w = math.floor(in_h / prep.crop_pct), math.floor(in_w / prep.crop_pct)
+    scale_h, scale_w = _scaled(in_h, prep.crop_pct), _scaled(in_w, prep.crop_pct)
     if scale_h == scale_w:  # torchvision Resize(int): shorter side -> size, longer truncated
         short, long_ = (width, height) if width <= height else (height, width)
         new_short, new_long = scale_h, int(scale_h * long_ / short)
@@ -64,6 +66,22 @@ def crop_box(image_size: tuple[int, int], prep: Preprocessing) -> tuple[float, f
     return left / sx, top / sy, (left + in_w) / sx, (top + in_h) / sy
 
 
+def _scaled(size: int, crop_pct: float) -> int:
+    """floor(size / crop_pct), as timm computes it, immune to 64 / (64 / 73) = 72.999…"""
+    return math.floor(size / crop_pct + 1e-6)
+
+
+def resize_box(image_size: tuple[int, int], prep: Preprocessing) -> tuple[float, float, float, float]:
+    """The original-image rectangle kept by a squash to input / crop_pct and a centre crop
+    (transformers' offsets: floor of half the excess)."""
+    width, height = image_size
+    in_h, in_w = prep.input_size
+    new_h, new_w = _scaled(in_h, prep.crop_pct), _scaled(in_w, prep.crop_pct)
+    top, left = (new_h - in_h) // 2, (new_w - in_w) // 2
+    sx, sy = new_w / width, new_h / height
+    return left / sx, top / sy, (left + in_w) / sx, (top + in_h) / sy
+
+
 def letterbox_box(image_size: tuple[int, int], prep: Preprocessing) -> tuple[float, float, float, float]:
     """The original-image rectangle (past the edges) that a centred letterbox spans."""
     width, height = image_size
@@ -75,8 +93,11 @@ def letterbox_box(image_size: tuple[int, int], prep: Preprocessing) -> tuple[flo
     return -off_x / sx, -off_y / sy, (in_w - off_x) / sx, (in_h - off_y) / sy
 
 
+BOXES = {"crop": crop_box, "resize": resize_box, "letterbox": letterbox_box}
+
+
 def geometry_for(image_size: tuple[int, int], prep: Preprocessing) -> Geometry:
-    box = crop_box(image_size, prep) if prep.resize_mode == "crop" else letterbox_box(image_size, prep)
+    box = BOXES[prep.resize_mode](image_size, prep)
     return Geometry(tuple(image_size), tuple(prep.input_size), box)
 
 

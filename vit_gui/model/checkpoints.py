@@ -20,6 +20,7 @@ import torch
 
 from vit_gui.errors import CheckpointError
 from vit_gui.model import config as cfg
+from vit_gui.model import hf_config
 from vit_gui.model.layouts import count_blocks, find_layout
 from vit_gui.model.vit import VisionTransformer
 
@@ -290,11 +291,21 @@ def read_checkpoint(path: Path, sidecar: dict) -> tuple[dict[str, torch.Tensor],
     return state, infer_architecture(state, sidecar, layout.layer_norm_eps, antialias), layout.name
 
 
+def model_weights(path: Path) -> Path:
+    """The weights file a model path names: the file itself, or a Hugging Face folder's."""
+    if path.is_dir():
+        if not hf_config.is_model_folder(path):
+            raise CheckpointError(f"{path.name} is a folder without a config.json; choose the model file itself")
+        return hf_config.weights_in(path)
+    return path
+
+
 def load_model(path: Path | str) -> LoadedModel:
-    """Read a checkpoint and its sidecar into an eval-mode model plus its facts."""
+    """Read a checkpoint (or a Hugging Face model folder) and its facts into an eval-mode model."""
     path = Path(path)
-    sidecar = cfg.read_sidecar(path)
-    state, arch, layout = read_checkpoint(path, sidecar)
+    weights = model_weights(path)
+    sidecar = cfg.read_sidecar(weights)
+    state, arch, layout = read_checkpoint(weights, sidecar)
     model = build_model(state, arch)
     default_size = (arch.grid[0] * arch.patch_size, arch.grid[1] * arch.patch_size)
     labels, warnings = cfg.parse_labels(sidecar, arch.num_classes)

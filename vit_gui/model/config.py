@@ -18,7 +18,7 @@ from vit_gui.errors import ModelConfigError
 HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16}
 SIZE_NAMES = {192: "Ti", 384: "S", 768: "B", 1024: "L", 1280: "H"}
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos")
-RESIZE_MODES = ("crop", "letterbox")
+RESIZE_MODES = ("crop", "resize", "letterbox")
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ class Preprocessing:
     """How an image becomes the model's input tensor.
 
     `crop`: resize the shorter side to input/crop_pct, then centre-crop (timm's eval
-    transform). `letterbox`: fit the whole image inside the input, pad with the mean colour.
+    transform). `resize`: squash the image to input/crop_pct, then centre-crop (Hugging
+    Face's processors). `letterbox`: fit the whole image inside the input, pad with the mean
+    colour.
     """
 
     input_size: tuple[int, int] = (224, 224)  # (height, width)
@@ -126,7 +128,14 @@ def find_sidecar(weights: Path) -> Path | None:
 
 
 def read_sidecar(weights: Path) -> dict:
-    """The sidecar's JSON object, or {} when there is none."""
+    """The model's facts: a Hugging Face config.json beside the weights translated (see
+    hf_config), overridden key by key by our own sidecar; {} when there is neither."""
+    from vit_gui.model.hf_config import sidecar_for
+
+    return {**sidecar_for(weights), **_read_own_sidecar(weights)}
+
+
+def _read_own_sidecar(weights: Path) -> dict:
     path = find_sidecar(weights)
     if path is None:
         return {}

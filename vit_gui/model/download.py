@@ -154,9 +154,12 @@ def check_architecture(path: Path, model: KnownModel) -> None:
     except (CheckpointError, ModelConfigError) as exc:
         raise DownloadError(f"downloaded file is not a valid {model.title} checkpoint: {exc}") from None
     grid = model.input_size // model.patch_size
-    expected = (model.depth, model.embed_dim, model.patch_size, (grid, grid), 1000)
-    found = (arch.depth, arch.embed_dim, arch.patch_size, arch.grid, arch.num_classes)
+    expected = (model.depth, model.embed_dim, model.patch_size, (grid, grid), model.num_classes,
+                model.registers, model.distilled)
+    found = (arch.depth, arch.embed_dim, arch.patch_size, arch.grid, arch.num_classes,
+             arch.num_reg_tokens, arch.dist_token)
     if found != expected:
         raise DownloadError(
-            f"downloaded file is a different model (depth, width, patch, grid, classes = {found}, expected {expected})"
+            "downloaded file is a different model (depth, width, patch, grid, classes, registers, distilled = "
+            f"{found}, expected {expected})"
         )
