@@ -46,7 +46,7 @@ def main() -> int:
             if not state["added"]:
                 state["added"] = True
                 window.add_model_file(str(model))
-        elif not window.items:
+        elif not window.session.records:
             window.add_paths([str(args.image)])
         elif window.is_busy() or window.attention.current_map is None:
             pass

@@ -28,7 +28,7 @@ def window(qtbot, settings_file, tiny_checkpoint):
 
 
 def key_of(window, name):
-    return next(k for k, item in window.items.items() if item.name == name)
+    return next(k for k, item in window.session.records.items() if item.name == name)
 
 
 def test_window_is_usable_before_any_model(qtbot, settings_file, monkeypatch, tmp_path):
@@ -46,16 +46,16 @@ def test_drop_files_and_a_folder_streams_results(qtbot, window, photo_folder, tm
     (extra / "notes.jpg").write_text("not a picture")
     drop(window, paths=[photo_folder, extra / "cup.png", extra / "notes.jpg"], urls=["https://example.com/cat.jpg"])
     wait_idle(qtbot, window)
-    names = [window.items[k].name for k in window.results.keys()]
+    names = [window.session.records[k].name for k in window.results.keys()]
     assert names == ["https://example.com/cat.jpg", "chelsea.jpg", "coffee.png", "rocket.jpg", "cup.png", "notes.jpg"]
-    assert window.items[key_of(window, "https://example.com/cat.jpg")].error == REMOTE_MESSAGE
-    assert "not an image" in window.items[key_of(window, "notes.jpg")].error
+    assert window.session.records[key_of(window, "https://example.com/cat.jpg")].error == REMOTE_MESSAGE
+    assert "not an image" in window.session.records[key_of(window, "notes.jpg")].error
     predictor = Predictor.from_file(window.loaded_model)
     for name in ("chelsea.jpg", "coffee.png", "rocket.jpg", "cup.png"):
         key = key_of(window, name)
-        path = window.items[key].source
+        path = window.session.records[key].source
         expected = predictor.predict([load_image(path).image], top_k=5)[0]
-        assert [t.index for t in window.items[key].top] == [t.index for t in expected.top]
+        assert [t.index for t in window.session.records[key].top] == [t.index for t in expected.top]
         assert expected.top[0].label in window.results.item_text(key)
         assert len(window.results.class_rows(key)) == 5
     assert "⚠" in window.results.item_text(key_of(window, "notes.jpg"))
@@ -84,7 +84,7 @@ def test_every_map_shown_equals_the_engines(qtbot, window, photo_folder):
     view.head.setCurrentIndex(2)  # head 2
     np.testing.assert_allclose(view.current_map, expected.map(MapSpec("head", block=2, head=1)), atol=1e-6)
 
-    second_class = window.items[key].top[1].index
+    second_class = window.session.records[key].top[1].index
     window.results.click_class(key, second_class)
     qtbot.waitUntil(lambda: second_class in view.class_maps, timeout=30_000)
     reference, _ = Predictor.from_file(window.loaded_model).class_map(load_image(photo_folder / "chelsea.jpg").image, second_class)
@@ -136,11 +136,11 @@ def copies(folder, source, count):
 def test_cancel_midway_stops_within_one_image(qtbot, window, photo_folder, tmp_path):
     folder = copies(tmp_path / "many", photo_folder / "coffee.png", 60)
     drop(window, paths=[folder])
-    qtbot.waitUntil(lambda: sum(1 for i in window.items.values() if i.top) >= 2, timeout=30_000)
+    qtbot.waitUntil(lambda: sum(1 for i in window.session.records.values() if i.top) >= 2, timeout=30_000)
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     wait_idle(qtbot, window)
-    done = sum(1 for i in window.items.values() if i.top)
-    cancelled = [i for i in window.items.values() if i.error and "cancelled" in i.error]
+    done = sum(1 for i in window.session.records.values() if i.top)
+    cancelled = [i for i in window.session.records.values() if i.error and "cancelled" in i.error]
     assert 2 <= done < 60 and len(cancelled) == 60 - done
     assert "cancelled after" in window.status_label.text()
 
@@ -148,7 +148,7 @@ def test_cancel_midway_stops_within_one_image(qtbot, window, photo_folder, tmp_p
 def test_close_with_a_batch_running_stops_the_thread_cleanly(qtbot, settings_file, tiny_checkpoint, photo_folder, tmp_path, capfd):
     window = make_window(qtbot, settings_file, tiny_checkpoint)
     drop(window, paths=[copies(tmp_path / "many", photo_folder / "coffee.png", 80)])
-    qtbot.waitUntil(lambda: any(i.top for i in window.items.values()), timeout=30_000)
+    qtbot.waitUntil(lambda: any(i.top for i in window.session.records.values()), timeout=30_000)
     assert window.is_busy()
     window.close()
     assert window.thread.isFinished()
@@ -174,7 +174,7 @@ def test_export_png_and_csv_read_back(qtbot, window, photo_folder, tmp_path):
     assert list(rows[0]) == ["path", "rank", "label", "index", "prob", "error"]
     assert len(rows) == 3 * window.top_k.value()
     for key in window.results.keys():
-        item = window.items[key]
+        item = window.session.records[key]
         mine = [r for r in rows if r["path"] == item.source]
         assert [int(r["index"]) for r in mine] == [t.index for t in item.top]
         assert [float(r["prob"]) for r in mine] == pytest.approx([t.prob for t in item.top], abs=1e-6)
@@ -212,7 +212,7 @@ def test_a_bad_model_keeps_the_previous_one_loaded(qtbot, window, tmp_path, phot
     assert "Could not load" in window.model_panel.status.text() and "stays loaded" in window.model_panel.status.text()
     drop(window, paths=[photo_folder / "coffee.png"])
     wait_idle(qtbot, window)
-    assert window.items[key_of(window, "coffee.png")].top
+    assert window.session.records[key_of(window, "coffee.png")].top
 
 
 def test_keyboard_moves_through_results(qtbot, window, photo_folder):
@@ -230,10 +230,10 @@ def test_top_k_change_needs_no_model_run(qtbot, window, photo_folder):
     drop(window, paths=[photo_folder / "chelsea.jpg"])
     wait_idle(qtbot, window)
     key = key_of(window, "chelsea.jpg")
-    before = [t.index for t in window.items[key].top]
+    before = [t.index for t in window.session.records[key].top]
     window.top_k.setValue(8)
     assert len(window.results.class_rows(key)) == 8
-    assert [t.index for t in window.items[key].top][:5] == before
+    assert [t.index for t in window.session.records[key].top][:5] == before
 
 
 # ---- responsiveness -----------------------------------------------------------------------------
@@ -286,7 +286,7 @@ def test_inference_never_runs_on_the_gui_thread(qtbot, window, photo_folder, mon
     monkeypatch.setattr(Predictor, "_predict", recording)
     drop(window, paths=[photo_folder])
     wait_idle(qtbot, window)
-    assert len(threads) == 3 and all(item.top for item in window.items.values())
+    assert len(threads) == 3 and all(item.top for item in window.session.records.values())
     assert threading.main_thread().ident not in threads
 
 
@@ -309,7 +309,7 @@ def test_gui_thread_stays_responsive_during_a_batch(qtbot, settings_file, heavy_
     drop(window, paths=[folder])
     wait_idle(qtbot, window, timeout=120_000)
     beat.stop()
-    assert all(item.top for item in window.items.values())
+    assert all(item.top for item in window.session.records.values())
     print(f"longest GUI-thread gap during the batch: {beat.longest * 1000:.0f} ms")
     assert beat.longest < 0.25, f"the GUI thread stalled for {beat.longest * 1000:.0f} ms"
 
@@ -324,7 +324,7 @@ def test_paste_an_image_from_the_clipboard(qtbot, window, photos):
                                              QImage.Format.Format_RGB888).copy())
     qtbot.keyClick(window, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
     wait_idle(qtbot, window)
-    [item] = window.items.values()
+    [item] = window.session.records.values()
     assert item.name.startswith("pasted image") and item.top
     expected = Predictor.from_file(window.loaded_model).predict([picture])[0]
     assert [t.index for t in item.top] == [t.index for t in expected.top]
@@ -338,13 +338,13 @@ def test_switching_model_during_a_batch_cancels_reloads_and_reclassifies(qtbot, 
     other = write_checkpoint(make_hf_vit("ViT-Ti/16", depth=4, num_labels=10, seed=7, scale=3.0), other_folder,
                              sidecar={"num_heads": 3, "name": "other"})
     drop(window, paths=[copies(tmp_path / "many", photo_folder / "coffee.png", 40)])
-    qtbot.waitUntil(lambda: any(i.top for i in window.items.values()), timeout=30_000)
+    qtbot.waitUntil(lambda: any(i.top for i in window.session.records.values()), timeout=30_000)
     window.add_model_file(str(other))  # while the batch runs
     qtbot.waitUntil(lambda: window.loaded_model == str(other), timeout=30_000)
     wait_idle(qtbot, window, timeout=120_000)
     expected = Predictor.from_file(other).predict([load_image(photo_folder / "coffee.png").image])[0]
-    assert all([t.index for t in item.top] == [t.index for t in expected.top] for item in window.items.values())
-    assert all(item.error is None for item in window.items.values())
+    assert all([t.index for t in item.top] == [t.index for t in expected.top] for item in window.session.records.values())
+    assert all(item.error is None for item in window.session.records.values())
 
 
 def test_the_window_is_shown_before_torch_is_imported(tmp_path):
@@ -371,7 +371,7 @@ def test_a_failed_first_item_gives_way_to_the_first_success(qtbot, window, photo
     (tmp_path / "a-broken.jpg").write_text("not a picture")
     drop(window, paths=[tmp_path / "a-broken.jpg", photo_folder / "coffee.png"])
     wait_idle(qtbot, window)
-    assert window.items[window.results.current_key()].name == "coffee.png"
+    assert window.session.records[window.results.current_key()].name == "coffee.png"
     assert window.attention.current_map is not None
 
 
@@ -383,7 +383,7 @@ def test_an_image_dragged_from_a_browser_is_classified_from_its_data(qtbot, wind
     qimage = QImage(data, picture.width, picture.height, 3 * picture.width, QImage.Format.Format_RGB888).copy()
     drop(window, urls=["https://example.org/images/launch.jpg"], image=qimage)
     wait_idle(qtbot, window)
-    [item] = window.items.values()
+    [item] = window.session.records.values()
     assert item.name == "launch.jpg" and item.error is None and item.top
     expected = Predictor.from_file(window.loaded_model).predict([picture])[0]
     assert [t.index for t in item.top] == [t.index for t in expected.top]
@@ -398,6 +398,6 @@ def test_enter_on_a_class_row_shows_its_evidence(qtbot, window, photo_folder):
     window.results.setFocus()
     window.results.setCurrentItem(item.child(2))
     qtbot.keyClick(window.results, Qt.Key.Key_Return)
-    third = window.items[key].top[2].index
+    third = window.session.records[key].top[2].index
     qtbot.waitUntil(lambda: third in window.attention.class_maps, timeout=30_000)
     assert window.attention.spec().kind == "class" and window.attention.spec().class_index == third

@@ -9,7 +9,7 @@ from gui_helpers import drop, make_window, wait_idle
 from PIL import Image
 from PySide6.QtCore import QSettings
 
-from vit_gui.gui import main_window
+from vit_gui import session
 from vit_gui.gui.settings import Settings
 
 
@@ -21,7 +21,7 @@ def test_a_mixed_folder_gives_each_bad_file_its_message(qtbot, tmp_path, photos,
     os.symlink(folder, folder / "loop")
     drop(window, paths=[folder])
     wait_idle(qtbot, window)
-    items = {item.name: item for item in window.items.values()}
+    items = {item.name: item for item in window.session.records.values()}
     assert set(items) == set(expected)
     for name, (outcome, detail) in expected.items():
         text = window.results.item_text(items[name].key)
@@ -74,7 +74,7 @@ def rss_bytes() -> int:
 
 def test_a_thousand_images_stream_with_flat_memory_and_cancel(qtbot, tmp_path, photos, tiny_checkpoint, monkeypatch):
     budget = 40 * 1024 * 1024
-    monkeypatch.setattr(main_window, "CACHE_BUDGET_BYTES", budget)
+    monkeypatch.setattr(session, "CACHE_BUDGET_BYTES", budget)
     window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
     folder = tmp_path / "thousand"
     folder.mkdir()
@@ -83,23 +83,23 @@ def test_a_thousand_images_stream_with_flat_memory_and_cancel(qtbot, tmp_path, p
         small.save(folder / f"{i:04d}.png")
     before = rss_bytes()
     drop(window, paths=[folder])
-    assert len(window.items) == 1000
-    qtbot.waitUntil(lambda: sum(1 for i in window.items.values() if i.top) >= 300, timeout=180_000)
+    assert len(window.session.records) == 1000
+    qtbot.waitUntil(lambda: sum(1 for i in window.session.records.values() if i.top) >= 300, timeout=180_000)
     # each result keeps ~1.9 MB of attentions: without the cache budget 300 would hold ~570 MB
-    assert window.cache_bytes <= budget
+    assert window.session.cache_bytes <= budget
     growth = rss_bytes() - before
     print(f"RSS growth after 300 results: {growth / 1e6:.0f} MB")
     assert growth < 250 * 1024 * 1024
     window.cancel_batches()
     wait_idle(qtbot, window)
-    done = sum(1 for i in window.items.values() if i.top)
+    done = sum(1 for i in window.session.records.values() if i.top)
     assert 300 <= done < 1000
-    assert sum(1 for i in window.items.values() if i.error and "cancelled" in i.error) == 1000 - done
+    assert sum(1 for i in window.session.records.values() if i.error and "cancelled" in i.error) == 1000 - done
     # an early image whose maps were evicted is recomputed when selected
     early = window.results.keys()[1]  # (the first is selected, so it stays)
-    assert early not in window.cache
+    assert not window.session.is_kept(early)
     window.results.select_key(early)
-    qtbot.waitUntil(lambda: window.attention.current_map is not None and early in window.cache, timeout=30_000)
+    qtbot.waitUntil(lambda: window.attention.current_map is not None and window.session.is_kept(early), timeout=30_000)
 
 
 def test_a_file_deleted_after_the_drop_gets_its_message(qtbot, tmp_path, photos, tiny_checkpoint):
@@ -111,6 +111,6 @@ def test_a_file_deleted_after_the_drop_gets_its_message(qtbot, tmp_path, photos,
     drop(window, paths=[folder])
     (folder / "11.png").unlink()  # the worker reaches it last
     wait_idle(qtbot, window)
-    gone = next(item for item in window.items.values() if item.name == "11.png")
+    gone = next(item for item in window.session.records.values() if item.name == "11.png")
     assert "no longer exists" in gone.error
-    assert sum(1 for item in window.items.values() if item.top) == 11
+    assert sum(1 for item in window.session.records.values() if item.top) == 11

@@ -188,8 +188,8 @@ def test_window_opens_on_the_real_backbone_and_shows_its_maps(qtbot, installed_b
     assert window.attention.start_block.value() == 2
     drop(window, paths=[ROOT / "resources" / "samples" / "chelsea.jpg"])
     wait_idle(qtbot, window)
-    (key,) = window.items
-    assert "no classes yet" in window.results.item_text(key) and window.items[key].error is None
+    (key,) = window.session.records
+    assert "no classes yet" in window.results.item_text(key) and window.session.records[key].error is None
     qtbot.waitUntil(lambda: window.attention.current_map is not None)
     assert window.attention.current_map.shape == (16, 16)
     assert "blocks 2–12" in window.attention.caption.text()

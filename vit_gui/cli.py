@@ -108,7 +108,7 @@ def run_classify(args) -> int:
     for warning in predictor.info.warnings:
         say(f"warning: {warning}")
     if arch.is_backbone:
-        from vit_gui.predict import NO_CLASSES_NOTE
+        from vit_gui.record import NO_CLASSES_NOTE
 
         say(f"note: {NO_CLASSES_NOTE}")
 
@@ -118,7 +118,7 @@ def run_classify(args) -> int:
         return EXIT_CANNOT_RUN
     records = list(_classify_all(predictor, paths, args, spec))
     _write_results(records, args)
-    failed = sum(r["error"] is not None for r in records)
+    failed = sum(r.error is not None for r in records)
     if failed:
         say(f"{failed} of {len(records)} images could not be classified")
     return EXIT_SOME_FAILED if failed else EXIT_OK
@@ -128,19 +128,20 @@ def _classify_all(predictor, paths, args, spec):
     """Yield one record per path, in order, loading images batch by batch."""
     from vit_gui.errors import ImageLoadError
     from vit_gui.images import load_image
+    from vit_gui.record import ImageRecord
 
     writer = MapWriter(predictor, args, spec) if args.maps else None
     done = 0
     for start in range(0, len(paths), args.batch_size):
         loaded, records = [], []
-        for path in paths[start : start + args.batch_size]:
-            record = {"path": str(path), "top": [], "error": None, "notes": []}
+        for index, path in enumerate(paths[start : start + args.batch_size], start):
+            record = ImageRecord(index, path.name, str(path))
             try:
                 image = load_image(path)
-                record["notes"] = list(image.notes)
+                record.notes = image.notes
                 loaded.append((record, image))
             except ImageLoadError as exc:
-                record["error"] = str(exc)
+                record.fail(str(exc))
             records.append(record)
         if loaded:
             _predict_batch(predictor, loaded, args, spec, writer)
@@ -149,7 +150,7 @@ def _classify_all(predictor, paths, args, spec):
         for record in records:
             done += 1
             if len(paths) > 1:
-                say(f"[{done}/{len(paths)}] {record['path']}" + (" (failed)" if record["error"] else ""))
+                say(f"[{done}/{len(paths)}] {record.path}" + (" (failed)" if record.error else ""))
             yield record
 
 
@@ -162,16 +163,13 @@ def _predict_batch(predictor, loaded, args, spec, writer) -> None:
         predictions = predictor.predict([img.image for _, img in loaded], args.top_k, wants_attn)
     except VitGuiError as exc:
         for record, _ in loaded:
-            record["error"] = str(exc)
+            record.fail(str(exc))
         return
-    from vit_gui.predict import NO_CLASSES_NOTE
-
     for (record, image), prediction in zip(loaded, predictions):
-        record["top"] = [{"label": t.label, "index": t.index, "prob": t.prob} for t in prediction.top]
-        if prediction.probs is None:
-            record["notes"].append(NO_CLASSES_NOTE)
+        record.take(prediction, record.notes)
         if writer:
-            record["maps"] = writer.write(image, prediction)
+            record.maps = writer.write(image, prediction)
+        record.prediction = None  # its attentions are not needed past this batch
 
 
 class MapWriter:
@@ -208,15 +206,13 @@ class MapWriter:
         return written
 
 
-def _write_results(records: list[dict], args) -> None:
+def _write_results(records, args) -> None:
     if args.format == "json":
-        text = json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False) + "\n"
     else:
         from vit_gui.results_csv import results_csv
 
-        text = results_csv(
-            (r["path"], [(t["label"], t["index"], t["prob"]) for t in r["top"]], r["error"]) for r in records
-        )
+        text = results_csv(records)
     if args.output:
         from vit_gui.fileio import atomic_write_text
 

@@ -18,23 +18,7 @@ from vit_gui.explain import rollout
 from vit_gui.explain.maps import MapSpec, compute_map, extra_token_share
 from vit_gui.model.checkpoints import LoadedModel, load_model
 from vit_gui.preprocess import Geometry, preprocess
-
-
-@dataclass(frozen=True)
-class TopClass:
-    label: str
-    index: int
-    prob: float
-
-
-def top_classes(probs: np.ndarray, k: int, info) -> list[TopClass]:
-    """The k most probable classes of one image's probabilities, best first (ties: lower index
-    first), named by `info` (a ModelInfo). The app re-ranks kept probabilities with it too."""
-    order = np.argsort(-probs, kind="stable")[: max(1, min(k, probs.shape[-1]))]
-    return [TopClass(info.label(int(i)), int(i), float(probs[i])) for i in order]
-
-
-NO_CLASSES_NOTE = "no classes: this model is a backbone without a classifier yet; it shows where it looks, not what it sees"
+from vit_gui.record import NO_CLASSES_NOTE, TopClass, top_classes  # noqa: F401 - re-exported
 
 
 @dataclass

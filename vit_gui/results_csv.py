@@ -1,5 +1,5 @@
 """The results table the CLI prints and the app exports: one row per top class, or one
-row with the error for an image that has no classes."""
+row with the error (or why there are no classes) for an image that has none."""
 
 from __future__ import annotations
 
@@ -7,18 +7,20 @@ import csv
 import io
 from collections.abc import Iterable
 
+from vit_gui.record import ImageRecord
+
 COLUMNS = ["path", "rank", "label", "index", "prob", "error"]
 
 
-def results_csv(rows: Iterable[tuple[str, list, str | None]]) -> str:
-    """rows: (path, top classes as (label, index, prob), error) per image -> CSV text."""
+def results_csv(records: Iterable[ImageRecord]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
-    for path, top, error in rows:
-        if error or not top:
-            writer.writerow([path, "", "", "", "", error or ""])
+    for record in records:
+        if record.error or not record.top:
+            why = record.error or ("" if record.is_backbone_result else "not classified yet")
+            writer.writerow([record.path, "", "", "", "", why])
             continue
-        for rank, (label, index, prob) in enumerate(top, 1):
-            writer.writerow([path, rank, label, index, f"{prob:.6f}", ""])
+        for rank, top in enumerate(record.top, 1):
+            writer.writerow([record.path, rank, top.label, top.index, f"{top.prob:.6f}", ""])
     return buffer.getvalue()

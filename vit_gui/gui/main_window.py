@@ -1,13 +1,12 @@
 """The main window: composes the panels, owns the worker thread, keeps settings.
 
 It arranges and delegates: images are loaded and classified by the worker on its own
-thread, maps are computed by the engine, files are written atomically by fileio.
+thread, what is known about them lives in a Qt-free `Session`, maps are computed by the
+engine, files are written atomically by fileio.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QThread, QTimer, Signal, Slot
@@ -34,26 +33,9 @@ from vit_gui.gui.model_panel import ModelPanel
 from vit_gui.gui.results import ResultsList
 from vit_gui.gui.settings import Settings
 from vit_gui.gui.worker import InferenceWorker
+from vit_gui.session import Session
 
-CACHE_BUDGET_BYTES = 768 * 1024 * 1024  # attentions + display images kept for instant switching
 REMOTE_MESSAGE = "remote images are not fetched: save the image to your computer first, then drop the file"
-
-
-@dataclass
-class Item:
-    """One image in the results list: where it came from and its (light) result."""
-
-    key: int
-    name: str
-    source: object  # a path (str) or a PIL image (pasted / dropped as data)
-    top: list | None = None
-    probs: object = None
-    error: str | None = None
-    notes: tuple = ()
-
-    @property
-    def path(self) -> str:
-        return self.source if isinstance(self.source, str) else self.name
 
 
 class MainWindow(QMainWindow):
@@ -68,10 +50,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self.setWindowTitle("vit-gui — where does the Vision Transformer look?")
         self.setAcceptDrops(True)
-        self.items: dict[int, Item] = {}
-        self.cache: OrderedDict[int, tuple] = OrderedDict()
-        self.cache_bytes = 0
-        self.next_key = 1
+        self.session = Session()
         self.batch_id = 0
         self.running: dict[int, tuple[int, int]] = {}  # batch id -> (done, total)
         self.loaded_model: str | None = None  # path of the model the worker has
@@ -254,6 +233,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def on_model_loaded(self, info) -> None:
         self.loaded_model, self.loading_model, self.model_info = str(info.path), None, info
+        self.session.info = info
         device = self.model_panel.current_device()
         self.settings.set("model", self.loaded_model)
         self.model_panel.show_info(info, device)
@@ -261,10 +241,10 @@ class MainWindow(QMainWindow):
         self.top_k.setEnabled(not info.architecture.is_backbone)
         self.top_k.setToolTip("this model has no classes yet" if info.architecture.is_backbone else "")
         self.status(f"model ready: {info.name}")
-        if self.rerun_after_load and self.items:
+        if self.rerun_after_load and self.session.records:
             self.rerun_after_load = False
             self._forget_results()
-            self.classify(list(self.items))
+            self.classify(list(self.session.records))
         self.rerun_after_load = False
 
     @Slot(str, str)
@@ -343,11 +323,12 @@ class MainWindow(QMainWindow):
         new = []
         for url in content.remote_urls:
             key = self._add_item(url, url, error=REMOTE_MESSAGE)
-            self.results.set_result(key, self._light_result(self.items[key]))
+            self.results.set_result(key, self.session.records[key])
         if content.remote_urls:
             self.status(REMOTE_MESSAGE)
         if content.image is not None:
-            new.append(self._add_item(content.image_name or f"pasted image {self.next_key}", content.image))
+            new.append(self._add_item(content.image_name or f"pasted image {len(self.session.records) + 1}",
+                                      content.image))
         if content.paths:
             new += self.add_paths(content.paths, classify=False)
         self.classify(new)
@@ -367,9 +348,7 @@ class MainWindow(QMainWindow):
         return keys
 
     def _add_item(self, name: str, source, error: str | None = None) -> int:
-        key = self.next_key
-        self.next_key += 1
-        self.items[key] = Item(key, name, source, error=error)
+        key = self.session.add(name, source, error).key
         self.results.add_pending(key, name, source if isinstance(source, str) else name)
         self.centre.setCurrentWidget(self.attention)
         if self.results.current_key() is None:
@@ -378,13 +357,13 @@ class MainWindow(QMainWindow):
         return key
 
     def classify(self, keys: list[int]) -> None:
-        keys = [k for k in keys if self.items[k].error != REMOTE_MESSAGE]
-        if not keys:
+        work = self.session.runnable(keys)
+        if not work:
             return
         self.batch_id += 1
-        self.running[self.batch_id] = (0, len(keys))
+        self.running[self.batch_id] = (0, len(work))
         self._show_progress()
-        self.request_batch.emit(self.batch_id, [(k, self.items[k].source) for k in keys], self.top_k.value())
+        self.request_batch.emit(self.batch_id, work, self.top_k.value())
 
     @Slot()
     def open_files_dialog(self) -> None:
@@ -417,16 +396,12 @@ class MainWindow(QMainWindow):
     # ---- results ----------------------------------------------------------------------------
     @Slot(int, object)
     def on_result(self, batch_id: int, result) -> None:
-        item = self.items.get(result.key)
-        if item is None:
+        record = self.session.accept(result)
+        if record is None:
             return  # cleared meanwhile
-        item.top, item.error, item.notes = result.top, result.error, result.notes
-        item.probs = result.prediction.probs if result.prediction is not None else None
-        self.results.set_result(result.key, result)
-        if result.prediction is not None:
-            self._cache_put(result.key, result.display_image, result.prediction)
+        self.results.set_result(record.key, record)
         current = self.results.current_key()
-        if result.prediction is not None and current == self.auto_selected and self.items[current].error:
+        if result.prediction is not None and current == self.auto_selected and self.session.records[current].error:
             # the first item, picked for the user, failed: show the first one that worked instead
             self.auto_selected = result.key
             self.results.select_key(result.key)
@@ -445,13 +420,11 @@ class MainWindow(QMainWindow):
         self._show_progress()
         if cancelled:
             self.status(f"cancelled after {done} of {total} images")
-            for item in self.items.values():
-                if item.top is None and item.error is None:
-                    item.error = "not classified: the batch was cancelled"
-                    self.results.set_result(item.key, self._light_result(item))
+            for record in self.session.cancel_waiting():
+                self.results.set_result(record.key, record)
         elif not self.running:
-            failed = sum(1 for i in self.items.values() if i.error)
-            self.status(f"done: {len(self.items) - failed} classified" + (f", {failed} failed" if failed else ""))
+            classified, failed = self.session.counts()
+            self.status(f"done: {classified} classified" + (f", {failed} failed" if failed else ""))
 
     def _show_progress(self) -> None:
         done = sum(d for d, _ in self.running.values())
@@ -473,67 +446,35 @@ class MainWindow(QMainWindow):
     def is_busy(self) -> bool:
         return bool(self.running)
 
-    @staticmethod
-    def _light_result(item: Item):
-        from vit_gui.gui.worker import ItemResult
-
-        return ItemResult(item.key, top=item.top or [], error=item.error, notes=item.notes)
-
     @Slot(int)
     def on_top_k_changed(self, k: int) -> None:
         """More or fewer classes per image: recomputed from kept probabilities, no model run."""
         self.settings.set("top_k", k)
-        ranked = [item for item in self.items.values() if item.probs is not None]
-        if not ranked:
-            return
-        from vit_gui.predict import top_classes  # imports torch: only once there are results
-
-        for item in ranked:
-            item.top = top_classes(item.probs, k, self.model_info)
-            self.results.set_result(item.key, self._light_result(item))
+        for record in self.session.rerank(k):
+            self.results.set_result(record.key, record)
 
     def _forget_results(self) -> None:
-        self.cache.clear()
-        self.cache_bytes = 0
-        for item in self.items.values():
-            if item.error != REMOTE_MESSAGE:
-                item.top = item.probs = item.error = None
-                self.results.mark_waiting(item.key)
+        for record in self.session.forget_results():
+            self.results.mark_waiting(record.key)
 
     @Slot()
     def clear_results(self) -> None:
         self.cancel_batches()
-        self.items.clear()
-        self.cache.clear()
-        self.cache_bytes = 0
+        self.session.clear()
         self.results.clear_results()
         self.attention.clear()
         self.centre.setCurrentWidget(self.drop_hint)
 
     # ---- showing one item -------------------------------------------------------------------
-    def _cache_put(self, key: int, display_image, prediction) -> None:
-        size = prediction.attentions.numel() * 4 + display_image.width * display_image.height * 3
-        if key in self.cache:
-            self.cache_bytes -= self.cache.pop(key)[2]
-        self.cache[key] = (display_image, prediction, size)
-        self.cache_bytes += size
-        while self.cache_bytes > CACHE_BUDGET_BYTES and len(self.cache) > 1:
-            old_key, (_, _, old_size) = next(iter(self.cache.items()))
-            if old_key == self.results.current_key():
-                self.cache.move_to_end(old_key)
-                continue
-            self.cache.pop(old_key)
-            self.cache_bytes -= old_size
-
     @Slot(int)
     def on_item_selected(self, key: int) -> None:
-        item = self.items.get(key)
+        item = self.session.records.get(key)
         if item is None:
             return
-        if key in self.cache:
-            self.cache.move_to_end(key)
-            display_image, prediction, _ = self.cache[key]
-            self.attention.show_item(display_image, prediction)
+        self.session.shown = key
+        view = self.session.view(key)
+        if view is not None:
+            self.attention.show_item(*view)
         elif item.error:
             self.attention.clear(f"{item.name}\n\n{item.error}")
         elif item.top is None:
@@ -544,17 +485,18 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def on_attentions_ready(self, result) -> None:
-        if result.prediction is not None:
-            self._cache_put(result.key, result.display_image, result.prediction)
+        if result.prediction is not None and result.key in self.session.records:
+            self.session.accept(result)
         if self.results.current_key() == result.key:
             self.on_item_selected(result.key)
 
     @Slot(int, int)
     def on_class_clicked(self, key: int, class_index: int) -> None:
-        item = self.items.get(key)
-        if item is None or not item.top or key not in self.cache:
+        item = self.session.records.get(key)
+        view = self.session.view(key)
+        if item is None or not item.top or view is None:
             return
-        if self.attention.prediction is not self.cache[key][1]:
+        if self.attention.prediction is not view[1]:
             self.on_item_selected(key)
         self.attention.request_class(class_index, self.model_info.label(class_index) if self.model_info else str(class_index))
 
@@ -562,7 +504,7 @@ class MainWindow(QMainWindow):
     def on_class_map_requested(self, class_index: int) -> None:
         key = self.results.current_key()
         if key is not None:
-            self.request_class_map.emit(key, self.items[key].source, class_index)
+            self.request_class_map.emit(key, self.session.records[key].source, class_index)
 
     @Slot(int, int, object, str)
     def on_class_map_ready(self, key: int, class_index: int, grid_map, error: str) -> None:
@@ -581,7 +523,7 @@ class MainWindow(QMainWindow):
         if key is None or self.attention.current_map is None:
             self.status("nothing to export yet: select a classified image")
             return
-        stem = Path(self.items[key].name).stem
+        stem = Path(self.session.records[key].name).stem
         default = str(Path(self.settings.text("last_export_dir", str(Path.home()))) / f"{stem}.overlay.png")
         path, _ = QFileDialog.getSaveFileName(self, "Export overlay as PNG", default, "PNG image (*.png)")
         if path:
@@ -597,7 +539,7 @@ class MainWindow(QMainWindow):
         key = self.results.current_key()
         if key is None or self.attention.current_map is None:
             return False
-        source = self.items[key].source
+        source = self.session.records[key].source
         try:
             image = load_image(source).image if isinstance(source, str) else source
             atomic_save_image(path, self.attention.overlay_image(image))
@@ -620,13 +562,9 @@ class MainWindow(QMainWindow):
         from vit_gui.fileio import atomic_write_text
         from vit_gui.results_csv import results_csv
 
-        rows = []
-        for key in self.results.keys():
-            item = self.items[key]
-            top = [(t.label, t.index, t.prob) for t in item.top or []]
-            rows.append((item.path, top, item.error or (None if top else "not classified yet")))
+        records = [self.session.records[key] for key in self.results.keys()]
         try:
-            atomic_write_text(path, results_csv(rows))
+            atomic_write_text(path, results_csv(records))
         except OSError as exc:
             QMessageBox.warning(self, "Export failed", f"Could not save {path}:\n{exc}")
             return False

@@ -12,26 +12,14 @@ from __future__ import annotations
 import io
 import threading
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from vit_gui.record import ImageRecord
+
 DISPLAY_MAX_SIDE = 1600  # the overlay view never needs more pixels than this
 THUMB_SIDE = 72
-
-
-@dataclass
-class ItemResult:
-    """What the GUI needs of one classified (or failed) image."""
-
-    key: int
-    top: list = field(default_factory=list)  # list[TopClass]
-    error: str | None = None
-    notes: tuple[str, ...] = ()
-    thumbnail_png: bytes | None = None
-    display_image: object = None  # PIL image, at most DISPLAY_MAX_SIDE on its long side
-    prediction: object = None  # vit_gui.predict.Prediction with attentions
 
 
 def _downsized(image, side):
@@ -49,10 +37,10 @@ def _thumbnail_png(image) -> bytes:
 class InferenceWorker(QObject):
     model_loaded = Signal(object)  # ModelInfo
     model_failed = Signal(str, str)  # path, message
-    result_ready = Signal(int, object)  # batch id, ItemResult
+    result_ready = Signal(int, object)  # batch id, ImageRecord (with its display image and prediction)
     batch_progress = Signal(int, int, int)  # batch id, done, total
     batch_finished = Signal(int, bool)  # batch id, cancelled
-    attentions_ready = Signal(object)  # ItemResult (re-run for an item whose maps were evicted)
+    attentions_ready = Signal(object)  # ImageRecord (re-run for an item whose maps were evicted)
     class_map_ready = Signal(int, int, object, str)  # key, class index, map or None, error
     cuda_status = Signal(str)  # why CUDA cannot be used, or "" when it can
 
@@ -158,24 +146,22 @@ class InferenceWorker(QObject):
             return load_image(source)
         return LoadedImage(source, None, ())
 
-    def _classify(self, key: int, source, top_k: int) -> ItemResult:
+    def _classify(self, key: int, source, top_k: int) -> ImageRecord:
         from vit_gui.errors import VitGuiError
 
+        record = ImageRecord(key, "", source)
         if self.predictor is None:
-            return ItemResult(key, error=f"not classified: {self.load_error}")
+            return record.fail(f"not classified: {self.load_error}")
         try:
             loaded = self._load(source)
             prediction = self.predictor.predict([loaded.image], top_k, with_attentions=True)[0]
-            return ItemResult(
-                key=key, top=prediction.top, notes=loaded.notes,
-                thumbnail_png=_thumbnail_png(loaded.image),
-                display_image=_downsized(loaded.image, DISPLAY_MAX_SIDE),
-                prediction=prediction,
-            )
+            record.thumbnail_png = _thumbnail_png(loaded.image)
+            record.display_image = _downsized(loaded.image, DISPLAY_MAX_SIDE)
         except VitGuiError as exc:
-            return ItemResult(key, error=str(exc))
+            return record.fail(str(exc))
         except MemoryError:
-            return ItemResult(key, error="not enough memory to process this image")
+            return record.fail("not enough memory to process this image")
         except Exception as exc:  # noqa: BLE001 - one bad item must not stop the batch
             traceback.print_exc()
-            return ItemResult(key, error=f"unexpected error: {exc}")
+            return record.fail(f"unexpected error: {exc}")
+        return record.take(prediction, loaded.notes)

@@ -1,0 +1,94 @@
+"""One record per image, the same in the window, the CLI and every export.
+
+An `ImageRecord` is where an image came from and what became of it: its top classes and
+probabilities, or the error that stopped it, plus notes (EXIF turned, huge image scaled).
+The worker fills one in; the session keeps it; the results list shows it; the CLI prints
+it as JSON and both write it as CSV. Heavy parts (the display image and the attentions of
+a `Prediction`) travel with a record from the worker only as far as the session's cache.
+Numpy only: importing this costs the window nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+NO_CLASSES_NOTE = "no classes: this model is a backbone without a classifier yet; it shows where it looks, not what it sees"
+
+
+@dataclass(frozen=True)
+class TopClass:
+    label: str
+    index: int
+    prob: float
+
+
+def top_classes(probs: np.ndarray, k: int, info) -> list[TopClass]:
+    """The k most probable classes of one image's probabilities, best first (ties: lower index
+    first), named by `info` (a ModelInfo). Re-ranking kept probabilities uses it too."""
+    order = np.argsort(-probs, kind="stable")[: max(1, min(k, probs.shape[-1]))]
+    return [TopClass(info.label(int(i)), int(i), float(probs[i])) for i in order]
+
+
+@dataclass
+class ImageRecord:
+    """One image. `top` is None until the image has been through the model ([] for a
+    backbone, which has no classes); `error` says why it could not be. `runnable` is False
+    for items that are never sent to the model (a remote URL)."""
+
+    key: int
+    name: str
+    source: object  # a path (str) or an in-memory PIL image (pasted, dropped as data)
+    top: list[TopClass] | None = None
+    probs: np.ndarray | None = None
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+    runnable: bool = True
+    maps: dict | None = None  # map files written for it (CLI --maps)
+    thumbnail_png: bytes | None = None
+    # in flight from the worker to the session's cache, never kept here
+    display_image: object = field(default=None, repr=False)
+    prediction: object = field(default=None, repr=False)
+
+    @property
+    def path(self) -> str:
+        return self.source if isinstance(self.source, str) else self.name
+
+    @property
+    def done(self) -> bool:
+        return self.top is not None or self.error is not None
+
+    @property
+    def is_backbone_result(self) -> bool:
+        return self.top == [] and self.probs is None and self.error is None
+
+    def take(self, prediction, notes: tuple[str, ...] = ()) -> ImageRecord:
+        """Fill in the model's answer (a predict.Prediction)."""
+        self.top, self.probs, self.error = prediction.top, prediction.probs, None
+        self.notes, self.prediction = tuple(notes), prediction
+        return self
+
+    def fail(self, message: str) -> ImageRecord:
+        self.top, self.probs, self.error, self.prediction = None, None, message, None
+        return self
+
+    def reset(self) -> None:
+        """Back to waiting (the model changed)."""
+        self.top = self.probs = self.error = self.prediction = self.display_image = None
+
+    def rerank(self, k: int, info) -> bool:
+        """Recompute top-k from the kept probabilities; False when there are none."""
+        if self.probs is None:
+            return False
+        self.top = top_classes(self.probs, k, info)
+        return True
+
+    def to_json(self) -> dict:
+        """The CLI's JSON object for this image."""
+        notes = list(self.notes) + ([NO_CLASSES_NOTE] if self.is_backbone_result else [])
+        data = {"path": self.path, "top": [{"label": t.label, "index": t.index, "prob": t.prob} for t in self.top or []],
+                "error": self.error, "notes": notes}
+        if self.maps is not None:
+            data["maps"] = self.maps
+        return data
