@@ -97,13 +97,22 @@ def test_block_and_head_maps(capsys, tmp_path, tiny_checkpoint, photo_folder):
     np.testing.assert_allclose(np.load(maps / "coffee.block4.npy"), prediction.map(MapSpec("block", "max", block=3)), atol=1e-6)
 
 
+def test_map_option_names_the_method_and_two_maps_keep_both_overlays(capsys, tmp_path, tiny_checkpoint, photo_folder):
+    maps = tmp_path / "maps"
+    for extra in (["--map", "head", "--layer", "2", "--head", "3"], ["--map", "block", "--layer", "2"]):
+        code, out, _ = run_cli(capsys, photo_folder / "coffee.png", "--model", tiny_checkpoint, "--maps", maps, *extra)
+        assert code == 0
+    assert sorted(p.name for p in maps.iterdir()) == [
+        "coffee.block2.head3.npy", "coffee.block2.head3.png", "coffee.block2.npy", "coffee.block2.png"]
+
+
 def test_class_specific_map(capsys, tmp_path, tiny_checkpoint, photo_folder):
     maps = tmp_path / "maps"
     code, out, _ = run_cli(capsys, photo_folder / "chelsea.jpg", "--model", tiny_checkpoint, "--maps", maps, "--class-index", "4")
     assert code == 0
     expected, _ = Predictor.from_file(tiny_checkpoint).class_map(load_image(photo_folder / "chelsea.jpg").image, 4)
     np.testing.assert_allclose(np.load(maps / "chelsea.class4.npy"), expected, atol=1e-6)
-    assert (maps / "chelsea.overlay.png").is_file()
+    assert (maps / "chelsea.class4.png").is_file()  # the overlay is named by its map too
 
 
 def test_same_names_in_different_folders_do_not_overwrite(capsys, tmp_path, tiny_checkpoint, photos):
@@ -113,7 +122,7 @@ def test_same_names_in_different_folders_do_not_overwrite(capsys, tmp_path, tiny
     code, out, _ = run_cli(capsys, tmp_path / "a", tmp_path / "b", "--model", tiny_checkpoint, "--maps", tmp_path / "maps")
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == [
-        "shot-2.overlay.png", "shot-2.rollout.npy", "shot.overlay.png", "shot.rollout.npy"]
+        "shot-2.rollout.npy", "shot-2.rollout.png", "shot.rollout.npy", "shot.rollout.png"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -122,6 +131,10 @@ def test_same_names_in_different_folders_do_not_overwrite(capsys, tmp_path, tiny
     (["--layer", "1", "--head", "4"], "head must be 1..3"),
     (["--class-index", "10"], "class index must be 0..9"),
     (["--discard", "1.5"], "discard ratio"),
+    (["--layer", "2", "--discard", "0.5"], "--discard does not apply to the block map"),
+    (["--map", "rollout", "--head", "1", "--layer", "1"], "--layer, --head do not apply to the rollout map"),
+    (["--map", "head", "--layer", "1"], "the head map needs --head"),
+    (["--map", "class"], "the class map needs --class-index"),
     (["--top-k", "0"], "at least 1"),
     (["--maps", "somewhere", "--colormap", "nope"], "unknown colormap"),
 ])

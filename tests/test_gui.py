@@ -10,8 +10,8 @@ from gui_helpers import drop, make_window, wait_idle, wait_model
 from PIL import Image
 from PySide6.QtCore import Qt, QTimer
 
-from vit_gui.explain.maps import MapSpec
-from vit_gui.gui.attention import MODE_BLOCK, MODE_ROLLOUT, VIEW_BLOCKS, VIEW_HEADS
+from vit_gui.explain.maps import METHODS, MapSpec
+from vit_gui.gui.attention import VIEW_BLOCKS, VIEW_HEADS
 from vit_gui.gui.main_window import REMOTE_MESSAGE
 from vit_gui.images import load_image
 from vit_gui.predict import Predictor
@@ -71,17 +71,18 @@ def test_every_map_shown_equals_the_engines(qtbot, window, photo_folder):
     expected = Predictor.from_file(window.loaded_model).predict(
         [load_image(photo_folder / "chelsea.jpg").image], with_attentions=True)[0]
 
-    view.mode.setCurrentIndex(MODE_ROLLOUT)
+    view.set_method("rollout")
     view.fusion.setCurrentText("max")
     view.discard.setValue(30)
     np.testing.assert_allclose(view.current_map, expected.map(MapSpec("rollout", "max", 0.3)), atol=1e-6)
 
-    view.mode.setCurrentIndex(MODE_BLOCK)
+    view.set_method("block")
     view.block.setValue(3)
     view.fusion.setCurrentText("min")
     np.testing.assert_allclose(view.current_map, expected.map(MapSpec("block", "min", block=2)), atol=1e-6)
 
-    view.head.setCurrentIndex(2)  # head 2
+    view.set_method("head")
+    view.head.setCurrentIndex(1)  # head 2
     np.testing.assert_allclose(view.current_map, expected.map(MapSpec("head", block=2, head=1)), atol=1e-6)
 
     second_class = window.session.records[key].top[1].index
@@ -92,6 +93,18 @@ def test_every_map_shown_equals_the_engines(qtbot, window, photo_folder):
     assert window.attention.caption.text().startswith("evidence for")
 
 
+def test_map_choices_come_from_the_registry_and_only_their_controls_are_live(qtbot):
+    from vit_gui.gui.attention import AttentionView
+
+    view = AttentionView()
+    qtbot.addWidget(view)
+    assert [view.mode.itemText(i) for i in range(view.mode.count())] == [m.title for m in METHODS.values()]
+    for method in METHODS.values():
+        view.set_method(method.name)
+        live = {name for name, widgets in view.parameter_widgets.items() if widgets[0].isEnabled()}
+        assert live == set(method.parameters) - {"class_index"}, method.name
+
+
 def test_tiles_show_every_block_and_every_head_and_select_on_click(qtbot, window, photo_folder):
     drop(window, paths=[photo_folder / "coffee.png"])
     wait_idle(qtbot, window)
@@ -100,11 +113,12 @@ def test_tiles_show_every_block_and_every_head_and_select_on_click(qtbot, window
     view.view.setCurrentIndex(VIEW_BLOCKS)
     assert view.tile_count() == 4  # the tiny model's depth
     view.select_tile(2)
-    assert view.block.value() == 3 and view.head.currentIndex() == 0 and view.mode.currentIndex() == MODE_BLOCK
+    assert view.block.value() == 3 and view.method.name == "block"
     np.testing.assert_allclose(view.current_map, view.prediction.map(MapSpec("block", view.fusion.currentText(), block=2)))
     view.view.setCurrentIndex(VIEW_HEADS)
     assert view.tile_count() == 3  # heads of block 3
     view.select_tile(1)
+    assert view.method.name == "head" and view.head.currentIndex() == 1
     np.testing.assert_allclose(view.current_map, view.prediction.map(MapSpec("head", block=2, head=1)))
 
 
@@ -117,7 +131,7 @@ def test_switching_maps_never_runs_the_model(qtbot, window, photo_folder, monkey
     view = window.attention
     for fusion in ("mean", "max", "min"):
         view.fusion.setCurrentText(fusion)
-    view.mode.setCurrentIndex(MODE_BLOCK)
+    view.set_method("block")
     for block in range(1, 5):
         view.block.setValue(block)
     view.opacity.setValue(80)

@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         "classify",
         help="classify images or folders (recursed) and print JSON or CSV",
         description="Classify images; folders are searched recursively for image files.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     classify.add_argument("paths", nargs="+", metavar="PATH", type=Path)
     classify.add_argument("--model", type=Path, help="checkpoint file (default: the installed default model)")
@@ -41,15 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--format", choices=("json", "csv"), default="json")
     classify.add_argument("-o", "--output", type=Path, help="write results here instead of stdout")
     classify.add_argument("--batch-size", type=int, default=8, help="images per model run (default: 8)")
-    maps = classify.add_argument_group("attention maps (written with --maps)")
-    maps.add_argument("--maps", type=Path, metavar="DIR", help="write <stem>.<map>.npy and <stem>.overlay.png here")
-    maps.add_argument("--fusion", choices=("mean", "max", "min"), default="mean", help="head fusion (default: mean)")
-    maps.add_argument("--discard", type=float, default=0.0, metavar="R", help="rollout discard ratio in [0, 1)")
-    maps.add_argument("--rollout-from", type=int, metavar="B",
-                      help="start the rollout at block B (1-based; default: the model's own advice, else 1)")
-    maps.add_argument("--layer", type=int, metavar="L", help="map of block L (1-based) instead of the rollout")
-    maps.add_argument("--head", type=int, metavar="H", help="with --layer: map of head H (1-based)")
-    maps.add_argument("--class-index", type=int, metavar="C", help="class-specific map for class C (0-based)")
+    maps = _add_map_options(classify)
     maps.add_argument("--colormap", default="inferno", help="matplotlib colormap for overlays")
     maps.add_argument("--opacity", type=float, default=0.5, help="overlay opacity in [0, 1] (default: 0.5)")
     models = commands.add_parser("models", help="list the known models, or download one")
@@ -61,18 +54,64 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def map_spec_from_args(args, default_start_block: int = 0):
-    from vit_gui.explain.maps import MapSpec
+# The option that sets each MapSpec parameter: (flag, argparse keywords). Which ones a map
+# reads, and the --map choices, come from the registry (explain.maps.METHODS).
+MAP_PARAMETER_OPTIONS = {
+    "fusion": ("--fusion", dict(choices=("mean", "max", "min"), help="how a block's heads are combined (default: mean)")),
+    "discard_ratio": ("--discard", dict(type=float, metavar="R", help="ignore this fraction of the weakest "
+                                        "attention links, in [0, 1) (default: 0)")),
+    "start_block": ("--rollout-from", dict(type=int, metavar="B", help="start the rollout at block B (1-based; "
+                                           "default: the model's own advice, else 1)")),
+    "block": ("--layer", dict(type=int, metavar="L", help="the block (1-based)")),
+    "head": ("--head", dict(type=int, metavar="H", help="the head within --layer (1-based)")),
+    "class_index": ("--class-index", dict(type=int, metavar="C", help="the class (0-based index)")),
+}
 
-    if args.head is not None and args.layer is None:
+
+def _add_map_options(command):
+    import textwrap
+
+    from vit_gui.explain.maps import METHODS
+
+    lines = [textwrap.fill(f"{m.name}: {m.description} (options: "
+                           f"{', '.join(MAP_PARAMETER_OPTIONS[p][0] for p in m.parameters)})",
+                           width=78, subsequent_indent="    ") for m in METHODS.values()]
+    maps = command.add_argument_group("attention maps (written with --maps)", "\n".join(lines))
+    maps.add_argument("--maps", type=Path, metavar="DIR", help="write <stem>.<map>.npy and <stem>.<map>.png here")
+    maps.add_argument("--map", choices=list(METHODS), dest="map_kind",
+                      help="which map (default: rollout; or the one --layer/--head/--class-index imply)")
+    for parameter, (flag, keywords) in MAP_PARAMETER_OPTIONS.items():
+        maps.add_argument(flag, dest=parameter, **keywords)
+    return maps
+
+
+def map_spec_from_args(args, default_start_block: int = 0):
+    """The MapSpec the options describe; an option the chosen map does not read is an error,
+    not silently ignored."""
+    from vit_gui.explain.maps import METHODS, MapSpec
+
+    given = {p for p in MAP_PARAMETER_OPTIONS if getattr(args, p, None) is not None}
+    kind = args.map_kind
+    if kind is None:  # implied by the options, as before --map existed
+        kind = ("class" if "class_index" in given else "head" if "head" in given and "block" in given
+                else "block" if "block" in given else "rollout")
+    method = METHODS[kind]
+    if "head" in given and "block" not in given:
         raise ValueError("--head needs --layer (the block the head belongs to)")
-    if args.class_index is not None:
-        return MapSpec("class", class_index=args.class_index)
-    if args.layer is not None:
-        kind = "head" if args.head is not None else "block"
-        return MapSpec(kind, fusion=args.fusion, block=args.layer - 1, head=(args.head or 1) - 1)
-    start = default_start_block if args.rollout_from is None else args.rollout_from - 1
-    return MapSpec("rollout", fusion=args.fusion, discard_ratio=args.discard, start_block=start)
+    stray = sorted(given - set(method.parameters))
+    if stray:
+        flags = ", ".join(MAP_PARAMETER_OPTIONS[p][0] for p in stray)
+        reads = ", ".join(MAP_PARAMETER_OPTIONS[p][0] for p in method.parameters) or "no options"
+        verb = "does" if len(stray) == 1 else "do"
+        raise ValueError(f"{flags} {verb} not apply to the {kind} map (it reads {reads})")
+    needed = [p for p in ("block", "head", "class_index") if p in method.parameters and p not in given]
+    if needed:
+        raise ValueError(f"the {kind} map needs {', '.join(MAP_PARAMETER_OPTIONS[p][0] for p in needed)}")
+    one_based = {"block", "head", "start_block"}
+    values = {p: getattr(args, p) - 1 if p in one_based else getattr(args, p) for p in given}
+    if "start_block" in method.parameters and "start_block" not in given:
+        values["start_block"] = default_start_block
+    return MapSpec(kind, **values)
 
 
 def say(message: str) -> None:
@@ -199,7 +238,7 @@ class MapWriter:
         stem = self._stem(image.path)
         npy = atomic_save_npy(self.folder / f"{stem}.{self.spec.slug}.npy", grid_map)
         picture = overlay(image.image, grid_map, prediction.geometry, self.colormap, self.opacity)
-        png = atomic_save_image(self.folder / f"{stem}.overlay.png", picture)
+        png = atomic_save_image(self.folder / f"{stem}.{self.spec.slug}.png", picture)
         written = {"kind": self.spec.slug, "npy": str(npy), "overlay": str(png)}
         if prediction.num_prefix > 1 and self.spec.kind != "class":
             written["extra_token_share"] = round(prediction.extra_token_share(self.spec), 6)

@@ -9,8 +9,9 @@ patches, and the share on the other prefix tokens comes from the same row.
 
 A new map method is one `MapMethod` in `METHODS`: its name, the parameters it reads from
 the spec, whether it needs gradients, how to compute it, its file-name part and the words
-that describe it to a user. The CLI's help, the window's captions and the file names all
-come from here.
+that describe it to a user. The window's map choices and captions, the CLI's `--map`
+choices and help, and the file names all come from here. Importing this module does not
+import torch (the window lists the methods before torch is loaded); computing a map does.
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-
-from vit_gui.explain import rollout as ro
 
 
 @dataclass(frozen=True)
@@ -38,10 +36,12 @@ class MapSpec:
     start_block: int = 0
 
     def __post_init__(self):
+        from vit_gui.explain.rollout import FUSIONS
+
         if self.kind not in METHODS:
             raise ValueError(f"map kind must be one of {', '.join(METHODS)}, got {self.kind!r}")
-        if self.fusion not in ro.FUSIONS:
-            raise ValueError(f"head fusion must be one of {', '.join(ro.FUSIONS)}, got {self.fusion!r}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"head fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
         if not 0.0 <= self.discard_ratio < 1.0:
             raise ValueError(f"discard ratio must be in [0, 1), got {self.discard_ratio}")
 
@@ -83,7 +83,25 @@ class MapMethod:
     caption: Callable[[MapSpec, int, str], str]
     # (attentions (blocks, heads, N, N), spec) -> the class token's row over all N tokens;
     # None: the method needs the model (gradients)
-    class_row: Callable[..., torch.Tensor] | None = None
+    class_row: Callable | None = None
+
+
+def _rollout_row(attentions, spec: MapSpec):
+    from vit_gui.explain import rollout as ro
+
+    return ro.rollout_row(attentions, spec.fusion, spec.discard_ratio, spec.start_block)
+
+
+def _block_row(attentions, spec: MapSpec):
+    from vit_gui.explain import rollout as ro
+
+    return ro.block_rows(attentions[spec.block : spec.block + 1], spec.fusion)[0]
+
+
+def _head_row(attentions, spec: MapSpec):
+    import torch
+
+    return torch.as_tensor(attentions[spec.block][spec.head][0]).to(torch.float64)
 
 
 def _rollout_caption(spec: MapSpec, depth: int, _label: str) -> str:
@@ -102,7 +120,7 @@ METHODS: dict[str, MapMethod] = {
             ("fusion", "discard_ratio", "start_block"), False,
             lambda s: "rollout" if s.start_block == 0 else f"rollout-from{s.start_block + 1}",
             _rollout_caption,
-            lambda a, s: ro.rollout_row(a, s.fusion, s.discard_ratio, s.start_block),
+            _rollout_row,
         ),
         MapMethod(
             "block", "One block",
@@ -110,7 +128,7 @@ METHODS: dict[str, MapMethod] = {
             ("block", "fusion"), False,
             lambda s: f"block{s.block + 1}",
             lambda s, depth, _: f"block {s.block + 1} of {depth}, all heads ({s.fusion})",
-            lambda a, s: ro.block_rows(a[s.block : s.block + 1], s.fusion)[0],
+            _block_row,
         ),
         MapMethod(
             "head", "One head",
@@ -118,7 +136,7 @@ METHODS: dict[str, MapMethod] = {
             ("block", "head"), False,
             lambda s: f"block{s.block + 1}.head{s.head + 1}",
             lambda s, depth, _: f"block {s.block + 1} of {depth}, head {s.head + 1}",
-            lambda a, s: torch.as_tensor(a[s.block][s.head][0]).to(torch.float64),
+            _head_row,
         ),
         MapMethod(
             "class", "Class evidence",
@@ -131,7 +149,7 @@ METHODS: dict[str, MapMethod] = {
 }
 
 
-def class_row(attentions, spec: MapSpec) -> torch.Tensor:
+def class_row(attentions, spec: MapSpec):
     """The class token's row over all tokens that the map `spec` names, from kept attentions."""
     if spec.method.class_row is None:
         raise ValueError(f"the {spec.method.title.lower()} map needs gradients: use Predictor.class_map")
@@ -140,6 +158,8 @@ def class_row(attentions, spec: MapSpec) -> torch.Tensor:
 
 def compute_map(attentions, grid: tuple[int, int], spec: MapSpec, prefix: int = 1) -> np.ndarray:
     """A map on the patch grid, in [0, 1], from kept attentions (`prefix` tokens before the patches)."""
+    from vit_gui.explain import rollout as ro
+
     return ro.row_to_grid(class_row(attentions, spec), grid, prefix)
 
 
@@ -148,4 +168,6 @@ def extra_token_share(attentions, spec: MapSpec, prefix: int) -> float:
     distillation token) took, for the map `spec` names: 0 when the model has none."""
     if prefix <= 1 or spec.method.needs_gradients:
         return 0.0
+    from vit_gui.explain import rollout as ro
+
     return ro.prefix_share(class_row(attentions, spec), prefix)

@@ -1,9 +1,10 @@
 """The overlay view: the image with its attention map, and the controls that pick the map.
 
-Changing the mode, block, head, fusion, discard ratio, opacity or colormap never runs the
-model: the shown image's attentions are kept and only the map is recomputed (a few
-milliseconds). Only a class-specific map needs the model, and the main window asks the
-worker for it.
+The map choices are the registry's methods (`explain.maps.METHODS`), and each control is
+live only when the chosen method reads its parameter. Changing the method, block, head,
+fusion, discard ratio, opacity or colormap never runs the model: the shown image's
+attentions are kept and only the map is recomputed (a few milliseconds). Only a method
+that needs gradients (class evidence) needs the model, and the main window asks the worker.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vit_gui.explain.maps import METHODS, MapSpec
+
 COLORMAPS = ["inferno", "jet", "turbo", "viridis", "magma", "plasma", "hot", "coolwarm", "cividis", "gray"]
-MODE_ROLLOUT, MODE_BLOCK, MODE_CLASS = range(3)
 VIEW_SINGLE, VIEW_BLOCKS, VIEW_HEADS = range(3)
 TILE_SIDE = 150
 
@@ -87,9 +89,10 @@ class AttentionView(QWidget):
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
         self.mode = QComboBox()
-        self.mode.addItems(["Rollout (through the blocks)", "One block or head", "Class evidence"])
-        self.mode.setToolTip("Rollout combines every block's attention; a block or head shows one layer; "
-                             "class evidence shows what supports one class (click a class in the list)")
+        for method in METHODS.values():
+            self.mode.addItem(method.title, method.name)
+            self.mode.setItemData(self.mode.count() - 1, method.description, Qt.ItemDataRole.ToolTipRole)
+        self.mode.setToolTip("<br>".join(f"<b>{m.title}</b>: {m.description}" for m in METHODS.values()))
         self.block = QSpinBox()
         self.block.setPrefix("block ")
         self.head = QComboBox()
@@ -134,6 +137,9 @@ class AttentionView(QWidget):
         layout.addWidget(self.caption)
         layout.addLayout(form)
 
+        # the control that sets each MapSpec parameter (class_index comes from the results list)
+        self.parameter_widgets = {"fusion": (self.fusion,), "discard_ratio": (self.discard, self.discard_label),
+                                  "start_block": (self.start_block,), "block": (self.block,), "head": (self.head,)}
         self.set_model_shape(12, 12)
         for signal in (self.mode.currentIndexChanged, self.block.valueChanged, self.start_block.valueChanged,
                        self.head.currentIndexChanged,
@@ -154,9 +160,8 @@ class AttentionView(QWidget):
         self.block.setRange(1, depth)
         current_head = self.head.currentIndex()
         self.head.clear()
-        self.head.addItem("all heads (fused)")
         self.head.addItems([f"head {h}" for h in range(1, heads + 1)])
-        self.head.setCurrentIndex(current_head if 0 <= current_head <= heads else 0)
+        self.head.setCurrentIndex(current_head if 0 <= current_head < heads else 0)
         self.block.blockSignals(False)
         self.head.blockSignals(False)
 
@@ -167,8 +172,8 @@ class AttentionView(QWidget):
         self.class_maps.clear()
         self.class_pending.clear()
         self.class_index = None
-        if self.mode.currentIndex() == MODE_CLASS:
-            self.mode.setCurrentIndex(MODE_ROLLOUT)
+        if self.method.needs_gradients:
+            self.set_method("rollout")
         self.render()
 
     def clear(self, message: str = "") -> None:
@@ -184,7 +189,7 @@ class AttentionView(QWidget):
         self.class_labels[class_index] = label
         self.class_index = class_index
         self.mode.blockSignals(True)
-        self.mode.setCurrentIndex(MODE_CLASS)
+        self.set_method("class")
         self.mode.blockSignals(False)
         if class_index in self.class_maps:
             self.render()
@@ -202,31 +207,35 @@ class AttentionView(QWidget):
             self.render()
 
     # ---- the map ----------------------------------------------------------------------------
-    def spec(self):
-        """The MapSpec the controls describe (block and head 0-based)."""
-        from vit_gui.explain.maps import MapSpec
+    @property
+    def method(self):
+        return METHODS[self.mode.currentData()]
 
-        mode = self.mode.currentIndex()
-        fusion = self.fusion.currentText()
-        if mode == MODE_CLASS and self.class_index is not None:
-            return MapSpec("class", class_index=self.class_index)
-        if mode == MODE_BLOCK:
-            head = self.head.currentIndex()
-            if head == 0:
-                return MapSpec("block", fusion=fusion, block=self.block.value() - 1)
-            return MapSpec("head", block=self.block.value() - 1, head=head - 1)
-        return MapSpec("rollout", fusion=fusion, discard_ratio=self.discard.value() / 100,
-                       start_block=self.start_block.value() - 1)
+    def set_method(self, name: str) -> None:
+        self.mode.setCurrentIndex(self.mode.findData(name))
+
+    def spec(self) -> MapSpec | None:
+        """The MapSpec the controls describe (block and head 0-based); None while a class map
+        waits for the user to pick a class."""
+        values = {"fusion": self.fusion.currentText(), "discard_ratio": self.discard.value() / 100,
+                  "start_block": self.start_block.value() - 1, "block": self.block.value() - 1,
+                  "head": self.head.currentIndex(), "class_index": self.class_index}
+        method = self.method
+        if "class_index" in method.parameters and self.class_index is None:
+            return None
+        return MapSpec(method.name, **{name: values[name] for name in method.parameters})
 
     def compute_map(self):
         spec = self.spec()
-        if spec.kind == "class":
+        if spec is None:
+            return None
+        if spec.method.needs_gradients:
             return self.class_maps.get(spec.class_index)
         return self.prediction.map(spec)
 
     def _describe(self, spec) -> str:
         text = spec.describe(self.depth, self.class_labels.get(spec.class_index, ""))
-        if self.prediction is not None and self.prediction.num_prefix > 1 and spec.kind != "class":
+        if self.prediction is not None and self.prediction.num_prefix > 1 and not spec.method.needs_gradients:
             share = self.prediction.extra_token_share(spec)
             text += f" — {share:.0%} of the class token's attention went to the model's extra tokens (not drawn)"
         return text
@@ -234,18 +243,17 @@ class AttentionView(QWidget):
     @Slot()
     def _on_control_changed(self, *_):
         self.discard_label.setText(f"{self.discard.value()}%")
-        if self.mode.currentIndex() == MODE_CLASS and self.class_index is None:
+        if self.method.needs_gradients and self.class_index is None:
             self.caption.setText("click one of the classes in the results list to see its evidence")
         self._update_enabled()
         self.render()
 
     def _update_enabled(self) -> None:
-        mode = self.mode.currentIndex()
-        self.block.setEnabled(mode == MODE_BLOCK)
-        self.head.setEnabled(mode == MODE_BLOCK)
-        self.fusion.setEnabled(mode == MODE_ROLLOUT or (mode == MODE_BLOCK and self.head.currentIndex() == 0))
-        self.discard.setEnabled(mode == MODE_ROLLOUT)
-        self.start_block.setEnabled(mode == MODE_ROLLOUT)
+        """A control is live only when the chosen method reads its parameter."""
+        parameters = self.method.parameters
+        for name, widgets in self.parameter_widgets.items():
+            for widget in widgets:
+                widget.setEnabled(name in parameters)
         self.discard_label.setText(f"{self.discard.value()}%")
 
     @Slot()
@@ -258,8 +266,7 @@ class AttentionView(QWidget):
             return
         self.stack.setCurrentIndex(0)
         spec = self.spec()
-        waiting_for_class = self.mode.currentIndex() == MODE_CLASS and spec.kind != "class"
-        self.current_map = None if waiting_for_class else self.compute_map()
+        self.current_map = self.compute_map()
         if self.current_map is None:  # a class map not chosen or not computed yet
             self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(self._fit(self.display_image))))
         else:
@@ -322,12 +329,12 @@ class AttentionView(QWidget):
         heads_view = self.view.currentIndex() == VIEW_HEADS
         for widget in (self.mode, self.block, self.head, self.view):
             widget.blockSignals(True)
-        self.mode.setCurrentIndex(MODE_BLOCK)
         if heads_view:
-            self.head.setCurrentIndex(index + 1)
+            self.set_method("head")
+            self.head.setCurrentIndex(index)
         else:
+            self.set_method("block")
             self.block.setValue(index + 1)
-            self.head.setCurrentIndex(0)
         self.view.setCurrentIndex(VIEW_SINGLE)
         for widget in (self.mode, self.block, self.head, self.view):
             widget.blockSignals(False)
