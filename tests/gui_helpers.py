@@ -41,3 +41,9 @@ def make_window(qtbot, settings_path, model=None):
         window.add_model_file(str(model))
         wait_model(qtbot, window)
     return window
+
+
+def wait_map(qtbot, view, timeout=30_000):
+    """Maps are computed on the map thread: wait until the one the controls ask for is drawn."""
+    qtbot.waitUntil(lambda: not view.computing and (view.current_map is not None or view.tile_count()),
+                    timeout=timeout)

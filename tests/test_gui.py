@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from gui_helpers import drop, make_window, wait_idle, wait_model
+from gui_helpers import drop, make_window, wait_idle, wait_map, wait_model
 from PIL import Image
 from PySide6.QtCore import Qt, QTimer
 
@@ -14,7 +14,7 @@ from vit_gui.explain.maps import METHODS, MapSpec
 from vit_gui.gui.attention import VIEW_BLOCKS, VIEW_HEADS
 from vit_gui.gui.main_window import REMOTE_MESSAGE
 from vit_gui.images import load_image
-from vit_gui.predict import Predictor
+from vit_gui.predict import Prediction, Predictor
 
 
 @pytest.fixture
@@ -74,15 +74,18 @@ def test_every_map_shown_equals_the_engines(qtbot, window, photo_folder):
     view.set_method("rollout")
     view.fusion.setCurrentText("max")
     view.discard.setValue(30)
+    wait_map(qtbot, view)
     np.testing.assert_allclose(view.current_map, expected.map(MapSpec("rollout", "max", 0.3)), atol=1e-6)
 
     view.set_method("block")
     view.block.setValue(3)
     view.fusion.setCurrentText("min")
+    wait_map(qtbot, view)
     np.testing.assert_allclose(view.current_map, expected.map(MapSpec("block", "min", block=2)), atol=1e-6)
 
     view.set_method("head")
     view.head.setCurrentIndex(1)  # head 2
+    wait_map(qtbot, view)
     np.testing.assert_allclose(view.current_map, expected.map(MapSpec("head", block=2, head=1)), atol=1e-6)
 
     second_class = window.session.records[key].top[1].index
@@ -111,13 +114,17 @@ def test_tiles_show_every_block_and_every_head_and_select_on_click(qtbot, window
     qtbot.waitUntil(lambda: window.attention.current_map is not None)
     view = window.attention
     view.view.setCurrentIndex(VIEW_BLOCKS)
+    wait_map(qtbot, view)
     assert view.tile_count() == 4  # the tiny model's depth
     view.select_tile(2)
+    wait_map(qtbot, view)
     assert view.block.value() == 3 and view.method.name == "block"
     np.testing.assert_allclose(view.current_map, view.prediction.map(MapSpec("block", view.fusion.currentText(), block=2)))
     view.view.setCurrentIndex(VIEW_HEADS)
+    qtbot.waitUntil(lambda: not view.computing and view.caption.text().startswith("every head"))
     assert view.tile_count() == 3  # heads of block 3
     view.select_tile(1)
+    wait_map(qtbot, view)
     assert view.method.name == "head" and view.head.currentIndex() == 1
     np.testing.assert_allclose(view.current_map, view.prediction.map(MapSpec("head", block=2, head=1)))
 
@@ -415,3 +422,27 @@ def test_enter_on_a_class_row_shows_its_evidence(qtbot, window, photo_folder):
     third = window.session.records[key].top[2].index
     qtbot.waitUntil(lambda: third in window.attention.class_maps, timeout=30_000)
     assert window.attention.spec().kind == "class" and window.attention.spec().class_index == third
+
+
+def test_maps_are_computed_off_the_gui_thread_with_one_torch_thread(qtbot, window, photo_folder, monkeypatch):
+    import threading
+
+    import torch
+
+    drop(window, paths=[photo_folder / "coffee.png"])
+    wait_idle(qtbot, window)
+    view = window.attention
+    wait_map(qtbot, view)
+    seen = []
+    original = Prediction.map
+
+    def spy(self, spec):
+        seen.append((threading.current_thread() is threading.main_thread(), torch.get_num_threads()))
+        return original(self, spec)
+
+    monkeypatch.setattr(Prediction, "map", spy)
+    view.set_method("block")
+    wait_map(qtbot, view)
+    view.set_method("rollout")
+    wait_map(qtbot, view)
+    assert seen and all(not on_gui and threads == 1 for on_gui, threads in seen)

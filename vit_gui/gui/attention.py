@@ -3,14 +3,15 @@
 The map choices are the registry's methods (`explain.maps.METHODS`), and each control is
 live only when the chosen method reads its parameter. Changing the method, block, head,
 fusion, discard ratio, opacity or colormap never runs the model: the shown image's
-attentions are kept and only the map is recomputed (a few milliseconds). Only a method
-that needs gradients (class evidence) needs the model, and the main window asks the worker.
+attentions are kept and only the map is recomputed, off the GUI thread (`map_jobs`), so
+the window stays responsive on a busy machine or a 1,370-token DINOv2. Only a method that
+needs gradients (class evidence) needs the model, and the main window asks the worker.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -30,10 +31,12 @@ from PySide6.QtWidgets import (
 )
 
 from vit_gui.explain.maps import METHODS, MapSpec
+from vit_gui.gui.map_jobs import MapJobs
 
 COLORMAPS = ["inferno", "jet", "turbo", "viridis", "magma", "plasma", "hot", "coolwarm", "cividis", "gray"]
 VIEW_SINGLE, VIEW_BLOCKS, VIEW_HEADS = range(3)
 TILE_SIDE = 150
+SAY_COMPUTING_AFTER_MS = 150  # a map that takes longer says so
 
 
 def pil_to_qimage(image) -> QImage:
@@ -69,8 +72,13 @@ class AttentionView(QWidget):
         self.class_pending: set[int] = set()  # asked of the worker, not back yet
         self.class_labels: dict[int, str] = {}
         self.class_index: int | None = None
-        self.current_map: np.ndarray | None = None
+        self.current_map: np.ndarray | None = None  # the map drawn now
+        self.map_spec_shown: MapSpec | None = None  # what current_map is
         self.depth, self.heads = 12, 12
+        self._memo = None  # (prediction, spec, map, extra-token share): redraws need no recompute
+        self.jobs = MapJobs(self)
+        self.jobs.finished.connect(self._on_job_done)
+        self.computing = False
         self._build()
 
     # ---- layout ---------------------------------------------------------------------------
@@ -177,8 +185,10 @@ class AttentionView(QWidget):
         self.render()
 
     def clear(self, message: str = "") -> None:
-        self.display_image = self.prediction = None
-        self.current_map = None
+        self.jobs.cancel()
+        self.computing = False
+        self.display_image = self.prediction = self._memo = None
+        self.current_map = self.map_spec_shown = None
         self.class_maps.clear()
         self.canvas.clear()
         self.canvas.setText(message)
@@ -225,18 +235,9 @@ class AttentionView(QWidget):
             return None
         return MapSpec(method.name, **{name: values[name] for name in method.parameters})
 
-    def compute_map(self):
-        spec = self.spec()
-        if spec is None:
-            return None
-        if spec.method.needs_gradients:
-            return self.class_maps.get(spec.class_index)
-        return self.prediction.map(spec)
-
-    def _describe(self, spec) -> str:
+    def _describe(self, spec, share: float | None = None) -> str:
         text = spec.describe(self.depth, self.class_labels.get(spec.class_index, ""))
-        if self.prediction is not None and self.prediction.num_prefix > 1 and not spec.method.needs_gradients:
-            share = self.prediction.extra_token_share(spec)
+        if share is not None:
             text += f" — {share:.0%} of the class token's attention went to the model's extra tokens (not drawn)"
         return text
 
@@ -258,19 +259,60 @@ class AttentionView(QWidget):
 
     @Slot()
     def render(self) -> None:
-        """Recompute the map from kept attentions and redraw; never runs the model."""
+        """Redraw; a map not computed yet is asked of the map thread. Never runs the model."""
         if self.display_image is None or self.prediction is None:
             return
         if self.view.currentIndex() != VIEW_SINGLE:
-            self._render_tiles()
+            self._request_tiles()
             return
         self.stack.setCurrentIndex(0)
         spec = self.spec()
-        self.current_map = self.compute_map()
-        if self.current_map is None:  # a class map not chosen or not computed yet
+        if spec is None or spec.method.needs_gradients:  # class maps come from the worker
+            self.jobs.cancel()
+            self.computing = False
+            self._draw(spec, self.class_maps.get(spec.class_index) if spec else None, None)
+        elif self._memo and self._memo[0] is self.prediction and self._memo[1] == spec:
+            self._draw(*self._memo[1:])
+        else:
+            self._request_map(spec)
+
+    def _request_map(self, spec: MapSpec) -> None:
+        prediction = self.prediction
+
+        def work():
+            share = prediction.extra_token_share(spec) if prediction.num_prefix > 1 else None
+            return "map", prediction, spec, prediction.map(spec), share
+
+        self._submit(work)
+
+    def _submit(self, work) -> None:
+        request = self.jobs.submit(work)
+        self.computing = True
+        QTimer.singleShot(SAY_COMPUTING_AFTER_MS, lambda: self._say_computing(request))
+
+    def _say_computing(self, request: int) -> None:
+        if self.computing and self.jobs.latest == request:
+            self.caption.setText("computing the map…")
+
+    @Slot(int, object, str)
+    def _on_job_done(self, _request: int, result, error: str) -> None:
+        self.computing = False
+        if error:
+            self.caption.setText(f"could not compute the map: {error}")
+        elif result[0] == "map":
+            _, prediction, spec, grid_map, share = result
+            self._memo = (prediction, spec, grid_map, share)
+            if prediction is self.prediction and self.view.currentIndex() == VIEW_SINGLE:
+                self._draw(spec, grid_map, share)
+        elif result[1] is self.prediction and self.view.currentIndex() != VIEW_SINGLE:
+            self._show_tiles(*result[2:])
+
+    def _draw(self, spec: MapSpec | None, grid_map, share) -> None:
+        self.current_map, self.map_spec_shown = grid_map, spec
+        if grid_map is None:  # a class map not chosen or not computed yet
             self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(self._fit(self.display_image))))
         else:
-            self.caption.setText(self._describe(spec))
+            self.caption.setText(self._describe(spec, share))
             self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(self.overlay_image(self.display_image, fit=True))))
 
     def overlay_image(self, image, fit: bool = False):
@@ -290,31 +332,42 @@ class AttentionView(QWidget):
         return image if size == image.size else image.resize(size)
 
     # ---- tiles ------------------------------------------------------------------------------
-    def _render_tiles(self) -> None:
+    def _request_tiles(self) -> None:
+        """Every block's (or every head's) map as small overlays, computed on the map thread."""
         from vit_gui.explain import rollout
         from vit_gui.explain.overlay import overlay
 
-        self.stack.setCurrentIndex(1)
-        while self.tile_layout.count():
-            self.tile_layout.takeAt(0).widget().deleteLater()
-        attn, grid = self.prediction.attentions, self.prediction.grid
-        if self.view.currentIndex() == VIEW_BLOCKS:
-            maps = rollout.block_maps(attn, grid, self.fusion.currentText(), self.prediction.num_prefix)
-            names = [f"block {i + 1}" for i in range(len(maps))]
-            self.caption.setText(f"every block's attention ({self.fusion.currentText()} of heads): click one")
-        else:
-            maps = rollout.head_maps(attn, grid, self.block.value() - 1, self.prediction.num_prefix)
-            names = [f"head {i + 1}" for i in range(len(maps))]
-            self.caption.setText(f"every head of block {self.block.value()}: click one")
+        prediction, blocks_view = self.prediction, self.view.currentIndex() == VIEW_BLOCKS
+        fusion, block = self.fusion.currentText(), self.block.value() - 1
+        colormap, opacity = self.colormap.currentText(), max(self.opacity.value() / 100, 0.35)
         small = self.display_image.copy()
         small.thumbnail((TILE_SIDE, TILE_SIDE))
+
+        def work():
+            attn, grid, prefix = prediction.attentions, prediction.grid, prediction.num_prefix
+            if blocks_view:
+                maps = rollout.block_maps(attn, grid, fusion, prefix)
+                names = [f"block {i + 1}" for i in range(len(maps))]
+                caption = f"every block's attention ({fusion} of heads): click one"
+            else:
+                maps = rollout.head_maps(attn, grid, block, prefix)
+                names = [f"head {i + 1}" for i in range(len(maps))]
+                caption = f"every head of block {block + 1}: click one"
+            pictures = [overlay(small, m, prediction.geometry, colormap, opacity, size=small.size) for m in maps]
+            return "tiles", prediction, names, pictures, caption
+
+        self._submit(work)
+
+    def _show_tiles(self, names, pictures, caption) -> None:
+        self.stack.setCurrentIndex(1)
+        self.caption.setText(caption)
+        while self.tile_layout.count():
+            self.tile_layout.takeAt(0).widget().deleteLater()
         columns = max(1, min(6, self.stack.width() // (TILE_SIDE + 16)))
-        for i, (grid_map, name) in enumerate(zip(maps, names)):
-            picture = overlay(small, grid_map, self.prediction.geometry, self.colormap.currentText(),
-                              max(self.opacity.value() / 100, 0.35), size=small.size)
+        for i, (picture, name) in enumerate(zip(pictures, names)):
             tile = QToolButton()
             tile.setIcon(QIcon(QPixmap.fromImage(pil_to_qimage(picture))))
-            tile.setIconSize(QSize(*small.size))
+            tile.setIconSize(QSize(*picture.size))
             tile.setText(name)
             tile.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             tile.clicked.connect(lambda _=False, index=i: self.select_tile(index))

@@ -596,7 +596,9 @@ class MainWindow(QMainWindow):
         """Stop the worker cleanly: cancel, then quit and wait for its thread."""
         self.settings.set("window_geometry", self.saveGeometry())
         self.worker.cancel_upto(self.batch_id)
+        self.attention.jobs.cancel()
         self.thread.quit()
         self.thread.wait()
+        self.attention.jobs.wait()
         self.settings.q.sync()
         super().closeEvent(event)
