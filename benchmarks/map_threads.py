@@ -70,7 +70,7 @@ def main() -> int:
 
     default_threads = torch.get_num_threads()
     specs = [MapSpec("rollout", discard_ratio=0.3), MapSpec("block", block=5), MapSpec("head", block=11, head=2)]
-    rows = ["| tokens | map | load | default threads (%d) | 1 thread | ratio |" % default_threads,
+    rows = [f"| tokens | map | load | default threads ({default_threads}) | 1 thread | ratio |",
             "| --- | --- | --- | --- | --- | --- |"]
     for tokens, grid in ((257, (16, 16)), (1370, (37, 37))):
         attn = attentions(tokens)
@@ -86,7 +86,7 @@ def main() -> int:
                 # alternate the two settings so drifting load touches both alike
                 for threads in (default_threads, 1, default_threads, 1):
                     results.setdefault(threads, []).extend(
-                        timed(lambda: compute_map(attn, grid, spec), threads, args.repeats // 2 + 1))
+                        timed(lambda a=attn, g=grid, s=spec: compute_map(a, g, s), threads, args.repeats // 2 + 1))
                 if process is not None:
                     stop.set()
                     process.join()
