@@ -183,7 +183,7 @@ BROKEN = {
     "a ViT missing a block tensor": (
         lambda tmp, hf: save(tmp / "holed.pth", {k: v for k, v in hf_v5_state(hf).items() if k != "vit.layers.1.mlp.fc2.weight"}),
         "missing 'vit.layers.1.mlp.fc2.weight'"),
-    "a missing file": (lambda tmp, hf: tmp / "nowhere.pth", "cannot read"),
+    "a missing file": (lambda tmp, hf: tmp / "nowhere.pth", "no such file"),
 }
 
 
@@ -203,7 +203,7 @@ def test_error_says_what_was_expected(tmp_path):
     ({"num_heads": 5}, "does not divide"),
     ({"num_heads": "three"}, "positive whole number"),
     ({"mean": [0.5, 0.5]}, "'mean' must be three numbers"),
-    ({"std": [0.5, 0, 0.5]}, "'std' must be three positive numbers"),
+    ({"std": [0.5, 0, 0.5]}, "'std' must be three numbers from 0.001 to 10"),
     ({"crop_pct": 3}, "crop_pct"),
     ({"interpolation": "cubic-ish"}, "interpolation"),
     ({"input_size": [224, -5]}, "input_size"),

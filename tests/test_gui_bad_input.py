@@ -112,5 +112,5 @@ def test_a_file_deleted_after_the_drop_gets_its_message(qtbot, tmp_path, photos,
     (folder / "11.png").unlink()  # the worker reaches it last
     wait_idle(qtbot, window)
     gone = next(item for item in window.session.records.values() if item.name == "11.png")
-    assert "no longer exists" in gone.error
+    assert "no such file" in gone.error
     assert sum(1 for item in window.session.records.values() if item.top) == 11

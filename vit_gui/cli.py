@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -120,6 +121,29 @@ def say(message: str) -> None:
         print(f"vit-gui: {message}", file=sys.stderr, flush=True)
 
 
+def _writable_folder(folder: Path, what: str) -> None:
+    """Create `folder` if needed; ValueError saying why results could not be written there."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ValueError(f"{what} {folder} is a file, not a folder") from None
+    except OSError as exc:
+        raise ValueError(f"{what} {folder} cannot be created ({exc.strerror or exc})") from None
+    if not folder.is_dir():
+        raise ValueError(f"{what} {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {folder} is not writable (permission denied)")
+
+
+def check_output_places(args) -> None:
+    if args.maps is not None:
+        _writable_folder(args.maps, "--maps")
+    if args.output is not None:
+        if args.output.is_dir():
+            raise ValueError(f"-o {args.output} is a folder; name the results file")
+        _writable_folder(args.output.parent if str(args.output.parent) else Path("."), "the folder of -o")
+
+
 def run_classify(args) -> int:
     from vit_gui.images import find_images
     from vit_gui.model.catalog import default_model_path
@@ -131,6 +155,7 @@ def run_classify(args) -> int:
         if not 0.0 <= args.opacity <= 1.0:
             raise ValueError("--opacity must be in [0, 1]")
         map_spec_from_args(args)  # argument mistakes fail before a model is read
+        check_output_places(args)  # so is a place results cannot be written to
         model_path = args.model or default_model_path()
         say(f"loading {model_path.name} on {args.device}")
         predictor = Predictor.from_file(model_path, args.device)
@@ -156,11 +181,14 @@ def run_classify(args) -> int:
         say("error: no image files found in " + ", ".join(map(str, args.paths)))
         return EXIT_CANNOT_RUN
     records = list(_classify_all(predictor, paths, args, spec))
-    _write_results(records, args)
+    written = _write_results(records, args)
     failed = sum(r.error is not None for r in records)
+    unmapped = sum(1 for r in records if r.maps and "error" in r.maps)
     if failed:
         say(f"{failed} of {len(records)} images could not be classified")
-    return EXIT_SOME_FAILED if failed else EXIT_OK
+    if unmapped:
+        say(f"the maps of {unmapped} images could not be written (see each one's \"maps\" error)")
+    return EXIT_SOME_FAILED if failed or unmapped or not written else EXIT_OK
 
 
 def _classify_all(predictor, paths, args, spec):
@@ -207,7 +235,10 @@ def _predict_batch(predictor, loaded, args, spec, writer) -> None:
     for (record, image), prediction in zip(loaded, predictions):
         record.take(prediction, record.notes)
         if writer:
-            record.maps = writer.write(image, prediction)
+            try:
+                record.maps = writer.write(image, prediction)
+            except OSError as exc:  # a full disk, a folder removed meanwhile: the result still counts
+                record.maps = {"kind": spec.slug, "error": f"could not write the map files ({exc.strerror or exc})"}
         record.prediction = None  # its attentions are not needed past this batch
 
 
@@ -220,12 +251,17 @@ class MapWriter:
         self.used_stems: set[str] = set()
 
     def _stem(self, path: Path) -> str:
+        """`stem`, else `stem-2`, … : never a name this run used, nor one whose files exist
+        already (the user's own files are not overwritten, even with --maps in the photos' folder)."""
         stem, n = path.stem, 1
-        while stem in self.used_stems:
+        while stem in self.used_stems or any(os.path.lexists(p) for p in self._files(stem)):
             n += 1
             stem = f"{path.stem}-{n}"
         self.used_stems.add(stem)
         return stem
+
+    def _files(self, stem: str) -> tuple[Path, Path]:
+        return self.folder / f"{stem}.{self.spec.slug}.npy", self.folder / f"{stem}.{self.spec.slug}.png"
 
     def write(self, image, prediction) -> dict:
         from vit_gui.explain.overlay import overlay
@@ -235,30 +271,39 @@ class MapWriter:
             grid_map, _ = self.predictor.class_map(image.image, self.spec.class_index)
         else:
             grid_map = prediction.map(self.spec)
-        stem = self._stem(image.path)
-        npy = atomic_save_npy(self.folder / f"{stem}.{self.spec.slug}.npy", grid_map)
+        npy_path, png_path = self._files(self._stem(image.path))
+        npy = atomic_save_npy(npy_path, grid_map)
         picture = overlay(image.image, grid_map, prediction.geometry, self.colormap, self.opacity)
-        png = atomic_save_image(self.folder / f"{stem}.{self.spec.slug}.png", picture)
+        png = atomic_save_image(png_path, picture)
         written = {"kind": self.spec.slug, "npy": str(npy), "overlay": str(png)}
         if prediction.num_prefix > 1 and self.spec.kind != "class":
             written["extra_token_share"] = round(prediction.extra_token_share(self.spec), 6)
         return written
 
 
-def _write_results(records, args) -> None:
+def _write_results(records, args) -> bool:
+    """Results to -o, or stdout; if -o cannot be written (a full disk) they still reach
+    stdout, and False says so."""
     if args.format == "json":
-        text = json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     else:
         from vit_gui.results_csv import results_csv
 
         text = results_csv(records)
+    written = True
     if args.output:
         from vit_gui.fileio import atomic_write_text
 
-        atomic_write_text(args.output, text)
-    elif sys.stdout is not None:
+        try:
+            atomic_write_text(args.output, text)
+            return True
+        except OSError as exc:
+            say(f"error: could not write {args.output} ({exc.strerror or exc}); the results follow on stdout")
+            written = False
+    if sys.stdout is not None:
         sys.stdout.write(text)
         sys.stdout.flush()
+    return written
 
 
 def run_models(args) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vit_gui.errors import ImageLoadError
+from vit_gui.file_kinds import not_regular_reason
 
 IMAGE_SUFFIXES = frozenset(
     ".jpg .jpeg .jpe .png .bmp .gif .tif .tiff .webp .ppm .pgm .pbm .pnm .ico .tga .jfif".split()
@@ -40,8 +41,9 @@ def load_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Open an image file as upright RGB; raise ImageLoadError with a user-facing reason."""
     path = Path(path)
     try:
-        if path.is_dir():
-            raise ImageLoadError("this is a folder, not an image")
+        reason = not_regular_reason(path)
+        if reason is not None:
+            raise ImageLoadError(f"this is {reason}, not an image" if reason.startswith("a ") else reason)
         if path.stat().st_size == 0:
             raise ImageLoadError("the file is empty (0 bytes)")
         with warnings.catch_warnings():
@@ -87,6 +89,10 @@ def _decode(opened: Image.Image, max_pixels: int) -> tuple[Image.Image, tuple[st
             notes.append(f"animation with {frames} frames: using the first")
     opened.load()
     image = ImageOps.exif_transpose(opened) or opened
+    if image.mode == "F":
+        bad = int((~np.isfinite(np.asarray(image))).sum())
+        if bad:
+            notes.append(f"{bad:,} pixel{'s are' if bad > 1 else ' is'} not a number (NaN or infinite), shown black")
     return to_rgb(image), tuple(notes)
 
 
@@ -94,8 +100,13 @@ def to_rgb(image: Image.Image) -> Image.Image:
     """Any PIL mode -> RGB: transparency over white, high bit depths rescaled to 8 bits."""
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") else max(float(array.max()), 1.0)
-        low = 0.0 if image.mode != "F" else float(array.min())
+        finite = np.isfinite(array)
+        if not finite.any():
+            raise ImageLoadError("no pixel of this image holds a number (all NaN or infinite)")
+        array = np.where(finite, array, np.nan)
+        top = 65535.0 if image.mode.startswith("I;16") else max(float(np.nanmax(array)), 1.0)
+        low = 0.0 if image.mode != "F" else float(np.nanmin(array))
+        array = np.nan_to_num(array, nan=low)  # not-a-number pixels: shown black, and said so
         scaled = np.clip((array - low) / max(top - low, 1e-12) * 255.0, 0, 255)
         return Image.fromarray(scaled.round().astype(np.uint8), "L").convert("RGB")
     if image.mode == "P" and "transparency" in image.info:

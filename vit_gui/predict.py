@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vit_gui.errors import DeviceError, OutOfMemory
+from vit_gui.errors import DeviceError, OutOfMemory, VitGuiError
 from vit_gui.explain import rollout
 from vit_gui.explain.maps import MapSpec, compute_map, extra_token_share
 from vit_gui.model.checkpoints import LoadedModel, load_model
@@ -130,6 +130,10 @@ class Predictor:
         pixels, geometries = self.prepare(images)
         with torch.inference_mode():
             out = self.model(pixels, return_attention=with_attentions)
+            answer = out.features if out.logits is None else out.logits
+            if not torch.isfinite(answer).all():
+                raise VitGuiError("the model's output is not a number (NaN or infinite) for this image; "
+                                  "the model or its preprocessing is broken")
             probs = None if out.logits is None else torch.softmax(out.logits.float(), dim=-1).cpu()
             features = out.features.float().cpu().numpy()
             attentions = torch.stack(out.attentions, dim=1).float().cpu() if with_attentions else None

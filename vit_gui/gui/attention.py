@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from vit_gui.explain.maps import METHODS, MapSpec
 from vit_gui.gui.map_jobs import MapJobs
+from vit_gui.gui.plain import plain_label
 
 COLORMAPS = ["inferno", "jet", "turbo", "viridis", "magma", "plasma", "hot", "coolwarm", "cividis", "gray"]
 VIEW_SINGLE, VIEW_BLOCKS, VIEW_HEADS = range(3)
@@ -53,6 +54,7 @@ class ImageCanvas(QLabel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setTextFormat(Qt.TextFormat.PlainText)  # messages name files and errors
         self.setMinimumSize(240, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -93,7 +95,7 @@ class AttentionView(QWidget):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.canvas)
         self.stack.addWidget(tile_scroll)
-        self.caption = QLabel()
+        self.caption = plain_label()
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
         self.mode = QComboBox()

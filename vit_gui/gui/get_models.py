@@ -11,6 +11,8 @@ import threading
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QGridLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
+from vit_gui.gui.plain import esc
+
 
 class DownloadWorker(QObject):
     progress = Signal(str, object, object)  # catalogue name, bytes so far, total (or None)
@@ -125,7 +127,7 @@ class GetModelsDialog(QDialog):
     def on_finished(self, name: str, path: str, error: str) -> None:
         row = self.rows[name]
         row["bar"].setVisible(False)
-        row["status"].setText("installed" if path else f"<span style='color:#c0392b'>{error}</span>")
+        row["status"].setText("installed" if path else f"<span style='color:#c0392b'>{esc(error)}</span>")
         row["status"].setTextFormat(Qt.TextFormat.RichText)
         for other in self.rows.values():
             other["button"].setEnabled(True)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from vit_gui.gui.attention import AttentionView
 from vit_gui.gui.drop_zone import DropContent, DropHint, parse_mime
 from vit_gui.gui.model_panel import ModelPanel
+from vit_gui.gui.plain import esc, plain_label, warn
 from vit_gui.gui.results import ResultsList
 from vit_gui.gui.settings import Settings
 from vit_gui.gui.worker import InferenceWorker
@@ -82,6 +83,12 @@ class MainWindow(QMainWindow):
         form = QFormLayout()
         form.addRow("Classes per image:", self.top_k)
         side_layout.addLayout(form)
+        self.notice = QLabel()  # problems that concern no single image (e.g. unusable settings)
+        self.notice.setTextFormat(Qt.TextFormat.PlainText)
+        self.notice.setWordWrap(True)
+        self.notice.setStyleSheet("color: #c0392b")
+        self.notice.setVisible(False)
+        side_layout.addWidget(self.notice)
         side_layout.addStretch()
         splitter = QSplitter()
         splitter.addWidget(self.results)
@@ -97,7 +104,7 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("stop after the image being classified (Esc)")
         self.cancel_button.setVisible(False)
-        self.status_label = QLabel()
+        self.status_label = plain_label()
         self.statusBar().addWidget(self.status_label, 1)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
@@ -187,6 +194,9 @@ class MainWindow(QMainWindow):
     def _start(self) -> None:
         """After the window is up: find models, probe the GPU and load a model, all off-thread."""
         import vit_gui.images  # noqa: F401 - numpy and PIL now, before the worker's torch import holds them
+        if self.settings.problem:
+            self.notice.setText(self.settings.problem)
+            self.notice.setVisible(True)
         self.request_probe.emit()
         self.refresh_models()
         if self.loading_model or self.loaded_model:
@@ -251,7 +261,8 @@ class MainWindow(QMainWindow):
     def on_model_failed(self, path: str, message: str) -> None:
         self.loading_model = None
         keep = f" The previous model ({Path(self.loaded_model).name}) stays loaded." if self.loaded_model else ""
-        self.model_panel.show_message(f"Could not load <b>{Path(path).name}</b>: {message}.{keep}", error=True)
+        self.model_panel.show_message(f"Could not load <b>{esc(Path(path).name)}</b>: {esc(message)}.{esc(keep)}",
+                                      error=True)
         if self.loaded_model:
             self.model_panel.select_model(self.loaded_model)
         self.rerun_after_load = False
@@ -544,7 +555,7 @@ class MainWindow(QMainWindow):
             image = load_image(source).image if isinstance(source, str) else source
             atomic_save_image(path, self.attention.overlay_image(image))
         except (VitGuiError, OSError) as exc:
-            QMessageBox.warning(self, "Export failed", f"Could not save {path}:\n{exc}")
+            warn(self, "Export failed", f"Could not save {path}:\n{exc}")
             return False
         self.status(f"saved {path}")
         return True
@@ -566,7 +577,7 @@ class MainWindow(QMainWindow):
         try:
             atomic_write_text(path, results_csv(records))
         except OSError as exc:
-            QMessageBox.warning(self, "Export failed", f"Could not save {path}:\n{exc}")
+            warn(self, "Export failed", f"Could not save {path}:\n{exc}")
             return False
         self.status(f"saved {path}")
         return True

@@ -7,6 +7,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
+from vit_gui.gui.plain import esc, tooltip
+
 ADD_MODEL = "__add__"
 
 
@@ -56,7 +58,7 @@ class ModelPanel(QGroupBox):
         for entry in entries:
             label = entry.name + ("" if entry.origin == "built-in" else f"  [{entry.origin}]")
             self.models.addItem(label, str(entry.path))
-            self.models.setItemData(self.models.count() - 1, str(entry.path), Qt.ItemDataRole.ToolTipRole)
+            self.models.setItemData(self.models.count() - 1, tooltip(entry.path), Qt.ItemDataRole.ToolTipRole)
         self.models.addItem("Add model file…", ADD_MODEL)
         index = self.models.findData(current) if current else -1
         self.models.setCurrentIndex(index if index >= 0 else 0)
@@ -105,19 +107,22 @@ class ModelPanel(QGroupBox):
 
     # ---- status -------------------------------------------------------------------------
     def show_message(self, html: str, error: bool = False) -> None:
+        """`html` is our markup: any text in it from a file or a model must be esc()aped."""
+        self.status.setTextFormat(Qt.TextFormat.RichText)
         self.status.setText(f"<span style='color:#c0392b'>{html}</span>" if error else html)
 
     def show_loading(self, path: str, device: str) -> None:
-        self.show_message(f"Loading model <b>{Path(path).name}</b> on {device.upper()}…")
+        self.show_message(f"Loading model <b>{esc(Path(path).name)}</b> on {device.upper()}…")
 
     def show_info(self, info, device: str) -> None:
         arch, prep = info.architecture, info.preprocessing
         height, width = prep.input_size
-        warnings = "".join(f"<br><span style='color:#b9770e'>⚠ {w}</span>" for w in info.warnings)
-        source = info.source or str(info.path)
+        warnings = "".join(f"<br><span style='color:#b9770e'>⚠ {esc(w)}</span>" for w in info.warnings)
+        source = esc(info.source or str(info.path))
+        licence = f" · {esc(info.license)}" if info.license else ""
         classes = f"{arch.num_classes} classes" if arch.num_classes else "no classes yet (a backbone: maps only)"
         self.show_message(
-            f"<b>{info.name}</b><br>{arch.name} · {arch.depth} blocks × {arch.num_heads} heads<br>"
+            f"<b>{esc(info.name)}</b><br>{arch.name} · {arch.depth} blocks × {arch.num_heads} heads<br>"
             f"input {width}×{height} ({prep.resize_mode}) · {classes} · on {device.upper()}<br>"
-            f"<small>from {source}{' · ' + info.license if info.license else ''}</small>{warnings}"
+            f"<small>from {source}{licence}</small>{warnings}"
         )

@@ -7,8 +7,11 @@ from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem
 
+from vit_gui.gui.plain import tooltip as as_tooltip
+
 KEY_ROLE = Qt.ItemDataRole.UserRole
 CLASS_ROLE = Qt.ItemDataRole.UserRole + 1
+PLAIN_TIP_ROLE = Qt.ItemDataRole.UserRole + 2  # the item's own tooltip text, unescaped
 ERROR_COLOR = QColor("#c0392b")
 
 
@@ -34,7 +37,8 @@ class ResultsList(QTreeWidget):
     def add_pending(self, key: int, name: str, tooltip: str = "") -> None:
         item = QTreeWidgetItem([f"{name}\nwaiting…"])
         item.setData(0, KEY_ROLE, key)
-        item.setToolTip(0, tooltip or name)
+        item.setToolTip(0, as_tooltip(tooltip or name))
+        item.setData(0, PLAIN_TIP_ROLE, tooltip or name)
         self.addTopLevelItem(item)
         self._items[key] = item
 
@@ -58,14 +62,14 @@ class ResultsList(QTreeWidget):
         if result.error:
             item.setText(0, f"{name}\n⚠ {result.error}")
             item.setForeground(0, QBrush(ERROR_COLOR))
-            item.setToolTip(0, f"{item.toolTip(0).splitlines()[0]}\n{result.error}")
+            item.setToolTip(0, as_tooltip(f"{item.data(0, PLAIN_TIP_ROLE)}\n{result.error}"))
             return
         item.setForeground(0, QBrush())
         note = f"\nℹ {'; '.join(result.notes)}" if result.notes else ""
         if not result.top:  # a backbone: maps, no classes
             item.setText(0, f"{name}\nno classes yet: see where it looks{note}")
-            item.setToolTip(0, f"{item.toolTip(0).splitlines()[0]}\nThis model is a backbone without classes "
-                               "yet: it shows where it looks, not what it sees.")
+            item.setToolTip(0, as_tooltip(f"{item.data(0, PLAIN_TIP_ROLE)}\nThis model is a backbone without "
+                                          "classes yet: it shows where it looks, not what it sees."))
             return
         best = result.top[0]
         item.setText(0, f"{name}\n{best.label} — {100 * best.prob:.1f}%{note}")
@@ -73,7 +77,8 @@ class ResultsList(QTreeWidget):
             child = QTreeWidgetItem([f"{rank}. {top.label} — {100 * top.prob:.1f}%"])
             child.setData(0, KEY_ROLE, key)
             child.setData(0, CLASS_ROLE, top.index)
-            child.setToolTip(0, f"class {top.index}: click to see where the model found evidence for it")
+            child.setToolTip(0, as_tooltip(f"{top.label} (class {top.index}): click to see where the model "
+                                           "found evidence for it"))
             item.addChild(child)
         item.setExpanded(item.isSelected() or self.topLevelItemCount() <= 3)
 

@@ -6,14 +6,53 @@ default instead of stopping the app from starting.
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+from pathlib import Path
+
 from PySide6.QtCore import QByteArray, QSettings
 
+from vit_gui.file_kinds import not_regular_reason
+
 MAX_RECENT = 10
+MAX_SETTINGS_BYTES = 1 << 20  # ours are a few kB; a bigger file was not written by this app
+
+
+def user_settings_path() -> Path:
+    """Where QSettings keeps the user's INI settings (checked before Qt opens it)."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    else:
+        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "vit-gui" / "vit-gui.ini"
+
+
+def settings_problem(path: Path) -> str | None:
+    """Why the settings file must not be opened (Qt would hang on a pipe, crawl on a huge file)."""
+    if not os.path.lexists(path):
+        return None
+    reason = not_regular_reason(path)
+    if reason is not None:
+        return f"the settings file {path} is {reason}" if reason.startswith("a ") else f"{path}: {reason}"
+    if path.stat().st_size > MAX_SETTINGS_BYTES:
+        return f"the settings file {path} is {path.stat().st_size:,} bytes, far more than this app writes"
+    return None
 
 
 class Settings:
     def __init__(self, qsettings: QSettings | None = None):
-        self.q = qsettings or QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "vit-gui", "vit-gui")
+        self.problem: str | None = None  # said to the user when the settings could not be used
+        if qsettings is None:
+            path = user_settings_path()
+            self.problem = settings_problem(path)
+            if self.problem:
+                self.problem += ": starting with default settings, which are not saved this session"
+                scratch = Path(tempfile.mkdtemp(prefix="vit-gui-settings-")) / "vit-gui.ini"
+                qsettings = QSettings(str(scratch), QSettings.Format.IniFormat)
+            else:
+                qsettings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "vit-gui", "vit-gui")
+        self.q = qsettings
 
     def _get(self, key, default, kind):
         try:
@@ -62,7 +101,8 @@ class Settings:
         return value if value in ("mean", "max", "min") else "mean"
 
     def paths(self, key: str) -> list[str]:
-        return self._get(key, [], list)
+        """A remembered list of paths, capped: a hand-edited list of millions stays harmless."""
+        return self._get(key, [], list)[:MAX_RECENT]
 
     def add_recent(self, key: str, path: str) -> list[str]:
         recent = [path] + [p for p in self.paths(key) if p != path]

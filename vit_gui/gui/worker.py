@@ -78,13 +78,16 @@ class InferenceWorker(QObject):
 
         try:
             predictor = Predictor.from_file(path, device)
+            self._warm_up(predictor)  # a model that loads but cannot run fails here, not on the first photo
         except VitGuiError as exc:
             self._load_failed(path, str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - a worker must survive anything a file can do
-            self._load_failed(path, f"unexpected error loading the model: {exc}")
+        except MemoryError:
+            self._load_failed(path, "not enough memory to load this model")
             return
-        self._warm_up(predictor)
+        except Exception as exc:  # noqa: BLE001 - a worker must survive anything a file can do
+            self._load_failed(path, f"unexpected error loading the model ({type(exc).__name__}: {exc})")
+            return
         self.predictor, self.load_error = predictor, ""
         self.model_loaded.emit(predictor.info)
 
@@ -160,7 +163,7 @@ class InferenceWorker(QObject):
         except VitGuiError as exc:
             return record.fail(str(exc))
         except MemoryError:
-            return record.fail("not enough memory to process this image")
+            return record.fail("not enough memory to process this image (MemoryError)")
         except Exception as exc:  # noqa: BLE001 - one bad item must not stop the batch
             traceback.print_exc()
             return record.fail(f"unexpected error: {exc}")

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from vit_gui.errors import CheckpointError
+from vit_gui.file_kinds import require_regular_file
 from vit_gui.model import config as cfg
 from vit_gui.model import hf_config
 from vit_gui.model.layouts import count_blocks, find_layout
@@ -49,6 +50,7 @@ class LoadedModel:
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The flat name -> tensor mapping stored in a checkpoint file, read safely."""
     path = Path(path)
+    require_regular_file(path, CheckpointError, "the model")
     try:
         with path.open("rb") as fh:
             head = fh.read(16)
@@ -273,8 +275,19 @@ def build_model(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> Visio
                 f"'{name}' has shape {tuple(state[name].shape)}, expected {tuple(tensor.shape)} "
                 f"for a {arch.name} with {arch.num_heads} heads"
             )
+        _check_values(name, state[name])
     model.load_state_dict({k: v.float().contiguous() for k, v in state.items()}, assign=True)
     return model.eval()
+
+
+def _check_values(name: str, tensor: torch.Tensor) -> None:
+    """Weights are floating-point numbers: anything else (integers, booleans, complex) or a
+    NaN / infinity would make every answer meaningless, so the file is refused by name."""
+    if not tensor.is_floating_point():
+        raise CheckpointError(f"'{name}' holds {str(tensor.dtype).removeprefix('torch.')} values, "
+                              "not floating-point weights")
+    if not torch.isfinite(tensor).all():
+        raise CheckpointError(f"'{name}' holds values that are not numbers (NaN or infinite): the file is damaged")
 
 
 def read_checkpoint(path: Path, sidecar: dict) -> tuple[dict[str, torch.Tensor], cfg.Architecture, str]:
@@ -308,6 +321,10 @@ def load_model(path: Path | str) -> LoadedModel:
     state, arch, layout = read_checkpoint(weights, sidecar)
     model = build_model(state, arch)
     default_size = (arch.grid[0] * arch.patch_size, arch.grid[1] * arch.patch_size)
+    preprocessing = cfg.parse_preprocessing(sidecar, default_size)
+    if min(preprocessing.input_size) < arch.patch_size:
+        raise cfg.ModelConfigError(f"'input_size' {list(preprocessing.input_size)} is smaller than one "
+                                   f"{arch.patch_size}-pixel patch of this model")
     labels, warnings = cfg.parse_labels(sidecar, arch.num_classes)
     if not labels and "labels" not in sidecar and "labels_file" not in sidecar and arch.num_classes == 1000:
         from vit_gui.model.catalog import imagenet_labels
@@ -318,7 +335,7 @@ def load_model(path: Path | str) -> LoadedModel:
         name=str(sidecar.get("name") or path.stem),
         path=path,
         architecture=arch,
-        preprocessing=cfg.parse_preprocessing(sidecar, default_size),
+        preprocessing=preprocessing,
         labels=labels,
         layout=layout,
         source=str(sidecar.get("source", "")),

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vit_gui.errors import ModelConfigError
+from vit_gui.file_kinds import require_regular_file
 
 #: timm's convention: ViT-Ti/S/B/L/H have 64-dimensional heads.
 HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16}
 SIZE_NAMES = {192: "Ti", 384: "S", 768: "B", 1024: "L", 1280: "H"}
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos")
 RESIZE_MODES = ("crop", "resize", "letterbox")
+MIN_STD, MAX_NORM = 1e-3, 10.0  # normalisation on the [0, 1] pixel scale
+MAX_SIDECAR_BYTES = 16 * 1024 * 1024
+MAX_INPUT_SIDE = 4096  # a ViT-B at 4096 px already has 65,536 tokens
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,7 @@ def sidecar_path(weights: Path) -> Path:
 
 def find_sidecar(weights: Path) -> Path | None:
     for candidate in (sidecar_path(weights), weights.with_suffix(".json")):
-        if candidate != weights and candidate.is_file():
+        if candidate != weights and os.path.lexists(candidate):  # not a regular file: said when read
             return candidate
     return None
 
@@ -139,8 +144,13 @@ def _read_own_sidecar(weights: Path) -> dict:
     path = find_sidecar(weights)
     if path is None:
         return {}
+    require_regular_file(path, ModelConfigError, "the sidecar")
     try:
+        if path.stat().st_size > MAX_SIDECAR_BYTES:
+            raise ModelConfigError(f"{path.name} is larger than a model's facts can be ({MAX_SIDECAR_BYTES:,} bytes)")
         data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ModelConfigError(f"{path.name}: not a usable JSON file (nested too deeply)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelConfigError(f"{path.name}: not a readable JSON file ({exc})") from exc
     if not isinstance(data, dict):
@@ -167,9 +177,11 @@ def _triple(sidecar: dict, key: str, default, positive: bool = False) -> tuple[f
         value = [value] * 3
     ok = isinstance(value, (list, tuple)) and len(value) == 3
     ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    ok = ok and all(math.isfinite(v) and (v > 0 or not positive) for v in value)
+    # pixels are scaled to [0, 1]: a std far from that range (1e-320) would turn every input into infinities
+    low = MIN_STD if positive else -MAX_NORM
+    ok = ok and all(math.isfinite(v) and low <= v <= MAX_NORM for v in value)
     if not ok:
-        need = "three positive numbers" if positive else "three numbers"
+        need = f"three numbers from {MIN_STD} to {MAX_NORM}" if positive else f"three numbers from -{MAX_NORM} to {MAX_NORM}"
         _fail(sidecar, f"'{key}' must be {need} (one per RGB channel), got {value!r}")
     return tuple(float(v) for v in value)
 
@@ -183,7 +195,10 @@ def _input_size(sidecar: dict, default: tuple[int, int]) -> tuple[int, int]:
         value = value[1:]
     if not (isinstance(value, (list, tuple)) and len(value) == 2):
         _fail(sidecar, f"'input_size' must be N, [height, width] or [3, height, width], got {value!r}")
-    return tuple(_positive_int(sidecar, "input_size", v) for v in value)
+    size = tuple(_positive_int(sidecar, "input_size", v) for v in value)
+    if max(size) > MAX_INPUT_SIDE:
+        _fail(sidecar, f"'input_size' {list(size)} is larger than {MAX_INPUT_SIDE} pixels a side")
+    return size
 
 
 def parse_preprocessing(sidecar: dict, default_size: tuple[int, int]) -> Preprocessing:
@@ -265,7 +280,11 @@ def parse_labels(sidecar: dict, num_classes: int) -> tuple[tuple[str, ...], tupl
         name = sidecar["labels_file"]
         if not isinstance(name, str):
             _fail(sidecar, f"'labels_file' must be a file name, got {name!r}")
-        path = Path(sidecar["_path"]).parent / name
+        folder = Path(sidecar["_path"]).parent
+        path = folder / name
+        # a model file must not make the app read (and show) files elsewhere on this computer
+        if Path(name).is_absolute() or not path.resolve().is_relative_to(folder.resolve()):
+            _fail(sidecar, f"'labels_file' must name a file in the sidecar's own folder, got {name!r}")
         labels = read_labels_file(path)
         origin = f"labels file {path.name}"
     else:
@@ -283,6 +302,7 @@ def parse_labels(sidecar: dict, num_classes: int) -> tuple[tuple[str, ...], tupl
 
 def read_labels_file(path: Path) -> list[str]:
     """One class name per line; trailing blank lines ignored, inner ones kept as unnamed."""
+    require_regular_file(path, ModelConfigError, "labels file")
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from vit_gui.errors import ModelConfigError
+from vit_gui.file_kinds import require_regular_file
 
 CONFIG = "config.json"
 PREPROCESSOR = "preprocessor_config.json"
@@ -59,6 +60,7 @@ def sidecar_for(weights: Path) -> dict:
 
 
 def _read_json(path: Path) -> dict:
+    require_regular_file(path, ModelConfigError)
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise ModelConfigError(f"{path.name} is larger than a model configuration can be")
