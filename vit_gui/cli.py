@@ -126,7 +126,10 @@ def _writable_folder(folder: Path, what: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise ValueError(f"{what} {folder} is a file, not a folder") from None
+        from vit_gui.file_kinds import not_regular_reason
+
+        kind = not_regular_reason(folder) or "a file"
+        raise ValueError(f"{what} {folder} is {kind}, not a folder") from None
     except OSError as exc:
         raise ValueError(f"{what} {folder} cannot be created ({exc.strerror or exc})") from None
     if not folder.is_dir():
