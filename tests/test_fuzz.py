@@ -6,7 +6,9 @@ bounded time per input. The number of examples per test is VIT_GUI_FUZZ_EXAMPLES
 """
 
 import io
+import json
 import os
+import struct
 import time
 
 import pytest
@@ -124,6 +126,43 @@ def test_mutated_safetensors_headers(tmp_path, data):
     path = tmp_path / "mutated.safetensors"
     path.write_bytes(data)
     check_bounded(read_state_dict, path)
+
+
+DTYPES = ["F32", "F16", "BF16", "F64", "I8", "U8", "I64", "BOOL", "C64", "F8_E4M3", "nonsense"]
+DIMENSIONS = st.one_of(st.integers(-2, 70_000), st.sampled_from([0, 2**31, 2**63, 2**64, float("inf"), 1.5, True, "3"]))
+
+
+@st.composite
+def crafted_safetensors(draw) -> bytes:
+    """A well-formed safetensors header that lies: aliased and overlapping entries, offsets
+    past the end, impossible shapes and dtypes, over a small body."""
+    body = draw(st.integers(0, 2048))
+    header = {}
+    for i in range(draw(st.integers(1, 40))):
+        if draw(st.booleans()):  # alias the whole body, as the 2,000-entry memory bomb did
+            start, end = 0, body
+        else:
+            start = draw(st.integers(0, body + 16))
+            end = draw(st.integers(0, body + 16))
+        header[f"t{i}"] = {"dtype": draw(st.sampled_from(DTYPES)), "shape": draw(st.lists(DIMENSIONS, max_size=4)),
+                           "data_offsets": [start, end]}
+    text = json.dumps(header).encode()  # json.dumps writes Infinity, as a hostile file may
+    return struct.pack("<Q", len(text)) + text + bytes(body)
+
+
+@FUZZ
+@given(data=crafted_safetensors())
+def test_lying_safetensors_headers_never_allocate_more_than_the_file(tmp_path, data):
+    path = tmp_path / "crafted.safetensors"
+    path.write_bytes(data)
+    start = time.perf_counter()
+    try:
+        tensors = read_state_dict(path)
+    except VitGuiError:
+        return
+    finally:
+        assert time.perf_counter() - start < SECONDS_PER_INPUT
+    assert sum(t.numel() * t.element_size() for t in tensors.values()) <= len(data)
 
 
 @pytest.mark.parametrize("name", sorted(IMAGE_SEEDS))

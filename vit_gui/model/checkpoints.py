@@ -36,6 +36,8 @@ SAFETENSORS_DTYPES = {
     "U8": torch.uint8, "BOOL": torch.bool,
 }
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
+ZIP_MAGIC = b"PK\x03\x04"
+MAX_DIM = 1 << 31  # no dimension of a ViT tensor comes near this
 
 
 @dataclass
@@ -60,9 +62,37 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path.name} is empty; {EXPECTED}")
     if _looks_like_safetensors(head):
         state = _read_safetensors(path)
-    else:
+    elif head.startswith(ZIP_MAGIC):
+        _check_zip(path)
         state = _read_torch(path)
+    elif head[:1] == b"\x80":  # a pickle: PyTorch's legacy (pre-1.6) format
+        state = _read_torch(path)
+    else:  # never handed to torch.load, which would read a 4 GB file of zeros whole
+        what = "zero bytes" if not head.strip(b"\0") else f"bytes {head[:8].hex(' ')}"
+        raise CheckpointError(f"{path.name} is not a readable checkpoint (it starts with {what}); {EXPECTED}")
     return _unwrap(state, path)
+
+
+def _check_zip(path: Path) -> None:
+    """PyTorch's zip format stores tensors uncompressed, each once: entries that expand
+    (deflate) or overlap would make loading allocate far more than the file holds."""
+    import zipfile
+
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path.name} is not a readable checkpoint (a damaged zip archive: {exc}); "
+                              f"{EXPECTED}") from None
+    packed = [e.filename for e in entries if e.compress_type != zipfile.ZIP_STORED]
+    if packed:
+        raise CheckpointError(f"{path.name} has compressed entries ({packed[0]}, …), which PyTorch never "
+                              "writes; refused, as they could expand far beyond the file's size")
+    total = sum(e.file_size for e in entries)
+    if total > size:
+        raise CheckpointError(f"{path.name}: its entries claim {total:,} bytes in a file of {size:,} "
+                              "(overlapping entries); refused")
 
 
 def _looks_like_safetensors(head: bytes) -> bool:
@@ -107,11 +137,11 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         if not isinstance(header, dict):
             raise CheckpointError(f"{path.name}: corrupt .safetensors header (not a JSON object)")
         body_start, body_size = 8 + header_len, size - 8 - header_len
+        entries = {name: _safetensors_entry(path, name, entry, body_size)
+                   for name, entry in header.items() if name != "__metadata__"}
+        _check_disjoint(path, entries)  # so the buffers below add up to at most the file's size
         tensors = {}
-        for name, entry in header.items():
-            if name == "__metadata__":
-                continue
-            dtype, shape, start, end = _safetensors_entry(path, name, entry, body_size)
+        for name, (dtype, shape, start, end) in entries.items():
             buffer = bytearray(end - start)
             fh.seek(body_start + start)
             if fh.readinto(buffer) != len(buffer):
@@ -140,19 +170,35 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: di
 
 
 def _safetensors_entry(path: Path, name: str, entry, body_size: int):
-    """(dtype, shape, start, end) of one header entry, checked against the file."""
-    try:
-        dtype = SAFETENSORS_DTYPES[entry["dtype"]]
-        shape = [int(s) for s in entry["shape"]]
-        start, end = (int(o) for o in entry["data_offsets"])
-    except (KeyError, TypeError, ValueError):
-        raise CheckpointError(f"{path.name}: corrupt .safetensors entry for '{name}'") from None
+    """(dtype, shape, start, end) of one header entry, checked against the file before
+    anything is allocated: known dtype, whole-number dimensions, bytes inside the file."""
+    if not isinstance(entry, dict):
+        raise CheckpointError(f"{path.name}: corrupt .safetensors entry for '{name}'")
+    if entry.get("dtype") not in SAFETENSORS_DTYPES:
+        raise CheckpointError(f"{path.name}: '{name}' has dtype {str(entry.get('dtype'))[:20]!r}, "
+                              "which is not a weight type vit-gui reads")
+    dtype = SAFETENSORS_DTYPES[entry["dtype"]]
+    shape, offsets = entry.get("shape"), entry.get("data_offsets")
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731 - JSON 1.0, Infinity are not
+    if not (isinstance(shape, list) and len(shape) <= 8 and all(whole(s) and 0 < s < MAX_DIM for s in shape)):
+        raise CheckpointError(f"{path.name}: '{name}' has an impossible shape {str(shape)[:60]}")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(whole(o) for o in offsets)):
+        raise CheckpointError(f"{path.name}: corrupt .safetensors entry for '{name}'")
+    start, end = offsets
     itemsize = torch.empty((), dtype=dtype).element_size()
-    if min(shape, default=0) < 0 or not 0 <= start <= end <= body_size or end - start != math.prod(shape) * itemsize:
+    if not 0 <= start <= end <= body_size or end - start != math.prod(shape) * itemsize:
         raise CheckpointError(
             f"{path.name}: truncated or corrupt .safetensors file ('{name}' does not fit its data)"
         )
     return dtype, shape, start, end
+
+
+def _check_disjoint(path: Path, entries: dict) -> None:
+    spans = sorted((start, end, name) for name, (_, _, start, end) in entries.items() if end > start)
+    for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
+        if start < end:
+            raise CheckpointError(f"{path.name}: '{first}' and '{second}' share bytes (overlapping entries); "
+                                  "refused, as loading them would take more memory than the file holds")
 
 
 def _unwrap(state, path: Path) -> dict[str, torch.Tensor]:
@@ -258,6 +304,7 @@ def build_model(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> Visio
     """The model, with the checkpoint's tensors as its parameters (checked name by name and
     shape by shape). Built uninitialised and given the loaded tensors themselves, so the
     weights are in memory once, not twice."""
+    _check_size_claims(state, arch)
     model = VisionTransformer(**arch.model_kwargs(), init_weights=False)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -278,6 +325,26 @@ def build_model(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> Visio
         _check_values(name, state[name])
     model.load_state_dict({k: v.float().contiguous() for k, v in state.items()}, assign=True)
     return model.eval()
+
+
+def parameter_count(arch: cfg.Architecture) -> int:
+    """How many numbers the model `arch` describes holds (our VisionTransformer's layout)."""
+    e, m, p = arch.embed_dim, arch.mlp_hidden, arch.patch_size
+    block = 4 * e + (3 * e * e + 3 * e * arch.qkv_bias) + (e * e + e) + (2 * e * m + m + e) + 2 * e * arch.layer_scale
+    tokens = arch.grid[0] * arch.grid[1] + arch.prefix_pos_tokens
+    embed = 3 * p * p * e + e + (arch.num_prefix_tokens * e) + tokens * e + 2 * e
+    heads = (1 + arch.dist_head) * (arch.num_classes * e + arch.num_classes)
+    return arch.depth * block + embed + heads
+
+
+def _check_size_claims(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> None:
+    """Shapes read from a file decide how much memory the model takes: a file must hold
+    (about) every number of the model it describes before that model is built."""
+    present = sum(t.numel() for t in state.values())
+    needed = parameter_count(arch)
+    if needed > present * 1.01 + 1024:
+        raise CheckpointError(f"the file describes a model of {needed:,} numbers but holds {present:,}; "
+                              "refused before allocating it")
 
 
 def _check_values(name: str, tensor: torch.Tensor) -> None:
