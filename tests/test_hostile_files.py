@@ -337,3 +337,75 @@ def test_head_zero_is_refused(capsys, tiny_checkpoint, photo_folder):
     code, _, err = run_cli(capsys, photo_folder / "chelsea.jpg", "--model", tiny_checkpoint, "--maps", "m",
                            "--layer", "1", "--head", "0")
     assert code == 2 and "head must be 1..3, got 0" in err
+
+
+# ---- 1. checkpoint memory follows the file ----------------------------------------------------
+
+def safetensors_bytes(header: dict, body: bytes) -> bytes:
+    import struct
+
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + body
+
+
+def test_aliased_entries_are_refused_before_allocating(tmp_path):
+    """The memory bomb: many entries over one block (here 2,000 x 64 KiB would be 128 MiB)."""
+    block = 64 * 1024
+    header = {f"blocks.{i}.w": {"dtype": "F32", "shape": [block // 4], "data_offsets": [0, block]} for i in range(2000)}
+    path = tmp_path / "bomb.safetensors"
+    path.write_bytes(safetensors_bytes(header, bytes(block)))
+    with pytest.raises(CheckpointError, match="share bytes"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"dtype": "F32", "shape": [float("inf")], "data_offsets": [0, 4]}, "impossible shape"),  # JSON Infinity
+    ({"dtype": "F32", "shape": [2**63, 0], "data_offsets": [0, 0]}, "impossible shape"),
+    ({"dtype": "F32", "shape": [1.5], "data_offsets": [0, 4]}, "impossible shape"),
+    ({"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}, "dtype 'C64', which is not a weight type"),
+    ({"dtype": "F32", "shape": [4], "data_offsets": [0, 64]}, "does not fit its data"),
+])
+def test_lying_entries_are_named(tmp_path, entry, message):
+    path = tmp_path / "lie.safetensors"
+    path.write_bytes(safetensors_bytes({"cls_token": entry}, bytes(64)))
+    with pytest.raises(CheckpointError, match=message):
+        load_model(path)
+
+
+def test_a_model_bigger_than_its_file_is_refused_before_it_is_built(tmp_path, tiny_hf):
+    """1,000 blocks named by one tiny tensor each would build a 1.8 GB model."""
+    from vit_gui.model.checkpoints import read_checkpoint
+
+    state, _, _ = read_checkpoint(write_pth(tmp_path, tiny_hf), {"num_heads": 3})
+    for i in range(4, 1000):
+        state[f"blocks.{i}.norm1.weight"] = torch.ones(1)
+    torch.save(state, tmp_path / "deep.pth")
+    (tmp_path / "deep.pth.json").write_text(json.dumps({"num_heads": 3}))
+    with pytest.raises(CheckpointError, match="describes a model of .* numbers but holds"):
+        load_model(tmp_path / "deep.pth")
+
+
+def write_pth(tmp_path, model):
+    path = tmp_path / "model.pth"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def test_a_compressed_torch_zip_is_refused(tmp_path, tiny_hf):
+    import zipfile
+
+    plain = write_pth(tmp_path, tiny_hf)
+    packed = tmp_path / "packed.pth"
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            target.writestr(item.filename, source.read(item.filename))
+    with pytest.raises(CheckpointError, match="compressed entries"):
+        load_model(packed)
+
+
+def test_a_sparse_file_of_zeros_is_not_read_whole(tmp_path):
+    path = tmp_path / "zeros.pth"
+    with path.open("wb") as fh:
+        fh.truncate(4 * 1024**3)  # 4 GB, sparse: reading it whole took 16 s
+    with pytest.raises(CheckpointError, match="starts with zero bytes"):
+        finishes(lambda: load_model(path), seconds=5)
