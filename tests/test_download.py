@@ -39,7 +39,10 @@ class Server:
     def __init__(self, body: bytes):
         self.body, self.status, self.drop_after, self.honour_range = body, 200, None, True
         self.slow = False  # send in small pieces with pauses, like a slow connection
+        self.hostile = None  # "endless": a body that never ends; "trickle": a byte at a time; "silent"
+        self.announce = None  # a Content-Length to claim instead of the true one
         self.ranges: list[str | None] = []
+        self.stopped = False
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +53,24 @@ class Server:
                 server.ranges.append(self.headers.get("Range"))
                 if server.status != 200:
                     self.send_error(server.status)
+                    return
+                if server.hostile or server.announce:
+                    self.send_response(200)
+                    if server.announce:
+                        self.send_header("Content-Length", str(server.announce))
+                    self.end_headers()
+                    try:
+                        while server.hostile and not server.stopped:
+                            if server.hostile == "endless":
+                                self.wfile.write(bytes(64 * 1024))
+                            elif server.hostile == "trickle":
+                                self.wfile.write(b"x")
+                                self.wfile.flush()
+                                time.sleep(0.2)
+                            else:
+                                time.sleep(0.05)
+                    except OSError:
+                        pass  # the client cut us off, as it should
                     return
                 start = 0
                 if server.honour_range and self.headers.get("Range"):
@@ -83,6 +104,7 @@ class Server:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self):
+        self.stopped = True
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -257,3 +279,52 @@ def test_a_backbone_with_registers_installs_as_a_backbone(private_data_dir):
             download_model(dataclasses.replace(backbone, name="other", timm_name="other", num_classes=1000))
     finally:
         server.close()
+
+
+# ---- hostile servers: size cap, stall, deadline, prompt cancel --------------------------------
+
+def test_an_endless_body_stops_at_the_expected_size(server, private_data_dir):
+    server.hostile = "endless"
+    model = small_known_model(server.url)
+    with pytest.raises(DownloadError, match="sent more than the .* bytes this model can have"):
+        download_model(model)
+    assert not partial_path(model).exists() and installed_weights(private_data_dir) == []
+
+
+def test_an_announced_size_far_too_big_is_not_downloaded(server):
+    server.announce = 50 * 1024**3
+    with pytest.raises(DownloadError, match="announces 53,687,091,200 bytes"):
+        download_model(small_known_model(server.url))
+
+
+def test_a_trickle_is_cut_off_as_a_stall(server, monkeypatch):
+    import vit_gui.model.download as download
+
+    monkeypatch.setattr(download, "STALL_SECONDS", 1.0)
+    server.hostile = "trickle"  # 5 bytes a second: every read succeeds, none is ever timed out
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="stalled"):
+        download_model(small_known_model(server.url))
+    assert time.monotonic() - start < 10
+
+
+def test_the_overall_deadline_stops_a_slow_download(server, monkeypatch):
+    import vit_gui.model.download as download
+
+    monkeypatch.setattr(download, "CONNECT_SECONDS", 0.5)
+    monkeypatch.setattr(download, "MIN_RATE", 10**12)
+    server.hostile = "endless"
+    server.announce = None
+    monkeypatch.setattr(download, "EXTRA_BYTES", 10**12)  # so the size cap does not stop it first
+    with pytest.raises(DownloadError, match="took too long"):
+        download_model(small_known_model(server.url))
+
+
+def test_cancel_acts_within_a_second_while_the_server_is_silent(server):
+    server.hostile = "silent"
+    asked = time.monotonic() + 0.5
+    with pytest.raises(DownloadCancelled):
+        download_model(small_known_model(server.url), cancelled=lambda: time.monotonic() > asked)
+    # the blocked read was woken (within the watchdog's 0.2 s look), not waited out (the 30 s
+    # read timeout); the bound leaves room for a busy machine
+    assert time.monotonic() - asked < 5.0

@@ -323,7 +323,9 @@ def build_model(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> Visio
                 f"for a {arch.name} with {arch.num_heads} heads"
             )
         _check_values(name, state[name])
-    model.load_state_dict({k: v.float().contiguous() for k, v in state.items()}, assign=True)
+    for name in list(state):  # widened one by one, each half-precision original let go at once
+        state[name] = state[name].float().contiguous()
+    model.load_state_dict(state, assign=True)
     return model.eval()
 
 

@@ -14,6 +14,9 @@ import http.client
 import json
 import os
 import re
+import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -24,8 +27,12 @@ from vit_gui.fileio import atomic_write_text
 from vit_gui.model.catalog import KnownModel, user_models_dir
 from vit_gui.resources import user_data_dir
 
-CHUNK = 1 << 20
+CHUNK = 1 << 16  # small reads: progress and cancel are checked often
 SIZE_TOLERANCE = 0.01  # the file is the float32 weights plus a small header
+EXTRA_BYTES = 1 << 20  # a safetensors header is far smaller than this
+STALL_SECONDS, STALL_BYTES = 30.0, 16 * 1024  # less than this in that long: the transfer has stalled
+MIN_RATE, CONNECT_SECONDS = 50_000, 60.0  # the overall deadline: a minute, plus the size at 50 kB/s
+WATCH_EVERY = 0.2  # seconds between the watchdog's looks: cancel acts within this
 
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
 
@@ -63,7 +70,12 @@ def download_model(
     part = partial_path(model, data_dir)
     final = installed_path(model, data_dir)
     part.parent.mkdir(parents=True, exist_ok=True)
-    _fetch(url or model.url, part, progress or (lambda done, total: None), cancelled or (lambda: False), timeout)
+    limit = int(model.approx_bytes * (1 + SIZE_TOLERANCE)) + EXTRA_BYTES
+    watchdog = Watchdog(cancelled or (lambda: False), deadline=CONNECT_SECONDS + limit / MIN_RATE)
+    try:
+        _fetch(url or model.url, part, progress or (lambda done, total: None), watchdog, timeout, limit)
+    finally:
+        watchdog.stop()
     try:
         verify(part, model)
     except DownloadError:
@@ -75,27 +87,92 @@ def download_model(
     return final
 
 
-def _fetch(url: str, part: Path, progress: Progress, cancelled: Callable[[], bool], timeout: float) -> None:
+class Watchdog:
+    """Watches a transfer from its own thread and cuts the connection (shutting its socket,
+    which wakes a blocked read at once) when the user cancels, when the transfer stalls
+    (a trickle of bytes defeats a per-read timeout), or when the overall deadline passes."""
+
+    def __init__(self, cancelled: Callable[[], bool], deadline: float):
+        self.cancelled, self.deadline = cancelled, time.monotonic() + deadline
+        self.reason: VitGuiError | None = None
+        self.response = None
+        self.received, self._mark = 0, (time.monotonic(), 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="download-watchdog", daemon=True)
+        self._thread.start()
+
+    def watch(self, response) -> None:
+        self.response, self._mark = response, (time.monotonic(), self.received)
+
+    def got(self, count: int) -> None:
+        self.received += count
+
+    def check(self) -> None:
+        """Raise the reason the transfer was cut, if it was."""
+        if self.reason is None and self.cancelled():
+            self.reason = DownloadCancelled(CANCELLED)
+        if self.reason is not None:
+            raise self.reason
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCH_EVERY):
+            now = time.monotonic()
+            since, at = self._mark
+            if self.received - at >= STALL_BYTES:
+                self._mark = (now, self.received)
+            if self.cancelled():
+                self._cut(DownloadCancelled(CANCELLED))
+            elif now > self.deadline:
+                self._cut(DownloadError("the download took too long and was stopped; run it again to resume"))
+            elif self.response is not None and now - since > STALL_SECONDS:
+                self._cut(DownloadError(f"the download stalled (under {STALL_BYTES // 1024} kB in "
+                                        f"{STALL_SECONDS:.0f} s) and was stopped; run it again to resume"))
+
+    def _cut(self, reason: VitGuiError) -> None:
+        if self.reason is None:
+            self.reason = reason
+        sock = getattr(getattr(getattr(self.response, "fp", None), "raw", None), "_sock", None)
+        try:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+            elif self.response is not None:
+                self.response.close()
+        except OSError:
+            pass
+
+
+CANCELLED = "download cancelled; starting it again resumes where it stopped"
+
+
+def _fetch(url: str, part: Path, progress: Progress, watchdog: Watchdog, timeout: float, limit: int) -> None:
     for attempt in range(2):  # a second go from zero when the server rejects our range
         have = part.stat().st_size if part.exists() else 0
         headers = {"User-Agent": "vit-gui", **({"Range": f"bytes={have}-"} if have else {})}
         try:
+            watchdog.check()
             with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
-                _stream(response, part, have, progress, cancelled)
+                watchdog.watch(response)
+                _stream(response, part, have, progress, watchdog, limit)
             return
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and attempt == 0:  # our part is not a prefix the server knows
                 part.unlink(missing_ok=True)
                 continue
-            raise DownloadError(f"the server answered {exc.code} {exc.reason} for {url}") from None
-        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:
+            raise DownloadError(f"the server answered {exc.code} {str(exc.reason)[:80]} for {url}") from None
+        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError, ValueError) as exc:
+            watchdog.check()  # the watchdog cut it: say why
             reason = getattr(exc, "reason", None) or exc
             raise DownloadError(f"download interrupted ({reason}); run it again to resume") from None
         except OSError as exc:  # e.g. the disk is full or the folder is read-only
+            watchdog.check()
             raise DownloadError(f"download failed ({exc.strerror or exc}); run it again to resume") from None
 
 
-def _stream(response, part: Path, have: int, progress: Progress, cancelled: Callable[[], bool]) -> None:
+def _stream(response, part: Path, have: int, progress: Progress, watchdog: Watchdog, limit: int) -> None:
     if have and response.status == 206:
         match = re.match(r"bytes (\d+)-\d+/(\d+|\*)", response.headers.get("Content-Range", ""))
         if not match or int(match.group(1)) != have:
@@ -106,18 +183,26 @@ def _stream(response, part: Path, have: int, progress: Progress, cancelled: Call
         have, mode = 0, "wb"
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
+    if total is not None and total > limit:
+        raise DownloadError(f"the server announces {total:,} bytes for a model of about {limit:,}; not downloaded")
     done = have
     progress(done, total)
     with part.open(mode) as fh:
         while True:
-            if cancelled():
-                raise DownloadCancelled("download cancelled; starting it again resumes where it stopped")
+            watchdog.check()
             chunk = response.read(CHUNK)
             if not chunk:
                 break
             fh.write(chunk)
             done += len(chunk)
+            watchdog.got(len(chunk))
+            if done > limit:  # an endless body: stop at the expected size and a margin
+                break
             progress(done, total)
+    if done > limit:
+        part.unlink(missing_ok=True)
+        raise DownloadError(f"the server sent more than the {limit:,} bytes this model can have; stopped")
+    watchdog.check()
     if total is not None and done != total:
         raise DownloadError(f"download interrupted at {done} of {total} bytes; run it again to resume")
 
