@@ -184,6 +184,7 @@ def test_export_png_and_csv_read_back(qtbot, window, photo_folder, tmp_path):
     window.attention.opacity.setValue(100)
     png = tmp_path / "out" / "rocket.overlay.png"
     assert window.export_png(str(png))
+    qtbot.waitUntil(lambda: window.status_label.text() == f"saved {png}", timeout=30_000)
     original = load_image(photo_folder / "more" / "rocket.jpg").image
     with Image.open(png) as saved:
         assert saved.size == original.size

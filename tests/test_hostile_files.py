@@ -409,3 +409,41 @@ def test_a_sparse_file_of_zeros_is_not_read_whole(tmp_path):
         fh.truncate(4 * 1024**3)  # 4 GB, sparse: reading it whole took 16 s
     with pytest.raises(CheckpointError, match="starts with zero bytes"):
         finishes(lambda: load_model(path), seconds=5)
+
+
+# ---- 8. a full-size export is blended in strips, off the GUI thread ----------------------------
+
+def test_strip_wise_overlay_equals_one_pass(monkeypatch, photos):
+    import vit_gui.explain.overlay as ov
+    from vit_gui.preprocess import Geometry
+
+    image = Image.fromarray(photos["astronaut"])
+    grid_map = np.random.default_rng(1).random((14, 14))
+    geometry = Geometry(image.size, (224, 224), (20.0, -10.0, 480.0, 500.0))
+    whole = np.asarray(ov.overlay(image, grid_map, geometry, "jet", 0.6))
+    monkeypatch.setattr(ov, "STRIP_PIXELS", 3 * image.width + 7)  # many strips of 3 rows
+    strips = np.asarray(ov.overlay(image, grid_map, geometry, "jet", 0.6))
+    assert np.array_equal(whole, strips)
+
+
+def test_window_exports_on_another_thread(qtbot, tmp_path, tiny_checkpoint, photo_folder, monkeypatch):
+    from gui_helpers import drop, make_window, wait_idle, wait_map
+
+    import vit_gui.explain.overlay as ov
+
+    window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
+    drop(window, paths=[photo_folder / "chelsea.jpg"])
+    wait_idle(qtbot, window)
+    wait_map(qtbot, window.attention)
+    threads, original = [], ov.overlay
+
+    def spy(image, *args, **kwargs):
+        threads.append((threading.current_thread() is threading.main_thread(), image.size))
+        return original(image, *args, **kwargs)
+
+    monkeypatch.setattr(ov, "overlay", spy)
+    target = tmp_path / "export.png"
+    assert window.export_png(str(target))
+    qtbot.waitUntil(lambda: window.status_label.text() == f"saved {target}", timeout=30_000)
+    full_size = [on_gui for on_gui, size in threads if size == (451, 300)]
+    assert full_size == [False] and target.is_file()

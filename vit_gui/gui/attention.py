@@ -319,12 +319,16 @@ class AttentionView(QWidget):
 
     def overlay_image(self, image, fit: bool = False):
         """`image` (the display image, or the full-size original for export) with the current map."""
+        return self.overlay_recipe()(image, self._fit(image).size if fit else image.size)
+
+    def overlay_recipe(self):
+        """A function (image, size) -> overlay with the map and look shown now: it holds no
+        widget, so another thread can run it (a full-size export)."""
         from vit_gui.explain.overlay import overlay
 
-        target = self._fit(image).size if fit else image.size
+        grid_map, geometry, colormap = self.current_map, self.prediction.geometry, self.colormap.currentText()
         opacity = self.opacity.value() / 100 if self.show_overlay.isChecked() else 0.0
-        return overlay(image, self.current_map, self.prediction.geometry, self.colormap.currentText(), opacity,
-                       size=target)
+        return lambda image, size: overlay(image, grid_map, geometry, colormap, opacity, size=size)
 
     def _fit(self, image):
         """The image scaled to fill the canvas, keeping its aspect ratio."""

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from vit_gui.gui.attention import AttentionView
 from vit_gui.gui.drop_zone import DropContent, DropHint, parse_mime
+from vit_gui.gui.map_jobs import MapJobs
 from vit_gui.gui.model_panel import ModelPanel
 from vit_gui.gui.plain import esc, plain_label, warn
 from vit_gui.gui.results import ResultsList
@@ -52,6 +53,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("vit-gui — where does the Vision Transformer look?")
         self.setAcceptDrops(True)
         self.session = Session()
+        self.exports = MapJobs(self, latest_only=False)
+        self.exports.finished.connect(self.on_export_done)
         self.batch_id = 0
         self.running: dict[int, tuple[int, int]] = {}  # batch id -> (done, total)
         self.loaded_model: str | None = None  # path of the model the worker has
@@ -542,23 +545,33 @@ class MainWindow(QMainWindow):
             self.export_png(path)
 
     def export_png(self, path: str) -> bool:
-        """Save the shown overlay at the original image's full size (atomic write)."""
-        from vit_gui.errors import VitGuiError
-        from vit_gui.fileio import atomic_save_image
-        from vit_gui.images import load_image
-
+        """Save the shown overlay at the original image's full size (atomic write), on the
+        export thread: a 120 MP photo takes seconds, which the window does not wait out.
+        False when there is nothing to export."""
         key = self.results.current_key()
         if key is None or self.attention.current_map is None:
             return False
-        source = self.session.records[key].source
-        try:
+        source, recipe = self.session.records[key].source, self.attention.overlay_recipe()
+
+        def work():
+            from vit_gui.fileio import atomic_save_image
+            from vit_gui.images import load_image
+
             image = load_image(source).image if isinstance(source, str) else source
-            atomic_save_image(path, self.attention.overlay_image(image))
-        except (VitGuiError, OSError) as exc:
-            warn(self, "Export failed", f"Could not save {path}:\n{exc}")
-            return False
-        self.status(f"saved {path}")
+            atomic_save_image(path, recipe(image, image.size))
+            return path
+
+        self.exports.submit(work)
+        self.status(f"saving {path}…")
         return True
+
+    @Slot(int, object, str)
+    def on_export_done(self, _request: int, path, error: str) -> None:
+        if error:
+            warn(self, "Export failed", f"Could not save the overlay:\n{error}")
+            self.status("export failed")
+        else:
+            self.status(f"saved {path}")
 
     @Slot()
     def export_csv_dialog(self) -> None:
@@ -611,5 +624,6 @@ class MainWindow(QMainWindow):
         self.thread.quit()
         self.thread.wait()
         self.attention.jobs.wait()
+        self.exports.wait()  # an export in progress finishes: the user asked for that file
         self.settings.q.sync()
         super().closeEvent(event)

@@ -1,4 +1,5 @@
-"""Map maths off the GUI thread: one job at a time, only the newest request computed.
+"""Map maths (and other long drawing work) off the GUI thread: one job at a time; for maps
+only the newest request is computed.
 
 Recomputing a map from kept attentions takes milliseconds on an idle machine, but torch's
 intra-op threads made it take half a second on a busy one, and DINOv2 at 518 px (1,370
@@ -27,7 +28,7 @@ class _Job(QRunnable):
         self.request_id, self.jobs, self.work = request_id, jobs, work
 
     def run(self) -> None:
-        if self.request_id != self.jobs.latest:
+        if self.jobs.latest_only and self.request_id != self.jobs.latest:
             return  # superseded while waiting
         import torch
 
@@ -42,8 +43,9 @@ class _Job(QRunnable):
 class MapJobs(QObject):
     finished = Signal(int, object, str)  # request id, result (None on error), error
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, latest_only: bool = True):
         super().__init__(parent)
+        self.latest_only = latest_only  # False: every job runs and reports (exports)
         self.pool = QThreadPool(self)  # created first, so destroyed first: it waits for its job
         self.pool.setMaxThreadCount(1)
         self.relay = _Relay(self)
@@ -62,7 +64,7 @@ class MapJobs(QObject):
 
     @Slot(int, object, str)
     def _on_done(self, request_id: int, result, error: str) -> None:
-        if request_id == self.latest:
+        if request_id == self.latest or not self.latest_only:
             self.finished.emit(request_id, result, error)
 
     def wait(self, msecs: int = -1) -> bool:
