@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -447,3 +448,42 @@ def test_window_exports_on_another_thread(qtbot, tmp_path, tiny_checkpoint, phot
     qtbot.waitUntil(lambda: window.status_label.text() == f"saved {target}", timeout=30_000)
     full_size = [on_gui for on_gui, size in threads if size == (451, 300)]
     assert full_size == [False] and target.is_file()
+
+
+# ---- smaller ones: silent skips, terminal escapes, spreadsheet formulas -------------------------
+
+def test_what_a_folder_holds_but_cannot_be_read_is_listed_with_a_reason(capsys, tmp_path, tiny_checkpoint, photos):
+    folder = tmp_path / "phone"
+    (folder / "locked").mkdir(parents=True)
+    Image.fromarray(photos["coffee"]).save(folder / "coffee.jpg")
+    (folder / "IMG_0001.HEIC").write_bytes(b"\0\0\0\x18ftypheic")
+    (folder / "logo.svg").write_text("<svg/>")
+    Image.fromarray(photos["rocket"]).save(folder / "locked" / "rocket.jpg")
+    (folder / "locked").chmod(0o000)
+    try:
+        code, out, err = run_cli(capsys, folder, "--model", tiny_checkpoint)
+    finally:
+        (folder / "locked").chmod(0o700)
+    records = {Path(r["path"]).name: r for r in strict_json(out)}
+    assert records["coffee.jpg"]["top"]
+    assert "HEIC photo" in records["IMG_0001.HEIC"]["error"] and "SVG" in records["logo.svg"]["error"]
+    if os.geteuid() != 0:  # root reads a 0o000 folder anyway
+        assert "cannot be opened (permission denied)" in records["locked"]["error"]
+    assert code == 1 and "skipped" in err
+
+
+def test_escape_sequences_never_reach_the_terminal_and_formulas_are_neutralised(capsys, tmp_path, tiny_hf, photos):
+    from conftest import write_checkpoint
+
+    labels = ["=HYPERLINK(\"http://evil\")"] + ["\x1b]0;pwned\x07label"] * 9
+    checkpoint = write_checkpoint(tiny_hf, tmp_path, sidecar={"num_heads": 3, "labels": labels})
+    photo = tmp_path / "\x1b[2Jphoto.png"
+    Image.fromarray(photos["chelsea"]).save(photo)
+    Image.fromarray(photos["coffee"]).save(tmp_path / "plain.png")  # two images: progress names each on stderr
+    code, out, err = run_cli(capsys, photo, tmp_path / "plain.png", "--model", checkpoint, "--format", "csv",
+                             "--top-k", "10")
+    assert "\x1b" not in err and "\\x1b[2Jphoto.png" in err
+    assert "\x1b" not in out and "\x07" not in out
+    rows = out.splitlines()
+    assert any(",'=HYPERLINK" in row for row in rows)  # shown as text in a spreadsheet
+    assert not any(",=" in row for row in rows)

@@ -116,9 +116,12 @@ def map_spec_from_args(args, default_start_block: int = 0):
 
 
 def say(message: str) -> None:
-    """Progress and diagnostics go to stderr, which a windowed frozen app may not have."""
+    """Progress and diagnostics go to stderr, which a windowed frozen app may not have.
+    Control characters from file names and labels are written out, never sent raw to the
+    terminal (an escape sequence could rewrite what the user sees)."""
     if sys.stderr is not None:
-        print(f"vit-gui: {message}", file=sys.stderr, flush=True)
+        shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in message)
+        print(f"vit-gui: {shown}", file=sys.stderr, flush=True)
 
 
 def _writable_folder(folder: Path, what: str) -> None:
@@ -179,11 +182,17 @@ def run_classify(args) -> int:
 
         say(f"note: {NO_CLASSES_NOTE}")
 
-    paths = find_images(args.paths)
-    if not paths:
+    skipped: list = []
+    paths = find_images(args.paths, skipped=skipped)
+    if not paths and not skipped:
         say("error: no image files found in " + ", ".join(map(str, args.paths)))
         return EXIT_CANNOT_RUN
+    from vit_gui.record import ImageRecord
+
     records = list(_classify_all(predictor, paths, args, spec))
+    for path, reason in skipped:  # listed, each with its reason, after the images that ran
+        say(f"skipped {path}: {reason}")
+        records.append(ImageRecord(len(records), path.name, str(path)).fail(reason))
     written = _write_results(records, args)
     failed = sum(r.error is not None for r in records)
     unmapped = sum(1 for r in records if r.maps and "error" in r.maps)

@@ -20,8 +20,17 @@ from vit_gui.errors import ImageLoadError
 from vit_gui.file_kinds import not_regular_reason
 
 IMAGE_SUFFIXES = frozenset(
-    ".jpg .jpeg .jpe .png .bmp .gif .tif .tiff .webp .ppm .pgm .pbm .pnm .ico .tga .jfif".split()
+    ".jpg .jpeg .jpe .png .bmp .gif .tif .tiff .webp .avif .ppm .pgm .pbm .pnm .ico .tga .jfif".split()
 )
+#: Files that look like pictures but cannot be read: listed with the reason, never skipped silently.
+UNREADABLE_SUFFIXES = {
+    **dict.fromkeys((".heic", ".heif"), "a HEIC photo (the iPhone's default format), which this app cannot "
+                    "read yet: export it as JPEG (on an iPhone: Settings > Camera > Formats > Most Compatible)"),
+    ".svg": "a vector drawing (SVG), not a photo: export it as PNG",
+    **dict.fromkeys(".cr2 .cr3 .nef .arw .dng .raf .orf .rw2 .pef .srw".split(),
+                    "a camera RAW file, which this app cannot read: export it as JPEG"),
+    ".psd": "a Photoshop document, which this app cannot read: export it as PNG or JPEG",
+}
 #: Larger images are refused before decoding: 120 MP is a 12,000 x 10,000 photo.
 MAX_PIXELS = 120_000_000
 # PIL warns from this size on and refuses twice it; our own check (below) speaks first
@@ -118,21 +127,32 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def find_images(paths, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+def find_images(paths, suffixes=IMAGE_SUFFIXES, skipped: list | None = None) -> list[Path]:
     """Files given directly, plus image files found under folders (recursively, sorted).
 
     Symlinked folders are not followed, so a link loop cannot trap the walk; files given
     directly are kept whatever their suffix, so a bad one gets its own error message.
+    What a folder holds that cannot be read (a subfolder without permission, a HEIC photo)
+    is appended to `skipped` as (path, reason), so the user hears of it.
     """
     found: list[Path] = []
     seen: set[Path] = set()
+    skipped = [] if skipped is None else skipped
+
+    def unreadable_folder(error: OSError) -> None:
+        reason = "permission denied" if isinstance(error, PermissionError) else (error.strerror or str(error))
+        skipped.append((Path(error.filename), f"this folder cannot be opened ({reason}); its images were skipped"))
+
     for path in map(Path, paths):
         if path.is_dir():
-            for root, dirs, files in os.walk(path, followlinks=False):
+            for root, dirs, files in os.walk(path, followlinks=False, onerror=unreadable_folder):
                 dirs.sort()
                 for name in sorted(files):
-                    if Path(name).suffix.lower() in suffixes:
+                    suffix = Path(name).suffix.lower()
+                    if suffix in suffixes:
                         _add(Path(root) / name, found, seen)
+                    elif suffix in UNREADABLE_SUFFIXES:
+                        skipped.append((Path(root) / name, UNREADABLE_SUFFIXES[suffix]))
         else:
             _add(path, found, seen)
     return found

@@ -353,10 +353,14 @@ class MainWindow(QMainWindow):
 
         for path in paths:
             self._remember_recent(str(path))
-        found = find_images(paths)
-        if not found:
+        skipped: list = []
+        found = find_images(paths, skipped=skipped)
+        if not found and not skipped:
             self.status("no image files found there")
         keys = [self._add_item(p.name, str(p)) for p in found]
+        for path, reason in skipped:  # shown in the list with the reason, never dropped silently
+            key = self._add_item(path.name, str(path), error=reason)
+            self.results.set_result(key, self.session.records[key])
         if classify:
             self.classify(keys)
         return keys
