@@ -328,3 +328,19 @@ def test_cancel_acts_within_a_second_while_the_server_is_silent(server):
     # the blocked read was woken (within the watchdog's 0.2 s look), not waited out (the 30 s
     # read timeout); the bound leaves room for a busy machine
     assert time.monotonic() - asked < 5.0
+
+
+def test_closing_the_dialog_during_a_silent_download_does_not_freeze(qtbot, server, monkeypatch):
+    from vit_gui.gui.get_models import GetModelsDialog
+
+    model = small_known_model(server.url)
+    monkeypatch.setattr(catalog, "CATALOG", catalog.CATALOG + (model,))
+    server.hostile = "silent"  # headers, then nothing: the worker is blocked in a read
+    dialog = GetModelsDialog()
+    qtbot.addWidget(dialog)
+    dialog.download("test-vit")
+    qtbot.wait(500)
+    closing = time.monotonic()
+    dialog.done(0)  # cancels, quits and waits for the worker thread
+    assert dialog.thread.isFinished()
+    assert time.monotonic() - closing < 5.0  # was 17 s (a 30 s read timeout); the watchdog wakes it at once
