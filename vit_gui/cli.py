@@ -46,6 +46,26 @@ def build_parser() -> argparse.ArgumentParser:
     maps = _add_map_options(classify)
     maps.add_argument("--colormap", default="inferno", help="matplotlib colormap for overlays")
     maps.add_argument("--opacity", type=float, default=0.5, help="overlay opacity in [0, 1] (default: 0.5)")
+    teach = commands.add_parser(
+        "teach", help="teach new classes: a folder per class becomes a classifier on a frozen ViT",
+        description="Teach new classes from a folder with one subfolder per class (or the class folders "
+                    "themselves). A linear probe is trained on the frozen model's features (extracted once "
+                    "and cached), its weight decay chosen on a validation split; the result is an ordinary "
+                    "model file with maps for the new classes. A JSON report goes to stdout.")
+    teach.add_argument("data", nargs="+", type=Path, metavar="DATA_DIR")
+    teach.add_argument("--model", type=Path, help="the base model (default: the installed default model)")
+    teach.add_argument("-o", "--output", type=Path, metavar="OUT",
+                       help="where to write the model: a folder, or a .safetensors file name "
+                            "(default: the user's models folder, where the app finds it)")
+    teach.add_argument("--name", help="the model's name (default: the data folder's name)")
+    teach.add_argument("--mode", choices=("probe", "finetune"), default="probe",
+                       help="probe: a linear classifier on frozen features (default)")
+    teach.add_argument("--val-split", type=float, default=0.2, help="share of each class kept for validation")
+    teach.add_argument("--val-dir", type=Path, metavar="DIR",
+                       help="a separate validation folder (one subfolder per class) instead of a split")
+    teach.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs (finetune mode)")
+    teach.add_argument("--seed", type=int, default=0, help="seed of the validation split")
+    teach.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     models = commands.add_parser("models", help="list the known models, or download one")
     models_commands = models.add_subparsers(dest="models_command", required=True)
     models_commands.add_parser("list", help="catalogue models and the model files present")
@@ -376,6 +396,58 @@ class ProgressPrinter:
             print(text, file=sys.stderr, flush=True)
 
 
+def run_teach(args) -> int:
+    """Exit codes as classify: 0 taught from every image, 1 taught but some images were left
+    out (each listed with its reason), 2 nothing could be taught."""
+    from vit_gui.model.catalog import default_model_path
+    from vit_gui.predict import Predictor
+    from vit_gui.teach.data import TeachDataError
+    from vit_gui.teach.features import TeachCancelled
+    from vit_gui.teach.run import teach
+    from vit_gui.teach.save import save_taught_model
+
+    try:
+        if args.mode == "finetune":
+            raise ValueError("fine-tuning the last blocks is not available yet; use --mode probe")
+        model_path = args.model or default_model_path()
+        say(f"loading {model_path.name} on {args.device}")
+        predictor = Predictor.from_file(model_path, args.device)
+        out = args.output
+        folder = out.parent if out is not None and out.suffix == ".safetensors" else out
+        if folder is not None:
+            _writable_folder(folder, "-o")
+        name = args.name or (out.stem if out is not None and out.suffix == ".safetensors" else args.data[0].name)
+
+        def progress(stage, done, total):
+            if stage == "reading images" and (done == total or done % 50 == 0):
+                say(f"{stage}: {done}/{total}")
+            elif stage == "training" and done == 0:
+                say("training the probe")
+
+        taught = teach(args.data, predictor, model_path, args.val_split, args.seed, progress,
+                       val_folders=[args.val_dir] if args.val_dir else None)
+        path = save_taught_model(model_path, predictor.info, taught.digest, taught.dataset.classes, taught.probe,
+                                 taught.facts, name, folder)
+    except (VitGuiError, ValueError, TeachDataError, TeachCancelled) as exc:
+        say(f"error: {exc}")
+        return EXIT_CANNOT_RUN
+    except OSError as exc:
+        say(f"error: could not write the model ({exc.strerror or exc})")
+        return EXIT_CANNOT_RUN
+    for item, why in taught.dataset.skipped:
+        say(f"left out {item}: {why}")
+    report = {"model": str(path), "classes": taught.dataset.classes, "counts": taught.dataset.counts(),
+              **taught.facts, **taught.report.to_json(), "worst": taught.worst_items(),
+              "skipped": [{"path": str(p), "reason": why} for p, why in taught.dataset.skipped],
+              "weight_decays_tried": [{k: (None if v != v else v) for k, v in row.items()}  # NaN: no validation
+                                      for row in taught.probe.history]}
+    if sys.stdout is not None:
+        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    accuracy = report["validation_accuracy"]
+    say(f"saved {path}" + (f" (validation accuracy {accuracy:.1%})" if accuracy is not None else ""))
+    return EXIT_SOME_FAILED if taught.dataset.skipped else EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """`vit-gui` alone opens the window; `vit-gui classify|models …` runs headless."""
     parser = build_parser()
@@ -384,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_classify(args)
     if args.command == "models":
         return run_models(args)
+    if args.command == "teach":
+        return run_teach(args)
     if args.self_test:
         from vit_gui.selftest import run_self_test
 

@@ -1,0 +1,45 @@
+"""How well a taught classifier does on the images it did not learn from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Report:
+    classes: list[str]
+    accuracy: float
+    precision: list[float]  # per class; NaN where the class was never predicted
+    recall: list[float]  # per class; NaN where the class has no validation image
+    confusion: np.ndarray  # (true, predicted) counts
+    worst: list[tuple[int, int, int, float]]  # (item index, true, predicted, probability of the true class)
+
+    def to_json(self) -> dict:
+        clean = lambda v: None if np.isnan(v) else round(float(v), 4)  # noqa: E731 - JSON has no NaN
+        return {
+            "validation_accuracy": clean(self.accuracy),
+            "per_class": {c: {"precision": clean(p), "recall": clean(r)}
+                          for c, p, r in zip(self.classes, self.precision, self.recall)},
+            "confusion": self.confusion.tolist(),
+        }
+
+
+def evaluate(classes: list[str], true: np.ndarray, logits: np.ndarray, indices: list[int], worst: int = 6) -> Report:
+    """Accuracy, per-class precision and recall, the confusion matrix, and the validation
+    images the model got most wrong (lowest probability on their true class)."""
+    count = len(classes)
+    predicted = logits.argmax(axis=1) if len(logits) else np.zeros(0, int)
+    confusion = np.zeros((count, count), int)
+    np.add.at(confusion, (true, predicted), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.diag(confusion) / confusion.sum(axis=0)
+        recall = np.diag(confusion) / confusion.sum(axis=1)
+    accuracy = float((predicted == true).mean()) if len(true) else float("nan")
+    shifted = logits - logits.max(axis=1, keepdims=True) if len(logits) else logits
+    probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True) if len(logits) else logits
+    true_prob = probs[np.arange(len(true)), true] if len(true) else np.zeros(0)
+    order = np.argsort(true_prob)[:worst]
+    hardest = [(indices[i], int(true[i]), int(predicted[i]), float(true_prob[i])) for i in order]
+    return Report(classes, accuracy, precision.tolist(), recall.tolist(), confusion, hardest)
