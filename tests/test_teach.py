@@ -157,3 +157,29 @@ def test_cli_refuses_what_it_cannot_do_with_exit_2(capsys, tmp_path, tiny_checkp
         Image.fromarray(photos[photo]).save(tmp_path / "data" / name / "1.png")
     code, out, err = run_teach(capsys, tmp_path / "data", "--model", tiny_checkpoint, "-o", tmp_path, *args)
     assert code == 2 and out == "" and message in err
+
+
+def test_teach_window_teaches_reports_and_saves_into_the_model_list(qtbot, tmp_path, tiny_checkpoint, photos,
+                                                                    private_data_dir):
+    from gui_helpers import drop, make_window
+
+    for name, photo in (("cats", "chelsea"), ("cups", "coffee"), ("rockets", "rocket")):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(np.roll(photos[photo], 37 * i, axis=1)).save(tmp_path / "data" / name / f"{i}.png")
+    window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
+    window.teach_dialog()
+    teach = window.teach_window
+    drop(teach, paths=[tmp_path / "data" / name for name in ("cats", "cups", "rockets")])
+    assert teach.classes.count() == 3 and teach.classes.item(0).text() == "cats — 5 photos"
+    teach.start_teaching()
+    qtbot.waitUntil(lambda: teach.result is not None or teach.status.text().startswith("not taught"), timeout=60_000)
+    assert teach.result is not None, teach.status.text()
+    assert len(teach.trials) == 5 and not teach.plot.pixmap().isNull() and not teach.confusion.pixmap().isNull()
+    assert teach.table.rowCount() == 3 and teach.hardest_layout.count() >= 1
+    assert "kept aside" in teach.summary.text()
+    teach.save_model()
+    qtbot.waitUntil(lambda: window.model_info is not None and window.model_info.labels == ("cats", "cups", "rockets"),
+                    timeout=60_000)
+    assert window.model_info.path.parent == private_data_dir / "models"
+    window.close()

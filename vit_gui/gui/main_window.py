@@ -143,6 +143,8 @@ class MainWindow(QMainWindow):
         model_menu = self.menuBar().addMenu("&Model")
         self._action(model_menu, "&Get models…", self.get_models_dialog)
         self._action(model_menu, "&Add model file…", self.add_model_dialog)
+        model_menu.addSeparator()
+        self._action(model_menu, "&Teach new classes…", self.teach_dialog, "Ctrl+T")
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About vit-gui", self.about)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.cancel_batches)
@@ -302,6 +304,21 @@ class MainWindow(QMainWindow):
         dialog = GetModelsDialog(self)
         dialog.model_installed.connect(self.on_model_installed)
         dialog.exec()
+
+    @Slot()
+    def teach_dialog(self) -> None:
+        """The Teach window, on the model loaded now (its classes are taught on top of it)."""
+        from vit_gui.gui.teach_window import TeachWindow
+
+        self.teach_window = TeachWindow(self.loaded_model, self.model_panel.current_device(), self)
+        self.teach_window.model_saved.connect(self.on_model_taught)
+        self.teach_window.show()
+
+    @Slot(str)
+    def on_model_taught(self, path: str) -> None:
+        self.refresh_models()
+        self.model_panel.select_model(path)
+        self.load_model(path)
 
     @Slot(str)
     def on_model_installed(self, path: str) -> None:
@@ -624,6 +641,8 @@ class MainWindow(QMainWindow):
         """Stop the worker cleanly: cancel, then quit and wait for its thread."""
         self.settings.set("window_geometry", self.saveGeometry())
         self.worker.cancel_upto(self.batch_id)
+        if getattr(self, "teach_window", None) is not None:
+            self.teach_window.done(0)  # stops its thread too
         self.attention.jobs.cancel()
         self.thread.quit()
         self.thread.wait()

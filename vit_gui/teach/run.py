@@ -32,10 +32,12 @@ class Taught:
 
 def teach(folders: list[Path], predictor, base_path: Path, val_split: float = 0.2, seed: int = 0,
           progress: Callable[[str, int, int], None] | None = None,
-          cancelled: Callable[[], bool] | None = None, val_folders: list[Path] | None = None) -> Taught:
+          cancelled: Callable[[], bool] | None = None, val_folders: list[Path] | None = None,
+          on_trial: Callable[[dict], None] | None = None) -> Taught:
     """Read the class folders, extract (cached) features, train the probe, evaluate it.
     Validation is a seeded stratified split, or `val_folders` (the same class names).
-    `progress(stage, done, total)` reports reading images; the probe itself takes seconds."""
+    `progress(stage, done, total)` reports reading images; the probe itself takes seconds, and
+    `on_trial` hears each weight decay's figures as it is tried (the window's live plot)."""
     from vit_gui.model.checkpoints import model_weights
 
     dataset = read_class_folders(folders)
@@ -63,7 +65,7 @@ def teach(folders: list[Path], predictor, base_path: Path, val_split: float = 0.
     if progress:
         progress("training", 0, 1)
     probe = train_probe(features[train_rows], labels[train_rows], features[val_rows], labels[val_rows],
-                        len(dataset.classes))
+                        len(dataset.classes), progress=on_trial)
     if progress:
         progress("training", 1, 1)
     report = evaluate(dataset.classes, labels[val_rows], probe.logits(features[val_rows]),

@@ -1,0 +1,398 @@
+"""The Teach window: class folders in, a classifier for them out, with a report a
+non-programmer can read (accuracy, per-class precision and recall, a confusion matrix, the
+validation photos it got most wrong with what it looked at).
+
+It arranges widgets and delegates: teaching runs in `vit_gui.teach` on a worker thread;
+pictures (plot, confusion matrix) are drawn by matplotlib's Agg renderer into images.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSize, Qt, QThread, Signal, Slot
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vit_gui.gui.plain import plain_label, tooltip
+
+THUMBS_PER_CLASS = 3
+
+
+def figure_pixmap(draw, size=(4.2, 3.0)) -> QPixmap:
+    """A matplotlib figure drawn by `draw(fig)` as a pixmap (Agg: no GUI backend needed)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, dpi=100, layout="constrained")
+    draw(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    pixmap = QPixmap()
+    pixmap.loadFromData(buffer.getvalue(), "PNG")
+    return pixmap
+
+
+class TeachWorker(QObject):
+    """Runs on its own thread: teaching, then the evidence maps of the hardest images."""
+
+    progress = Signal(str, int, int)  # stage, done, total
+    trial = Signal(object)  # one weight decay's train/val loss and accuracy
+    finished = Signal(object, str)  # (taught, temporary model path, maps) or None, error
+
+    def __init__(self):
+        super().__init__()
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @Slot(object, str, str, float, int)
+    def run(self, folders, base_path: str, device: str, val_split: float, seed: int) -> None:
+        from vit_gui.predict import Predictor
+        from vit_gui.teach.run import teach
+        from vit_gui.teach.save import save_taught_model
+
+        self._cancel.clear()
+        try:
+            predictor = Predictor.from_file(base_path, device)
+            taught = teach(folders, predictor, Path(base_path), val_split, seed, progress=self.progress.emit,
+                           cancelled=self._cancel.is_set, on_trial=self.trial.emit)
+            scratch = Path(tempfile.mkdtemp(prefix="vit-gui-taught-"))
+            path = save_taught_model(Path(base_path), predictor.info, taught.digest, taught.dataset.classes,
+                                     taught.probe, taught.facts, "draft", scratch)
+            maps = self._hardest_maps(path, taught, device)
+            self.finished.emit((taught, path, maps), "")
+        except Exception as exc:  # noqa: BLE001 - the window says what went wrong, the app lives on
+            self.finished.emit(None, str(exc) or type(exc).__name__)
+
+    def _hardest_maps(self, path: Path, taught, device: str) -> list:
+        """(overlay image, caption) of each hardest validation image: the evidence for the
+        class the model chose, drawn by the taught model itself."""
+        from vit_gui.explain.overlay import overlay
+        from vit_gui.images import load_image
+        from vit_gui.predict import Predictor
+
+        model = Predictor.from_file(path, device)
+        pictures = []
+        for item in taught.worst_items():
+            if self._cancel.is_set():
+                break
+            image = load_image(item["path"]).image
+            image.thumbnail((220, 220))
+            chosen = taught.dataset.classes.index(item["predicted"])
+            grid_map, geometry = model.class_map(image, chosen)
+            caption = (f"{Path(item['path']).name}\nis {item['true']}, seen as {item['predicted']} "
+                       f"({item['true_probability']:.0%} on {item['true']})")
+            pictures.append((overlay(image, grid_map, geometry, opacity=0.55), caption))
+        return pictures
+
+
+class TeachWindow(QDialog):
+    model_saved = Signal(str)  # path of the saved model
+    start = Signal(object, str, str, float, int)
+
+    def __init__(self, base_path: str | None, device: str = "cpu", parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Teach new classes")
+        self.setAcceptDrops(True)
+        self.base_path, self.device = base_path, device
+        self.folders: list[Path] = []
+        self.result = None
+        self.trials: list[dict] = []
+        self._build()
+        self._start_worker()
+
+    # ---- layout -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        intro = plain_label("Put the photos of each class in a folder of its own, named after the class "
+                            "(cats/, dogs/, …), then choose the folder that holds them, or drop the class "
+                            "folders here. The model stays as it is; a small classifier is taught on what "
+                            "it sees, in seconds.")
+        intro.setWordWrap(True)
+        self.choose = QPushButton("Choose a folder of class folders…")
+        self.classes = QListWidget()
+        self.classes.setIconSize(QSize(48 * THUMBS_PER_CLASS, 48))
+        self.val_split = QSpinBox()
+        self.val_split.setRange(5, 50)
+        self.val_split.setSingleStep(5)
+        self.val_split.setSuffix("%")
+        self.val_split.setValue(20)
+        self.val_split.setToolTip("the share of each class kept aside to check the classifier on photos it "
+                                  "did not learn from")
+        self.train = QPushButton("Teach")
+        self.train.setEnabled(False)
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setEnabled(False)
+        self.progress = QProgressBar()
+        self.status = plain_label("")
+        self.status.setWordWrap(True)
+        self.plot = QLabel()
+        self.plot.setMinimumSize(380, 260)
+        self.summary = plain_label("")
+        self.summary.setWordWrap(True)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["class", "precision", "recall"])
+        self.table.verticalHeader().setVisible(False)
+        self.confusion = QLabel()
+        self.hardest = QWidget()
+        self.hardest_layout = QGridLayout(self.hardest)
+        self.hardest_title = plain_label("")
+        self.save = QPushButton("Save as a model")
+        self.save.setEnabled(False)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addWidget(intro)
+        left_layout.addWidget(self.choose)
+        left_layout.addWidget(self.classes, 1)
+        form = QFormLayout()
+        form.addRow("Kept for checking:", self.val_split)
+        left_layout.addLayout(form)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.train)
+        buttons.addWidget(self.cancel)
+        left_layout.addLayout(buttons)
+        left_layout.addWidget(self.progress)
+        left_layout.addWidget(self.status)
+
+        right = QWidget()
+        right_layout = QGridLayout(right)
+        right_layout.addWidget(self.summary, 0, 0, 1, 2)
+        right_layout.addWidget(self.plot, 1, 0)
+        right_layout.addWidget(self.confusion, 1, 1)
+        right_layout.addWidget(self.table, 2, 0, 2, 1)
+        right_layout.addWidget(self.hardest_title, 2, 1)
+        right_layout.addWidget(self.hardest, 3, 1)
+        right_layout.addWidget(self.save, 4, 1, alignment=Qt.AlignmentFlag.AlignRight)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setSizes([320, 900])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+        self.resize(1280, 820)
+
+        self.choose.clicked.connect(self.choose_folder)
+        self.train.clicked.connect(self.start_teaching)
+        self.cancel.clicked.connect(self.cancel_teaching)
+        self.save.clicked.connect(self.save_model)
+        if not self.base_path:
+            self.status.setText("Load a model in the main window first: the classes are taught on top of it.")
+
+    def _start_worker(self) -> None:
+        self.thread = QThread(self)
+        self.worker = TeachWorker()
+        self.worker.moveToThread(self.thread)
+        self.thread.finished.connect(self.worker.deleteLater)
+        self.start.connect(self.worker.run)
+        self.worker.progress.connect(self.on_progress)
+        self.worker.trial.connect(self.on_trial)
+        self.worker.finished.connect(self.on_finished)
+        self.thread.start()
+
+    # ---- choosing the data ----------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        folders = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        folders = [f for f in folders if f.is_dir()]
+        if folders:
+            event.acceptProposedAction()
+            self.set_folders(folders)
+
+    @Slot()
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose the folder that holds one folder per class")
+        if folder:
+            self.set_folders([Path(folder)])
+
+    def set_folders(self, folders: list[Path]) -> None:
+        """Show each class with its image count and a few thumbnails."""
+        from vit_gui.teach.data import TeachDataError, read_class_folders
+
+        self.classes.clear()
+        self.folders = folders
+        try:
+            dataset = read_class_folders(folders)
+        except (TeachDataError, OSError) as exc:
+            self.status.setText(str(exc))
+            self.train.setEnabled(False)
+            return
+        for index, name in enumerate(dataset.classes):
+            paths = [p for p, label in dataset.items if label == index]
+            item = QListWidgetItem(f"{name} — {len(paths)} photos")
+            item.setIcon(QIcon(self._strip(paths[:THUMBS_PER_CLASS])))
+            item.setToolTip(tooltip(f"{name}: {len(paths)} photos"))
+            self.classes.addItem(item)
+        skipped = f"; {len(dataset.skipped)} files left out (hover a class for details)" if dataset.skipped else ""
+        self.status.setText(f"{len(dataset.classes)} classes, {len(dataset.items)} photos{skipped}")
+        if dataset.skipped:
+            self.status.setToolTip(tooltip("\n".join(f"{p.name}: {why}" for p, why in dataset.skipped[:30])))
+        self.train.setEnabled(bool(self.base_path))
+
+    @staticmethod
+    def _strip(paths) -> QPixmap:
+        """Thumbnails side by side, 48 px high."""
+        from PIL import Image
+
+        from vit_gui.errors import VitGuiError
+        from vit_gui.gui.attention import pil_to_qimage
+        from vit_gui.images import load_image
+
+        strip = Image.new("RGB", (48 * THUMBS_PER_CLASS, 48), (240, 240, 240))
+        for i, path in enumerate(paths):
+            try:
+                image = load_image(path).image
+            except VitGuiError:
+                continue
+            image.thumbnail((48, 48))
+            strip.paste(image, (48 * i, 0))
+        return QPixmap.fromImage(pil_to_qimage(strip))
+
+    # ---- teaching -----------------------------------------------------------------------------
+    @Slot()
+    def start_teaching(self) -> None:
+        self.trials.clear()
+        self.result = None
+        self.save.setEnabled(False)
+        self.train.setEnabled(False)
+        self.cancel.setEnabled(True)
+        self.status.setText("reading the photos…")
+        self.start.emit(self.folders, self.base_path, self.device, self.val_split.value() / 100, 0)
+
+    @Slot()
+    def cancel_teaching(self) -> None:
+        self.worker.cancel()
+        self.status.setText("cancelling…")
+
+    @Slot(str, int, int)
+    def on_progress(self, stage: str, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.status.setText(f"{stage}: {done} of {total}" if stage == "reading images" else f"{stage}…")
+
+    @Slot(object)
+    def on_trial(self, row: dict) -> None:
+        self.trials.append(row)
+        self.plot.setPixmap(figure_pixmap(self._draw_trials, size=(3.8, 2.7)))
+
+    def _draw_trials(self, figure) -> None:
+        axes = figure.subplots()
+        decays = [r["weight_decay"] for r in self.trials]
+        for key, label, style in (("train_accuracy", "training photos", "o-"), ("val_accuracy", "checking photos", "s-")):
+            axes.plot(decays, [r[key] for r in self.trials], style, label=label)
+        axes.set_xscale("log")
+        axes.set_ylim(0, 1.05)
+        axes.set_xlabel("weight decay (→ a simpler classifier)")
+        axes.set_ylabel("accuracy")
+        axes.set_title("Teaching: each setting tried")
+        axes.legend(loc="lower left")
+
+    @Slot(object, str)
+    def on_finished(self, result, error: str) -> None:
+        self.cancel.setEnabled(False)
+        self.train.setEnabled(bool(self.folders))
+        if result is None:
+            self.status.setText(f"not taught: {error}")
+            return
+        self.result = result
+        taught, _, maps = result
+        self.show_report(taught, maps)
+        self.save.setEnabled(True)
+        self.status.setText("taught: look at the report, then save it as a model")
+
+    def show_report(self, taught, maps) -> None:
+        report, classes = taught.report, taught.dataset.classes
+        accuracy = report.accuracy
+        self.summary.setText(
+            f"On {taught.facts['val_images']} photos kept aside, the new classifier is right "
+            f"{accuracy:.0%} of the time ({taught.facts['train_images']} photos taught; weight decay "
+            f"{taught.probe.weight_decay:g})." if accuracy == accuracy else "No photos were kept aside to check it.")
+        self.table.setRowCount(len(classes))
+        for row, (name, precision, recall) in enumerate(zip(classes, report.precision, report.recall)):
+            for column, text in enumerate((name, _percent(precision), _percent(recall))):
+                self.table.setItem(row, column, QTableWidgetItem(text))
+        self.confusion.setPixmap(figure_pixmap(lambda fig: _draw_confusion(fig, report), size=(3.4, 2.7)))
+        self.hardest_title.setText("The photos kept aside it was least sure of, and what it looked at for its answer:")
+        while self.hardest_layout.count():
+            self.hardest_layout.takeAt(0).widget().deleteLater()
+        from vit_gui.gui.attention import pil_to_qimage
+
+        for i, (picture, caption) in enumerate(maps):
+            cell = QWidget()
+            cell_layout = QVBoxLayout(cell)
+            image = QLabel()
+            image.setPixmap(QPixmap.fromImage(pil_to_qimage(picture)).scaledToHeight(110))
+            text = plain_label(caption)
+            text.setWordWrap(True)
+            cell_layout.addWidget(image)
+            cell_layout.addWidget(text)
+            self.hardest_layout.addWidget(cell, i // 3, i % 3)
+
+    @Slot()
+    def save_model(self) -> None:
+        from vit_gui.model.checkpoints import load_model
+        from vit_gui.teach.save import save_taught_model
+
+        taught, _, _ = self.result
+        name = self.folders[0].name if len(self.folders) == 1 else " + ".join(taught.dataset.classes[:3])
+        try:
+            base = load_model(self.base_path).info
+            path = save_taught_model(Path(self.base_path), base, taught.digest, taught.dataset.classes, taught.probe,
+                                     taught.facts, name)
+        except Exception as exc:  # noqa: BLE001 - a full disk must not close the window
+            self.status.setText(f"could not save: {exc}")
+            return
+        self.status.setText(f"saved {path.name}: it is now in the model list")
+        self.save.setEnabled(False)
+        self.model_saved.emit(str(path))
+
+    def done(self, result: int) -> None:
+        self.worker.cancel()
+        self.thread.quit()
+        self.thread.wait()
+        super().done(result)
+
+
+def _percent(value: float) -> str:
+    return "—" if value != value else f"{value:.0%}"
+
+
+def _draw_confusion(figure, report) -> None:
+    import numpy as np
+
+    axes = figure.subplots()
+    axes.imshow(report.confusion, cmap="Blues")
+    ticks = range(len(report.classes))
+    axes.set_xticks(ticks, report.classes, rotation=45, ha="right")
+    axes.set_yticks(ticks, report.classes)
+    axes.set_xlabel("seen as")
+    axes.set_ylabel("really is")
+    axes.set_title("Photos kept aside")
+    top = report.confusion.max() or 1
+    for (row, column), count in np.ndenumerate(report.confusion):
+        axes.text(column, row, str(count), ha="center", va="center",
+                  color="white" if count > top / 2 else "black")
