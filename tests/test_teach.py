@@ -148,7 +148,7 @@ def test_cli_leaves_out_a_broken_image_with_its_reason_and_exit_1(capsys, tmp_pa
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--mode", "finetune"], "not available yet"),
+    (["--mode", "finetune", "--epochs", "0"], "--epochs must be at least 1"),
     (["--val-split", "1.5"], "between 0 and 1"),
 ])
 def test_cli_refuses_what_it_cannot_do_with_exit_2(capsys, tmp_path, tiny_checkpoint, photos, args, message):
@@ -183,3 +183,39 @@ def test_teach_window_teaches_reports_and_saves_into_the_model_list(qtbot, tmp_p
                     timeout=60_000)
     assert window.model_info.path.parent == private_data_dir / "models"
     window.close()
+
+
+def test_finetune_trains_only_the_last_blocks_and_saves_them(capsys, tmp_path, tiny_checkpoint, photos):
+    for name, photo in (("cats", "chelsea"), ("cups", "coffee")):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.roll(photos[photo], 31 * i, axis=1)).save(tmp_path / "data" / name / f"{i}.png")
+    code, out, err = run_teach(capsys, tmp_path / "data", "--model", tiny_checkpoint, "-o", tmp_path / "out",
+                               "--mode", "finetune", "--blocks", "1", "--epochs", "2", "--val-split", "0.34")
+    report = json.loads(out)
+    assert code == 0 and report["mode"] == "finetune" and len(report["epochs_history"]) == 2
+    assert "fine-tuning: step" in err
+    base, tuned = load_model(tiny_checkpoint).model.state_dict(), load_model(report["model"]).model.state_dict()
+    assert torch.equal(base["blocks.0.attn.qkv.weight"], tuned["blocks.0.attn.qkv.weight"])  # frozen
+    assert torch.equal(base["patch_embed.proj.weight"], tuned["patch_embed.proj.weight"])
+    assert not torch.equal(base["blocks.3.mlp.fc2.weight"], tuned["blocks.3.mlp.fc2.weight"])  # the last block learned
+    assert tuned["head.weight"].shape == (2, 192)
+
+
+def test_teach_window_fine_tunes_when_asked(qtbot, tmp_path, tiny_checkpoint, photos):
+    from vit_gui.gui.teach_window import TeachWindow
+
+    for name, photo in (("cats", "chelsea"), ("cups", "coffee")):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.roll(photos[photo], 29 * i, axis=1)).save(tmp_path / "data" / name / f"{i}.png")
+    teach = TeachWindow(str(tiny_checkpoint))
+    qtbot.addWidget(teach)
+    teach.set_folders([tmp_path / "data"])
+    teach.finetune.setChecked(True)
+    teach.start_teaching()
+    qtbot.waitUntil(lambda: teach.result is not None or teach.status.text().startswith("not taught"), timeout=60_000)
+    taught = teach.result[0]
+    assert taught.facts["mode"] == "finetune" and taught.tuned_state is not None
+    assert [r["epoch"] for r in teach.trials if "epoch" in r] == [1, 2, 3, 4, 5]
+    teach.done(0)

@@ -59,11 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: the user's models folder, where the app finds it)")
     teach.add_argument("--name", help="the model's name (default: the data folder's name)")
     teach.add_argument("--mode", choices=("probe", "finetune"), default="probe",
-                       help="probe: a linear classifier on frozen features (default)")
+                       help="probe: a linear classifier on frozen features (default, seconds); finetune: "
+                            "then also train the last --blocks blocks with light augmentation (minutes)")
     teach.add_argument("--val-split", type=float, default=0.2, help="share of each class kept for validation")
     teach.add_argument("--val-dir", type=Path, metavar="DIR",
                        help="a separate validation folder (one subfolder per class) instead of a split")
-    teach.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs (finetune mode)")
+    teach.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs (finetune mode; default 5)")
+    teach.add_argument("--blocks", type=int, default=2,
+                       help="how many of the last blocks fine-tuning trains (finetune mode; default 2)")
     teach.add_argument("--seed", type=int, default=0, help="seed of the validation split")
     teach.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     models = commands.add_parser("models", help="list the known models, or download one")
@@ -407,8 +410,8 @@ def run_teach(args) -> int:
     from vit_gui.teach.save import save_taught_model
 
     try:
-        if args.mode == "finetune":
-            raise ValueError("fine-tuning the last blocks is not available yet; use --mode probe")
+        if args.epochs < 1 or not 0 <= args.blocks:
+            raise ValueError("--epochs must be at least 1 and --blocks at least 0")
         model_path = args.model or default_model_path()
         say(f"loading {model_path.name} on {args.device}")
         predictor = Predictor.from_file(model_path, args.device)
@@ -423,11 +426,14 @@ def run_teach(args) -> int:
                 say(f"{stage}: {done}/{total}")
             elif stage == "training" and done == 0:
                 say("training the probe")
+            elif stage == "fine-tuning" and (done == total or done % 10 == 0):
+                say(f"{stage}: step {done}/{total}")
 
         taught = teach(args.data, predictor, model_path, args.val_split, args.seed, progress,
-                       val_folders=[args.val_dir] if args.val_dir else None)
+                       val_folders=[args.val_dir] if args.val_dir else None, mode=args.mode,
+                       blocks=min(args.blocks, predictor.info.architecture.depth), epochs=args.epochs)
         path = save_taught_model(model_path, predictor.info, taught.digest, taught.dataset.classes, taught.probe,
-                                 taught.facts, name, folder)
+                                 taught.facts, name, folder, taught.tuned_state)
     except (VitGuiError, ValueError, TeachDataError, TeachCancelled) as exc:
         say(f"error: {exc}")
         return EXIT_CANNOT_RUN

@@ -16,6 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QSize, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QFileDialog,
     QFormLayout,
@@ -66,8 +67,8 @@ class TeachWorker(QObject):
     def cancel(self) -> None:
         self._cancel.set()
 
-    @Slot(object, str, str, float, int)
-    def run(self, folders, base_path: str, device: str, val_split: float, seed: int) -> None:
+    @Slot(object, str, str, float, str)
+    def run(self, folders, base_path: str, device: str, val_split: float, mode: str) -> None:
         from vit_gui.predict import Predictor
         from vit_gui.teach.run import teach
         from vit_gui.teach.save import save_taught_model
@@ -75,11 +76,11 @@ class TeachWorker(QObject):
         self._cancel.clear()
         try:
             predictor = Predictor.from_file(base_path, device)
-            taught = teach(folders, predictor, Path(base_path), val_split, seed, progress=self.progress.emit,
-                           cancelled=self._cancel.is_set, on_trial=self.trial.emit)
+            taught = teach(folders, predictor, Path(base_path), val_split, 0, progress=self.progress.emit,
+                           cancelled=self._cancel.is_set, on_trial=self.trial.emit, mode=mode)
             scratch = Path(tempfile.mkdtemp(prefix="vit-gui-taught-"))
             path = save_taught_model(Path(base_path), predictor.info, taught.digest, taught.dataset.classes,
-                                     taught.probe, taught.facts, "draft", scratch)
+                                     taught.probe, taught.facts, "draft", scratch, taught.tuned_state)
             maps = self._hardest_maps(path, taught, device)
             self.finished.emit((taught, path, maps), "")
         except Exception as exc:  # noqa: BLE001 - the window says what went wrong, the app lives on
@@ -109,7 +110,7 @@ class TeachWorker(QObject):
 
 class TeachWindow(QDialog):
     model_saved = Signal(str)  # path of the saved model
-    start = Signal(object, str, str, float, int)
+    start = Signal(object, str, str, float, str)
 
     def __init__(self, base_path: str | None, device: str = "cpu", parent=None):
         super().__init__(parent)
@@ -139,6 +140,9 @@ class TeachWindow(QDialog):
         self.val_split.setValue(20)
         self.val_split.setToolTip("the share of each class kept aside to check the classifier on photos it "
                                   "did not learn from")
+        self.finetune = QCheckBox("Also fine-tune the last 2 blocks (slower: minutes)")
+        self.finetune.setToolTip("after the quick classifier, train the model's last two blocks too, on "
+                                 "flipped and cropped copies of the photos; for larger sets of photos")
         self.train = QPushButton("Teach")
         self.train.setEnabled(False)
         self.cancel = QPushButton("Cancel")
@@ -168,6 +172,7 @@ class TeachWindow(QDialog):
         form = QFormLayout()
         form.addRow("Kept for checking:", self.val_split)
         left_layout.addLayout(form)
+        left_layout.addWidget(self.finetune)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train)
         buttons.addWidget(self.cancel)
@@ -281,7 +286,8 @@ class TeachWindow(QDialog):
         self.train.setEnabled(False)
         self.cancel.setEnabled(True)
         self.status.setText("reading the photos…")
-        self.start.emit(self.folders, self.base_path, self.device, self.val_split.value() / 100, 0)
+        mode = "finetune" if self.finetune.isChecked() else "probe"
+        self.start.emit(self.folders, self.base_path, self.device, self.val_split.value() / 100, mode)
 
     @Slot()
     def cancel_teaching(self) -> None:
@@ -300,10 +306,21 @@ class TeachWindow(QDialog):
         self.plot.setPixmap(figure_pixmap(self._draw_trials, size=(3.8, 2.7)))
 
     def _draw_trials(self, figure) -> None:
+        epochs = [r for r in self.trials if "epoch" in r]
+        if epochs:  # fine-tuning: loss and checking accuracy per epoch
+            axes = figure.subplots()
+            axes.plot([r["epoch"] for r in epochs], [r["train_loss"] for r in epochs], "o-", label="training loss")
+            if any(r["val_accuracy"] is not None for r in epochs):
+                axes.plot([r["epoch"] for r in epochs], [r["val_accuracy"] for r in epochs], "s-",
+                          label="checking accuracy")
+            axes.set_xlabel("epoch")
+            axes.set_title("Fine-tuning the last blocks")
+            axes.legend(loc="best")
+            return
         axes = figure.subplots()
-        decays = [r["weight_decay"] for r in self.trials]
+        decays = [r["weight_decay"] for r in self.trials if "weight_decay" in r]
         for key, label, style in (("train_accuracy", "training photos", "o-"), ("val_accuracy", "checking photos", "s-")):
-            axes.plot(decays, [r[key] for r in self.trials], style, label=label)
+            axes.plot(decays, [r[key] for r in self.trials if "weight_decay" in r], style, label=label)
         axes.set_xscale("log")
         axes.set_ylim(0, 1.05)
         axes.set_xlabel("weight decay (→ a simpler classifier)")
@@ -362,7 +379,7 @@ class TeachWindow(QDialog):
         try:
             base = load_model(self.base_path).info
             path = save_taught_model(Path(self.base_path), base, taught.digest, taught.dataset.classes, taught.probe,
-                                     taught.facts, name)
+                                     taught.facts, name, tuned_state=taught.tuned_state)
         except Exception as exc:  # noqa: BLE001 - a full disk must not close the window
             self.status.setText(f"could not save: {exc}")
             return

@@ -23,6 +23,7 @@ class Taught:
     report: Report
     digest: str  # the base model's SHA-256
     facts: dict  # settings and figures recorded in the saved model's sidecar
+    tuned_state: dict | None = None  # fine-tuned weights (our names), or None for the probe alone
 
     def worst_items(self) -> list[dict]:
         classes = self.dataset.classes
@@ -33,11 +34,13 @@ class Taught:
 def teach(folders: list[Path], predictor, base_path: Path, val_split: float = 0.2, seed: int = 0,
           progress: Callable[[str, int, int], None] | None = None,
           cancelled: Callable[[], bool] | None = None, val_folders: list[Path] | None = None,
-          on_trial: Callable[[dict], None] | None = None) -> Taught:
+          on_trial: Callable[[dict], None] | None = None, mode: str = "probe", blocks: int = 2,
+          epochs: int = 5) -> Taught:
     """Read the class folders, extract (cached) features, train the probe, evaluate it.
     Validation is a seeded stratified split, or `val_folders` (the same class names).
     `progress(stage, done, total)` reports reading images; the probe itself takes seconds, and
-    `on_trial` hears each weight decay's figures as it is tried (the window's live plot)."""
+    `on_trial` hears each weight decay's figures as it is tried (the window's live plot).
+    `mode="finetune"` then trains the last `blocks` blocks for `epochs`, starting from the probe."""
     from vit_gui.model.checkpoints import model_weights
 
     dataset = read_class_folders(folders)
@@ -68,10 +71,37 @@ def teach(folders: list[Path], predictor, base_path: Path, val_split: float = 0.
                         len(dataset.classes), progress=on_trial)
     if progress:
         progress("training", 1, 1)
-    report = evaluate(dataset.classes, labels[val_rows], probe.logits(features[val_rows]),
-                      [i - len(train) for i in val_rows])
-    facts = {"mode": "probe", "feature": "class token", "weight_decay": probe.weight_decay,
+    val_logits, tuned_state, tuning = probe.logits(features[val_rows]), None, {}
+    if mode == "finetune":
+        from vit_gui.teach.finetune import build_classifier, finetune
+
+        model = build_classifier(Path(base_path), predictor.info, probe)
+        history = finetune(model, predictor.info.preprocessing, [items[i] for i in train_rows],
+                           [items[i] for i in val_rows], blocks, epochs,
+                           device=str(predictor.device), progress=progress, cancelled=cancelled, on_epoch=on_trial)
+        val_logits = _logits(model, predictor, [items[i][0] for i in val_rows])
+        tuned_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        probe_report = evaluate(dataset.classes, labels[val_rows], probe.logits(features[val_rows]), val_rows)
+        tuning = {"blocks_tuned": blocks, "epochs": epochs, "epochs_history": history,
+                  "probe_validation_accuracy": probe_report.to_json()["validation_accuracy"]}
+    report = evaluate(dataset.classes, labels[val_rows], val_logits, [i - len(train) for i in val_rows])
+    facts = {"mode": mode, "feature": "class token", "weight_decay": probe.weight_decay, **tuning,
              "validation": "separate folder" if val_folders else f"{val_split:.0%} of each class",
              "seed": seed, "train_images": len(train_rows), "val_images": len(val_rows),
              "validation_accuracy": report.to_json()["validation_accuracy"], "cached_features": cached}
-    return Taught(dataset, train, val, probe, report, digest, facts)
+    return Taught(dataset, train, val, probe, report, digest, facts, tuned_state)
+
+
+def _logits(model, predictor, paths: list[Path]) -> np.ndarray:
+    """The tuned model's logits for the validation images (plain preprocessing)."""
+    import torch
+
+    from vit_gui.images import load_image
+    from vit_gui.preprocess import preprocess
+
+    rows = []
+    with torch.no_grad():
+        for path in paths:
+            pixels, _ = preprocess(load_image(path).image, predictor.info.preprocessing)
+            rows.append(model(pixels[None].to(predictor.device)).logits[0].float().cpu().numpy())
+    return np.stack(rows) if rows else np.zeros((0, model.num_classes), np.float32)

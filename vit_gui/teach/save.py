@@ -21,9 +21,10 @@ def safe_name(name: str) -> str:
 
 
 def save_taught_model(base_path: Path, base_info, base_digest: str, classes: list[str], probe, facts: dict,
-                      name: str, folder: Path | None = None) -> Path:
+                      name: str, folder: Path | None = None, tuned_state: dict | None = None) -> Path:
     """Write `<name>.safetensors` and its sidecar; returns the weights' path. An existing
-    file of that name is not replaced: the next free name is taken."""
+    file of that name is not replaced: the next free name is taken. `tuned_state` (a
+    fine-tuned model's weights, head included) replaces the base weights and the probe."""
     folder = Path(folder or user_models_dir())
     folder.mkdir(parents=True, exist_ok=True)
     stem, n = safe_name(name), 1
@@ -31,10 +32,13 @@ def save_taught_model(base_path: Path, base_info, base_digest: str, classes: lis
         n += 1
         stem = f"{safe_name(name)}-{n}"
     path = folder / f"{stem}.safetensors"
-    state, _, _ = checkpoints.read_checkpoint(checkpoints.model_weights(Path(base_path)), _base_sidecar(base_info))
-    state = {k: v for k, v in state.items() if not k.startswith(("head.", "head_dist."))}
-    state["head.weight"] = torch.from_numpy(probe.weight).float()
-    state["head.bias"] = torch.from_numpy(probe.bias).float()
+    if tuned_state is not None:
+        state = dict(tuned_state)
+    else:
+        state, _, _ = checkpoints.read_checkpoint(checkpoints.model_weights(Path(base_path)), _base_sidecar(base_info))
+        state = {k: v for k, v in state.items() if not k.startswith(("head.", "head_dist."))}
+        state["head.weight"] = torch.from_numpy(probe.weight).float()
+        state["head.bias"] = torch.from_numpy(probe.bias).float()
     prep, arch = base_info.preprocessing, base_info.architecture
     sidecar = {
         "name": name,
