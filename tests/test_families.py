@@ -167,3 +167,31 @@ def test_a_backbone_predicts_features_and_maps_but_no_classes(tmp_path, photos):
     assert 0.0 < prediction.extra_token_share() < 1.0
     with pytest.raises(ValueError, match="no classes"):
         predictor.class_map(Image.fromarray(photos["chelsea"]), 0)
+
+
+@pytest.mark.parametrize("registers", [0, 4])
+def test_dinov2_image_classification_head_reads_class_token_and_patch_mean(tmp_path, registers):
+    """Dinov2ForImageClassification's head reads [class token, mean of the patch tokens]
+    (registers left out); refused before, now a head of its own kind."""
+    from transformers import (
+        Dinov2Config,
+        Dinov2ForImageClassification,
+        Dinov2WithRegistersConfig,
+        Dinov2WithRegistersForImageClassification,
+    )
+
+    torch.manual_seed(6 + registers)
+    common = dict(image_size=126, patch_size=14, layerscale_value=0.5, num_labels=5, attn_implementation="eager",
+                  **SMALL)
+    if registers:
+        hf = Dinov2WithRegistersForImageClassification(Dinov2WithRegistersConfig(num_register_tokens=registers, **common))
+    else:
+        hf = Dinov2ForImageClassification(Dinov2Config(**common))
+    hf = peaked(hf, scale=2.0)
+    loaded = load_model(save(tmp_path, hf.state_dict(), sidecar={"num_heads": 4}))
+    assert loaded.info.architecture.head_input == "cls+mean" and loaded.info.architecture.num_classes == 5
+    pixels = torch.randn(2, 3, 126, 98)
+    with torch.no_grad():
+        ref = hf(pixel_values=pixels).logits
+        out = loaded.model(pixels).logits
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=0)

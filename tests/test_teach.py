@@ -219,3 +219,24 @@ def test_teach_window_fine_tunes_when_asked(qtbot, tmp_path, tiny_checkpoint, ph
     assert taught.facts["mode"] == "finetune" and taught.tuned_state is not None
     assert [r["epoch"] for r in teach.trials if "epoch" in r] == [1, 2, 3, 4, 5]
     teach.done(0)
+
+
+def test_class_token_plus_patch_mean_feature_makes_a_cls_mean_head(capsys, tmp_path, tiny_checkpoint, photos):
+    for name, photo in (("cats", "chelsea"), ("cups", "coffee")):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.roll(photos[photo], 41 * i, axis=0)).save(tmp_path / "data" / name / f"{i}.png")
+    code, out, _ = run_teach(capsys, tmp_path / "data", "--model", tiny_checkpoint, "-o", tmp_path / "out",
+                             "--feature", "cls+mean", "--val-split", "0.25")
+    report = json.loads(out)
+    loaded = load_model(report["model"])
+    assert code == 0 and report["feature"] == "cls+mean" and loaded.info.architecture.head_input == "cls+mean"
+    # the saved head computes what the probe computed on [class token, patch mean]
+    taught = Predictor.from_file(report["model"])
+    base = Predictor.from_file(tiny_checkpoint)
+    photo = Image.open(tmp_path / "data" / "cats" / "1.png").convert("RGB")
+    got = base.predict([photo])[0]
+    vector = np.concatenate([got.features, got.patch_mean])
+    head = loaded.model.head
+    expected = vector @ head.weight.detach().numpy().T + head.bias.detach().numpy()
+    np.testing.assert_allclose(np.exp(expected) / np.exp(expected).sum(), taught.predict([photo])[0].probs, atol=1e-5)

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     teach.add_argument("--mode", choices=("probe", "finetune"), default="probe",
                        help="probe: a linear classifier on frozen features (default, seconds); finetune: "
                             "then also train the last --blocks blocks with light augmentation (minutes)")
+    teach.add_argument("--feature", choices=("cls", "cls+mean"), default="cls",
+                       help="what the classifier reads: the class token (default), or the class token beside "
+                            "the mean of the patch tokens (DINOv2's linear evaluation)")
     teach.add_argument("--val-split", type=float, default=0.2, help="share of each class kept for validation")
     teach.add_argument("--val-dir", type=Path, metavar="DIR",
                        help="a separate validation folder (one subfolder per class) instead of a split")
@@ -431,7 +434,8 @@ def run_teach(args) -> int:
 
         taught = teach(args.data, predictor, model_path, args.val_split, args.seed, progress,
                        val_folders=[args.val_dir] if args.val_dir else None, mode=args.mode,
-                       blocks=min(args.blocks, predictor.info.architecture.depth), epochs=args.epochs)
+                       blocks=min(args.blocks, predictor.info.architecture.depth), epochs=args.epochs,
+                       feature=args.feature)
         path = save_taught_model(model_path, predictor.info, taught.digest, taught.dataset.classes, taught.probe,
                                  taught.facts, name, folder, taught.tuned_state)
     except (VitGuiError, ValueError, TeachDataError, TeachCancelled) as exc:

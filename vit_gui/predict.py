@@ -35,6 +35,7 @@ class Prediction:
     attentions: torch.Tensor | None = None
     num_prefix: int = 1
     features: np.ndarray | None = None
+    patch_mean: np.ndarray | None = None  # the mean of the final-norm patch tokens
 
     def map(self, spec: MapSpec = MapSpec()) -> np.ndarray:
         if self.attentions is None:
@@ -136,6 +137,7 @@ class Predictor:
                                   "the model or its preprocessing is broken")
             probs = None if out.logits is None else torch.softmax(out.logits.float(), dim=-1).cpu()
             features = out.features.float().cpu().numpy()
+            patch_mean = out.patch_mean.float().cpu().numpy()
             attentions = torch.stack(out.attentions, dim=1).float().cpu() if with_attentions else None
         grid = self.model.grid_for(*pixels.shape[-2:])
         return [
@@ -147,6 +149,7 @@ class Predictor:
                 attentions=None if attentions is None else attentions[b],
                 num_prefix=self.model.num_prefix_tokens,
                 features=features[b],
+                patch_mean=patch_mean[b],
             )
             for b in range(len(images))
         ]

@@ -68,16 +68,18 @@ class TeachWorker(QObject):
         self._cancel.set()
 
     @Slot(object, str, str, float, str)
-    def run(self, folders, base_path: str, device: str, val_split: float, mode: str) -> None:
+    def run(self, folders, base_path: str, device: str, val_split: float, how: str) -> None:
+        """`how` is "mode/feature", e.g. "probe/cls" or "finetune/cls+mean"."""
         from vit_gui.predict import Predictor
         from vit_gui.teach.run import teach
         from vit_gui.teach.save import save_taught_model
 
         self._cancel.clear()
+        mode, feature = how.split("/")
         try:
             predictor = Predictor.from_file(base_path, device)
             taught = teach(folders, predictor, Path(base_path), val_split, 0, progress=self.progress.emit,
-                           cancelled=self._cancel.is_set, on_trial=self.trial.emit, mode=mode)
+                           cancelled=self._cancel.is_set, on_trial=self.trial.emit, mode=mode, feature=feature)
             scratch = Path(tempfile.mkdtemp(prefix="vit-gui-taught-"))
             path = save_taught_model(Path(base_path), predictor.info, taught.digest, taught.dataset.classes,
                                      taught.probe, taught.facts, "draft", scratch, taught.tuned_state)
@@ -140,6 +142,9 @@ class TeachWindow(QDialog):
         self.val_split.setValue(20)
         self.val_split.setToolTip("the share of each class kept aside to check the classifier on photos it "
                                   "did not learn from")
+        self.patch_mean = QCheckBox("Read the whole picture too (class token + mean of the patches)")
+        self.patch_mean.setToolTip("the classifier also reads the average of every patch, as DINOv2's own "
+                                   "evaluation does; it can help when what matters is spread over the photo")
         self.finetune = QCheckBox("Also fine-tune the last 2 blocks (slower: minutes)")
         self.finetune.setToolTip("after the quick classifier, train the model's last two blocks too, on "
                                  "flipped and cropped copies of the photos; for larger sets of photos")
@@ -172,6 +177,7 @@ class TeachWindow(QDialog):
         form = QFormLayout()
         form.addRow("Kept for checking:", self.val_split)
         left_layout.addLayout(form)
+        left_layout.addWidget(self.patch_mean)
         left_layout.addWidget(self.finetune)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train)
@@ -287,7 +293,8 @@ class TeachWindow(QDialog):
         self.cancel.setEnabled(True)
         self.status.setText("reading the photos…")
         mode = "finetune" if self.finetune.isChecked() else "probe"
-        self.start.emit(self.folders, self.base_path, self.device, self.val_split.value() / 100, mode)
+        feature = "cls+mean" if self.patch_mean.isChecked() else "cls"
+        self.start.emit(self.folders, self.base_path, self.device, self.val_split.value() / 100, f"{mode}/{feature}")
 
     @Slot()
     def cancel_teaching(self) -> None:

@@ -244,14 +244,12 @@ def infer_architecture(state: dict[str, torch.Tensor], sidecar: dict, default_ep
     if pos.ndim != 3 or pos.shape[-1] != embed_dim or pos.shape[1] < 1:
         raise CheckpointError(f"position embedding has shape {tuple(pos.shape)}; expected (1, tokens, {embed_dim})")
     grid, prefix_pos = _trained_grid(pos.shape[1], num_prefix, sidecar)
-    num_classes = 0
+    num_classes, head_input = 0, "cls"
     if "head.weight" in state:
         head = state["head.weight"]
         if head.ndim == 2 and head.shape[1] == 2 * embed_dim:
-            raise CheckpointError("this head reads the class token and the mean of the patch tokens "
-                                  "(Dinov2ForImageClassification), which vit-gui does not support; "
-                                  "its backbone alone (Dinov2Model) loads")
-        if head.ndim != 2 or head.shape[1] != embed_dim:
+            head_input = "cls+mean"  # Dinov2ForImageClassification, and vit-gui's own cls+mean probes
+        elif head.ndim != 2 or head.shape[1] != embed_dim:
             raise CheckpointError(f"classifier head has shape {tuple(head.shape)}; expected (classes, {embed_dim})")
         num_classes = head.shape[0]
     depth = count_blocks(state, "blocks.")
@@ -277,6 +275,7 @@ def infer_architecture(state: dict[str, torch.Tensor], sidecar: dict, default_ep
         prefix_pos_tokens=prefix_pos,
         gelu=cfg.parse_gelu(sidecar),
         pos_embed_antialias=cfg.parse_flag(sidecar, "pos_embed_antialias", default_antialias),
+        head_input=head_input,
     )
 
 
@@ -335,7 +334,8 @@ def parameter_count(arch: cfg.Architecture) -> int:
     block = 4 * e + (3 * e * e + 3 * e * arch.qkv_bias) + (e * e + e) + (2 * e * m + m + e) + 2 * e * arch.layer_scale
     tokens = arch.grid[0] * arch.grid[1] + arch.prefix_pos_tokens
     embed = 3 * p * p * e + e + (arch.num_prefix_tokens * e) + tokens * e + 2 * e
-    heads = (1 + arch.dist_head) * (arch.num_classes * e + arch.num_classes)
+    head_width = 2 * e if arch.head_input == "cls+mean" else e
+    heads = arch.num_classes * head_width + arch.num_classes + arch.dist_head * (arch.num_classes * e + arch.num_classes)
     return arch.depth * block + embed + heads
 
 

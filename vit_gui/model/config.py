@@ -68,6 +68,7 @@ class Architecture:
     prefix_pos_tokens: int = 1
     gelu: str = "erf"
     pos_embed_antialias: bool = False
+    head_input: str = "cls"  # "cls+mean": the head reads the class token and the mean of the patches
 
     @property
     def num_prefix_tokens(self) -> int:
@@ -94,7 +95,7 @@ class Architecture:
             depth=self.depth, num_heads=self.num_heads, mlp_hidden=self.mlp_hidden, qkv_bias=self.qkv_bias,
             layer_norm_eps=self.layer_norm_eps, layer_scale=self.layer_scale, dist_token=self.dist_token,
             dist_head=self.dist_head, num_reg_tokens=self.num_reg_tokens, prefix_pos_tokens=self.prefix_pos_tokens,
-            gelu=self.gelu, pos_embed_antialias=self.pos_embed_antialias,
+            gelu=self.gelu, pos_embed_antialias=self.pos_embed_antialias, head_input=self.head_input,
         )
 
 

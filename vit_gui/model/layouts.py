@@ -113,13 +113,16 @@ def _hf_top(state: dict, candidates: tuple[str, ...]) -> str | None:
     return next((top for top in candidates if f"{top}embeddings.patch_embeddings.projection.weight" in state), None)
 
 
+DINOV2_TOPS = ("", "dinov2.", "dinov2_with_registers.")  # the backbone, or inside the image classifiers
+
+
 def _is_dinov2(state: dict) -> bool:
-    top = _hf_top(state, ("", "dinov2."))
+    top = _hf_top(state, DINOV2_TOPS)
     return top is not None and any(".layer_scale1.lambda1" in k for k in state)
 
 
 def _convert_dinov2(state: dict) -> dict:
-    return _convert_hf(state, _hf_top(state, ("", "dinov2.")), "dinov2", "Hugging Face DINOv2")
+    return _convert_hf(state, _hf_top(state, DINOV2_TOPS), "dinov2", "Hugging Face DINOv2")
 
 
 LAYOUTS: tuple[Layout, ...] = (
@@ -131,7 +134,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout("hf-deit", "Hugging Face DeiTModel / DeiTForImageClassification(WithTeacher)",
            lambda s: _hf_top(s, ("deit.",)) is not None,
            lambda s: _convert_hf(s, "deit.", "vit", "Hugging Face DeiT"), 1e-12),
-    Layout("hf-dinov2", "Hugging Face Dinov2Model / Dinov2WithRegistersModel",
+    Layout("hf-dinov2", "Hugging Face Dinov2Model / Dinov2WithRegistersModel (and their image classifiers)",
            _is_dinov2, _convert_dinov2, 1e-6),
 )
 

@@ -25,12 +25,13 @@ from torch import nn
 
 class ViTOutput(NamedTuple):
     """Logits (B, classes), None for a backbone without a head; the final-norm class token
-    (B, width), the image's feature vector; and, when asked for, each block's attention
-    (B, heads, N, N)."""
+    (B, width), the image's feature vector; when asked for, each block's attention
+    (B, heads, N, N); and the mean of the final-norm patch tokens (B, width)."""
 
     logits: torch.Tensor | None
     attentions: tuple[torch.Tensor, ...] | None
     features: torch.Tensor | None = None
+    patch_mean: torch.Tensor | None = None
 
 
 def resample_pos_embed(
@@ -217,6 +218,7 @@ class VisionTransformer(nn.Module):
         prefix_pos_tokens: int | None = None,
         gelu: str = "erf",
         pos_embed_antialias: bool = False,
+        head_input: str = "cls",
         init_weights: bool = True,
     ):
         super().__init__()
@@ -243,7 +245,11 @@ class VisionTransformer(nn.Module):
             Block(embed_dim, num_heads, mlp_hidden, qkv_bias, layer_norm_eps, layer_scale, gelu) for _ in range(depth)
         )
         self.norm = LayerNorm(embed_dim, layer_norm_eps)
-        self.head = Linear(embed_dim, num_classes) if num_classes else None
+        if head_input not in ("cls", "cls+mean"):
+            raise ValueError(f"head_input must be 'cls' or 'cls+mean', got {head_input!r}")
+        self.head_input = head_input  # cls+mean: the class token beside the mean of the patches (DINOv2's probe)
+        head_width = 2 * embed_dim if head_input == "cls+mean" else embed_dim
+        self.head = Linear(head_width, num_classes) if num_classes else None
         has_dist_head = dist_token if dist_head is None else dist_head
         self.head_dist = Linear(embed_dim, num_classes) if num_classes and has_dist_head else None
         if init_weights:
@@ -294,9 +300,11 @@ class VisionTransformer(nn.Module):
             x, attn = block(x, return_attention)
             attentions.append(attn)
         x = self.norm(x)
+        patch_mean = x[:, self.num_prefix_tokens :].mean(dim=1)
         logits = None
         if self.head is not None:
-            logits = self.head(x[:, 0])
+            read = torch.cat([x[:, 0], patch_mean], dim=-1) if self.head_input == "cls+mean" else x[:, 0]
+            logits = self.head(read)
             if self.head_dist is not None:  # distilled DeiT at inference: the mean of both heads
                 logits = (logits + self.head_dist(x[:, 1])) / 2
-        return ViTOutput(logits, tuple(attentions) if return_attention else None, x[:, 0])
+        return ViTOutput(logits, tuple(attentions) if return_attention else None, x[:, 0], patch_mean)

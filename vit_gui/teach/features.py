@@ -1,6 +1,7 @@
 """Features of each image, extracted once and cached per file.
 
-The feature is the backbone's final-norm class token (what a linear head reads). A file's
+The feature is the backbone's final-norm class token (what a linear head reads), or that
+beside the mean of the final-norm patch tokens ("cls+mean", DINOv2's linear evaluation). A file's
 cache key is its path, size and modification time plus the model's SHA-256, so training
 again with other settings, or after adding a few photos, reads only what is new. The cache
 is one .npz per model (no pickle) in the user's cache folder.
@@ -27,7 +28,9 @@ def model_digest(path: Path) -> str:
 
 
 def cache_path(digest: str) -> Path:
-    return user_data_dir() / "cache" / "features" / f"{digest[:32]}.npz"
+    import hashlib
+
+    return user_data_dir() / "cache" / "features" / f"{hashlib.sha256(digest.encode()).hexdigest()[:32]}.npz"
 
 
 def file_key(path: Path) -> str:
@@ -67,12 +70,17 @@ class FeatureCache:
         self.dirty = False
 
 
+FEATURES = ("cls", "cls+mean")
+
+
 def extract(predictor, paths: list[Path], digest: str, progress: Progress | None = None,
-            cancelled: Callable[[], bool] | None = None, batch_size: int = 8):
+            cancelled: Callable[[], bool] | None = None, batch_size: int = 8, feature: str = "cls"):
     """(features (N, D) float32 with NaN rows for failures, {index: why it failed}, cached count)."""
     from vit_gui.images import load_image
 
-    cache = FeatureCache(digest)
+    if feature not in FEATURES:
+        raise ValueError(f"the feature must be one of {', '.join(FEATURES)}, got {feature!r}")
+    cache = FeatureCache(digest if feature == "cls" else f"{digest}-{feature}")
     features: list[np.ndarray | None] = [None] * len(paths)
     failed: dict[int, str] = {}
     todo = []
@@ -104,7 +112,10 @@ def extract(predictor, paths: list[Path], digest: str, progress: Progress | None
                     failed[i] = str(exc)
             if images:
                 for (i, key), prediction in zip(batch, predictor.predict(images, top_k=1)):
-                    features[i] = prediction.features.astype(np.float32)
+                    vector = prediction.features
+                    if feature == "cls+mean":
+                        vector = np.concatenate([vector, prediction.patch_mean])
+                    features[i] = vector.astype(np.float32)
                     cache.put(key, features[i])
             done += len(todo[start : start + batch_size])
             if progress:

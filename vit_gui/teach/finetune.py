@@ -39,7 +39,9 @@ def build_classifier(base_path: Path, base_info, probe):
     """The base ViT with the probe's head, as a trainable model."""
     from vit_gui.model import checkpoints
 
-    arch = replace(base_info.architecture, num_classes=probe.weight.shape[0], dist_head=False)
+    base = base_info.architecture
+    head_input = "cls+mean" if probe.weight.shape[1] == 2 * base.embed_dim else "cls"
+    arch = replace(base, num_classes=probe.weight.shape[0], dist_head=False, head_input=head_input)
     sidecar = {"num_heads": arch.num_heads, "layer_norm_eps": arch.layer_norm_eps, "gelu": arch.gelu,
                "pos_embed_antialias": arch.pos_embed_antialias, "grid": list(arch.grid)}
     state, _, _ = checkpoints.read_checkpoint(checkpoints.model_weights(base_path), sidecar)

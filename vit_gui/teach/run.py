@@ -35,7 +35,7 @@ def teach(folders: list[Path], predictor, base_path: Path, val_split: float = 0.
           progress: Callable[[str, int, int], None] | None = None,
           cancelled: Callable[[], bool] | None = None, val_folders: list[Path] | None = None,
           on_trial: Callable[[dict], None] | None = None, mode: str = "probe", blocks: int = 2,
-          epochs: int = 5) -> Taught:
+          epochs: int = 5, feature: str = "cls") -> Taught:
     """Read the class folders, extract (cached) features, train the probe, evaluate it.
     Validation is a seeded stratified split, or `val_folders` (the same class names).
     `progress(stage, done, total)` reports reading images; the probe itself takes seconds, and
@@ -57,7 +57,8 @@ def teach(folders: list[Path], predictor, base_path: Path, val_split: float = 0.
     digest = model_digest(model_weights(Path(base_path)))
     items = train + val
     features, failed, cached = extract(predictor, [p for p, _ in items], digest,
-                                       (lambda d, t: progress("reading images", d, t)) if progress else None, cancelled)
+                                       (lambda d, t: progress("reading images", d, t)) if progress else None, cancelled,
+                                       feature=feature)
     dataset.skipped += [(items[i][0], why) for i, why in sorted(failed.items())]
     keep = [i for i in range(len(items)) if i not in failed]
     train_rows = [i for i in keep if i < len(train)]
@@ -85,7 +86,7 @@ def teach(folders: list[Path], predictor, base_path: Path, val_split: float = 0.
         tuning = {"blocks_tuned": blocks, "epochs": epochs, "epochs_history": history,
                   "probe_validation_accuracy": probe_report.to_json()["validation_accuracy"]}
     report = evaluate(dataset.classes, labels[val_rows], val_logits, [i - len(train) for i in val_rows])
-    facts = {"mode": mode, "feature": "class token", "weight_decay": probe.weight_decay, **tuning,
+    facts = {"mode": mode, "feature": feature, "weight_decay": probe.weight_decay, **tuning,
              "validation": "separate folder" if val_folders else f"{val_split:.0%} of each class",
              "seed": seed, "train_images": len(train_rows), "val_images": len(val_rows),
              "validation_accuracy": report.to_json()["validation_accuracy"], "cached_features": cached}
