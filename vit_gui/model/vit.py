@@ -123,16 +123,21 @@ class Attention(nn.Module):
         self.qkv = Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, need_weights: bool = False):
+    def forward(self, x: torch.Tensor, need_weights: bool = False, mask: torch.Tensor | None = None):
+        """`mask` (B, 1, 1, N) bool: the tokens others may attend to; the rest are as good as
+        dropped from the sequence (the faithfulness curves remove patches this way)."""
         batch, tokens, dim = x.shape
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, head_dim)
         if need_weights:
-            attn = torch.softmax((q * self.scale) @ k.transpose(-2, -1), dim=-1)
+            scores = (q * self.scale) @ k.transpose(-2, -1)
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            attn = torch.softmax(scores, dim=-1)
             out = attn @ v
         else:
             attn = None
-            out = F.scaled_dot_product_attention(q, k, v)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         out = out.transpose(1, 2).reshape(batch, tokens, dim)
         return self.proj(out), attn
 
@@ -180,8 +185,8 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, mlp_hidden, gelu)
         self.ls2 = LayerScale(dim) if layer_scale else nn.Identity()
 
-    def forward(self, x: torch.Tensor, need_weights: bool = False):
-        attn_out, attn = self.attn(self.norm1(x), need_weights)
+    def forward(self, x: torch.Tensor, need_weights: bool = False, mask: torch.Tensor | None = None):
+        attn_out, attn = self.attn(self.norm1(x), need_weights, mask)
         x = x + self.ls1(attn_out)
         x = x + self.ls2(self.mlp(self.norm2(x)))
         return x, attn
@@ -289,18 +294,32 @@ class VisionTransformer(nn.Module):
             prefix = torch.cat([prefix[:, :k] + self.pos_embed[:, :k], prefix[:, k:]], dim=1)
         return torch.cat([prefix, patches], dim=1)
 
-    def forward(self, pixels: torch.Tensor, return_attention: bool = False) -> ViTOutput:
-        """Classify a batch (B, 3, H, W); H and W need not match the trained size."""
+    def forward(self, pixels: torch.Tensor, return_attention: bool = False,
+                keep: torch.Tensor | None = None) -> ViTOutput:
+        """Classify a batch (B, 3, H, W); H and W need not match the trained size.
+
+        `keep` (B, patches) bool runs each image on a subset of its patch tokens, each with
+        its own position embedding (the rest are masked out of every attention and of the
+        patch mean: the same as dropping them from the sequence, in one batch)."""
         grid = self.grid_for(pixels.shape[-2], pixels.shape[-1])
         if grid[0] < 1 or grid[1] < 1:
             raise ValueError(f"input {tuple(pixels.shape[-2:])} is smaller than one patch")
         x = self._embed(pixels, grid)
+        mask = None
+        if keep is not None:
+            prefix = torch.ones(keep.shape[0], self.num_prefix_tokens, dtype=torch.bool, device=keep.device)
+            mask = torch.cat([prefix, keep.bool()], dim=1)[:, None, None, :]
         attentions = []
         for block in self.blocks:
-            x, attn = block(x, return_attention)
+            x, attn = block(x, return_attention, mask)
             attentions.append(attn)
         x = self.norm(x)
-        patch_mean = x[:, self.num_prefix_tokens :].mean(dim=1)
+        patches = x[:, self.num_prefix_tokens :]
+        if keep is None:
+            patch_mean = patches.mean(dim=1)
+        else:
+            weights = keep.to(patches.dtype)[..., None]
+            patch_mean = (patches * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
         logits = None
         if self.head is not None:
             read = torch.cat([x[:, 0], patch_mean], dim=-1) if self.head_input == "cls+mean" else x[:, 0]
