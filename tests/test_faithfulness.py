@@ -2,6 +2,8 @@
 plumbing (token dropping equals a shorter sequence), and the CLI."""
 
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -123,3 +125,21 @@ def test_a_backbone_has_no_curve(tmp_path):
                                                                            num_classes=0).state_dict())
     with pytest.raises(ValueError, match="no classes"):
         curves(Predictor.from_file(path), Image.new("RGB", (64, 64)), np.zeros((14, 14)))
+
+
+def test_cli_adds_the_areas_to_json_and_csv(tmp_path, tiny_checkpoint, photo_folder, capsys):
+    import csv
+    import io
+
+    from vit_gui.cli import main
+
+    code = main(["classify", str(photo_folder / "chelsea.jpg"), "--model", str(tiny_checkpoint), "--faithfulness",
+                 "--layer", "4"])
+    record = json.loads(capsys.readouterr()[0])[0]
+    figures = record["faithfulness"]
+    assert code == 0 and figures["map"] == "block4" and figures["class_index"] == record["top"][0]["index"]
+    assert len(figures["deletion"]) == 11 and 0 <= figures["deletion_auc"] <= 1 and 0 <= figures["random_auc"] <= 1
+    code = main(["classify", str(photo_folder / "chelsea.jpg"), "--model", str(tiny_checkpoint), "--faithfulness",
+                 "--class-index", "3", "--removal", "mean", "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr()[0])))
+    assert code == 0 and {r["deletion_auc"] for r in rows} != {""} and len({r["insertion_auc"] for r in rows}) == 1

@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("-o", "--output", type=Path, help="write results here instead of stdout")
     classify.add_argument("--batch-size", type=int, default=8, help="images per model run (default: 8)")
     maps = _add_map_options(classify)
+    maps.add_argument("--faithfulness", action="store_true",
+                      help="check the map: deletion and insertion curves against a random order (adds "
+                           "deletion_auc, insertion_auc and random_auc to each image; a few model runs each)")
+    maps.add_argument("--removal", choices=("drop", "mean"), default="drop",
+                      help="with --faithfulness: remove patches by dropping their tokens (default) or by "
+                           "filling them with the mean colour")
     maps.add_argument("--colormap", default="inferno", help="matplotlib colormap for overlays")
     maps.add_argument("--opacity", type=float, default=0.5, help="overlay opacity in [0, 1] (default: 0.5)")
     teach = commands.add_parser(
@@ -263,7 +269,8 @@ def _predict_batch(predictor, loaded, args, spec, writer) -> None:
     """Fill in each loaded record's top classes (and maps); a failure marks the batch's items."""
     from vit_gui.errors import VitGuiError
 
-    wants_attn = writer is not None and spec.kind != "class"
+    wants_map = writer is not None or args.faithfulness
+    wants_attn = wants_map and spec.kind != "class"
     try:
         predictions = predictor.predict([img.image for _, img in loaded], args.top_k, wants_attn)
     except VitGuiError as exc:
@@ -272,11 +279,23 @@ def _predict_batch(predictor, loaded, args, spec, writer) -> None:
         return
     for (record, image), prediction in zip(loaded, predictions):
         record.take(prediction, record.notes)
+        grid_map = None
+        if wants_map:
+            if spec.kind == "class":
+                grid_map, _ = predictor.class_map(image.image, spec.class_index)
+            else:
+                grid_map = prediction.map(spec)
         if writer:
             try:
-                record.maps = writer.write(image, prediction)
+                record.maps = writer.write(image, prediction, grid_map)
             except OSError as exc:  # a full disk, a folder removed meanwhile: the result still counts
                 record.maps = {"kind": spec.slug, "error": f"could not write the map files ({exc.strerror or exc})"}
+        if args.faithfulness and prediction.probs is not None:
+            from vit_gui.explain.faithfulness import curves
+
+            explained = spec.class_index if spec.kind == "class" else None
+            record.faithfulness = {"map": spec.slug, **curves(predictor, image.image, grid_map, explained,
+                                                               removal=args.removal).to_json()}
         record.prediction = None  # its attentions are not needed past this batch
 
 
@@ -301,14 +320,10 @@ class MapWriter:
     def _files(self, stem: str) -> tuple[Path, Path]:
         return self.folder / f"{stem}.{self.spec.slug}.npy", self.folder / f"{stem}.{self.spec.slug}.png"
 
-    def write(self, image, prediction) -> dict:
+    def write(self, image, prediction, grid_map) -> dict:
         from vit_gui.explain.overlay import overlay
         from vit_gui.fileio import atomic_save_image, atomic_save_npy
 
-        if self.spec.kind == "class":
-            grid_map, _ = self.predictor.class_map(image.image, self.spec.class_index)
-        else:
-            grid_map = prediction.map(self.spec)
         npy_path, png_path = self._files(self._stem(image.path))
         npy = atomic_save_npy(npy_path, grid_map)
         picture = overlay(image.image, grid_map, prediction.geometry, self.colormap, self.opacity)

@@ -46,6 +46,7 @@ class ImageRecord:
     notes: tuple[str, ...] = ()
     runnable: bool = True
     maps: dict | None = None  # map files written for it (CLI --maps)
+    faithfulness: dict | None = None  # deletion / insertion curves of its map (CLI --faithfulness)
     thumbnail_png: bytes | None = None
     # in flight from the worker to the session's cache, never kept here
     display_image: object = field(default=None, repr=False)
@@ -91,4 +92,6 @@ class ImageRecord:
                 "error": self.error, "notes": notes}
         if self.maps is not None:
             data["maps"] = self.maps
+        if self.faithfulness is not None:
+            data["faithfulness"] = self.faithfulness
         return data

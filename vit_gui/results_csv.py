@@ -21,15 +21,24 @@ def safe_cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
+FAITHFULNESS_COLUMNS = ["deletion_auc", "insertion_auc", "random_auc"]
+
+
 def results_csv(records: Iterable[ImageRecord]) -> str:
+    """With faithfulness figures on any record, three more columns (the same on each of an
+    image's rows)."""
+    records = list(records)
+    extra = FAITHFULNESS_COLUMNS if any(r.faithfulness for r in records) else []
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(COLUMNS + extra)
     for record in records:
+        figures = [record.faithfulness[c] if record.faithfulness else "" for c in extra]
         if record.error or not record.top:
             why = record.error or ("" if record.is_backbone_result else "not classified yet")
-            writer.writerow([safe_cell(record.path), "", "", "", "", safe_cell(why)])
+            writer.writerow([safe_cell(record.path), "", "", "", "", safe_cell(why)] + figures)
             continue
         for rank, top in enumerate(record.top, 1):
-            writer.writerow([safe_cell(record.path), rank, safe_cell(top.label), top.index, f"{top.prob:.6f}", ""])
+            writer.writerow([safe_cell(record.path), rank, safe_cell(top.label), top.index, f"{top.prob:.6f}", ""]
+                            + figures)
     return buffer.getvalue()
