@@ -143,3 +143,32 @@ def test_cli_adds_the_areas_to_json_and_csv(tmp_path, tiny_checkpoint, photo_fol
                  "--class-index", "3", "--removal", "mean", "--format", "csv"])
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr()[0])))
     assert code == 0 and {r["deletion_auc"] for r in rows} != {""} and len({r["insertion_auc"] for r in rows}) == 1
+
+
+def test_check_this_map_in_the_window_plots_the_curves_and_can_be_cancelled(qtbot, tmp_path, tiny_checkpoint,
+                                                                             photo_folder, monkeypatch):
+    from gui_helpers import drop, make_window, wait_idle, wait_map
+
+    window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
+    drop(window, paths=[photo_folder / "coffee.png"])
+    wait_idle(qtbot, window)
+    view = window.attention
+    wait_map(qtbot, view)
+    view.check.click()
+    assert view.checking and view.check.text() == "Cancel check"
+    qtbot.waitUntil(lambda: not view.checking, timeout=30_000)
+    assert view.check_plot.isVisible() and not view.check_plot.pixmap().isNull()
+    assert "Areas: deletion" in view.check_result.text()
+    view.opacity.setValue(20)  # a look-only change keeps the check
+    assert view.check_plot.isVisible()
+    view.set_method("head")  # another map: the check no longer applies
+    assert not view.check_plot.isVisible()
+
+    import vit_gui.explain.faithfulness as faithfulness
+
+    monkeypatch.setattr(faithfulness, "CHUNK", 1)  # one sequence a run: time to cancel between runs
+    wait_map(qtbot, view)
+    view.check.click()
+    view.check.click()  # "Cancel check"
+    qtbot.waitUntil(lambda: not view.checking, timeout=30_000)
+    assert "cancelled" in view.check_result.text() and not view.check_plot.isVisible()

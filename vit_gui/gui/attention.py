@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QScrollArea,
     QSizePolicy,
     QSlider,
@@ -65,6 +66,8 @@ class ImageCanvas(QLabel):
 
 class AttentionView(QWidget):
     class_map_requested = Signal(int)  # class index, for the shown image
+    check_requested = Signal(object, int)  # the shown map, the explained class (-1: the top-1)
+    check_cancelled = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -145,6 +148,21 @@ class AttentionView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.stack, 1)
         layout.addWidget(self.caption)
+        check_row = QHBoxLayout()
+        self.check = QPushButton("Check this map")
+        self.check.setToolTip("Can I trust this map? Hide the patches it calls most important, a tenth at a time, "
+                              "and watch the model's confidence: a faithful map makes it fall fast (unlike a random "
+                              "order); hiding the least important first should change little")
+        self.check_result = plain_label("")
+        self.check_result.setWordWrap(True)
+        self.check_plot = QLabel()
+        check_row.addWidget(self.check)
+        check_row.addWidget(self.check_result, 1)
+        layout.addLayout(check_row)
+        layout.addWidget(self.check_plot)
+        self.check_plot.setVisible(False)
+        self.check.clicked.connect(self._on_check_clicked)
+        self.checking, self._checked_spec = False, None
         layout.addLayout(form)
 
         # the control that sets each MapSpec parameter (class_index comes from the results list)
@@ -179,6 +197,7 @@ class AttentionView(QWidget):
     def show_item(self, display_image, prediction) -> None:
         """A new image: keep its attentions; class maps of the previous image are dropped."""
         self.display_image, self.prediction = display_image, prediction
+        self.clear_check()
         self.class_maps.clear()
         self.class_pending.clear()
         self.class_index = None
@@ -243,8 +262,50 @@ class AttentionView(QWidget):
             text += f" — {share:.0%} of the class token's attention went to the model's extra tokens (not drawn)"
         return text
 
+    # ---- "Check this map" ---------------------------------------------------------------------
+    @Slot()
+    def _on_check_clicked(self) -> None:
+        if self.checking:
+            self.check_cancelled.emit()
+            self.check_result.setText("stopping the check…")
+            return
+        if self.current_map is None or self.prediction is None:
+            self.check_result.setText("show a map first")
+            return
+        if self.prediction.probs is None:
+            self.check_result.setText("this model has no classes yet, so there is no confidence to follow")
+            return
+        spec = self.map_spec_shown
+        explained = spec.class_index if spec is not None and spec.method.needs_gradients else -1
+        self.checking, self._checked_spec = True, self.spec()
+        self.check.setText("Cancel check")
+        self.check_result.setText("checking: the model runs on the photo with patches hidden…")
+        self.check_requested.emit(self.current_map, explained)
+
+    def clear_check(self) -> None:
+        if self.checking:
+            self.check_cancelled.emit()
+        self.checking = False
+        self.check.setText("Check this map")
+        self.check_result.setText("")
+        self.check_plot.setVisible(False)
+
+    def show_check(self, result, error: str) -> None:
+        self.checking = False
+        self.check.setText("Check this map")
+        if result is None:
+            self.check_result.setText(f"not checked: {error}")
+            return
+        from vit_gui.gui.teach_window import figure_pixmap
+
+        self.check_result.setText(verdict(result))
+        self.check_plot.setPixmap(figure_pixmap(lambda figure: draw_check(figure, result), size=(5.2, 2.4)))
+        self.check_plot.setVisible(True)
+
     @Slot()
     def _on_control_changed(self, *_):
+        if (self.checking or self.check_plot.isVisible()) and self.spec() != self._checked_spec:
+            self.clear_check()  # the check was of another map (opacity or colours change nothing)
         self.discard_label.setText(f"{self.discard.value()}%")
         if self.method.needs_gradients and self.class_index is None:
             self.caption.setText("click one of the classes in the results list to see its evidence")
@@ -399,3 +460,32 @@ class AttentionView(QWidget):
             widget.blockSignals(False)
         self._update_enabled()
         self.render()
+
+
+def verdict(result) -> str:
+    """The check in one sentence a non-programmer can act on."""
+    gap = result.random.auc - result.deletion.auc if result.random is not None else 0.0
+    if gap > 0.1:
+        words = "the map points at what the model used: hiding its top patches drops the confidence much faster than hiding random ones"
+    elif gap > 0.02:
+        words = "the map is somewhat faithful: its top patches matter a little more than random ones"
+    else:
+        words = "careful: hiding the map's top patches hurts no more than hiding random ones, so the map may not show what the model used"
+    random = f", random {result.random.auc:.2f}" if result.random is not None else ""
+    return (f"{words}. Areas: deletion {result.deletion.auc:.2f} (lower is better{random}), "
+            f"insertion {result.insertion.auc:.2f} (higher is better).")
+
+
+def draw_check(figure, result) -> None:
+    axes = figure.subplots()
+    percent = result.deletion.fractions * 100
+    axes.plot(percent, result.deletion.probs, "o-", color="#c0392b",
+              label=f"most important hidden first ({result.deletion.auc:.2f})")
+    axes.plot(percent, result.insertion.probs, "s-", color="#2471a3",
+              label=f"least important hidden first ({result.insertion.auc:.2f})")
+    if result.random is not None:
+        axes.plot(percent, result.random.probs, "--", color="gray", label=f"random order ({result.random.auc:.2f})")
+    axes.set_xlabel("% of the photo's patches hidden")
+    axes.set_ylabel("confidence")
+    axes.set_ylim(0, 1.02)
+    axes.legend(fontsize=7, loc="upper right")

@@ -45,6 +45,7 @@ class MainWindow(QMainWindow):
     request_batch = Signal(int, object, int)
     request_attentions = Signal(int, object, int)
     request_class_map = Signal(int, object, int)
+    request_check = Signal(int, object, object, int)
     request_probe = Signal()
 
     def __init__(self, settings: Settings | None = None):
@@ -117,6 +118,8 @@ class MainWindow(QMainWindow):
         self.results.item_selected.connect(self.on_item_selected)
         self.results.class_clicked.connect(self.on_class_clicked)
         self.attention.class_map_requested.connect(self.on_class_map_requested)
+        self.attention.check_requested.connect(self.on_check_requested)
+        self.attention.check_cancelled.connect(self.on_check_cancelled)
         self.model_panel.model_chosen.connect(self.on_model_chosen)
         self.model_panel.device_chosen.connect(self.on_device_chosen)
         self.model_panel.add_model_requested.connect(self.add_model_dialog)
@@ -168,6 +171,8 @@ class MainWindow(QMainWindow):
         self.request_batch.connect(self.worker.run_batch)
         self.request_attentions.connect(self.worker.compute_attentions)
         self.request_class_map.connect(self.worker.compute_class_map)
+        self.request_check.connect(self.worker.compute_faithfulness)
+        self.worker.faithfulness_ready.connect(self.on_check_ready)
         self.request_probe.connect(self.worker.probe_devices)
         self.worker.model_loaded.connect(self.on_model_loaded)
         self.worker.model_failed.connect(self.on_model_failed)
@@ -540,6 +545,22 @@ class MainWindow(QMainWindow):
         key = self.results.current_key()
         if key is not None:
             self.request_class_map.emit(key, self.session.records[key].source, class_index)
+
+    @Slot(object, int)
+    def on_check_requested(self, grid_map, class_index: int) -> None:
+        key = self.results.current_key()
+        if key is not None:
+            self.worker.arm_check()
+            self.request_check.emit(key, self.session.records[key].source, grid_map, class_index)
+
+    @Slot()
+    def on_check_cancelled(self) -> None:
+        self.worker.cancel_check()
+
+    @Slot(int, object, str)
+    def on_check_ready(self, key: int, result, error: str) -> None:
+        if key == self.results.current_key() and self.attention.checking:
+            self.attention.show_check(result, error)
 
     @Slot(int, int, object, str)
     def on_class_map_ready(self, key: int, class_index: int, grid_map, error: str) -> None:

@@ -42,6 +42,7 @@ class InferenceWorker(QObject):
     batch_finished = Signal(int, bool)  # batch id, cancelled
     attentions_ready = Signal(object)  # ImageRecord (re-run for an item whose maps were evicted)
     class_map_ready = Signal(int, int, object, str)  # key, class index, map or None, error
+    faithfulness_ready = Signal(int, object, str)  # key, Faithfulness or None, error
     cuda_status = Signal(str)  # why CUDA cannot be used, or "" when it can
 
     def __init__(self):
@@ -50,6 +51,7 @@ class InferenceWorker(QObject):
         self.load_error = "no model is loaded yet"
         self._cancel_upto = 0  # every batch with an id <= this is cancelled
         self._lock = threading.Lock()
+        self._check_cancelled = threading.Event()
 
     # ---- called directly from the GUI thread ---------------------------------------------
 
@@ -123,6 +125,28 @@ class InferenceWorker(QObject):
     @Slot(int, object, int)
     def compute_attentions(self, key: int, source, top_k: int) -> None:
         self.attentions_ready.emit(self._classify(key, source, top_k))
+
+    def cancel_check(self) -> None:
+        """Stop a running faithfulness check (thread-safe; acts between forward batches)."""
+        self._check_cancelled.set()
+
+    def arm_check(self) -> None:
+        """Called from the GUI thread before a check is queued, so a Cancel that arrives before
+        the worker starts it is not forgotten."""
+        self._check_cancelled.clear()
+
+    @Slot(int, object, object, int)
+    def compute_faithfulness(self, key: int, source, grid_map, class_index: int) -> None:
+        """Deletion and insertion curves of the shown map (class_index -1: the top-1 class)."""
+        from vit_gui.explain.faithfulness import curves
+
+        try:
+            image = self._load(source).image
+            result = curves(self.predictor, image, grid_map, None if class_index < 0 else class_index,
+                            cancelled=self._check_cancelled.is_set)
+            self.faithfulness_ready.emit(key, result, "")
+        except Exception as exc:  # noqa: BLE001 - the view says why, the app lives on
+            self.faithfulness_ready.emit(key, None, str(exc) or type(exc).__name__)
 
     @Slot(int, object, int)
     def compute_class_map(self, key: int, source, class_index: int) -> None:
