@@ -22,6 +22,7 @@ def main() -> int:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--image", type=Path, default=ROOT / "resources" / "samples" / "chelsea.jpg")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
+    parser.add_argument("--check", action="store_true", help="run 'Check this map' and wait for its plot")
     args = parser.parse_args()
 
     from PySide6.QtCore import QSettings, QTimer
@@ -55,6 +56,12 @@ def main() -> int:
             window.results.topLevelItem(0).setExpanded(True)
             window.results.select_key(key)
             window.attention.opacity.setValue(55)
+            if args.check and not state.get("checked"):
+                state["checked"] = True
+                window.attention.check.click()
+            if args.check and (window.attention.checking or not window.attention.check_plot.isVisible()):
+                QTimer.singleShot(200, step)
+                return
             QTimer.singleShot(800, shoot)
             return
         QTimer.singleShot(200, step)

@@ -451,8 +451,9 @@ def run_teach(args) -> int:
                        val_folders=[args.val_dir] if args.val_dir else None, mode=args.mode,
                        blocks=min(args.blocks, predictor.info.architecture.depth), epochs=args.epochs,
                        feature=args.feature)
+        stem = out.stem if out is not None and out.suffix == ".safetensors" else None
         path = save_taught_model(model_path, predictor.info, taught.digest, taught.dataset.classes, taught.probe,
-                                 taught.facts, name, folder, taught.tuned_state)
+                                 taught.facts, name, folder, taught.tuned_state, file_stem=stem)
     except (VitGuiError, ValueError, TeachDataError, TeachCancelled) as exc:
         say(f"error: {exc}")
         return EXIT_CANNOT_RUN

@@ -21,16 +21,18 @@ def safe_name(name: str) -> str:
 
 
 def save_taught_model(base_path: Path, base_info, base_digest: str, classes: list[str], probe, facts: dict,
-                      name: str, folder: Path | None = None, tuned_state: dict | None = None) -> Path:
+                      name: str, folder: Path | None = None, tuned_state: dict | None = None,
+                      file_stem: str | None = None) -> Path:
     """Write `<name>.safetensors` and its sidecar; returns the weights' path. An existing
     file of that name is not replaced: the next free name is taken. `tuned_state` (a
     fine-tuned model's weights, head included) replaces the base weights and the probe."""
     folder = Path(folder or user_models_dir())
     folder.mkdir(parents=True, exist_ok=True)
-    stem, n = safe_name(name), 1
+    base_stem = safe_name(file_stem or name)
+    stem, n = base_stem, 1
     while (folder / f"{stem}.safetensors").exists() or (folder / f"{stem}.safetensors.json").exists():
         n += 1
-        stem = f"{safe_name(name)}-{n}"
+        stem = f"{base_stem}-{n}"
     path = folder / f"{stem}.safetensors"
     if tuned_state is not None:
         state = dict(tuned_state)
