@@ -1,7 +1,6 @@
 """Deletion and insertion curves: a known answer from a ViT built by hand, the engine's
 plumbing (token dropping equals a shorter sequence), and the CLI."""
 
-
 import json
 
 import numpy as np
