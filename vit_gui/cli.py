@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("paths", nargs="+", metavar="PATH", type=Path)
     classify.add_argument("--model", type=Path, help="checkpoint file (default: the installed default model)")
     classify.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    classify.add_argument("--precision", choices=("auto", "float32", "bfloat16", "float16", "int8"),
+                          help="number format: auto picks the fastest that agrees with float32 on this device "
+                               "(default: the model's own, else float32)")
     classify.add_argument("--top-k", type=int, default=5, help="classes per image (default: 5)")
     classify.add_argument("--format", choices=("json", "csv"), default="json")
     classify.add_argument("-o", "--output", type=Path, help="write results here instead of stdout")
@@ -196,7 +199,9 @@ def run_classify(args) -> int:
         check_output_places(args)  # so is a place results cannot be written to
         model_path = args.model or default_model_path()
         say(f"loading {model_path.name} on {args.device}")
-        predictor = Predictor.from_file(model_path, args.device)
+        predictor = Predictor.from_file(model_path, args.device, args.precision)
+        if predictor.precision.name != "float32" or args.precision:
+            say(f"runs in {predictor.precision.name}: {predictor.precision.reason}")
         spec = map_spec_from_args(args, predictor.info.rollout_start_block)
         arch = predictor.info.architecture
         spec.check_against(arch.depth, arch.num_heads, arch.num_classes)

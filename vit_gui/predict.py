@@ -5,6 +5,7 @@ Everything the CLI, the GUI worker and the benchmarks do with a model goes throu
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,22 +89,66 @@ class Predictor:
     worked is remembered for later batches, and `notices` says so for the user.
     """
 
-    def __init__(self, loaded: LoadedModel, device: str = "cpu"):
+    def __init__(self, loaded: LoadedModel, device: str = "cpu", precision: str = "float32"):
+        from vit_gui.model.precision import Precision
+
         self.device = resolve_device(device)
         self.info = loaded.info
         self.model = loaded.model.eval().requires_grad_(False).to(self.device)
         self.max_batch: int | None = None
         self.notices: list[str] = []
+        self.precision = Precision("float32", "the reference format")
+        if precision != "float32":
+            self._choose_precision(precision)
 
     @classmethod
-    def from_file(cls, path: Path | str, device: str = "cpu") -> Predictor:
+    def from_file(cls, path: Path | str, device: str = "cpu", precision: str | None = "float32") -> Predictor:
+        """`precision` None: the model's own (its sidecar's `precision`, else float32)."""
         resolve_device(device)  # fail fast, before reading a large file
-        return cls(load_model(path), device)
+        loaded = load_model(path)
+        return cls(loaded, device, precision or loaded.info.precision)
+
+    def _choose_precision(self, requested: str) -> None:
+        """Convert the model, measuring its agreement with float32 on a test image; `auto`
+        keeps float32 when the agreement falls short."""
+        from vit_gui.model import precision as fmt
+
+        name, why = fmt.candidate(requested, self.device)
+        if name == "float32":
+            self.precision = fmt.Precision("float32", why)
+            return
+        pixels = self._check_pixels()
+        reference, reference_seconds = fmt.timed_features(self.model, pixels)
+        converted = fmt.convert(self.model if name == "int8" else copy.deepcopy(self.model), name)
+        features, seconds = fmt.timed_features(converted, pixels.to(fmt.DTYPES.get(name, torch.float32)))
+        agreement = fmt.cosine(reference, features)
+        said = f"{why}; it agrees with float32 to a cosine of {agreement:.5f} on a test image"
+        if requested == "auto":
+            if agreement < fmt.AGREEMENT:
+                self.precision = fmt.Precision("float32", f"auto: {name} agreed only to {agreement:.4f} with "
+                                                          "float32 on a test image, so float32 runs", agreement)
+                return
+            if seconds > 0.9 * reference_seconds:  # a bf16 flag does not make bf16 fast (no AMX)
+                self.precision = fmt.Precision("float32", f"auto: {name} was not faster here ({1000 * seconds:.0f} "
+                                                          f"ms against {1000 * reference_seconds:.0f} ms for float32 "
+                                                          "on a test batch), so float32 runs", agreement)
+                return
+            said += f", and runs a test batch in {1000 * seconds:.0f} ms against {1000 * reference_seconds:.0f} ms"
+        self.model, self.precision = converted, fmt.Precision(name, said, agreement)
+
+    def _check_pixels(self) -> torch.Tensor:
+        """A fixed, photo-like test input: smooth colour blobs, the model's own size."""
+        rng = np.random.default_rng(0)
+        small = (rng.random((8, 8, 3)) * 255).astype(np.uint8)
+        size = self.info.preprocessing.input_size
+        image = Image.fromarray(small).resize((size[1], size[0]), Image.Resampling.BICUBIC)
+        return self.prepare([image] * 4)[0]
 
     def prepare(self, images: Sequence[Image.Image]) -> tuple[torch.Tensor, list[Geometry]]:
-        """Preprocess a batch of RGB images into one input tensor on the device."""
+        """Preprocess a batch of RGB images into one input tensor on the device, in the
+        format the model runs in."""
         tensors, geometries = zip(*(preprocess(image, self.info.preprocessing) for image in images))
-        return torch.stack(tensors).to(self.device), list(geometries)
+        return torch.stack(tensors).to(self.device, self.precision.dtype), list(geometries)
 
     def predict(self, images: Sequence[Image.Image], top_k: int = 5, with_attentions: bool = False) -> list[Prediction]:
         """Top-k classes for each image; with_attentions keeps every block's attention."""
@@ -158,6 +203,9 @@ class Predictor:
         """(attentions, d logit_c / d attentions), each (blocks, heads, N, N), for one image."""
         if self.info.architecture.is_backbone:
             raise ValueError("this model has no classes yet, so it has no class-specific map")
+        if self.precision.name == "int8":
+            raise ValueError("class evidence needs gradients, which int8 layers do not have: run the model in "
+                             "float32 or bfloat16 for it")
         if not 0 <= class_index < self.info.architecture.num_classes:
             raise ValueError(f"class index must be 0..{self.info.architecture.num_classes - 1}, got {class_index}")
         pixels, (geometry,) = self.prepare([image])

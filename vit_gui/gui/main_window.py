@@ -41,7 +41,7 @@ REMOTE_MESSAGE = "remote images are not fetched: save the image to your computer
 
 
 class MainWindow(QMainWindow):
-    request_load = Signal(str, str)
+    request_load = Signal(str, str, str)
     request_batch = Signal(int, object, int)
     request_attentions = Signal(int, object, int)
     request_class_map = Signal(int, object, int)
@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         self.attention.check_cancelled.connect(self.on_check_cancelled)
         self.model_panel.model_chosen.connect(self.on_model_chosen)
         self.model_panel.device_chosen.connect(self.on_device_chosen)
+        self.model_panel.precision_chosen.connect(self.on_precision_chosen)
         self.model_panel.add_model_requested.connect(self.add_model_dialog)
         self.model_panel.get_models_requested.connect(self.get_models_dialog)
         self.top_k.valueChanged.connect(self.on_top_k_changed)
@@ -188,6 +189,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         self._restoring = True  # setting one control must not save the others' defaults
         self.top_k.setValue(s.top_k)
+        self.model_panel.set_precision(s.text("precision", ""))
         self.attention.opacity.setValue(round(100 * s.opacity))
         self.attention.discard.setValue(round(100 * s.discard_ratio))
         self.attention.fusion.setCurrentText(s.fusion)
@@ -236,7 +238,7 @@ class MainWindow(QMainWindow):
         self.loading_model = path
         self.model_panel.show_loading(path, device)
         self.status("loading model…")
-        self.request_load.emit(path, device)
+        self.request_load.emit(path, device, self.model_panel.current_precision())
 
     @Slot(str)
     def on_model_chosen(self, path: str) -> None:
@@ -250,13 +252,20 @@ class MainWindow(QMainWindow):
         if path:
             self.load_model(path, device)
 
-    @Slot(object)
-    def on_model_loaded(self, info) -> None:
+    @Slot(str)
+    def on_precision_chosen(self, precision: str) -> None:
+        self.settings.set("precision", precision)
+        path = self.loading_model or self.loaded_model or self.model_panel.current_model()
+        if path:
+            self.load_model(path)
+
+    @Slot(object, object)
+    def on_model_loaded(self, info, precision=None) -> None:
         self.loaded_model, self.loading_model, self.model_info = str(info.path), None, info
         self.session.info = info
         device = self.model_panel.current_device()
         self.settings.set("model", self.loaded_model)
-        self.model_panel.show_info(info, device)
+        self.model_panel.show_info(info, device, precision)
         self.attention.set_model_shape(info.architecture.depth, info.architecture.num_heads, info.rollout_start_block)
         self.top_k.setEnabled(not info.architecture.is_backbone)
         self.top_k.setToolTip("this model has no classes yet" if info.architecture.is_backbone else "")

@@ -15,6 +15,7 @@ ADD_MODEL = "__add__"
 class ModelPanel(QGroupBox):
     model_chosen = Signal(str)  # path of a model file
     device_chosen = Signal(str)  # "cpu" or "cuda"
+    precision_chosen = Signal(str)  # "" (the model's own) or a name in model/precision.py
     add_model_requested = Signal()
     get_models_requested = Signal()
 
@@ -27,6 +28,19 @@ class ModelPanel(QGroupBox):
         self.device.addItem("CPU", "cpu")
         self.device.addItem("CUDA (GPU)", "cuda")
         self.set_cuda_status("checking whether a CUDA GPU is available…")
+        self.precision = QComboBox()
+        for label, name, tip in (
+                ("the model's own", "", "what the model's sidecar asks for, else float32"),
+                ("float32 (exact)", "float32", "the reference: what the model was trained in"),
+                ("auto (fastest that agrees)", "auto", "bfloat16 on a CPU that runs it fast, float16 on a GPU; "
+                                                       "kept only if it agrees with float32 and is faster"),
+                ("bfloat16", "bfloat16", "half the memory; fast on CPUs with AMX"),
+                ("float16 (GPU)", "float16", "for CUDA GPUs"),
+                ("int8 (fastest on CPU)", "int8", "linear layers in 8-bit integers: about twice as fast on a CPU, "
+                                                  "a little less exact; no class evidence maps")):
+            self.precision.addItem(label, name)
+            self.precision.setItemData(self.precision.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.precision.activated.connect(lambda _: self.precision_chosen.emit(self.current_precision()))
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -38,6 +52,7 @@ class ModelPanel(QGroupBox):
         form = QFormLayout()
         form.addRow("Model:", self.models)
         form.addRow("Device:", self.device)
+        form.addRow("Precision:", self.precision)
         buttons = QHBoxLayout()
         buttons.addWidget(self.get_models)
         buttons.addWidget(self.add_model)
@@ -90,6 +105,13 @@ class ModelPanel(QGroupBox):
     def current_device(self) -> str:
         return self.device.currentData() or "cpu"
 
+    def current_precision(self) -> str:
+        return self.precision.currentData() or ""
+
+    def set_precision(self, name: str) -> None:
+        index = self.precision.findData(name)
+        self.precision.setCurrentIndex(max(index, 0))
+
     def set_device(self, name: str) -> None:
         index = self.device.findData(name)
         item = self.device.model().item(index) if index >= 0 else None
@@ -114,7 +136,7 @@ class ModelPanel(QGroupBox):
     def show_loading(self, path: str, device: str) -> None:
         self.show_message(f"Loading model <b>{esc(Path(path).name)}</b> on {device.upper()}…")
 
-    def show_info(self, info, device: str) -> None:
+    def show_info(self, info, device: str, precision=None) -> None:
         arch, prep = info.architecture, info.preprocessing
         height, width = prep.input_size
         warnings = "".join(f"<br><span style='color:#b9770e'>⚠ {esc(w)}</span>" for w in info.warnings)
@@ -125,4 +147,5 @@ class ModelPanel(QGroupBox):
             f"<b>{esc(info.name)}</b><br>{arch.name} · {arch.depth} blocks × {arch.num_heads} heads<br>"
             f"input {width}×{height} ({prep.resize_mode}) · {classes} · on {device.upper()}<br>"
             f"<small>from {source}{licence}</small>{warnings}"
+            + (f"<br><small>runs in <b>{precision.name}</b>: {esc(precision.reason)}</small>" if precision else "")
         )

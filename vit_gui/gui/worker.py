@@ -35,7 +35,7 @@ def _thumbnail_png(image) -> bytes:
 
 
 class InferenceWorker(QObject):
-    model_loaded = Signal(object)  # ModelInfo
+    model_loaded = Signal(object, object)  # ModelInfo, Precision
     model_failed = Signal(str, str)  # path, message
     result_ready = Signal(int, object)  # batch id, ImageRecord (with its display image and prediction)
     batch_progress = Signal(int, int, int)  # batch id, done, total
@@ -73,13 +73,14 @@ class InferenceWorker(QObject):
 
         self.cuda_status.emit(cuda_unavailable_reason() or "")
 
-    @Slot(str, str)
-    def load_model(self, path: str, device: str) -> None:
+    @Slot(str, str, str)
+    def load_model(self, path: str, device: str, precision: str = "") -> None:
+        """`precision` "" is the model's own (its sidecar's, else float32)."""
         from vit_gui.errors import VitGuiError
         from vit_gui.predict import Predictor
 
         try:
-            predictor = Predictor.from_file(path, device)
+            predictor = Predictor.from_file(path, device, precision or None)
             self._warm_up(predictor)  # a model that loads but cannot run fails here, not on the first photo
         except VitGuiError as exc:
             self._load_failed(path, str(exc))
@@ -87,11 +88,14 @@ class InferenceWorker(QObject):
         except MemoryError:
             self._load_failed(path, "not enough memory to load this model")
             return
+        except ValueError as exc:  # a precision this device cannot run
+            self._load_failed(path, str(exc))
+            return
         except Exception as exc:  # noqa: BLE001 - a worker must survive anything a file can do
             self._load_failed(path, f"unexpected error loading the model ({type(exc).__name__}: {exc})")
             return
         self.predictor, self.load_error = predictor, ""
-        self.model_loaded.emit(predictor.info)
+        self.model_loaded.emit(predictor.info, predictor.precision)
 
     @staticmethod
     def _warm_up(predictor) -> None:

@@ -411,5 +411,6 @@ def load_model(path: Path | str) -> LoadedModel:
         license=str(sidecar.get("license", "")),
         warnings=warnings,
         rollout_start_block=cfg.parse_rollout_start(sidecar, arch.depth),
+        precision=cfg.parse_precision(sidecar),
     )
     return LoadedModel(model, info)

@@ -113,6 +113,7 @@ class ModelInfo:
     license: str = ""
     warnings: tuple[str, ...] = field(default=())
     rollout_start_block: int = 0  # 0-based: where this model's rollout is most telling by default
+    precision: str = "float32"  # the format it runs in unless the user picks another (model/precision.py)
 
     def label(self, index: int) -> str:
         """The class name, or `class N` when the model has no names for its classes."""
@@ -251,6 +252,15 @@ def parse_rollout_start(sidecar: dict, depth: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= depth:
         _fail(sidecar, f"'rollout_start_block' must be a block number 1..{depth}, got {value!r}")
     return value - 1
+
+
+def parse_precision(sidecar: dict) -> str:
+    from vit_gui.model.precision import PRECISIONS
+
+    value = sidecar.get("precision", "float32")
+    if value not in PRECISIONS:
+        _fail(sidecar, f"'precision' must be one of {', '.join(PRECISIONS)}, got {value!r}")
+    return value
 
 
 def parse_flag(sidecar: dict, key: str, default: bool) -> bool:
