@@ -114,3 +114,27 @@ def test_a_file_deleted_after_the_drop_gets_its_message(qtbot, tmp_path, photos,
     gone = next(item for item in window.session.records.values() if item.name == "11.png")
     assert "no such file" in gone.error
     assert sum(1 for item in window.session.records.values() if item.top) == 11
+
+
+def test_a_bad_image_in_a_batched_group_costs_the_others_nothing(qtbot, tmp_path, tiny_checkpoint, photos, monkeypatch):
+    """Groups run as one batch; when the model fails on a group, each image is retried alone."""
+    from vit_gui.predict import Predictor
+
+    window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
+    folder = tmp_path / "group"
+    folder.mkdir()
+    for i in range(4):
+        Image.fromarray(photos["coffee"]).save(folder / f"{i}.png")
+    (folder / "4.png").write_bytes(b"not a png")
+    original = Predictor.predict
+
+    def fails_on_groups(self, images, *args, **kwargs):
+        if len(images) > 1:
+            raise RuntimeError("a batch the backend cannot run")
+        return original(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "predict", fails_on_groups)
+    drop(window, paths=[folder])
+    wait_idle(qtbot, window)
+    records = {r.name: r for r in window.session.records.values()}
+    assert all(records[f"{i}.png"].top for i in range(4)) and "not an image" in records["4.png"].error

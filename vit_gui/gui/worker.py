@@ -20,6 +20,8 @@ from vit_gui.record import ImageRecord
 
 DISPLAY_MAX_SIDE = 1600  # the overlay view never needs more pixels than this
 THUMB_SIDE = 72
+GROUP_MAX = 8  # images per model run in the window
+GROUP_BUDGET_BYTES = 256 * 1024 * 1024  # kept attentions per group, at most
 
 
 def _downsized(image, side):
@@ -115,16 +117,61 @@ class InferenceWorker(QObject):
 
     @Slot(int, object, int)
     def run_batch(self, batch_id: int, items: list, top_k: int) -> None:
-        """Classify (key, source) items one by one, streaming a result per image."""
-        total = len(items)
+        """Classify (key, source) items a group at a time (one model run each: batch
+        throughput), streaming a result per image; Cancel acts between groups."""
+        total, done = len(items), 0
         cancelled = False
-        for done, (key, source) in enumerate(items):
+        size = self._group_size()
+        for start in range(0, total, size):
             if self._is_cancelled(batch_id):
                 cancelled = True
                 break
-            self.result_ready.emit(batch_id, self._classify(key, source, top_k))
-            self.batch_progress.emit(batch_id, done + 1, total)
+            for record in self._classify_group(items[start : start + size], top_k):
+                self.result_ready.emit(batch_id, record)
+                done += 1
+                self.batch_progress.emit(batch_id, done, total)
         self.batch_finished.emit(batch_id, cancelled)
+
+    def _group_size(self) -> int:
+        """Images per model run: up to GROUP_MAX, fewer when each image's kept attentions are
+        large (a ViT-B at 384 px keeps ~190 MB per image)."""
+        if self.predictor is None:
+            return 1
+        arch, (height, width) = self.predictor.info.architecture, self.predictor.info.preprocessing.input_size
+        tokens = (height // arch.patch_size) * (width // arch.patch_size) + arch.num_prefix_tokens
+        per_image = arch.depth * arch.num_heads * tokens * tokens * 4
+        return max(1, min(GROUP_MAX, GROUP_BUDGET_BYTES // max(per_image, 1)))
+
+    def _classify_group(self, items: list, top_k: int) -> list[ImageRecord]:
+        """One model run for the images that load; an image that cannot be read fails alone,
+        and a group the model fails on is retried image by image, so one bad image never
+        costs the others their result."""
+        from vit_gui.errors import VitGuiError
+
+        if self.predictor is None or len(items) == 1:
+            return [self._classify(key, source, top_k) for key, source in items]
+        records, loaded = [], []
+        for key, source in items:
+            record = ImageRecord(key, "", source)
+            records.append(record)
+            try:
+                loaded.append((record, self._load(source)))
+            except VitGuiError as exc:
+                record.fail(str(exc))
+            except MemoryError:
+                record.fail("not enough memory to decode this image (MemoryError)")
+        if not loaded:
+            return records
+        try:
+            predictions = self.predictor.predict([image.image for _, image in loaded], top_k, with_attentions=True)
+        except Exception:  # noqa: BLE001 - find the image that fails, keep the others' results
+            by_key = {r.key: r for r in (self._classify(record.key, record.source, top_k) for record, _ in loaded)}
+            return [by_key.get(record.key, record) for record in records]
+        for (record, image), prediction in zip(loaded, predictions):
+            record.thumbnail_png = _thumbnail_png(image.image)
+            record.display_image = _downsized(image.image, DISPLAY_MAX_SIDE)
+            record.take(prediction, image.notes)
+        return records
 
     @Slot(int, object, int)
     def compute_attentions(self, key: int, source, top_k: int) -> None:
