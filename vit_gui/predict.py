@@ -183,7 +183,10 @@ class Predictor:
             probs = None if out.logits is None else torch.softmax(out.logits.float(), dim=-1).cpu()
             features = out.features.float().cpu().numpy()
             patch_mean = out.patch_mean.float().cpu().numpy()
-            attentions = torch.stack(out.attentions, dim=1).float().cpu() if with_attentions else None
+            attentions = None
+            if with_attentions:  # the model's own stack: no copy for float32 on the CPU
+                stack = out.attention_stack if out.attention_stack is not None else torch.stack(out.attentions, dim=1)
+                attentions = stack.float().cpu()
         grid = self.model.grid_for(*pixels.shape[-2:])
         return [
             Prediction(

@@ -168,6 +168,10 @@ class InferenceWorker(QObject):
             by_key = {r.key: r for r in (self._classify(record.key, record.source, top_k) for record, _ in loaded)}
             return [by_key.get(record.key, record) for record in records]
         for (record, image), prediction in zip(loaded, predictions):
+            if prediction.attentions is not None and len(predictions) > 1:
+                # its own copy: a view would keep the whole group's attentions alive in the
+                # session's cache until every image of the group had been evicted
+                prediction.attentions = prediction.attentions.clone()
             record.thumbnail_png = _thumbnail_png(image.image)
             record.display_image = _downsized(image.image, DISPLAY_MAX_SIDE)
             record.take(prediction, image.notes)

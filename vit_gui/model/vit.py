@@ -32,6 +32,7 @@ class ViTOutput(NamedTuple):
     attentions: tuple[torch.Tensor, ...] | None
     features: torch.Tensor | None = None
     patch_mean: torch.Tensor | None = None
+    attention_stack: torch.Tensor | None = None  # (B, blocks, heads, N, N), outside autograd: `attentions` are its views
 
 
 def resample_pos_embed(
@@ -309,10 +310,18 @@ class VisionTransformer(nn.Module):
         if keep is not None:
             prefix = torch.ones(keep.shape[0], self.num_prefix_tokens, dtype=torch.bool, device=keep.device)
             mask = torch.cat([prefix, keep.bool()], dim=1)[:, None, None, :]
-        attentions = []
-        for block in self.blocks:
+        attentions, stack = [], None
+        stacked = return_attention and not torch.is_grad_enabled()  # gradients need the originals
+        for index, block in enumerate(self.blocks):
             x, attn = block(x, return_attention, mask)
-            attentions.append(attn)
+            if stacked:  # each block's attention copied into one buffer as it comes, then let go:
+                if stack is None:  # the peak is the stack plus one block, not twice the stack
+                    stack = attn.new_empty((attn.shape[0], len(self.blocks), *attn.shape[1:]))
+                stack[:, index] = attn
+            else:
+                attentions.append(attn)
+        if stacked:
+            attentions = list(stack.unbind(1))
         x = self.norm(x)
         patches = x[:, self.num_prefix_tokens :]
         if keep is None:
@@ -326,4 +335,4 @@ class VisionTransformer(nn.Module):
             logits = self.head(read)
             if self.head_dist is not None:  # distilled DeiT at inference: the mean of both heads
                 logits = (logits + self.head_dist(x[:, 1])) / 2
-        return ViTOutput(logits, tuple(attentions) if return_attention else None, x[:, 0], patch_mean)
+        return ViTOutput(logits, tuple(attentions) if return_attention else None, x[:, 0], patch_mean, stack)
