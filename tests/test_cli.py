@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -168,3 +169,20 @@ def test_no_images_found_exits_2(capsys, tmp_path, tiny_checkpoint):
     (tmp_path / "empty").mkdir()
     code, _, err = run_cli(capsys, tmp_path / "empty", "--model", tiny_checkpoint)
     assert code == 2 and "no image files found" in err
+
+
+def test_photo_paths_open_the_window_on_them_and_a_typo_says_so(capsys, monkeypatch, photo_folder, tmp_path):
+    import vit_gui.gui.app as app
+
+    opened = []
+    monkeypatch.setattr(app, "run_app", lambda argv=None, open_paths=None: opened.append(open_paths) or 0)
+    assert main([str(photo_folder / "chelsea.jpg"), str(photo_folder / "more")]) == 0
+    assert opened == [[str(photo_folder / "chelsea.jpg"), str(photo_folder / "more")]]
+    assert main([str(tmp_path / "typo.jpg")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_no_display_is_said_plainly_instead_of_a_qt_abort(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([sys.executable, "-m", "vit_gui"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "no display to open a window on" in proc.stderr

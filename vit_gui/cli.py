@@ -479,8 +479,22 @@ def run_teach(args) -> int:
     return EXIT_SOME_FAILED if taught.dataset.skipped else EXIT_OK
 
 
+COMMANDS = ("classify", "models", "teach")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`vit-gui` alone opens the window; `vit-gui classify|models …` runs headless."""
+    """`vit-gui` alone opens the window, `vit-gui PHOTO…` opens it on those photos or
+    folders (what a file manager's "Open with" runs); `vit-gui classify|models|teach …`
+    runs headless."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
+        missing = [a for a in argv if not Path(a).exists()]
+        if missing:
+            say(f"error: no such file or folder: {', '.join(missing)} (commands: {', '.join(COMMANDS)})")
+            return EXIT_CANNOT_RUN
+        from vit_gui.gui.app import run_app
+
+        return run_app(open_paths=argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "classify":

@@ -22,7 +22,23 @@ def prepare_environment() -> None:
         pass  # matplotlib falls back to a temp folder
 
 
-def run_app(argv: list[str] | None = None) -> int:
+def display_problem() -> str | None:
+    """Why no window can open here, in words (Qt's own abort names a missing xcb library,
+    which misleads on a machine that simply has no display)."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display to open a window on (neither DISPLAY nor WAYLAND_DISPLAY is set): run vit-gui on a "
+            "desktop, or use the command line: vit-gui classify PHOTOS (see vit-gui --help)")
+
+
+def run_app(argv: list[str] | None = None, open_paths: list[str] | None = None) -> int:
+    problem = display_problem()
+    if problem:
+        if sys.stderr is not None:
+            print(f"vit-gui: {problem}", file=sys.stderr)
+        return 2
     prepare_environment()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -34,6 +50,8 @@ def run_app(argv: list[str] | None = None) -> int:
     app.setOrganizationName("vit-gui")
     window = MainWindow()
     window.show()
+    if open_paths:  # after the window is up, as a drop would
+        QTimer.singleShot(0, lambda: window.add_paths([str(Path(p).resolve()) for p in open_paths]))
     report = os.environ.get("VIT_GUI_REPORT_SHOWN")
     if report:  # benchmarks: note when the window is up and painted, then quit
         QTimer.singleShot(0, lambda: (Path(report).write_text(repr(time.time())), app.quit()))
