@@ -448,3 +448,22 @@ def test_maps_are_computed_off_the_gui_thread_with_one_torch_thread(qtbot, windo
     view.set_method("rollout")
     wait_map(qtbot, view)
     assert seen and all(not on_gui and threads == 1 for on_gui, threads in seen)
+
+
+def test_a_colour_bar_says_what_the_colours_mean(qtbot):
+    from vit_gui.gui.attention import AttentionView
+
+    view = AttentionView()
+    qtbot.addWidget(view)
+    assert view.legend.pixmap().isNull()  # drawn with the first map: matplotlib waits until then
+    view.update_legend()
+    first = view.legend.pixmap().toImage()
+    assert not first.isNull() and first.width() == 200 and view.legend_low.text() == "less attention"
+    assert first.pixelColor(0, 5) != first.pixelColor(199, 5)  # a ramp, not a block
+    view.colormap.setCurrentText("gray")
+    view.update_legend()
+    gray = view.legend.pixmap().toImage()
+    assert gray.pixelColor(199, 5).red() == gray.pixelColor(199, 5).green() == gray.pixelColor(199, 5).blue()
+    view.set_method("class")
+    view.update_legend()
+    assert view.legend_high.text() == "more evidence for the class"

@@ -148,6 +148,18 @@ class AttentionView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.stack, 1)
         layout.addWidget(self.caption)
+        legend_row = QHBoxLayout()  # what the colours mean, in the colours shown
+        self.legend_low = plain_label("less attention")
+        self.legend = QLabel()
+        self.legend.setToolTip("the map's colours, from the least to the most attention in this photo "
+                               "(each map is scaled to its own strongest patch)")
+        self.legend_high = plain_label("more")
+        legend_row.addStretch()
+        legend_row.addWidget(self.legend_low)
+        legend_row.addWidget(self.legend)
+        legend_row.addWidget(self.legend_high)
+        legend_row.addStretch()
+        layout.addLayout(legend_row)
         check_row = QHBoxLayout()
         self.check = QPushButton("Check this map")
         self.check.setToolTip("Can I trust this map? Hide the patches it calls most important, a tenth at a time, "
@@ -262,6 +274,20 @@ class AttentionView(QWidget):
             text += f" — {share:.0%} of the class token's attention went to the model's extra tokens (not drawn)"
         return text
 
+    @Slot()
+    def update_legend(self, *_) -> None:
+        """The colour bar: the chosen colormap, left (least) to right (most). Drawn with the
+        first map (matplotlib is not imported before the window is up)."""
+        import matplotlib
+
+        ramp = matplotlib.colormaps[self.colormap.currentText()](np.tile(np.linspace(0.0, 1.0, 200), (12, 1)),
+                                                                 bytes=True)[..., :3]
+        self.legend.setPixmap(QPixmap.fromImage(QImage(np.ascontiguousarray(ramp).data, 200, 12, 600,
+                                                       QImage.Format.Format_RGB888).copy()))
+        evidence = self.method.needs_gradients
+        self.legend_low.setText("less evidence" if evidence else "less attention")
+        self.legend_high.setText("more evidence for the class" if evidence else "more attention")
+
     # ---- "Check this map" ---------------------------------------------------------------------
     @Slot()
     def _on_check_clicked(self) -> None:
@@ -307,6 +333,8 @@ class AttentionView(QWidget):
         if (self.checking or self.check_plot.isVisible()) and self.spec() != self._checked_spec:
             self.clear_check()  # the check was of another map (opacity or colours change nothing)
         self.discard_label.setText(f"{self.discard.value()}%")
+        if self.prediction is not None:
+            self.update_legend()
         if self.method.needs_gradients and self.class_index is None:
             self.caption.setText("click one of the classes in the results list to see its evidence")
         self._update_enabled()
@@ -372,6 +400,8 @@ class AttentionView(QWidget):
 
     def _draw(self, spec: MapSpec | None, grid_map, share) -> None:
         self.current_map, self.map_spec_shown = grid_map, spec
+        if self.legend.pixmap().isNull():
+            self.update_legend()
         if grid_map is None:  # a class map not chosen or not computed yet
             self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(self._fit(self.display_image))))
         else:
