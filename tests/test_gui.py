@@ -467,3 +467,19 @@ def test_a_colour_bar_says_what_the_colours_mean(qtbot):
     view.set_method("class")
     view.update_legend()
     assert view.legend_high.text() == "more evidence for the class"
+
+
+def test_class_evidence_stays_chosen_when_another_image_is_selected(qtbot, window, photo_folder):
+    drop(window, paths=[photo_folder / "chelsea.jpg", photo_folder / "coffee.png"])
+    wait_idle(qtbot, window)
+    view = window.attention
+    first, second = key_of(window, "chelsea.jpg"), key_of(window, "coffee.png")
+    window.results.select_key(first)
+    wait_map(qtbot, view)
+    window.results.click_class(first, 4)
+    qtbot.waitUntil(lambda: 4 in view.class_maps, timeout=30_000)
+    window.results.select_key(second)
+    qtbot.waitUntil(lambda: 4 in view.class_maps and view.current_map is not None, timeout=30_000)
+    assert view.method.name == "class" and view.class_index == 4
+    reference, _ = Predictor.from_file(window.loaded_model).class_map(load_image(photo_folder / "coffee.png").image, 4)
+    np.testing.assert_allclose(view.current_map, reference, atol=1e-6)

@@ -212,6 +212,12 @@ class AttentionView(QWidget):
         self.clear_check()
         self.class_maps.clear()
         self.class_pending.clear()
+        if self.method.needs_gradients and self.class_index is not None and prediction.probs is not None:
+            # the same class's evidence on the new image: the user's choice of map is kept
+            self.stack.setCurrentIndex(0)
+            self._draw(None, None, None)  # the new photo at once, its evidence when it comes
+            self.request_class(self.class_index, self.class_labels.get(self.class_index, str(self.class_index)))
+            return
         self.class_index = None
         if self.method.needs_gradients:
             self.set_method("rollout")
