@@ -45,6 +45,14 @@ def real_backbone(tmp_path_factory):
     return builtin_model_script().build(tmp_path_factory.mktemp("builtin"), REAL_CACHE / "vit-gui")
 
 
+def class_folders(root, photos, count, shift, axis=1, classes=(("cats", "chelsea"), ("cups", "coffee"))):
+    """A folder per class, each with `count` shifted copies of one sample photo."""
+    for name, photo in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(np.roll(photos[photo], shift * i, axis=axis)).save(root / name / f"{i}.png")
+
+
 def run_teach(capsys, *argv):
     code = main(["teach", *map(str, argv)])
     out, err = capsys.readouterr()
@@ -134,10 +142,7 @@ def test_class_folders_unreadable_files_and_too_few_classes(tmp_path, photos):
 
 
 def test_cli_leaves_out_a_broken_image_with_its_reason_and_exit_1(capsys, tmp_path, tiny_checkpoint, photos):
-    for name, photo in (("cats", "chelsea"), ("cups", "coffee")):
-        (tmp_path / "data" / name).mkdir(parents=True)
-        for i in range(4):
-            Image.fromarray(np.roll(photos[photo], 40 * i, axis=1)).save(tmp_path / "data" / name / f"{i}.png")
+    class_folders(tmp_path / "data", photos, 4, shift=40)
     (tmp_path / "data" / "cups" / "broken.png").write_bytes(b"\x89PNG broken")
     code, out, err = run_teach(capsys, tmp_path / "data", "--model", tiny_checkpoint, "-o",
                                tmp_path / "out" / "mine.safetensors", "--val-split", "0.25")
@@ -163,10 +168,7 @@ def test_teach_window_teaches_reports_and_saves_into_the_model_list(qtbot, tmp_p
                                                                     private_data_dir):
     from gui_helpers import drop, make_window
 
-    for name, photo in (("cats", "chelsea"), ("cups", "coffee"), ("rockets", "rocket")):
-        (tmp_path / "data" / name).mkdir(parents=True)
-        for i in range(5):
-            Image.fromarray(np.roll(photos[photo], 37 * i, axis=1)).save(tmp_path / "data" / name / f"{i}.png")
+    class_folders(tmp_path / "data", photos, 5, shift=37, classes=(("cats", "chelsea"), ("cups", "coffee"), ("rockets", "rocket")))
     window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
     window.teach_dialog()
     teach = window.teach_window
@@ -186,10 +188,7 @@ def test_teach_window_teaches_reports_and_saves_into_the_model_list(qtbot, tmp_p
 
 
 def test_finetune_trains_only_the_last_blocks_and_saves_them(capsys, tmp_path, tiny_checkpoint, photos):
-    for name, photo in (("cats", "chelsea"), ("cups", "coffee")):
-        (tmp_path / "data" / name).mkdir(parents=True)
-        for i in range(6):
-            Image.fromarray(np.roll(photos[photo], 31 * i, axis=1)).save(tmp_path / "data" / name / f"{i}.png")
+    class_folders(tmp_path / "data", photos, 6, shift=31)
     code, out, err = run_teach(capsys, tmp_path / "data", "--model", tiny_checkpoint, "-o", tmp_path / "out",
                                "--mode", "finetune", "--blocks", "1", "--epochs", "2", "--val-split", "0.34")
     report = json.loads(out)
@@ -205,10 +204,7 @@ def test_finetune_trains_only_the_last_blocks_and_saves_them(capsys, tmp_path, t
 def test_teach_window_fine_tunes_when_asked(qtbot, tmp_path, tiny_checkpoint, photos):
     from vit_gui.gui.teach_window import TeachWindow
 
-    for name, photo in (("cats", "chelsea"), ("cups", "coffee")):
-        (tmp_path / "data" / name).mkdir(parents=True)
-        for i in range(4):
-            Image.fromarray(np.roll(photos[photo], 29 * i, axis=1)).save(tmp_path / "data" / name / f"{i}.png")
+    class_folders(tmp_path / "data", photos, 4, shift=29)
     teach = TeachWindow(str(tiny_checkpoint))
     qtbot.addWidget(teach)
     teach.set_folders([tmp_path / "data"])
@@ -222,10 +218,7 @@ def test_teach_window_fine_tunes_when_asked(qtbot, tmp_path, tiny_checkpoint, ph
 
 
 def test_class_token_plus_patch_mean_feature_makes_a_cls_mean_head(capsys, tmp_path, tiny_checkpoint, photos):
-    for name, photo in (("cats", "chelsea"), ("cups", "coffee")):
-        (tmp_path / "data" / name).mkdir(parents=True)
-        for i in range(4):
-            Image.fromarray(np.roll(photos[photo], 41 * i, axis=0)).save(tmp_path / "data" / name / f"{i}.png")
+    class_folders(tmp_path / "data", photos, 4, shift=41, axis=0)
     code, out, _ = run_teach(capsys, tmp_path / "data", "--model", tiny_checkpoint, "-o", tmp_path / "out",
                              "--feature", "cls+mean", "--val-split", "0.25")
     report = json.loads(out)

@@ -155,8 +155,9 @@ def say(message: str) -> None:
     Control characters from file names and labels are written out, never sent raw to the
     terminal (an escape sequence could rewrite what the user sees)."""
     if sys.stderr is not None:
-        shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in message)
-        print(f"vit-gui: {shown}", file=sys.stderr, flush=True)
+        from vit_gui.results_csv import printable
+
+        print(f"vit-gui: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def _writable_folder(folder: Path, what: str) -> None:

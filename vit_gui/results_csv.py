@@ -13,11 +13,16 @@ COLUMNS = ["path", "rank", "label", "index", "prob", "error"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+def printable(text: str) -> str:
+    """Control characters (terminal escape sequences) written out as \\xNN."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
 def safe_cell(text: str) -> str:
-    """Text from file names and models, made harmless: control characters (terminal escape
-    sequences) written out as \\xNN, and a leading = + - @ neutralised with an apostrophe
-    so a spreadsheet shows it instead of running it as a formula."""
-    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+    """Text from file names and models, made harmless: control characters written out, and a
+    leading = + - @ neutralised with an apostrophe so a spreadsheet shows it instead of
+    running it as a formula."""
+    text = printable(text)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 

@@ -58,7 +58,7 @@ class TeachWorker(QObject):
 
     progress = Signal(str, int, int)  # stage, done, total
     trial = Signal(object)  # one weight decay's train/val loss and accuracy
-    finished = Signal(object, str)  # (taught, temporary model path, maps) or None, error
+    finished = Signal(object, str)  # (taught, temporary model path, maps, base ModelInfo) or None, error
 
     def __init__(self):
         super().__init__()
@@ -84,7 +84,7 @@ class TeachWorker(QObject):
             path = save_taught_model(Path(base_path), predictor.info, taught.digest, taught.dataset.classes,
                                      taught.probe, taught.facts, "draft", scratch, taught.tuned_state)
             maps = self._hardest_maps(path, taught, device)
-            self.finished.emit((taught, path, maps), "")
+            self.finished.emit((taught, path, maps, predictor.info), "")
         except Exception as exc:  # noqa: BLE001 - the window says what went wrong, the app lives on
             self.finished.emit(None, str(exc) or type(exc).__name__)
 
@@ -343,7 +343,7 @@ class TeachWindow(QDialog):
             self.status.setText(f"not taught: {error}")
             return
         self.result = result
-        taught, _, maps = result
+        taught, _, maps, _ = result
         self.show_report(taught, maps)
         self.save.setEnabled(True)
         self.status.setText("taught: look at the report, then save it as a model")
@@ -378,13 +378,11 @@ class TeachWindow(QDialog):
 
     @Slot()
     def save_model(self) -> None:
-        from vit_gui.model.checkpoints import load_model
         from vit_gui.teach.save import save_taught_model
 
-        taught, _, _ = self.result
+        taught, _, _, base = self.result
         name = self.folders[0].name if len(self.folders) == 1 else " + ".join(taught.dataset.classes[:3])
         try:
-            base = load_model(self.base_path).info
             path = save_taught_model(Path(self.base_path), base, taught.digest, taught.dataset.classes, taught.probe,
                                      taught.facts, name, tuned_state=taught.tuned_state)
         except Exception as exc:  # noqa: BLE001 - a full disk must not close the window

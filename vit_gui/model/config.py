@@ -146,7 +146,13 @@ def _read_own_sidecar(weights: Path) -> dict:
     path = find_sidecar(weights)
     if path is None:
         return {}
-    require_regular_file(path, ModelConfigError, "the sidecar")
+    return {"_path": path, **read_json_object(path, "the sidecar", "a JSON object with the model's facts")}
+
+
+def read_json_object(path: Path, what: str = "", expected: str = "a JSON object") -> dict:
+    """A model's JSON file (our sidecar, a Hugging Face config), read defensively: a regular
+    file, of a sane size, parsed without a traceback, holding an object."""
+    require_regular_file(path, ModelConfigError, what)
     try:
         if path.stat().st_size > MAX_SIDECAR_BYTES:
             raise ModelConfigError(f"{path.name} is larger than a model's facts can be ({MAX_SIDECAR_BYTES:,} bytes)")
@@ -156,8 +162,8 @@ def _read_own_sidecar(weights: Path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelConfigError(f"{path.name}: not a readable JSON file ({exc})") from exc
     if not isinstance(data, dict):
-        raise ModelConfigError(f"{path.name}: expected a JSON object with the model's facts")
-    return {"_path": path, **data}
+        raise ModelConfigError(f"{path.name}: expected {expected}")
+    return data
 
 
 def _fail(sidecar: dict, message: str):

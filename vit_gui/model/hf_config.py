@@ -10,13 +10,12 @@ resize google/vit-base-patch16-224 was trained with.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
 
 from vit_gui.errors import ModelConfigError
-from vit_gui.file_kinds import require_regular_file
+from vit_gui.model.config import read_json_object
 
 CONFIG = "config.json"
 PREPROCESSOR = "preprocessor_config.json"
@@ -25,7 +24,6 @@ MODEL_TYPES = ("vit", "deit", "dinov2", "dinov2_with_registers")
 GELU_BY_ACT = {"gelu": "erf", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "gelu_fast": "tanh"}
 #: PIL's resampling filters by the numbers transformers saves.
 RESAMPLE_BY_NUMBER = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
-MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
 
 def is_model_folder(path: Path) -> bool:
@@ -49,27 +47,14 @@ def sidecar_for(weights: Path) -> dict:
     config_path = weights.parent / CONFIG
     if not config_path.is_file():
         return {}
-    config = _read_json(config_path)
+    config = read_json_object(config_path)
     if config.get("model_type") not in MODEL_TYPES:
         return {}
     facts = {"_path": config_path, **_from_config(config, config_path, weights.parent)}
     preprocessor_path = weights.parent / PREPROCESSOR
     if preprocessor_path.is_file():
-        facts.update(_from_preprocessor(_read_json(preprocessor_path), preprocessor_path))
+        facts.update(_from_preprocessor(read_json_object(preprocessor_path), preprocessor_path))
     return facts
-
-
-def _read_json(path: Path) -> dict:
-    require_regular_file(path, ModelConfigError)
-    try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ModelConfigError(f"{path.name} is larger than a model configuration can be")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ModelConfigError(f"{path.name}: not a readable JSON file ({exc})") from None
-    if not isinstance(data, dict):
-        raise ModelConfigError(f"{path.name}: expected a JSON object")
-    return data
 
 
 def _fail(path: Path, message: str):

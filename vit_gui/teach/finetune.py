@@ -38,17 +38,12 @@ def augmented(image, rng: random.Random):
 def build_classifier(base_path: Path, base_info, probe):
     """The base ViT with the probe's head, as a trainable model."""
     from vit_gui.model import checkpoints
+    from vit_gui.teach.save import probe_classifier_state
 
     base = base_info.architecture
     head_input = "cls+mean" if probe.weight.shape[1] == 2 * base.embed_dim else "cls"
     arch = replace(base, num_classes=probe.weight.shape[0], dist_head=False, head_input=head_input)
-    sidecar = {"num_heads": arch.num_heads, "layer_norm_eps": arch.layer_norm_eps, "gelu": arch.gelu,
-               "pos_embed_antialias": arch.pos_embed_antialias, "grid": list(arch.grid)}
-    state, _, _ = checkpoints.read_checkpoint(checkpoints.model_weights(base_path), sidecar)
-    state = {k: v for k, v in state.items() if not k.startswith(("head.", "head_dist."))}
-    state["head.weight"] = torch.from_numpy(probe.weight).float()
-    state["head.bias"] = torch.from_numpy(probe.bias).float()
-    return checkpoints.build_model(state, arch)
+    return checkpoints.build_model(probe_classifier_state(base_path, base_info, probe), arch)
 
 
 def finetune(model, preprocessing, train: list[tuple[Path, int]], val: list[tuple[Path, int]], blocks: int = 2,

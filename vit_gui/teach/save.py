@@ -34,13 +34,7 @@ def save_taught_model(base_path: Path, base_info, base_digest: str, classes: lis
         n += 1
         stem = f"{base_stem}-{n}"
     path = folder / f"{stem}.safetensors"
-    if tuned_state is not None:
-        state = dict(tuned_state)
-    else:
-        state, _, _ = checkpoints.read_checkpoint(checkpoints.model_weights(Path(base_path)), _base_sidecar(base_info))
-        state = {k: v for k, v in state.items() if not k.startswith(("head.", "head_dist."))}
-        state["head.weight"] = torch.from_numpy(probe.weight).float()
-        state["head.bias"] = torch.from_numpy(probe.bias).float()
+    state = dict(tuned_state) if tuned_state is not None else probe_classifier_state(Path(base_path), base_info, probe)
     prep, arch = base_info.preprocessing, base_info.architecture
     sidecar = {
         "name": name,
@@ -73,8 +67,14 @@ def save_taught_model(base_path: Path, base_info, base_digest: str, classes: lis
     return path
 
 
-def _base_sidecar(info) -> dict:
-    """What reading the base checkpoint again needs from its facts."""
-    arch = info.architecture
-    return {"num_heads": arch.num_heads, "layer_norm_eps": arch.layer_norm_eps, "gelu": arch.gelu,
-            "pos_embed_antialias": arch.pos_embed_antialias, "grid": list(arch.grid)}
+def probe_classifier_state(base_path: Path, base_info, probe) -> dict:
+    """The base checkpoint's tensors (our names) with the probe as its head, any old head
+    (and distillation head) dropped: what the saved model and fine-tuning start from."""
+    arch = base_info.architecture
+    facts = {"num_heads": arch.num_heads, "layer_norm_eps": arch.layer_norm_eps, "gelu": arch.gelu,
+             "pos_embed_antialias": arch.pos_embed_antialias, "grid": list(arch.grid)}
+    state, _, _ = checkpoints.read_checkpoint(checkpoints.model_weights(base_path), facts)
+    state = {k: v for k, v in state.items() if not k.startswith(("head.", "head_dist."))}
+    state["head.weight"] = torch.from_numpy(probe.weight).float()
+    state["head.bias"] = torch.from_numpy(probe.bias).float()
+    return state
