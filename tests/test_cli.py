@@ -25,12 +25,18 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
+def block_buffered_env() -> dict:
+    """Output to a pipe is block-buffered unless PYTHONUNBUFFERED is set: the fast exit
+    after a headless command must still flush it."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
 def test_json_and_maps_end_to_end_in_a_real_process(tmp_path, tiny_checkpoint, photo_folder):
     maps = tmp_path / "maps"
     proc = subprocess.run(
         [sys.executable, "-m", "vit_gui", "classify", str(photo_folder), "--model", str(tiny_checkpoint),
          "--top-k", "3", "--maps", str(maps)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, env=block_buffered_env(),
     )
     assert proc.returncode == 0, proc.stderr
     records = json.loads(proc.stdout)

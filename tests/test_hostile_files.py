@@ -258,9 +258,10 @@ def strict_json(text):
     return json.loads(text, parse_constant=refuse)
 
 
-def test_nan_weights_are_refused_by_name(tmp_path, tiny_hf):
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_nan_or_infinite_weights_are_refused_by_name(tmp_path, tiny_hf, bad):
     state = {k: v.clone() for k, v in tiny_hf.state_dict().items()}
-    state["classifier.weight"][3, 5] = float("nan")
+    state["classifier.weight"][3, 5] = bad
     path = tmp_path / "nan.pth"
     torch.save(state, path)
     path.with_name("nan.pth.json").write_text(json.dumps({"num_heads": 3}))

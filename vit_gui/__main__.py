@@ -2,8 +2,8 @@
 
 import multiprocessing
 
-from vit_gui.cli import main
+from vit_gui.cli import console_main
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()  # a frozen app must not re-run itself in child processes
-    raise SystemExit(main())
+    raise SystemExit(console_main())

@@ -511,3 +511,18 @@ def main(argv: list[str] | None = None) -> int:
     from vit_gui.gui.app import run_app
 
     return run_app()
+
+
+def console_main() -> int:
+    """The `vit-gui` program. After a headless command every output file is closed and
+    written, so the process ends without Python's module teardown: torch's alone costs
+    ~0.27 s, a fifth of classifying one photo. The window keeps the normal exit (Qt
+    saves settings while it tears down)."""
+    argv = sys.argv[1:]
+    code = main(argv)
+    if argv and argv[0] in COMMANDS:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+        os._exit(code)
+    return code
