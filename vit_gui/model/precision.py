@@ -87,15 +87,20 @@ def quantized(model: nn.Module) -> nn.Module:
         return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
 
 
-def timed_features(model: nn.Module, pixels: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """(features, seconds of the second run): the first run pays for kernel set-up."""
+def timed_features(model: nn.Module, pixels: torch.Tensor, repeats: int = 3) -> tuple[torch.Tensor, float]:
+    """(features, seconds): the fastest of `repeats` runs after one warm-up (the first run
+    pays for kernel set-up; the fastest is the least disturbed by other programs, which a
+    single timing on a busy machine is not: it once made `auto` pick a slower format)."""
     import time
 
+    times = []
     with torch.inference_mode():
-        model(pixels)
-        start = time.perf_counter()
         features = model(pixels).features.float()
-    return features, time.perf_counter() - start
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(pixels)
+            times.append(time.perf_counter() - start)
+    return features, min(times)
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
