@@ -68,7 +68,8 @@ def test_file_deleted_between_listing_and_loading(tmp_path, photos):
 
 def test_exif_rotated_photo_overlay_matches_the_upright_image(tmp_path, photos, tiny_checkpoint, capsys):
     path, _ = bad_inputs.exif_rotated(tmp_path, photos)
-    assert main(["classify", str(path), "--model", str(tiny_checkpoint), "--maps", str(tmp_path / "maps")]) == 0
+    assert main(["classify", str(path), "--model", str(tiny_checkpoint), "--maps", str(tmp_path / "maps"),
+                 "--no-legend"]) == 0
     record = json.loads(capsys.readouterr().out)[0]
     with Image.open(record["maps"]["overlay"]) as overlay, Image.open(path) as stored:
         assert stored.size == (300, 451)  # stored sideways

@@ -14,7 +14,9 @@ from PIL import Image
 
 from vit_gui.cli import main
 from vit_gui.explain import rollout as ro
+from vit_gui.explain.legend import legend_height
 from vit_gui.explain.maps import MapSpec
+from vit_gui.explain.overlay import colorize
 from vit_gui.images import load_image
 from vit_gui.predict import Predictor
 
@@ -23,6 +25,25 @@ def run_cli(capsys, *argv):
     code = main(["classify", *map(str, argv)])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def test_overlays_carry_a_legend_unless_asked_not_to(tmp_path, capsys, tiny_checkpoint, photo_folder):
+    photo = photo_folder / "chelsea.jpg"
+    code, out, _ = run_cli(capsys, photo, "--model", tiny_checkpoint, "--maps", tmp_path / "with")
+    assert code == 0
+    with Image.open(json.loads(out)[0]["maps"]["overlay"]) as png:
+        with_band = np.asarray(png.convert("RGB"))
+    code, out, _ = run_cli(capsys, photo, "--model", tiny_checkpoint, "--maps", tmp_path / "without", "--no-legend")
+    assert code == 0
+    with Image.open(json.loads(out)[0]["maps"]["overlay"]) as png:
+        plain = np.asarray(png.convert("RGB"))
+    height, width = plain.shape[:2]
+    assert with_band.shape == (height + legend_height(width), width, 3)
+    np.testing.assert_array_equal(with_band[:height], plain)  # the photo is not covered
+    band = with_band[height:]
+    assert (band[:, :2] == 255).all()  # a white band…
+    inferno_top = colorize(np.array([[1.0]]), "inferno")[0, 0]
+    assert (np.abs(band.astype(int) - inferno_top).sum(-1) < 12).any()  # …holding the colour bar's bright end
 
 
 def block_buffered_env() -> dict:
@@ -59,7 +80,8 @@ def test_json_and_maps_end_to_end_in_a_real_process(tmp_path, tiny_checkpoint, p
         assert grid_map.min() == 0.0 and grid_map.max() == pytest.approx(1.0)
         np.testing.assert_allclose(grid_map, ro.rollout(expected.attentions, (14, 14)), atol=1e-6)
         with Image.open(record["maps"]["overlay"]) as png:
-            assert png.format == "PNG" and png.size == loaded.image.size
+            width, height = loaded.image.size
+            assert png.format == "PNG" and png.size == (width, height + legend_height(width))  # the legend below
 
 
 def test_csv_output(capsys, tiny_checkpoint, photo_folder):

@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "filling them with the mean colour")
     maps.add_argument("--colormap", default="inferno", help="matplotlib colormap for overlays")
     maps.add_argument("--opacity", type=float, default=0.5, help="overlay opacity in [0, 1] (default: 0.5)")
+    maps.add_argument("--no-legend", dest="legend", action="store_false",
+                      help="leave out the colour bar with words under each overlay (less … more attention)")
     teach = commands.add_parser(
         "teach", help="teach new classes: a folder per class becomes a classifier on a frozen ViT",
         description="Teach new classes from a folder with one subfolder per class (or the class folders "
@@ -311,6 +313,7 @@ class MapWriter:
     def __init__(self, predictor, args, spec):
         self.predictor, self.spec = predictor, spec
         self.folder, self.colormap, self.opacity = args.maps, args.colormap, args.opacity
+        self.legend = args.legend
         self.used_stems: set[str] = set()
 
     def _stem(self, path: Path) -> str:
@@ -333,6 +336,12 @@ class MapWriter:
         npy_path, png_path = self._files(self._stem(image.path))
         npy = atomic_save_npy(npy_path, grid_map)
         picture = overlay(image.image, grid_map, prediction.geometry, self.colormap, self.opacity)
+        if self.legend:
+            from vit_gui.explain.legend import with_legend
+            from vit_gui.explain.maps import legend_words
+
+            label = self.predictor.info.label(self.spec.class_index) if self.spec.kind == "class" else ""
+            picture = with_legend(picture, self.colormap, *legend_words(self.spec.method, label))
         png = atomic_save_image(png_path, picture)
         written = {"kind": self.spec.slug, "npy": str(npy), "overlay": str(png)}
         if prediction.num_prefix > 1 and self.spec.kind != "class":

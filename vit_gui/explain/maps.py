@@ -81,6 +81,7 @@ class MapMethod:
     needs_gradients: bool
     slug: Callable[[MapSpec], str]
     caption: Callable[[MapSpec, int, str], str]
+    reading: str  # how to read the map, in plain words, shown under the caption
     # (attentions (blocks, heads, N, N), spec) -> the class token's row over all N tokens;
     # None: the method needs the model (gradients)
     class_row: Callable | None = None
@@ -120,6 +121,8 @@ METHODS: dict[str, MapMethod] = {
             ("fusion", "discard_ratio", "start_block"), False,
             lambda s: "rollout" if s.start_block == 0 else f"rollout-from{s.start_block + 1}",
             _rollout_caption,
+            "Bright patches are where the model's summary of the photo (the class token) drew its information "
+            "from, followed through all the layers. It shows where the model looked, not why.",
             _rollout_row,
         ),
         MapMethod(
@@ -128,6 +131,8 @@ METHODS: dict[str, MapMethod] = {
             ("block", "fusion"), False,
             lambda s: f"block{s.block + 1}",
             lambda s, depth, _: f"block {s.block + 1} of {depth}, all heads ({s.fusion})",
+            "Bright patches are what the summary token looked at in this one layer only. Early layers often "
+            "look at simple things (colour, edges); later layers at objects.",
             _block_row,
         ),
         MapMethod(
@@ -136,6 +141,8 @@ METHODS: dict[str, MapMethod] = {
             ("block", "head"), False,
             lambda s: f"block{s.block + 1}.head{s.head + 1}",
             lambda s, depth, _: f"block {s.block + 1} of {depth}, head {s.head + 1}",
+            "Each layer looks several ways at once (its heads). Bright patches are what this one head looked at; "
+            "heads often specialise, one on the object, another on the background.",
             _head_row,
         ),
         MapMethod(
@@ -144,9 +151,18 @@ METHODS: dict[str, MapMethod] = {
             ("class_index",), True,
             lambda s: f"class{s.class_index}",
             lambda s, _depth, label: f"evidence for “{label or s.class_index}” (Chefer et al.)",
+            "Bright patches are the parts of the photo that pushed the model towards this class; dark ones did "
+            "not help it. Pick another class in the results list to compare.",
         ),
     )
 }
+
+
+def legend_words(method: MapMethod, class_label: str = "") -> tuple[str, str]:
+    """The words at the two ends of the colour bar."""
+    if method.needs_gradients:
+        return "less evidence", f"more evidence for “{class_label}”" if class_label else "more evidence for the class"
+    return "less attention", "more attention"
 
 
 def class_row(attentions, spec: MapSpec):
