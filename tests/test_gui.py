@@ -10,9 +10,10 @@ from gui_helpers import drop, make_window, wait_idle, wait_map, wait_model
 from PIL import Image
 from PySide6.QtCore import Qt, QTimer
 
+from vit_gui.explain.legend import legend_height
 from vit_gui.explain.maps import METHODS, MapSpec
-from vit_gui.gui.attention import VIEW_BLOCKS, VIEW_HEADS
 from vit_gui.gui.main_window import REMOTE_MESSAGE
+from vit_gui.gui.map_controls import VIEW_ATLAS, VIEW_BLOCKS, VIEW_HEADS, VIEW_SINGLE
 from vit_gui.images import load_image
 from vit_gui.predict import Prediction, Predictor
 
@@ -180,15 +181,24 @@ def test_export_png_and_csv_read_back(qtbot, window, photo_folder, tmp_path):
     drop(window, paths=[photo_folder])
     wait_idle(qtbot, window)
     window.results.select_key(key_of(window, "rocket.jpg"))
-    qtbot.waitUntil(lambda: window.attention.current_map is not None)
     window.attention.opacity.setValue(100)
+    wait_map(qtbot, window.attention)  # the rocket's own map, not the one shown before it
     png = tmp_path / "out" / "rocket.overlay.png"
     assert window.export_png(str(png))
     qtbot.waitUntil(lambda: window.status_label.text() == f"saved {png}", timeout=30_000)
     original = load_image(photo_folder / "more" / "rocket.jpg").image
+    width, height = original.size
     with Image.open(png) as saved:
+        assert saved.size == (width, height + legend_height(width))  # the colour legend below the photo
+        photo_part = np.asarray(saved, np.int16)[:height]
+        assert np.abs(photo_part - np.asarray(original, np.int16)).mean() > 10  # the map is on it
+    window.legend_action.setChecked(False)  # File > Colour legend on saved pictures, off
+    bare = tmp_path / "out" / "rocket.bare.png"
+    assert window.export_png(str(bare))
+    qtbot.waitUntil(lambda: window.status_label.text() == f"saved {bare}", timeout=30_000)
+    with Image.open(bare) as saved:
         assert saved.size == original.size
-        assert np.abs(np.asarray(saved, np.int16) - np.asarray(original, np.int16)).mean() > 10  # the map is on it
+        np.testing.assert_array_equal(np.asarray(saved, np.int16), photo_part)
 
     table = tmp_path / "out" / "results.csv"
     assert window.export_csv(str(table))
@@ -482,5 +492,109 @@ def test_class_evidence_stays_chosen_when_another_image_is_selected(qtbot, windo
     window.results.select_key(second)
     qtbot.waitUntil(lambda: 4 in view.class_maps and view.current_map is not None, timeout=30_000)
     assert view.method.name == "class" and view.class_index == 4
+    assert view.legend_low.text() == "less evidence" and view.legend_high.text().startswith("more evidence for “")
     reference, _ = Predictor.from_file(window.loaded_model).class_map(load_image(photo_folder / "coffee.png").image, 4)
     np.testing.assert_allclose(view.current_map, reference, atol=1e-6)
+
+
+def live_controls(view):
+    return {name for name, widgets in view.parameter_widgets.items() if widgets[0].isEnabled()}
+
+
+def test_each_view_enables_only_the_controls_it_reads(qtbot, window, photo_folder):
+    drop(window, paths=[photo_folder / "coffee.png"])
+    wait_idle(qtbot, window)
+    view = window.attention
+    wait_map(qtbot, view)
+    view.set_method("head")
+    expected = {VIEW_SINGLE: {"block", "head"}, VIEW_BLOCKS: {"fusion"}, VIEW_HEADS: {"block"}, VIEW_ATLAS: set()}
+    for index, live in expected.items():
+        view.view.setCurrentIndex(index)
+        assert live_controls(view) == live, index
+        assert view.mode.isEnabled() == (index == VIEW_SINGLE)  # the tiles say what they show
+        assert view.compare_row.isVisibleTo(view) == (index == VIEW_SINGLE)
+    view.view.setCurrentIndex(VIEW_SINGLE)
+    wait_map(qtbot, view)
+    view.show_overlay.setChecked(False)
+    assert "map is hidden" in view.caption.text() and not view.legend.isVisibleTo(view)
+    assert not view.compare_row.isVisibleTo(view)
+
+
+def test_the_atlas_shows_every_block_by_every_head_and_a_click_enlarges_one(qtbot, window, photo_folder, tmp_path):
+    drop(window, paths=[photo_folder / "coffee.png"])
+    wait_idle(qtbot, window)
+    view = window.attention
+    wait_map(qtbot, view)
+    view.view.setCurrentIndex(VIEW_ATLAS)
+    qtbot.waitUntil(lambda: not view.computing and view.tile_count() == 4 * 3, timeout=30_000)  # tiny: 4 x 3
+    cells = view.sheet.cells
+    assert [c[1] for c in cells[:3]] == [cells[0][1]] * 3 and cells[3][1] > cells[0][1]  # a row per block
+    png = tmp_path / "atlas.png"
+    assert window.export_png(str(png))
+    qtbot.waitUntil(lambda: window.status_label.text() == f"saved {png}", timeout=30_000)
+    with Image.open(png) as saved:
+        width, height = view.sheet.image.size
+        assert saved.size == (width, height + legend_height(width))
+    view.select_tile(7)  # block 3, head 2
+    wait_map(qtbot, view)
+    assert view.view.currentIndex() == VIEW_SINGLE and view.method.name == "head"
+    assert (view.block.value(), view.head.currentIndex()) == (3, 1)
+    np.testing.assert_allclose(view.current_map, view.prediction.map(MapSpec("head", block=2, head=1)))
+
+
+def test_a_click_on_the_atlas_picture_finds_the_tile_under_it(qtbot, window, photo_folder):
+    drop(window, paths=[photo_folder / "coffee.png"])
+    wait_idle(qtbot, window)
+    view = window.attention
+    wait_map(qtbot, view)
+    view.view.setCurrentIndex(VIEW_ATLAS)
+    qtbot.waitUntil(lambda: not view.computing and view.tile_count() == 12, timeout=30_000)
+    sheet_view = view.sheet_view
+    sheet_view.zoom(2.0)
+    left, top, right, bottom = view.sheet.cells[5]  # block 2, head 3
+    shown = sheet_view.label.pixmap()
+    scale = shown.width() / sheet_view.pixmap.width()
+    offset_x = (sheet_view.label.width() - shown.width()) / 2
+    offset_y = (sheet_view.label.height() - shown.height()) / 2
+    clicked = []
+    sheet_view.tile_clicked.connect(clicked.append)
+    sheet_view._on_click(offset_x + (left + right) / 2 * scale, offset_y + (top + bottom) / 2 * scale)
+    sheet_view._on_click(offset_x + 1, offset_y + 1)  # the corner: a label, no tile
+    assert clicked == [5]
+
+
+def test_compare_uncovers_the_photo_right_of_the_line(qtbot, window, photo_folder):
+    drop(window, paths=[photo_folder / "coffee.png"])
+    wait_idle(qtbot, window)
+    view = window.attention
+    wait_map(qtbot, view)
+    view.opacity.setValue(100)
+    wait_map(qtbot, view)
+    photo, covered = (np.asarray(p.convert("RGB"), np.int16) for p in view._fitted)
+    view.compare.setValue(50)
+    shown = view.canvas.pixmap().toImage()
+    width = shown.width()
+    assert width == photo.shape[1]
+
+    def pixel(x, y):
+        colour = shown.pixelColor(x, y)
+        return np.array([colour.red(), colour.green(), colour.blue()])
+
+    y = photo.shape[0] // 2
+    np.testing.assert_array_equal(pixel(width - 3, y), photo[y, width - 3])  # right: the photo
+    np.testing.assert_array_equal(pixel(2, y), covered[y, 2])  # left: the map
+
+
+def test_help_page_explains_with_pictures_that_exist(qtbot):
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QTextDocument
+
+    from vit_gui.gui.help import PAGE, HelpDialog
+
+    dialog = HelpDialog()
+    qtbot.addWidget(dialog)
+    names = [part.split('"', 1)[0] for part in PAGE.split('<img src="')[1:]]
+    assert len(names) >= 5
+    for name in names:
+        image = dialog.browser.document().resource(QTextDocument.ResourceType.ImageResource, QUrl(name))
+        assert image is not None and not image.isNull(), name

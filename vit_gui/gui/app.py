@@ -33,6 +33,16 @@ def display_problem() -> str | None:
             "desktop, or use the command line: vit-gui classify PHOTOS (see vit-gui --help)")
 
 
+def set_icon(app) -> None:
+    """The window and taskbar icon (resources/vit-gui.png, made by scripts/make_icon.py)."""
+    from PySide6.QtGui import QIcon
+
+    from vit_gui.resources import resource_path
+
+    app.setWindowIcon(QIcon(str(resource_path("vit-gui.png"))))
+    app.setDesktopFileName("vit-gui")  # Wayland matches the window to vit-gui.desktop by this
+
+
 def run_app(argv: list[str] | None = None, open_paths: list[str] | None = None) -> int:
     problem = display_problem()
     if problem:
@@ -48,6 +58,7 @@ def run_app(argv: list[str] | None = None, open_paths: list[str] | None = None) 
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName("vit-gui")
     app.setOrganizationName("vit-gui")
+    set_icon(app)
     window = MainWindow()
     window.show()
     if open_paths:  # after the window is up, as a drop would

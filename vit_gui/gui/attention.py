@@ -1,8 +1,8 @@
-"""The overlay view: the image with its attention map, and the controls that pick the map.
+"""The overlay view: the photo with its attention map, what the map means, and tile views.
 
-The map choices are the registry's methods (`explain.maps.METHODS`), and each control is
-live only when the chosen method reads its parameter. Changing the method, block, head,
-fusion, discard ratio, opacity or colormap never runs the model: the shown image's
+The controls live in `map_controls` (the window puts them beside the results); the map
+choices are the registry's methods (`explain.maps.METHODS`). Changing the method, block,
+head, fusion, discard ratio, opacity or colormap never runs the model: the shown image's
 attentions are kept and only the map is recomputed, off the GUI thread (`map_jobs`), so
 the window stays responsive on a busy machine or a 1,370-token DINOv2. Only a method that
 needs gradients (class evidence) needs the model, and the main window asks the worker.
@@ -11,34 +11,34 @@ needs gradients (class evidence) needs the model, and the main window asks the w
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QFormLayout,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QSlider,
-    QSpinBox,
     QStackedWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from vit_gui.explain.maps import METHODS, MapSpec
+from vit_gui.explain.maps import MapSpec, legend_words
+from vit_gui.gui.map_controls import VIEW_ATLAS, VIEW_BLOCKS, VIEW_HEADS, VIEW_SINGLE, MapControls
 from vit_gui.gui.map_jobs import MapJobs
 from vit_gui.gui.plain import plain_label
+from vit_gui.gui.tile_sheet import SheetView
 
-COLORMAPS = ["inferno", "jet", "turbo", "viridis", "magma", "plasma", "hot", "coolwarm", "cividis", "gray"]
-VIEW_SINGLE, VIEW_BLOCKS, VIEW_HEADS = range(3)
-TILE_SIDE = 150
 SAY_COMPUTING_AFTER_MS = 150  # a map that takes longer says so
+VIEW_READING = {
+    VIEW_BLOCKS: "Each small map is one layer (block) of the model, its heads combined: from the first layer, "
+                 "nearest the pixels, to the last, nearest the answer. Click one to see it large.",
+    VIEW_HEADS: "Each small map is one head of this layer: the different ways the layer looks at the photo at "
+                "once. Click one to see it large.",
+    VIEW_ATLAS: "Every head of every layer: rows are the layers (blocks) from first to last, columns their heads. "
+                "Zoom with Ctrl+wheel or the buttons; click a map to see it large.",
+}
 
 
 def pil_to_qimage(image) -> QImage:
@@ -81,72 +81,50 @@ class AttentionView(QWidget):
         self.map_spec_shown: MapSpec | None = None  # what current_map is
         self.depth, self.heads = 12, 12
         self._memo = None  # (prediction, spec, map, extra-token share): redraws need no recompute
+        self._fitted = None  # (photo, overlay) at canvas size: the compare slider only recomposes
+        self.sheet = None  # the tiles shown now (explain.sheet.Sheet)
         self.jobs = MapJobs(self)
         self.jobs.finished.connect(self._on_job_done)
         self.computing = False
+        self.controls = MapControls()
+        c = self.controls  # the controls, by the names the rest of the app uses
+        self.mode, self.view, self.block, self.head, self.fusion = c.mode, c.view, c.block, c.head, c.fusion
+        self.start_block, self.discard, self.discard_label = c.start_block, c.discard, c.discard_label
+        self.opacity, self.colormap, self.show_overlay = c.opacity, c.colormap, c.show_overlay
+        self.parameter_widgets = c.parameter_widgets
         self._build()
 
     # ---- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
         self.canvas = ImageCanvas()
         self.canvas.resized.connect(self.render)
-        self.tiles = QWidget()
-        self.tile_layout = QGridLayout(self.tiles)
-        tile_scroll = QScrollArea()
-        tile_scroll.setWidgetResizable(True)
-        tile_scroll.setWidget(self.tiles)
+        self.sheet_view = SheetView()
+        self.sheet_view.tile_clicked.connect(self.select_tile)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.canvas)
-        self.stack.addWidget(tile_scroll)
+        self.stack.addWidget(self.sheet_view)
         self.caption = plain_label()
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.reading = plain_label()  # how to read the map shown, in plain words
+        self.reading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.reading.setWordWrap(True)
+        self.reading.setStyleSheet("color: palette(dark)")
 
-        self.mode = QComboBox()
-        for method in METHODS.values():
-            self.mode.addItem(method.title, method.name)
-            self.mode.setItemData(self.mode.count() - 1, method.description, Qt.ItemDataRole.ToolTipRole)
-        self.mode.setToolTip("<br>".join(f"<b>{m.title}</b>: {m.description}" for m in METHODS.values()))
-        self.block = QSpinBox()
-        self.block.setPrefix("block ")
-        self.head = QComboBox()
-        self.fusion = QComboBox()
-        self.fusion.addItems(["mean", "max", "min"])
-        self.fusion.setToolTip("how the heads of a block are combined")
-        self.start_block = QSpinBox()
-        self.start_block.setPrefix("from block ")
-        self.start_block.setToolTip("rollout: the first block multiplied in. Some models (DINOv2) send the class "
-                                    "token to one background patch in block 1; starting at block 2 shows the object")
-        self.discard = QSlider(Qt.Orientation.Horizontal)
-        self.discard.setRange(0, 95)
-        self.discard.setToolTip("rollout: ignore this fraction of the weakest attention links")
-        self.discard_label = QLabel()
-        self.opacity = QSlider(Qt.Orientation.Horizontal)
-        self.opacity.setRange(0, 100)
-        self.colormap = QComboBox()
-        self.colormap.addItems(COLORMAPS)
-        self.show_overlay = QCheckBox("Show map")
-        self.show_overlay.setChecked(True)
-        self.view = QComboBox()
-        self.view.addItems(["Single map", "All blocks (tiles)", "All heads of this block (tiles)"])
+        self.compare = QSlider(Qt.Orientation.Horizontal)
+        self.compare.setRange(0, 100)
+        self.compare.setValue(100)
+        self.compare.setToolTip("compare: drag left to uncover the photo, right to cover it with the map")
+        self.compare.valueChanged.connect(self._compose)
+        self.compare_row = QWidget()
+        compare_layout = QHBoxLayout(self.compare_row)
+        compare_layout.setContentsMargins(0, 0, 0, 0)
+        compare_layout.addWidget(plain_label("Compare:  photo"))
+        compare_layout.addWidget(self.compare, 1)
+        compare_layout.addWidget(plain_label("map"))
 
-        discard_row = QHBoxLayout()
-        discard_row.addWidget(self.discard)
-        discard_row.addWidget(self.discard_label)
-        where = QHBoxLayout()
-        where.addWidget(self.block)
-        where.addWidget(self.head)
-        form = QFormLayout()
-        form.addRow("Map:", self.mode)
-        form.addRow("Rollout:", self.start_block)
-        form.addRow("Layer:", where)
-        form.addRow("Head fusion:", self.fusion)
-        form.addRow("Discard:", discard_row)
-        form.addRow("Opacity:", self.opacity)
-        form.addRow("Colours:", self.colormap)
-        form.addRow("View:", self.view)
-        form.addRow("", self.show_overlay)
         layout = QVBoxLayout(self)
         layout.addWidget(self.stack, 1)
+        layout.addWidget(self.compare_row)
         layout.addWidget(self.caption)
         legend_row = QHBoxLayout()  # what the colours mean, in the colours shown
         self.legend_low = plain_label("less attention")
@@ -160,7 +138,10 @@ class AttentionView(QWidget):
         legend_row.addWidget(self.legend_high)
         legend_row.addStretch()
         layout.addLayout(legend_row)
-        check_row = QHBoxLayout()
+        layout.addWidget(self.reading)
+        self.check_row = QWidget()  # a check is of one map: hidden in the tile views
+        check_row = QHBoxLayout(self.check_row)
+        check_row.setContentsMargins(0, 0, 0, 0)
         self.check = QPushButton("Check this map")
         self.check.setToolTip("Can I trust this map? Hide the patches it calls most important, a tenth at a time, "
                               "and watch the model's confidence: a faithful map makes it fall fast (unlike a random "
@@ -170,40 +151,21 @@ class AttentionView(QWidget):
         self.check_plot = QLabel()
         check_row.addWidget(self.check)
         check_row.addWidget(self.check_result, 1)
-        layout.addLayout(check_row)
+        layout.addWidget(self.check_row)
         layout.addWidget(self.check_plot)
         self.check_plot.setVisible(False)
         self.check.clicked.connect(self._on_check_clicked)
         self.checking, self._checked_spec = False, None
-        layout.addLayout(form)
 
-        # the control that sets each MapSpec parameter (class_index comes from the results list)
-        self.parameter_widgets = {"fusion": (self.fusion,), "discard_ratio": (self.discard, self.discard_label),
-                                  "start_block": (self.start_block,), "block": (self.block,), "head": (self.head,)}
         self.set_model_shape(12, 12)
-        for signal in (self.mode.currentIndexChanged, self.block.valueChanged, self.start_block.valueChanged,
-                       self.head.currentIndexChanged,
-                       self.fusion.currentIndexChanged, self.discard.valueChanged, self.opacity.valueChanged,
-                       self.colormap.currentIndexChanged, self.show_overlay.toggled, self.view.currentIndexChanged):
+        for signal in self.controls.signals:
             signal.connect(self._on_control_changed)
         self._update_enabled()
 
     def set_model_shape(self, depth: int, heads: int, rollout_start_block: int = 0) -> None:
         """Block and head selectors follow the loaded model; the rollout starts where the model advises."""
         self.depth, self.heads = depth, heads
-        self.block.blockSignals(True)
-        self.head.blockSignals(True)
-        self.start_block.blockSignals(True)
-        self.start_block.setRange(1, depth)
-        self.start_block.setValue(rollout_start_block + 1)
-        self.start_block.blockSignals(False)
-        self.block.setRange(1, depth)
-        current_head = self.head.currentIndex()
-        self.head.clear()
-        self.head.addItems([f"head {h}" for h in range(1, heads + 1)])
-        self.head.setCurrentIndex(current_head if 0 <= current_head < heads else 0)
-        self.block.blockSignals(False)
-        self.head.blockSignals(False)
+        self.controls.set_model_shape(depth, heads, rollout_start_block)
 
     # ---- content ----------------------------------------------------------------------------
     def show_item(self, display_image, prediction) -> None:
@@ -258,10 +220,10 @@ class AttentionView(QWidget):
     # ---- the map ----------------------------------------------------------------------------
     @property
     def method(self):
-        return METHODS[self.mode.currentData()]
+        return self.controls.method
 
     def set_method(self, name: str) -> None:
-        self.mode.setCurrentIndex(self.mode.findData(name))
+        self.controls.set_method(name)
 
     def spec(self) -> MapSpec | None:
         """The MapSpec the controls describe (block and head 0-based); None while a class map
@@ -290,9 +252,14 @@ class AttentionView(QWidget):
                                                                  bytes=True)[..., :3]
         self.legend.setPixmap(QPixmap.fromImage(QImage(np.ascontiguousarray(ramp).data, 200, 12, 600,
                                                        QImage.Format.Format_RGB888).copy()))
-        evidence = self.method.needs_gradients
-        self.legend_low.setText("less evidence" if evidence else "less attention")
-        self.legend_high.setText("more evidence for the class" if evidence else "more attention")
+        low, high = self.legend_words()
+        self.legend_low.setText(low)
+        self.legend_high.setText(high)
+
+    def legend_words(self) -> tuple[str, str]:
+        single = self.view.currentIndex() == VIEW_SINGLE
+        label = self.class_labels.get(self.class_index, "") if self.class_index is not None else ""
+        return legend_words(self.method, label) if single else ("less attention", "more attention")
 
     # ---- "Check this map" ---------------------------------------------------------------------
     @Slot()
@@ -347,12 +314,13 @@ class AttentionView(QWidget):
         self.render()
 
     def _update_enabled(self) -> None:
-        """A control is live only when the chosen method reads its parameter."""
-        parameters = self.method.parameters
-        for name, widgets in self.parameter_widgets.items():
-            for widget in widgets:
-                widget.setEnabled(name in parameters)
-        self.discard_label.setText(f"{self.discard.value()}%")
+        """Only what applies to the view and map shown is live (see map_controls)."""
+        self.controls.update_enabled()
+        single = self.view.currentIndex() == VIEW_SINGLE
+        self.compare_row.setVisible(single and self.show_overlay.isChecked())
+        self.check_row.setVisible(single)
+        if not single:
+            self.check_plot.setVisible(False)
 
     @Slot()
     def render(self) -> None:
@@ -360,6 +328,7 @@ class AttentionView(QWidget):
         if self.display_image is None or self.prediction is None:
             return
         if self.view.currentIndex() != VIEW_SINGLE:
+            self.reading.setText(VIEW_READING[self.view.currentIndex()])
             self._request_tiles()
             return
         self.stack.setCurrentIndex(0)
@@ -406,13 +375,33 @@ class AttentionView(QWidget):
 
     def _draw(self, spec: MapSpec | None, grid_map, share) -> None:
         self.current_map, self.map_spec_shown = grid_map, spec
-        if self.legend.pixmap().isNull():
-            self.update_legend()
+        self.update_legend()  # its words follow the map (attention, or evidence for a class)
+        photo = self._fit(self.display_image)
         if grid_map is None:  # a class map not chosen or not computed yet
-            self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(self._fit(self.display_image))))
-        else:
-            self.caption.setText(self._describe(spec, share))
-            self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(self.overlay_image(self.display_image, fit=True))))
+            self._fitted = None
+            self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(photo)))
+            return
+        shown = self.show_overlay.isChecked()
+        self.caption.setText(self._describe(spec, share) if shown else
+                             "the photo alone (the map is hidden: tick Show map to see it)")
+        self.reading.setText(spec.method.reading if shown else "")
+        for widget in (self.legend, self.legend_low, self.legend_high):
+            widget.setVisible(shown)
+        self._fitted = (photo, self.overlay_image(self.display_image, fit=True))
+        self._compose()
+
+    @Slot()
+    def _compose(self, *_) -> None:
+        """The overlay left of the compare line, the plain photo right of it."""
+        if self._fitted is None:
+            return
+        photo, covered = self._fitted
+        split = round(photo.width * self.compare.value() / 100) if self.show_overlay.isChecked() else photo.width
+        if split < photo.width:
+            covered = photo.copy()
+            covered.paste(self._fitted[1].crop((0, 0, split, photo.height)), (0, 0))
+            covered.paste((255, 255, 255), (max(0, split - 1), 0, min(photo.width, split + 1), photo.height))
+        self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(covered)))
 
     def overlay_image(self, image, fit: bool = False):
         """`image` (the display image, or the full-size original for export) with the current map."""
@@ -427,6 +416,36 @@ class AttentionView(QWidget):
         opacity = self.opacity.value() / 100 if self.show_overlay.isChecked() else 0.0
         return lambda image, size: overlay(image, grid_map, geometry, colormap, opacity, size=size)
 
+    def export_name(self) -> str:
+        """The file-name part of what would be saved: the map's slug, or the tile view's."""
+        view = self.view.currentIndex()
+        if view == VIEW_SINGLE:
+            return self.map_spec_shown.slug if self.map_spec_shown is not None else "photo"
+        return {VIEW_BLOCKS: "every-block", VIEW_HEADS: f"block{self.block.value()}.every-head",
+                VIEW_ATLAS: "atlas"}[view]
+
+    def export_recipe(self, legend: bool):
+        """What "Save as PNG" writes now, as a function of the full-size original image (run
+        on the export thread): the tiles shown, or the overlay; with the colour legend when
+        asked and a map is on it. None when there is nothing to save."""
+        from vit_gui.explain.legend import with_legend
+
+        colormap, words = self.colormap.currentText(), self.legend_words()
+        if self.view.currentIndex() != VIEW_SINGLE:
+            if self.sheet is None:
+                return None
+            sheet = self.sheet.image
+            return lambda _image: with_legend(sheet, colormap, *words) if legend else sheet
+        if self.current_map is None:
+            return None
+        recipe, with_map = self.overlay_recipe(), self.show_overlay.isChecked()
+
+        def picture(image):
+            out = recipe(image, image.size)
+            return with_legend(out, colormap, *words) if legend and with_map else out
+
+        return picture
+
     def _fit(self, image):
         """The image scaled to fill the canvas, keeping its aspect ratio."""
         box = self.canvas.size()
@@ -436,56 +455,68 @@ class AttentionView(QWidget):
 
     # ---- tiles ------------------------------------------------------------------------------
     def _request_tiles(self) -> None:
-        """Every block's (or every head's) map as small overlays, computed on the map thread."""
+        """Every block's, every head's of a block, or every block × head's map as one labelled
+        picture sized to fill the space, computed on the map thread."""
         from vit_gui.explain import rollout
         from vit_gui.explain.overlay import overlay
+        from vit_gui.explain.sheet import atlas_sheet, fit_columns, tile_sheet
 
-        prediction, blocks_view = self.prediction, self.view.currentIndex() == VIEW_BLOCKS
+        prediction, view = self.prediction, self.view.currentIndex()
         fusion, block = self.fusion.currentText(), self.block.value() - 1
         colormap, opacity = self.colormap.currentText(), max(self.opacity.value() / 100, 0.35)
-        small = self.display_image.copy()
-        small.thumbnail((TILE_SIDE, TILE_SIDE))
+        width, height = self.sheet_view.viewport_size()
+        aspect = self.display_image.width / self.display_image.height
+        count = self.depth if view == VIEW_BLOCKS else self.heads
+        if view == VIEW_ATLAS:  # room for the labels, and detail to zoom into
+            columns = self.heads
+            side = int(min((width - 70) / self.heads - 4, ((height - 24) / self.depth - 4) * aspect))
+        else:
+            columns, side = fit_columns(count, aspect, width, height)
+        side = max(48, min(240, side))
+        small = self.display_image.resize((side, max(1, round(side / aspect))))
+
+        def tiles(maps):
+            return [overlay(small, m, prediction.geometry, colormap, opacity, size=small.size) for m in maps]
 
         def work():
             attn, grid, prefix = prediction.attentions, prediction.grid, prediction.num_prefix
-            if blocks_view:
+            if view == VIEW_ATLAS:
+                sheet = atlas_sheet([tiles(rollout.head_maps(attn, grid, b, prefix)) for b in range(len(attn))])
+                caption = f"every head of every block ({len(attn)} × {len(attn[0])}): click one"
+            elif view == VIEW_BLOCKS:
                 maps = rollout.block_maps(attn, grid, fusion, prefix)
-                names = [f"block {i + 1}" for i in range(len(maps))]
+                sheet = tile_sheet(tiles(maps), [f"block {i + 1}" for i in range(len(maps))], columns)
                 caption = f"every block's attention ({fusion} of heads): click one"
             else:
                 maps = rollout.head_maps(attn, grid, block, prefix)
-                names = [f"head {i + 1}" for i in range(len(maps))]
+                sheet = tile_sheet(tiles(maps), [f"head {i + 1}" for i in range(len(maps))], columns)
                 caption = f"every head of block {block + 1}: click one"
-            pictures = [overlay(small, m, prediction.geometry, colormap, opacity, size=small.size) for m in maps]
-            return "tiles", prediction, names, pictures, caption
+            return "tiles", prediction, view, sheet, caption
 
         self._submit(work)
 
-    def _show_tiles(self, names, pictures, caption) -> None:
+    def _show_tiles(self, view, sheet, caption) -> None:
+        if view != self.view.currentIndex():
+            return
         self.stack.setCurrentIndex(1)
         self.caption.setText(caption)
-        while self.tile_layout.count():
-            self.tile_layout.takeAt(0).widget().deleteLater()
-        columns = max(1, min(6, self.stack.width() // (TILE_SIDE + 16)))
-        for i, (picture, name) in enumerate(zip(pictures, names)):
-            tile = QToolButton()
-            tile.setIcon(QIcon(QPixmap.fromImage(pil_to_qimage(picture))))
-            tile.setIconSize(QSize(*picture.size))
-            tile.setText(name)
-            tile.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-            tile.clicked.connect(lambda _=False, index=i: self.select_tile(index))
-            self.tile_layout.addWidget(tile, i // columns, i % columns)
+        self.sheet = sheet
+        self.sheet_view.set_sheet(sheet, QPixmap.fromImage(pil_to_qimage(sheet.image)))
 
     def tile_count(self) -> int:
-        return self.tile_layout.count()
+        return len(self.sheet.cells) if self.sheet is not None else 0
 
     @Slot(int)
     def select_tile(self, index: int) -> None:
-        """A tile was clicked: show that block (or head of this block) as the single map."""
-        heads_view = self.view.currentIndex() == VIEW_HEADS
+        """A tile was clicked: show that block, head of this block, or block × head large."""
+        view = self.view.currentIndex()
         for widget in (self.mode, self.block, self.head, self.view):
             widget.blockSignals(True)
-        if heads_view:
+        if view == VIEW_ATLAS:
+            self.set_method("head")
+            self.block.setValue(index // self.heads + 1)
+            self.head.setCurrentIndex(index % self.heads)
+        elif view == VIEW_HEADS:
             self.set_method("head")
             self.head.setCurrentIndex(index)
         else:
@@ -495,6 +526,7 @@ class AttentionView(QWidget):
         for widget in (self.mode, self.block, self.head, self.view):
             widget.blockSignals(False)
         self._update_enabled()
+        self.update_legend()
         self.render()
 
 

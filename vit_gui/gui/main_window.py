@@ -87,6 +87,7 @@ class MainWindow(QMainWindow):
         form = QFormLayout()
         form.addRow("Classes per image:", self.top_k)
         side_layout.addLayout(form)
+        side_layout.addWidget(self.attention.controls)
         self.notice = QLabel()  # problems that concern no single image (e.g. unusable settings)
         self.notice.setTextFormat(Qt.TextFormat.PlainText)
         self.notice.setWordWrap(True)
@@ -120,6 +121,7 @@ class MainWindow(QMainWindow):
         self.attention.class_map_requested.connect(self.on_class_map_requested)
         self.attention.check_requested.connect(self.on_check_requested)
         self.attention.check_cancelled.connect(self.on_check_cancelled)
+        self.attention.sheet_view.export_requested.connect(self.export_png_dialog)
         self.model_panel.model_chosen.connect(self.on_model_chosen)
         self.model_panel.device_chosen.connect(self.on_device_chosen)
         self.model_panel.precision_chosen.connect(self.on_precision_chosen)
@@ -139,7 +141,10 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._action(file_menu, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
         file_menu.addSeparator()
-        self._action(file_menu, "&Export overlay as PNG…", self.export_png_dialog, "Ctrl+E")
+        self._action(file_menu, "&Save the map as PNG…", self.export_png_dialog, "Ctrl+E")
+        self.legend_action = self._action(file_menu, "Colour &legend on saved pictures", self._save_view_settings)
+        self.legend_action.setCheckable(True)
+        self.legend_action.setChecked(True)
         self._action(file_menu, "Export results as &CSV…", self.export_csv_dialog, "Ctrl+Shift+E")
         file_menu.addSeparator()
         self._action(file_menu, "C&lear results", self.clear_results)
@@ -150,6 +155,7 @@ class MainWindow(QMainWindow):
         model_menu.addSeparator()
         self._action(model_menu, "&Teach new classes…", self.teach_dialog, "Ctrl+T")
         help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&What am I looking at?", self.help_page, QKeySequence.StandardKey.HelpContents)
         self._action(help_menu, "&About vit-gui", self.about)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.cancel_batches)
         QShortcut(QKeySequence("D"), self, activated=lambda: self.results.move(1))
@@ -193,6 +199,7 @@ class MainWindow(QMainWindow):
         self.attention.opacity.setValue(round(100 * s.opacity))
         self.attention.discard.setValue(round(100 * s.discard_ratio))
         self.attention.fusion.setCurrentText(s.fusion)
+        self.legend_action.setChecked(s.text("export_legend", "yes") != "no")
         colormap = s.text("colormap", "inferno")
         if self.attention.colormap.findText(colormap) >= 0:
             self.attention.colormap.setCurrentText(colormap)
@@ -585,12 +592,13 @@ class MainWindow(QMainWindow):
     @Slot()
     def export_png_dialog(self) -> None:
         key = self.results.current_key()
-        if key is None or self.attention.current_map is None:
-            self.status("nothing to export yet: select a classified image")
+        if key is None or self.attention.export_recipe(legend=False) is None:
+            self.status("nothing to save yet: select a classified image")
             return
         stem = Path(self.session.records[key].name).stem
-        default = str(Path(self.settings.text("last_export_dir", str(Path.home()))) / f"{stem}.overlay.png")
-        path, _ = QFileDialog.getSaveFileName(self, "Export overlay as PNG", default, "PNG image (*.png)")
+        kind = self.attention.export_name()
+        default = str(Path(self.settings.text("last_export_dir", str(Path.home()))) / f"{stem}.{kind}.png")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the map as PNG", default, "PNG image (*.png)")
         if path:
             self.settings.set("last_export_dir", str(Path(path).parent))
             self.export_png(path)
@@ -600,16 +608,17 @@ class MainWindow(QMainWindow):
         export thread: a 120 MP photo takes seconds, which the window does not wait out.
         False when there is nothing to export."""
         key = self.results.current_key()
-        if key is None or self.attention.current_map is None:
+        recipe = self.attention.export_recipe(self.legend_action.isChecked()) if key is not None else None
+        if recipe is None:
             return False
-        source, recipe = self.session.records[key].source, self.attention.overlay_recipe()
+        source, needs_photo = self.session.records[key].source, self.attention.view.currentIndex() == 0
 
         def work():
             from vit_gui.fileio import atomic_save_image
             from vit_gui.images import load_image
 
-            image = load_image(source).image if isinstance(source, str) else source
-            atomic_save_image(path, recipe(image, image.size))
+            image = load_image(source).image if needs_photo and isinstance(source, str) else source
+            atomic_save_image(path, recipe(image))
             return path
 
         self.exports.submit(work)
@@ -658,6 +667,13 @@ class MainWindow(QMainWindow):
         self.settings.set("opacity", self.attention.opacity.value() / 100)
         self.settings.set("fusion", self.attention.fusion.currentText())
         self.settings.set("discard_ratio", self.attention.discard.value() / 100)
+        self.settings.set("export_legend", "yes" if self.legend_action.isChecked() else "no")
+
+    @Slot()
+    def help_page(self) -> None:
+        from vit_gui.gui.help import HelpDialog
+
+        HelpDialog(self).show()
 
     @Slot()
     def about(self) -> None:

@@ -61,6 +61,7 @@ class ModelPanel(QGroupBox):
         layout.addWidget(self.status)
         layout.addLayout(buttons)
         self.models.activated.connect(self._on_model_activated)
+        self.models.currentIndexChanged.connect(self._show_full_name)
         self.device.activated.connect(lambda _: self.device_chosen.emit(self.current_device()))
 
     # ---- model list ---------------------------------------------------------------------
@@ -71,18 +72,24 @@ class ModelPanel(QGroupBox):
         if not entries:
             self.models.addItem("(no model installed)", None)
         for entry in entries:
-            label = entry.name + ("" if entry.origin == "built-in" else f"  [{entry.origin}]")
+            label = entry.name + ("" if entry.origin == "built-in" else f"  [{entry.origin}]")  # where it is
             self.models.addItem(label, str(entry.path))
             self.models.setItemData(self.models.count() - 1, tooltip(entry.path), Qt.ItemDataRole.ToolTipRole)
         self.models.addItem("Add model file…", ADD_MODEL)
         index = self.models.findData(current) if current else -1
         self.models.setCurrentIndex(index if index >= 0 else 0)
         self.models.blockSignals(False)
+        # the box is narrow: its list opens as wide as the longest name, and hovering shows the name
+        self.models.view().setMinimumWidth(self.models.view().sizeHintForColumn(0) + 24)
+        self._show_full_name()
         if not entries:
             self.show_message(
                 "<b>No model is installed.</b> Click <i>Get models…</i> to download a pretrained "
                 "Vision Transformer, or <i>Add model file…</i> to use a checkpoint you have "
                 "(.pth, .pt or .safetensors).", error=True)
+
+    def _show_full_name(self, *_) -> None:
+        self.models.setToolTip(tooltip(self.models.currentText().strip()))
 
     def current_model(self) -> str | None:
         data = self.models.currentData()

@@ -72,13 +72,16 @@ class ResultsList(QTreeWidget):
                                           "classes yet: it shows where it looks, not what it sees."))
             return
         best = result.top[0]
-        item.setText(0, f"{name}\n{best.label} — {100 * best.prob:.1f}%{note}")
+        item.setText(0, f"{name}\n{best.short} — {100 * best.prob:.1f}%{note}")
+        item.setToolTip(0, as_tooltip(f"{item.data(0, PLAIN_TIP_ROLE)}\nmost likely: {best.label} "
+                                      f"({100 * best.prob:.1f}%)"))
         for rank, top in enumerate(result.top, 1):
-            child = QTreeWidgetItem([f"{rank}. {top.label} — {100 * top.prob:.1f}%"])
+            also = f"  ({top.synonyms})" if top.synonyms else ""
+            child = QTreeWidgetItem([f"{rank}. {top.short} — {100 * top.prob:.1f}%{also}"])
             child.setData(0, KEY_ROLE, key)
             child.setData(0, CLASS_ROLE, top.index)
-            child.setToolTip(0, as_tooltip(f"{top.label} (class {top.index}): click to see where the model "
-                                           "found evidence for it"))
+            child.setToolTip(0, as_tooltip(f"{top.label}\n{100 * top.prob:.1f}% · class {top.index}\n"
+                                           "click to see which parts of the photo are evidence for it"))
             item.addChild(child)
         item.setExpanded(item.isSelected() or self.topLevelItemCount() <= 3)
 

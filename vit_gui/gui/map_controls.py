@@ -1,0 +1,128 @@
+"""The controls that choose a map and how it looks, in plain words.
+
+A control is live only when what is shown reads it: the chosen map's parameters in the
+one-map view (the registry says which), the head fusion for every block's maps, the block
+for every head of one block, only the look (colours, opacity) in the atlas.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QSpinBox,
+)
+
+from vit_gui.explain.maps import METHODS
+
+COLORMAPS = ["inferno", "jet", "turbo", "viridis", "magma", "plasma", "hot", "coolwarm", "cividis", "gray"]
+VIEW_SINGLE, VIEW_BLOCKS, VIEW_HEADS, VIEW_ATLAS = range(4)
+VIEWS = ("One map", "Every block", "Every head of one block", "Atlas: every block × every head")
+# which map parameters each tile view reads (the one-map view: the method's own)
+VIEW_PARAMETERS = {VIEW_BLOCKS: ("fusion",), VIEW_HEADS: ("block",), VIEW_ATLAS: ()}
+
+
+class MapControls(QGroupBox):
+    def __init__(self, parent=None):
+        super().__init__("Map", parent)
+        self.mode = QComboBox()
+        for method in METHODS.values():
+            self.mode.addItem(method.title, method.name)
+            self.mode.setItemData(self.mode.count() - 1, method.description, Qt.ItemDataRole.ToolTipRole)
+        self.mode.setToolTip("what the map shows:<br>" + "<br>".join(
+            f"<b>{m.title}</b>: {m.description}" for m in METHODS.values()))
+        self.view = QComboBox()
+        self.view.addItems(VIEWS)
+        self.view.setToolTip("one large map, or many small ones side by side to compare layers and heads; "
+                             "click a small map to see it large")
+        self.start_block = QSpinBox()
+        self.start_block.setPrefix("from block ")
+        self.start_block.setToolTip("rollout: the first layer followed. Some models (DINOv2) send the summary "
+                                    "token to one background patch in block 1; starting at block 2 shows the object")
+        self.block = QSpinBox()
+        self.block.setPrefix("block ")
+        self.block.setToolTip("which layer of the model (a block): 1 is nearest the pixels, the last is nearest "
+                              "the answer")
+        self.head = QComboBox()
+        self.head.setToolTip("each layer looks at the photo in several ways at once; a head is one of them")
+        self.fusion = QComboBox()
+        self.fusion.addItems(["mean", "max", "min"])
+        self.fusion.setToolTip("how a layer's heads become one map: mean = their average, max = where any head "
+                               "looked, min = where all heads agree")
+        self.discard = QSlider(Qt.Orientation.Horizontal)
+        self.discard.setRange(0, 95)
+        self.discard.setToolTip("rollout: ignore this share of the weakest attention links, which sharpens the "
+                                "map (the 'discard ratio' of Abnar & Zuidema)")
+        self.discard_label = QLabel()
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setToolTip("how strongly the map's colours cover the photo")
+        self.colormap = QComboBox()
+        self.colormap.addItems(COLORMAPS)
+        self.colormap.setToolTip("the colour scale; the bar under the picture says which end means more")
+        self.show_overlay = QCheckBox("Show map")
+        self.show_overlay.setChecked(True)
+        self.show_overlay.setToolTip("untick to see the photo alone")
+
+        discard_row = QHBoxLayout()
+        discard_row.addWidget(self.discard)
+        discard_row.addWidget(self.discard_label)
+        where = QHBoxLayout()
+        where.addWidget(self.block)
+        where.addWidget(self.head)
+        form = QFormLayout(self)
+        form.addRow("Map:", self.mode)
+        form.addRow("View:", self.view)
+        form.addRow("Rollout:", self.start_block)
+        form.addRow("Layer:", where)
+        form.addRow("Head fusion:", self.fusion)
+        form.addRow("Discard:", discard_row)
+        form.addRow("Opacity:", self.opacity)
+        form.addRow("Colours:", self.colormap)
+        form.addRow("", self.show_overlay)
+        # the control that sets each MapSpec parameter (class_index comes from the results list)
+        self.parameter_widgets = {"fusion": (self.fusion,), "discard_ratio": (self.discard, self.discard_label),
+                                  "start_block": (self.start_block,), "block": (self.block,), "head": (self.head,)}
+        self.signals = (self.mode.currentIndexChanged, self.block.valueChanged, self.start_block.valueChanged,
+                        self.head.currentIndexChanged, self.fusion.currentIndexChanged, self.discard.valueChanged,
+                        self.opacity.valueChanged, self.colormap.currentIndexChanged, self.show_overlay.toggled,
+                        self.view.currentIndexChanged)
+
+    @property
+    def method(self):
+        return METHODS[self.mode.currentData()]
+
+    def set_method(self, name: str) -> None:
+        self.mode.setCurrentIndex(self.mode.findData(name))
+
+    def set_model_shape(self, depth: int, heads: int, rollout_start_block: int = 0) -> None:
+        """Block and head selectors follow the loaded model; the rollout starts where the model advises."""
+        for widget in (self.block, self.head, self.start_block):
+            widget.blockSignals(True)
+        self.start_block.setRange(1, depth)
+        self.start_block.setValue(rollout_start_block + 1)
+        self.block.setRange(1, depth)
+        current_head = self.head.currentIndex()
+        self.head.clear()
+        self.head.addItems([f"head {h}" for h in range(1, heads + 1)])
+        self.head.setCurrentIndex(current_head if 0 <= current_head < heads else 0)
+        for widget in (self.block, self.head, self.start_block):
+            widget.blockSignals(False)
+
+    def live_parameters(self) -> tuple[str, ...]:
+        """The map parameters what is shown now reads."""
+        return VIEW_PARAMETERS.get(self.view.currentIndex(), self.method.parameters)
+
+    def update_enabled(self) -> None:
+        live = self.live_parameters()
+        for name, widgets in self.parameter_widgets.items():
+            for widget in widgets:
+                widget.setEnabled(name in live)
+        self.mode.setEnabled(self.view.currentIndex() == VIEW_SINGLE)
+        self.discard_label.setText(f"{self.discard.value()}%")
