@@ -79,7 +79,7 @@ def test_discovery_orders_best_first_across_all_places(tmp_path, monkeypatch, pr
     added = fake_model(tmp_path / "elsewhere", "mine")
     entries = catalog.discover_models([added, shipped])
     assert [(e.path, e.origin, e.name) for e in entries] == [
-        (downloaded, "downloaded", "BIG"), (shipped, "built-in", "SMALL"), (added, "added", "mine")]
+        (downloaded, "models folder", "BIG"), (shipped, "built-in", "SMALL"), (added, "added", "mine")]
     assert catalog.default_model_path() == downloaded
 
 

@@ -136,7 +136,7 @@ def test_complete_download_installs_a_working_model(server, weights, private_dat
     with torch.no_grad():
         torch.testing.assert_close(loaded.model(pixels).logits, weights[0](pixels).logits)
     entries = catalog.discover_models()
-    assert [(e.path, e.origin, e.imagenet_top1) for e in entries] == [(path, "downloaded", 50.0)]
+    assert [(e.path, e.origin, e.imagenet_top1) for e in entries] == [(path, "models folder", 50.0)]
     assert catalog.default_model_path() == path
 
 
@@ -222,7 +222,7 @@ def test_cli_models_get_and_list(server, capsys, monkeypatch):
     assert "installed" in capsys.readouterr().err
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
-    assert "test-vit" in out and "Test ViT  [downloaded]" in out
+    assert "test-vit" in out and "Test ViT  [models folder]" in out
     assert main(["models", "get", "no-such-model"]) == 2
     assert "known models: vit-b16" in capsys.readouterr().err
 

@@ -23,6 +23,16 @@ class TopClass:
     index: int
     prob: float
 
+    @property
+    def short(self) -> str:
+        """The first name of a label that lists synonyms ("tabby, tabby cat" -> "tabby")."""
+        return self.label.split(",", 1)[0].strip() or self.label
+
+    @property
+    def synonyms(self) -> str:
+        """The other names ("tabby cat"), or ''."""
+        return self.label.split(",", 1)[1].strip() if "," in self.label else ""
+
 
 def top_classes(probs: np.ndarray, k: int, info) -> list[TopClass]:
     """The k most probable classes of one image's probabilities, best first (ties: lower index

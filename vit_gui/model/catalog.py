@@ -178,7 +178,7 @@ class ModelEntry:
 
     path: Path
     name: str
-    origin: str  # "built-in", "downloaded" or "added"
+    origin: str  # where it is: "built-in" (the app's folder), "models folder" (the user's), "added" (elsewhere)
     imagenet_top1: float | None = None
 
 
@@ -215,7 +215,7 @@ def discover_models(added: tuple[Path, ...] | list[Path] = ()) -> list[ModelEntr
     """Every model present, best first (highest recorded ImageNet top-1, then by name)."""
     entries = [_entry(p, "built-in") for p in find_model_files(model_data_dir())]
     shipped = {(p.name, p.stat().st_size) for p in find_model_files(model_data_dir())}
-    entries += [_entry(p, "downloaded") for p in find_model_files(user_models_dir())
+    entries += [_entry(p, "models folder") for p in find_model_files(user_models_dir())
                 if (p.name, p.stat().st_size) not in shipped]  # the built-in model, converted by setup too
     seen = {e.path.resolve() for e in entries}
     for path in map(Path, added):

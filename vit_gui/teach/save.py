@@ -50,7 +50,7 @@ def save_taught_model(base_path: Path, base_info, base_digest: str, classes: lis
         "interpolation": prep.interpolation,
         "resize_mode": prep.resize_mode,
         "rollout_start_block": base_info.rollout_start_block + 1,
-        "source": f"taught by vit-gui on {base_info.name}",
+        "source": f"{base_info.name}, taught new classes with vit-gui",
         "license": base_info.license,
         "taught": {
             "base_model": base_info.name,
