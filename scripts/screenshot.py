@@ -1,6 +1,6 @@
 """Screenshots of the real window with the real built-in backbone, as a user sees it.
 
-Scenes: launch (first start, nothing dropped yet), results (three photos classified, the
+Scenes: launch (first start with the built-in backbone, nothing dropped yet), results (three photos classified, the
 rollout with its legend), atlas (every block x head), class (class evidence), compare
 (the split between photo and map), check ("Check this map"). Class names need a model
 with classes: the backbone is taught four classes (cat, coffee, rocket, astronaut) from
@@ -24,6 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "resources" / "samples"
 SCENES = ("launch", "results", "atlas", "class", "compare", "check")
 SIZES = ((1280, 800), (1920, 1080))
+
+
+def builtin() -> Path:
+    """The built-in backbone, what a first launch after setup finds."""
+    from vit_gui.model.catalog import default_model_path
+
+    return default_model_path()
 
 
 def teach_demo_model(work: Path) -> Path:
@@ -132,7 +139,8 @@ def main() -> int:
             for width, height in SIZES:
                 out = ROOT / "docs" / "screenshots" / f"{scene}-{width}x{height}.png"
                 subprocess.run([sys.executable, __file__, "--scene", scene, "--size", f"{width}x{height}",
-                                "--model", str(model), "--out", str(out)], check=True, env=os.environ)
+                                "--model", str(builtin() if scene == "launch" else model), "--out", str(out)],
+                               check=True, env=os.environ)
         (ROOT / "docs" / "screenshot.png").write_bytes((ROOT / "docs" / "screenshots" / "results-1280x800.png")
                                                        .read_bytes())
         return 0

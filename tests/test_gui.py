@@ -102,10 +102,11 @@ def test_map_choices_come_from_the_registry_and_only_their_controls_are_live(qtb
 
     view = AttentionView()
     qtbot.addWidget(view)
+    assert not view.controls.isEnabled()  # nothing shown yet: no map to choose
     assert [view.mode.itemText(i) for i in range(view.mode.count())] == [m.title for m in METHODS.values()]
     for method in METHODS.values():
         view.set_method(method.name)
-        live = {name for name, widgets in view.parameter_widgets.items() if widgets[0].isEnabled()}
+        live = {name for name, widgets in view.parameter_widgets.items() if widgets[0].isEnabledTo(view.controls)}
         assert live == set(method.parameters) - {"class_index"}, method.name
 
 
@@ -498,7 +499,7 @@ def test_class_evidence_stays_chosen_when_another_image_is_selected(qtbot, windo
 
 
 def live_controls(view):
-    return {name for name, widgets in view.parameter_widgets.items() if widgets[0].isEnabled()}
+    return {name for name, widgets in view.parameter_widgets.items() if widgets[0].isEnabledTo(view.controls)}
 
 
 def test_each_view_enables_only_the_controls_it_reads(qtbot, window, photo_folder):

@@ -148,16 +148,17 @@ class AttentionView(QWidget):
                               "order); hiding the least important first should change little")
         self.check_result = plain_label("")
         self.check_result.setWordWrap(True)
-        self.check_plot = QLabel()
+        self.check_plot = QLabel()  # the window puts it beside the controls: the photo keeps its room
+        self.check_plot.setAlignment(Qt.AlignmentFlag.AlignCenter)
         check_row.addWidget(self.check)
         check_row.addWidget(self.check_result, 1)
         layout.addWidget(self.check_row)
-        layout.addWidget(self.check_plot)
         self.check_plot.setVisible(False)
         self.check.clicked.connect(self._on_check_clicked)
         self.checking, self._checked_spec = False, None
 
         self.set_model_shape(12, 12)
+        self.controls.setEnabled(False)  # until the first photo is shown
         for signal in self.controls.signals:
             signal.connect(self._on_control_changed)
         self._update_enabled()
@@ -171,6 +172,7 @@ class AttentionView(QWidget):
     def show_item(self, display_image, prediction) -> None:
         """A new image: keep its attentions; class maps of the previous image are dropped."""
         self.display_image, self.prediction = display_image, prediction
+        self.controls.setEnabled(True)
         self.clear_check()
         self.class_maps.clear()
         self.class_pending.clear()
@@ -189,6 +191,7 @@ class AttentionView(QWidget):
         self.jobs.cancel()
         self.computing = False
         self.display_image = self.prediction = self._memo = None
+        self.controls.setEnabled(False)  # nothing to choose a map of yet
         self.current_map = self.map_spec_shown = None
         self.class_maps.clear()
         self.canvas.clear()
@@ -298,12 +301,12 @@ class AttentionView(QWidget):
         from vit_gui.gui.teach_window import figure_pixmap
 
         self.check_result.setText(verdict(result))
-        self.check_plot.setPixmap(figure_pixmap(lambda figure: draw_check(figure, result), size=(5.2, 2.4)))
+        self.check_plot.setPixmap(figure_pixmap(lambda figure: draw_check(figure, result), size=(3.3, 2.3)))
         self.check_plot.setVisible(True)
 
     @Slot()
     def _on_control_changed(self, *_):
-        if (self.checking or self.check_plot.isVisible()) and self.spec() != self._checked_spec:
+        if (self.checking or not self.check_plot.isHidden()) and self.spec() != self._checked_spec:
             self.clear_check()  # the check was of another map (opacity or colours change nothing)
         self.discard_label.setText(f"{self.discard.value()}%")
         if self.prediction is not None:
@@ -556,4 +559,4 @@ def draw_check(figure, result) -> None:
     axes.set_xlabel("% of the photo's patches hidden")
     axes.set_ylabel("confidence")
     axes.set_ylim(0, 1.02)
-    axes.legend(fontsize=7, loc="upper right")
+    axes.legend(fontsize=6, loc="lower left")

@@ -15,11 +15,13 @@ from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -94,13 +96,20 @@ class MainWindow(QMainWindow):
         self.notice.setStyleSheet("color: #c0392b")
         self.notice.setVisible(False)
         side_layout.addWidget(self.notice)
+        side_layout.addWidget(self.attention.check_plot)
         side_layout.addStretch()
         splitter = QSplitter()
         splitter.addWidget(self.results)
         splitter.addWidget(self.centre)
-        splitter.addWidget(side)
+        side_scroll = QScrollArea()  # on a small screen the panel scrolls rather than squeezing its controls
+        side_scroll.setWidgetResizable(True)
+        side_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side_scroll.setMinimumWidth(side.sizeHint().width() + 12)
+        side_scroll.setWidget(side)
+        splitter.addWidget(side_scroll)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([300, 700, 300])
+        splitter.setSizes([300, 660, 340])
         self.setCentralWidget(splitter)
 
         self.progress = QProgressBar()
