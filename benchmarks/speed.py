@@ -228,7 +228,7 @@ def precisions(shape: str, device, repeats: int, peaks: dict, batch: int = 32) -
     cases = {f"vit-gui {name} ({p.precision.name})" if name == "auto" else f"vit-gui {name}":
              run(p.model, p.precision.dtype) for name, p in predictors.items()}
     formats = {case: p.precision.name for case, p in zip(cases, predictors.values())}
-    cases["transformers float32 (SDPA)"] = lambda: sdpa(pixel_values=pixels).logits
+    cases["transformers float32 (SDPA)"] = run(lambda p: sdpa(pixel_values=p))
     reference = cases["vit-gui float32"]().topk(5).indices
     t = interleaved(cases, max(3, repeats // 5), device)
     base = med(t["transformers float32 (SDPA)"])

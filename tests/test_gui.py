@@ -488,14 +488,34 @@ def test_class_evidence_stays_chosen_when_another_image_is_selected(qtbot, windo
     first, second = key_of(window, "chelsea.jpg"), key_of(window, "coffee.png")
     window.results.select_key(first)
     wait_map(qtbot, view)
-    window.results.click_class(first, 4)
-    qtbot.waitUntil(lambda: 4 in view.class_maps, timeout=30_000)
+    picked = window.session.records[first].top[1].index  # not the top class: it stays picked
+    window.results.click_class(first, picked)
+    qtbot.waitUntil(lambda: picked in view.class_maps, timeout=30_000)
     window.results.select_key(second)
-    qtbot.waitUntil(lambda: 4 in view.class_maps and view.current_map is not None, timeout=30_000)
-    assert view.method.name == "class" and view.class_index == 4
+    qtbot.waitUntil(lambda: picked in view.class_maps and view.current_map is not None, timeout=30_000)
+    assert view.method.name == "class" and view.class_index == picked
     assert view.legend_low.text() == "less evidence" and view.legend_high.text().startswith("more evidence for “")
-    reference, _ = Predictor.from_file(window.loaded_model).class_map(load_image(photo_folder / "coffee.png").image, 4)
+    reference, _ = Predictor.from_file(window.loaded_model).class_map(load_image(photo_folder / "coffee.png").image,
+                                                                      picked)
     np.testing.assert_allclose(view.current_map, reference, atol=1e-6)
+
+
+def test_class_evidence_follows_each_images_top_class_unless_one_is_picked(qtbot, window, photo_folder):
+    drop(window, paths=[photo_folder / "chelsea.jpg", photo_folder / "coffee.png"])
+    wait_idle(qtbot, window)
+    view = window.attention
+    first, second = key_of(window, "chelsea.jpg"), key_of(window, "coffee.png")
+    window.results.select_key(first)
+    wait_map(qtbot, view)
+    view.set_method("class")  # chosen in the Map box, no class clicked: the top class
+    top_first = window.session.records[first].top[0].index
+    qtbot.waitUntil(lambda: top_first in view.class_maps and view.current_map is not None, timeout=30_000)
+    assert view.class_index == top_first
+    window.results.select_key(second)
+    top_second = window.session.records[second].top[0].index
+    assert top_second != top_first  # else this test could not tell following from staying
+    qtbot.waitUntil(lambda: top_second in view.class_maps and view.current_map is not None, timeout=30_000)
+    assert view.method.name == "class" and view.class_index == top_second
 
 
 def live_controls(view):

@@ -77,6 +77,7 @@ class AttentionView(QWidget):
         self.class_pending: set[int] = set()  # asked of the worker, not back yet
         self.class_labels: dict[int, str] = {}
         self.class_index: int | None = None
+        self.follow_top = True  # class evidence follows each image's top class until one is picked
         self.current_map: np.ndarray | None = None  # the map drawn now
         self.map_spec_shown: MapSpec | None = None  # what current_map is
         self.depth, self.heads = 12, 12
@@ -176,11 +177,15 @@ class AttentionView(QWidget):
         self.clear_check()
         self.class_maps.clear()
         self.class_pending.clear()
-        if self.method.needs_gradients and self.class_index is not None and prediction.probs is not None:
-            # the same class's evidence on the new image: the user's choice of map is kept
+        if self.method.needs_gradients and self.class_index is not None and prediction.top:
+            # class evidence stays chosen: for the new image's top class, or the class the user picked
+            if self.follow_top:
+                self.class_index = prediction.top[0].index
+                self.class_labels[self.class_index] = prediction.top[0].label
             self.stack.setCurrentIndex(0)
             self._draw(None, None, None)  # the new photo at once, its evidence when it comes
-            self.request_class(self.class_index, self.class_labels.get(self.class_index, str(self.class_index)))
+            self.request_class(self.class_index, self.class_labels.get(self.class_index, str(self.class_index)),
+                               picked=not self.follow_top)
             return
         self.class_index = None
         if self.method.needs_gradients:
@@ -198,8 +203,12 @@ class AttentionView(QWidget):
         self.canvas.setText(message)
         self.caption.setText("")
 
-    def request_class(self, class_index: int, label: str) -> None:
-        """Switch to the class-specific map of `class_index`, asking for it if needed."""
+    def request_class(self, class_index: int, label: str, picked: bool = True) -> None:
+        """Switch to the class-specific map of `class_index`, asking for it if needed. A class
+        the user `picked` other than the top one stays picked on the next images; the top
+        class (or class evidence chosen without a class) follows each image's top class."""
+        top = self.prediction.top[0].index if self.prediction is not None and self.prediction.top else None
+        self.follow_top = not picked or class_index == top
         self.class_labels[class_index] = label
         self.class_index = class_index
         self.mode.blockSignals(True)
@@ -312,7 +321,12 @@ class AttentionView(QWidget):
         if self.prediction is not None:
             self.update_legend()
         if self.method.needs_gradients and self.class_index is None:
-            self.caption.setText("click one of the classes in the results list to see its evidence")
+            if self.prediction is not None and self.prediction.top:  # the top class, until another is picked
+                self.request_class(self.prediction.top[0].index, self.prediction.top[0].label, picked=False)
+                return
+            self.caption.setText("this model has no classes yet, so there is no class evidence to show"
+                                 if self.prediction is not None else
+                                 "click one of the classes in the results list to see its evidence")
         self._update_enabled()
         self.render()
 
@@ -467,7 +481,7 @@ class AttentionView(QWidget):
         prediction, view = self.prediction, self.view.currentIndex()
         fusion, block = self.fusion.currentText(), self.block.value() - 1
         colormap, opacity = self.colormap.currentText(), max(self.opacity.value() / 100, 0.35)
-        width, height = self.sheet_view.viewport_size()
+        width, height = self.stack.width() - 8, self.stack.height() - 40  # the page below the zoom buttons
         aspect = self.display_image.width / self.display_image.height
         count = self.depth if view == VIEW_BLOCKS else self.heads
         if view == VIEW_ATLAS:  # room for the labels, and detail to zoom into
