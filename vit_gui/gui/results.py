@@ -4,7 +4,7 @@ error in place. Selecting an entry shows it; clicking a class shows that class's
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal, Slot
-from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
+from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem
 
 from vit_gui.gui.plain import tooltip as as_tooltip
@@ -13,6 +13,8 @@ KEY_ROLE = Qt.ItemDataRole.UserRole
 CLASS_ROLE = Qt.ItemDataRole.UserRole + 1
 PLAIN_TIP_ROLE = Qt.ItemDataRole.UserRole + 2  # the item's own tooltip text, unescaped
 ERROR_COLOR = QColor("#c0392b")
+EMPTY_HINT = ("Your photos appear here, each with the classes the model sees in it.\n\n"
+              "Click a photo to see its map; click a class to see the evidence for it.")
 
 
 class ResultsList(QTreeWidget):
@@ -32,6 +34,17 @@ class ResultsList(QTreeWidget):
         self.currentItemChanged.connect(self._on_current_changed)
         self.itemClicked.connect(self._on_clicked)
         self.itemActivated.connect(self._on_clicked)  # Enter on a class row, for keyboard users
+
+    def paintEvent(self, event):
+        """An empty list says what it is for (a first-time user sees a blank column otherwise)."""
+        super().paintEvent(event)
+        if self.topLevelItemCount() == 0:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().placeholderText().color())
+            painter.drawText(self.viewport().rect().adjusted(16, 16, -16, -16),
+                             Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
+                             EMPTY_HINT)
+            painter.end()
 
     # ---- filling --------------------------------------------------------------------------
     def add_pending(self, key: int, name: str, tooltip: str = "") -> None:
