@@ -619,3 +619,18 @@ def test_help_page_explains_with_pictures_that_exist(qtbot):
     for name in names:
         image = dialog.browser.document().resource(QTextDocument.ResourceType.ImageResource, QUrl(name))
         assert image is not None and not image.isNull(), name
+
+
+def test_a_map_that_arrives_after_the_user_moved_on_is_kept_but_not_drawn(qtbot, window, photo_folder):
+    drop(window, paths=[photo_folder / "coffee.png"])
+    wait_idle(qtbot, window)
+    view = window.attention
+    wait_map(qtbot, view)
+    key = key_of(window, "coffee.png")
+    window.on_class_clicked(key, window.session.records[key].top[2].index)  # evidence asked, not back yet
+    assert view.current_map is None
+    stale_spec = MapSpec("block", block=1)
+    stale = view.prediction.map(stale_spec)
+    view._on_job_done(0, ("map", view.prediction, stale_spec, stale, None), "")  # the earlier request's answer
+    assert view.current_map is None and view.method.name == "class"  # not drawn over the class the user chose
+    assert view._memo[1] == stale_spec  # kept: going back to it needs no recompute

@@ -385,7 +385,7 @@ class AttentionView(QWidget):
         elif result[0] == "map":
             _, prediction, spec, grid_map, share = result
             self._memo = (prediction, spec, grid_map, share)
-            if prediction is self.prediction and self.view.currentIndex() == VIEW_SINGLE:
+            if prediction is self.prediction and self.view.currentIndex() == VIEW_SINGLE and spec == self.spec():
                 self._draw(spec, grid_map, share)
         elif result[1] is self.prediction and self.view.currentIndex() != VIEW_SINGLE:
             self._show_tiles(*result[2:])
@@ -399,13 +399,17 @@ class AttentionView(QWidget):
             self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(photo)))
             return
         shown = self.show_overlay.isChecked()
+        self._fitted = (photo, self.overlay_image(self.display_image, fit=True, grid_map=grid_map))
+        # new words or a legend shown relayout the view, and a resized canvas draws again
+        # (maybe another map): compose this one only if it is still the current one
         self.caption.setText(self._describe(spec, share) if shown else
                              "the photo alone (the map is hidden: tick Show map to see it)")
         self.reading.setText(spec.method.reading if shown else "")
         for widget in (self.legend, self.legend_low, self.legend_high):
-            widget.setVisible(shown)
-        self._fitted = (photo, self.overlay_image(self.display_image, fit=True))
-        self._compose()
+            if widget.isHidden() == shown:
+                widget.setVisible(shown)
+        if self.current_map is grid_map:
+            self._compose()
 
     @Slot()
     def _compose(self, *_) -> None:
@@ -420,16 +424,18 @@ class AttentionView(QWidget):
             covered.paste((255, 255, 255), (max(0, split - 1), 0, min(photo.width, split + 1), photo.height))
         self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(covered)))
 
-    def overlay_image(self, image, fit: bool = False):
-        """`image` (the display image, or the full-size original for export) with the current map."""
-        return self.overlay_recipe()(image, self._fit(image).size if fit else image.size)
+    def overlay_image(self, image, fit: bool = False, grid_map=None):
+        """`image` (the display image, or the full-size original for export) with `grid_map`
+        (default: the current map)."""
+        return self.overlay_recipe(grid_map)(image, self._fit(image).size if fit else image.size)
 
-    def overlay_recipe(self):
-        """A function (image, size) -> overlay with the map and look shown now: it holds no
-        widget, so another thread can run it (a full-size export)."""
+    def overlay_recipe(self, grid_map=None):
+        """A function (image, size) -> overlay with the map (default: the one shown now) and
+        the look shown now: it holds no widget, so another thread can run it (a full-size export)."""
         from vit_gui.explain.overlay import overlay
 
-        grid_map, geometry, colormap = self.current_map, self.prediction.geometry, self.colormap.currentText()
+        grid_map = self.current_map if grid_map is None else grid_map
+        geometry, colormap = self.prediction.geometry, self.colormap.currentText()
         opacity = self.opacity.value() / 100 if self.show_overlay.isChecked() else 0.0
         return lambda image, size: overlay(image, grid_map, geometry, colormap, opacity, size=size)
 
