@@ -98,10 +98,12 @@ def run_self_test(model: Path | None = None) -> int:
         from PySide6.QtCore import QSettings
         from PySide6.QtWidgets import QApplication
 
+        from vit_gui.gui.app import set_icon
         from vit_gui.gui.main_window import MainWindow
         from vit_gui.gui.settings import Settings
 
         app = QApplication.instance() or QApplication(sys.argv[:1])
+        set_icon(app)
         settings = QSettings(str(Path(tempfile.mkdtemp()) / "settings.ini"), QSettings.Format.IniFormat)
         win = MainWindow(Settings(settings))
         win.show()
@@ -111,14 +113,36 @@ def run_self_test(model: Path | None = None) -> int:
         for _ in range(QT_CALLS_CHECKED):  # PySide6 6.12.0 aborted the interpreter well before this
             app.processEvents()
         visible = win.isVisible()
+        icon = not app.windowIcon().isNull() or not win.windowIcon().isNull()
         win.close()
         if not visible or not win.thread.isFinished():
             raise RuntimeError("the main window did not open and close cleanly")
-        return f"opened and closed on the '{app.platformName()}' platform"
+        return f"opened and closed on the '{app.platformName()}' platform" + ("" if icon else " (no icon)")
+
+    def help_page():
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QTextDocument
+        from PySide6.QtWidgets import QApplication
+
+        from vit_gui.gui.help import PAGE, HelpDialog
+
+        QApplication.instance() or QApplication(sys.argv[:1])
+        dialog = HelpDialog()
+        names = [part.split('"', 1)[0] for part in PAGE.split('<img src="')[1:]]
+
+        def found(name):
+            picture = dialog.browser.document().resource(QTextDocument.ResourceType.ImageResource, QUrl(name))
+            return picture is not None and not picture.isNull()
+
+        missing = [name for name in names if not found(name)]
+        dialog.deleteLater()
+        if missing:
+            raise RuntimeError(f"the help page's pictures are missing: {', '.join(missing)}")
+        return f"{len(names)} pictures found"
 
     for name, action in (("load model", load), ("classify a bundled photo", classify), ("rollout", rollout),
-                         ("write overlay PNG", overlay_png), ("main window", window)):
-        if report.failed and name != "main window":
+                         ("write overlay PNG", overlay_png), ("main window", window), ("help page", help_page)):
+        if report.failed and name not in ("main window", "help page"):
             report.say(f"skip {name}")
             continue
         report.step(name, action)
