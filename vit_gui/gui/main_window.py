@@ -39,6 +39,7 @@ from vit_gui.gui.settings import Settings
 from vit_gui.gui.worker import InferenceWorker
 from vit_gui.session import Session
 
+TOP_K_TIP = "how many of the model's most likely classes to list under each photo (changing it needs no new run)"
 REMOTE_MESSAGE = "remote images are not fetched: save the image to your computer first, then drop the file"
 
 
@@ -83,6 +84,7 @@ class MainWindow(QMainWindow):
         self.model_panel = ModelPanel()
         self.top_k = QSpinBox()
         self.top_k.setRange(1, 20)
+        self.top_k.setToolTip(TOP_K_TIP)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(self.model_panel)
@@ -284,7 +286,7 @@ class MainWindow(QMainWindow):
         self.model_panel.show_info(info, device, precision)
         self.attention.set_model_shape(info.architecture.depth, info.architecture.num_heads, info.rollout_start_block)
         self.top_k.setEnabled(not info.architecture.is_backbone)
-        self.top_k.setToolTip("this model has no classes yet" if info.architecture.is_backbone else "")
+        self.top_k.setToolTip("this model has no classes yet" if info.architecture.is_backbone else TOP_K_TIP)
         self.status(f"model ready: {info.name}")
         if self.rerun_after_load and self.session.records:
             self.rerun_after_load = False

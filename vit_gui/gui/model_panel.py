@@ -45,7 +45,14 @@ class ModelPanel(QGroupBox):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.get_models = QPushButton("Get models…")
+        self.get_models.setToolTip("download a pretrained Vision Transformer from the list of known ones")
         self.add_model = QPushButton("Add model file…")
+        self.add_model.setToolTip("use a model file you have (.safetensors, .pth, .pt, or a Hugging Face model "
+                                  "folder); it stays in this list")
+        self.device.setToolTip("where the model runs: the computer's processor (CPU), or an NVIDIA graphics "
+                               "card with CUDA, much faster where there is one")
+        self.precision.setToolTip("how exactly the model computes: float32 is exact; the others trade a little "
+                                  "accuracy for speed or memory (hover over each for what it does)")
         self.get_models.clicked.connect(self.get_models_requested)
         self.add_model.clicked.connect(self.add_model_requested)
 
