@@ -481,13 +481,19 @@ def test_a_colour_bar_says_what_the_colours_mean(qtbot):
     assert view.legend_high.text() == "more evidence for the class"
 
 
-def test_class_evidence_stays_chosen_when_another_image_is_selected(qtbot, window, photo_folder):
+def two_photos_first_shown(qtbot, window, photo_folder):
+    """The cat and the cup classified, the cat's map shown: (view, cat's key, cup's key)."""
     drop(window, paths=[photo_folder / "chelsea.jpg", photo_folder / "coffee.png"])
     wait_idle(qtbot, window)
     view = window.attention
     first, second = key_of(window, "chelsea.jpg"), key_of(window, "coffee.png")
     window.results.select_key(first)
     wait_map(qtbot, view)
+    return view, first, second
+
+
+def test_class_evidence_stays_chosen_when_another_image_is_selected(qtbot, window, photo_folder):
+    view, first, second = two_photos_first_shown(qtbot, window, photo_folder)
     picked = window.session.records[first].top[1].index  # not the top class: it stays picked
     window.results.click_class(first, picked)
     qtbot.waitUntil(lambda: picked in view.class_maps, timeout=30_000)
@@ -501,12 +507,7 @@ def test_class_evidence_stays_chosen_when_another_image_is_selected(qtbot, windo
 
 
 def test_class_evidence_follows_each_images_top_class_unless_one_is_picked(qtbot, window, photo_folder):
-    drop(window, paths=[photo_folder / "chelsea.jpg", photo_folder / "coffee.png"])
-    wait_idle(qtbot, window)
-    view = window.attention
-    first, second = key_of(window, "chelsea.jpg"), key_of(window, "coffee.png")
-    window.results.select_key(first)
-    wait_map(qtbot, view)
+    view, first, second = two_photos_first_shown(qtbot, window, photo_folder)
     view.set_method("class")  # chosen in the Map box, no class clicked: the top class
     top_first = window.session.records[first].top[0].index
     qtbot.waitUntil(lambda: top_first in view.class_maps and view.current_map is not None, timeout=30_000)
