@@ -1,7 +1,7 @@
 """Screenshots of the real window with the real built-in backbone, as a user sees it.
 
 Scenes: launch (first start with the built-in backbone, nothing dropped yet), results (three photos classified, the
-rollout with its legend), atlas (every block x head), class (class evidence), compare
+rollout with its legend), blocks (every block), atlas (every block x head), class (class evidence), compare
 (the split between photo and map), check ("Check this map"). Class names need a model
 with classes: the backbone is taught four classes (cat, coffee, rocket, astronaut) from
 crops of scikit-image's photos, in a scratch folder, first.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "resources" / "samples"
-SCENES = ("launch", "results", "atlas", "class", "compare", "check")
+SCENES = ("launch", "results", "blocks", "atlas", "class", "compare", "check")
 SIZES = ((1280, 800), (1920, 1080))
 
 
@@ -61,7 +61,7 @@ def shoot_scene(scene: str, size: tuple[int, int], out: Path, model: Path) -> No
 
     from vit_gui.gui.app import prepare_environment
     from vit_gui.gui.main_window import MainWindow
-    from vit_gui.gui.map_controls import VIEW_ATLAS
+    from vit_gui.gui.map_controls import VIEW_ATLAS, VIEW_BLOCKS
     from vit_gui.gui.settings import Settings
 
     prepare_environment()
@@ -90,8 +90,8 @@ def shoot_scene(scene: str, size: tuple[int, int], out: Path, model: Path) -> No
             window.results.select_key(key)
             window.results.topLevelItem(0).setExpanded(True)
             view.opacity.setValue(60)
-            if scene == "atlas":
-                view.view.setCurrentIndex(VIEW_ATLAS)
+            if scene in ("atlas", "blocks"):
+                view.view.setCurrentIndex(VIEW_ATLAS if scene == "atlas" else VIEW_BLOCKS)
             elif scene == "class":
                 record = window.session.records[key]
                 window.results.click_class(key, record.top[0].index)
@@ -103,7 +103,7 @@ def shoot_scene(scene: str, size: tuple[int, int], out: Path, model: Path) -> No
         elif state["stage"] == "settle":
             if view.computing or view.checking or (scene == "class" and view.current_map is None):
                 pass
-            elif scene == "atlas" and view.tile_count() == 0:
+            elif scene in ("atlas", "blocks") and view.tile_count() == 0:
                 pass
             else:
                 state["stage"] = "shoot"
