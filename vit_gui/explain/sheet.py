@@ -35,7 +35,7 @@ def fit_columns(count: int, aspect: float, width: int, height: int, label: int =
     for columns in range(1, count + 1):
         rows = -(-count // columns)
         side = int(min(width / columns - GAP, (height / rows - label - GAP) * aspect))
-        if side > best[1]:
+        if side >= best[1]:  # a tie: more columns, the wider and shorter sheet
             best = (columns, side)
     return best
 

@@ -495,7 +495,7 @@ class AttentionView(QWidget):
             side = int(min((width - 70) / self.heads - 4, ((height - 24) / self.depth - 4) * aspect))
         else:
             columns, side = fit_columns(count, aspect, width, height)
-        side = max(48, min(240, side))
+        side = max(48, min(360, side))
         small = self.display_image.resize((side, max(1, round(side / aspect))))
 
         def tiles(maps):
