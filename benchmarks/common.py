@@ -10,6 +10,15 @@ from datetime import date
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# the first line of a child program (python -c) that measures its own peak memory
+CHILD_PRELUDE = f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); from common import peak_rss\n"
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes (Linux VmHWM). getrusage's ru_maxrss is
+    no good here: Linux carries it across fork and exec, so it starts at the parent's size."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
 
 
 def cpu_name() -> str:

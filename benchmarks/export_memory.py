@@ -11,23 +11,20 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import git_revision, write_results  # noqa: E402
+from common import CHILD_PRELUDE, git_revision, write_results  # noqa: E402
 
-CHILD = r"""
+CHILD = CHILD_PRELUDE + r"""
 import json, time
 import numpy as np
 from PIL import Image
 from vit_gui.explain.overlay import overlay
 from vit_gui.preprocess import Geometry
-def hwm():
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
 w, h = 12000, 10000
 photo = Image.new("RGB", (w, h), (120, 80, 40))
-base = hwm()
+base = peak_rss()
 start = time.perf_counter()
 overlay(photo, np.random.default_rng(0).random((14, 14)), Geometry((w, h), (224, 224), (1000, 0, 11000, 10000)))
-print(json.dumps({"seconds": time.perf_counter() - start, "extra": hwm() - base}))
+print(json.dumps({"seconds": time.perf_counter() - start, "extra": peak_rss() - base}))
 """
 
 

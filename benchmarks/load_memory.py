@@ -19,23 +19,20 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import git_revision, write_results  # noqa: E402
+from common import CHILD_PRELUDE, git_revision, write_results  # noqa: E402
 
-CHILD = r"""
-import json, sys
-def hwm():
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
+CHILD = CHILD_PRELUDE + r"""
+import json
 import torch
 from vit_gui.errors import VitGuiError
 from vit_gui.model.checkpoints import load_model
-base = hwm()
+base = peak_rss()
 try:
     load_model(sys.argv[1])
     outcome = "loaded"
 except VitGuiError as exc:
     outcome = "refused: " + str(exc).split(";")[0][:90]
-print(json.dumps({"extra": hwm() - base, "outcome": outcome}))
+print(json.dumps({"extra": peak_rss() - base, "outcome": outcome}))
 """
 
 

@@ -18,23 +18,17 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_results  # noqa: E402
+from common import CHILD_PRELUDE, write_results  # noqa: E402
 
-CHILD = r"""
-import json, sys, time
-
-def high_water_mark():
-    # VmHWM: this process's peak RSS. (getrusage's ru_maxrss is no good here: Linux carries
-    # it across fork and exec, so it starts at the parent's size.)
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
+CHILD = CHILD_PRELUDE + r"""
+import json, time
 
 t0 = time.perf_counter()
 import torch
 from PIL import Image
 from vit_gui.predict import Predictor
 imported = time.perf_counter()
-rss_import = high_water_mark()
+rss_import = peak_rss()
 start = time.perf_counter()
 predictor = Predictor.from_file(sys.argv[1])
 loaded = time.perf_counter()
@@ -42,7 +36,7 @@ image = Image.open(sys.argv[2]).convert("RGB")
 predictor.predict([image], with_attentions=True)[0].map()
 print(json.dumps({"import_s": imported - t0, "load_s": loaded - start,
                   "rss_after_import": rss_import,
-                  "peak_rss": high_water_mark()}))
+                  "peak_rss": peak_rss()}))
 """
 
 
