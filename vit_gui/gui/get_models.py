@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QGridLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
 from vit_gui.gui.plain import esc
+from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
 
 
 class DownloadWorker(QObject):
@@ -85,15 +86,12 @@ class GetModelsDialog(QDialog):
         layout.addWidget(buttons)
 
         self.active: str | None = None
-        self.thread = QThread(self)
         self.worker = DownloadWorker()
-        self.worker.moveToThread(self.thread)
-        self.thread.finished.connect(self.worker.deleteLater)
+        self.thread = start_worker_thread(self, self.worker)
         self.start_download.connect(self.worker.download)
         self.worker.progress.connect(self.on_progress)
         self.worker.finished.connect(self.on_finished)
         self.cancel_button.clicked.connect(self.cancel)
-        self.thread.start()
 
     @Slot(str)
     def download(self, name: str) -> None:
@@ -139,6 +137,5 @@ class GetModelsDialog(QDialog):
     def done(self, result: int) -> None:
         """Closing the dialog cancels a running download (it resumes next time)."""
         self.worker.cancel()
-        self.thread.quit()
-        self.thread.wait()
+        stop_worker_thread(self.thread)
         super().done(result)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -36,6 +36,7 @@ from vit_gui.gui.model_panel import ModelPanel
 from vit_gui.gui.plain import esc, plain_label, warn
 from vit_gui.gui.results import ResultsList
 from vit_gui.gui.settings import Settings
+from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
 from vit_gui.gui.worker import InferenceWorker
 from vit_gui.session import Session
 
@@ -181,10 +182,8 @@ class MainWindow(QMainWindow):
         return action
 
     def _start_worker(self) -> None:
-        self.thread = QThread(self)
         self.worker = InferenceWorker()
-        self.worker.moveToThread(self.thread)
-        self.thread.finished.connect(self.worker.deleteLater)
+        self.thread = start_worker_thread(self, self.worker)
         self.request_load.connect(self.worker.load_model)
         self.request_batch.connect(self.worker.run_batch)
         self.request_attentions.connect(self.worker.compute_attentions)
@@ -200,7 +199,6 @@ class MainWindow(QMainWindow):
         self.worker.attentions_ready.connect(self.on_attentions_ready)
         self.worker.class_map_ready.connect(self.on_class_map_ready)
         self.worker.cuda_status.connect(self.on_cuda_status)
-        self.thread.start()
 
     def _restore_settings(self) -> None:
         s = self.settings
@@ -701,8 +699,7 @@ class MainWindow(QMainWindow):
         if getattr(self, "teach_window", None) is not None:
             self.teach_window.done(0)  # stops its thread too
         self.attention.jobs.cancel()
-        self.thread.quit()
-        self.thread.wait()
+        stop_worker_thread(self.thread)
         self.attention.jobs.wait()
         self.exports.wait()  # an export in progress finishes: the user asked for that file
         self.settings.q.sync()

@@ -13,7 +13,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSize, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from vit_gui.gui.plain import plain_label, tooltip
+from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
 
 THUMBS_PER_CLASS = 3
 
@@ -212,15 +213,12 @@ class TeachWindow(QDialog):
             self.status.setText("Load a model in the main window first: the classes are taught on top of it.")
 
     def _start_worker(self) -> None:
-        self.thread = QThread(self)
         self.worker = TeachWorker()
-        self.worker.moveToThread(self.thread)
-        self.thread.finished.connect(self.worker.deleteLater)
+        self.thread = start_worker_thread(self, self.worker)
         self.start.connect(self.worker.run)
         self.worker.progress.connect(self.on_progress)
         self.worker.trial.connect(self.on_trial)
         self.worker.finished.connect(self.on_finished)
-        self.thread.start()
 
     # ---- choosing the data ----------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
@@ -394,8 +392,7 @@ class TeachWindow(QDialog):
 
     def done(self, result: int) -> None:
         self.worker.cancel()
-        self.thread.quit()
-        self.thread.wait()
+        stop_worker_thread(self.thread)
         super().done(result)
 
 
