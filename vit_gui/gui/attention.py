@@ -179,13 +179,12 @@ class AttentionView(QWidget):
         self.class_pending.clear()
         if self.method.needs_gradients and self.class_index is not None and prediction.top:
             # class evidence stays chosen: for the new image's top class, or the class the user picked
-            if self.follow_top:
-                self.class_index = prediction.top[0].index
-                self.class_labels[self.class_index] = prediction.top[0].label
+            top = prediction.top[0]
+            index, label = ((top.index, top.label) if self.follow_top else
+                            (self.class_index, self.class_labels.get(self.class_index, str(self.class_index))))
             self.stack.setCurrentIndex(0)
             self._draw(None, None, None)  # the new photo at once, its evidence when it comes
-            self.request_class(self.class_index, self.class_labels.get(self.class_index, str(self.class_index)),
-                               picked=not self.follow_top)
+            self.request_class(index, label, picked=not self.follow_top)
             return
         self.class_index = None
         if self.method.needs_gradients:
@@ -258,17 +257,17 @@ class AttentionView(QWidget):
     def update_legend(self, *_) -> None:
         """The colour bar: the chosen colormap, left (least) to right (most). Drawn with the
         first map (matplotlib is not imported before the window is up)."""
-        import matplotlib
+        from vit_gui.explain.overlay import colorize
 
-        ramp = matplotlib.colormaps[self.colormap.currentText()](np.tile(np.linspace(0.0, 1.0, 200), (12, 1)),
-                                                                 bytes=True)[..., :3]
+        ramp = colorize(np.tile(np.linspace(0.0, 1.0, 200), (12, 1)), self.colormap.currentText())
         self.legend.setPixmap(QPixmap.fromImage(QImage(np.ascontiguousarray(ramp).data, 200, 12, 600,
                                                        QImage.Format.Format_RGB888).copy()))
-        low, high = self.legend_words()
+        low, high = self.legend_text()
         self.legend_low.setText(low)
         self.legend_high.setText(high)
 
-    def legend_words(self) -> tuple[str, str]:
+    def legend_text(self) -> tuple[str, str]:
+        """The colour bar's two ends for what is shown: a class map names its class."""
         single = self.view.currentIndex() == VIEW_SINGLE
         label = self.class_labels.get(self.class_index, "") if self.class_index is not None else ""
         return legend_words(self.method, label) if single else ("less attention", "more attention")
@@ -317,9 +316,6 @@ class AttentionView(QWidget):
     def _on_control_changed(self, *_):
         if (self.checking or not self.check_plot.isHidden()) and self.spec() != self._checked_spec:
             self.clear_check()  # the check was of another map (opacity or colours change nothing)
-        self.discard_label.setText(f"{self.discard.value()}%")
-        if self.prediction is not None:
-            self.update_legend()
         if self.method.needs_gradients and self.class_index is None:
             if self.prediction is not None and self.prediction.top:  # the top class, until another is picked
                 self.request_class(self.prediction.top[0].index, self.prediction.top[0].label, picked=False)
@@ -399,7 +395,9 @@ class AttentionView(QWidget):
             self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(photo)))
             return
         shown = self.show_overlay.isChecked()
-        self._fitted = (photo, self.overlay_image(self.display_image, fit=True, grid_map=grid_map))
+        # the map over the photo already fitted to the canvas: one resize, and the compare
+        # split shows the same photo on both sides of its line
+        self._fitted = (photo, self.overlay_recipe(grid_map)(photo, photo.size))
         # new words or a legend shown relayout the view, and a resized canvas draws again
         # (maybe another map): compose this one only if it is still the current one
         self.caption.setText(self._describe(spec, share) if shown else
@@ -423,11 +421,6 @@ class AttentionView(QWidget):
             covered.paste(self._fitted[1].crop((0, 0, split, photo.height)), (0, 0))
             covered.paste((255, 255, 255), (max(0, split - 1), 0, min(photo.width, split + 1), photo.height))
         self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(covered)))
-
-    def overlay_image(self, image, fit: bool = False, grid_map=None):
-        """`image` (the display image, or the full-size original for export) with `grid_map`
-        (default: the current map)."""
-        return self.overlay_recipe(grid_map)(image, self._fit(image).size if fit else image.size)
 
     def overlay_recipe(self, grid_map=None):
         """A function (image, size) -> overlay with the map (default: the one shown now) and
@@ -453,7 +446,7 @@ class AttentionView(QWidget):
         asked and a map is on it. None when there is nothing to save."""
         from vit_gui.explain.legend import with_legend
 
-        colormap, words = self.colormap.currentText(), self.legend_words()
+        colormap, words = self.colormap.currentText(), self.legend_text()
         if self.view.currentIndex() != VIEW_SINGLE:
             if self.sheet is None:
                 return None
@@ -523,6 +516,7 @@ class AttentionView(QWidget):
             return
         self.stack.setCurrentIndex(1)
         self.caption.setText(caption)
+        self.update_legend()
         self.sheet = sheet
         self.sheet_view.set_sheet(sheet, QPixmap.fromImage(pil_to_qimage(sheet.image)))
 
@@ -549,7 +543,6 @@ class AttentionView(QWidget):
         for widget in (self.mode, self.block, self.head, self.view):
             widget.blockSignals(False)
         self._update_enabled()
-        self.update_legend()
         self.render()
 
 
