@@ -13,6 +13,7 @@ Usage: python benchmarks/speed.py [--device cpu|cuda] [--repeats 25] [--quick]
 from __future__ import annotations
 
 import argparse
+import copy
 import random
 import statistics
 import sys
@@ -213,7 +214,7 @@ def precisions(shape: str, device, repeats: int, peaks: dict, batch: int = 32) -
     names = ["float32", "bfloat16", "int8", "auto"] if device.type == "cpu" else ["float32", "float16", "bfloat16"]
     predictors = {}
     for name in names:
-        loaded = make_models(shape, device)[0] if name != "float32" else ours
+        loaded = copy.deepcopy(ours) if name != "float32" else ours  # each format converts its own copy
         predictors[name] = Predictor(loaded, device.type, name)
     photos = [Image.open(p).convert("RGB") for p in sorted((ROOT / "resources" / "samples").glob("*.jpg"))]
     pixels, _ = predictors["float32"].prepare((photos * batch)[:batch])
