@@ -39,10 +39,16 @@ def with_legend(image: Image.Image, colormap: str, low: str, high: str) -> Image
     out.paste(image.convert("RGB"), (0, 0))
     draw = ImageDraw.Draw(out)
     font, words = _fitting_font(draw, low, high, image.width, max(MIN_FONT, band // 2))
-    gap = font.size if font else 2
-    bar_width = int(max(2, min(image.width * 0.45, image.width - words - 4 * gap) if font else image.width - 2 * gap))
+    if font:  # words, the bar, words: centred together
+        gap = font.size
+        bar_width = int(max(2, min(image.width * 0.45, image.width - words - 4 * gap)))
+        total = words + 2 * gap + bar_width
+    else:  # the bar alone, nearly the whole width
+        gap = 2
+        bar_width = max(2, image.width - 2 * gap)
+        total = bar_width
     bar_height = max(4, band // 3)
-    x = max(0, int((image.width - (words + bar_width + 2 * gap * bool(font))) / 2))
+    x = max(0, int((image.width - total) / 2))
     middle = image.height + band // 2
     if font:
         draw.text((x, middle), low, fill="black", font=font, anchor="lm")
