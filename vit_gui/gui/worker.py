@@ -36,6 +36,13 @@ def _thumbnail_png(image) -> bytes:
     return buffer.getvalue()
 
 
+def _finish(record: ImageRecord, loaded, prediction) -> ImageRecord:
+    """A classified image's record: its thumbnail, its display-sized image, its prediction."""
+    record.thumbnail_png = _thumbnail_png(loaded.image)
+    record.display_image = _downsized(loaded.image, DISPLAY_MAX_SIDE)
+    return record.take(prediction, loaded.notes)
+
+
 class InferenceWorker(QObject):
     model_loaded = Signal(object, object)  # ModelInfo, Precision
     model_failed = Signal(str, str)  # path, message
@@ -172,9 +179,7 @@ class InferenceWorker(QObject):
                 # its own copy: a view would keep the whole group's attentions alive in the
                 # session's cache until every image of the group had been evicted
                 prediction.attentions = prediction.attentions.clone()
-            record.thumbnail_png = _thumbnail_png(image.image)
-            record.display_image = _downsized(image.image, DISPLAY_MAX_SIDE)
-            record.take(prediction, image.notes)
+            _finish(record, image, prediction)
         return records
 
     @Slot(int, object, int)
@@ -237,8 +242,7 @@ class InferenceWorker(QObject):
         try:
             loaded = self._load(source)
             prediction = self.predictor.predict([loaded.image], top_k, with_attentions=True)[0]
-            record.thumbnail_png = _thumbnail_png(loaded.image)
-            record.display_image = _downsized(loaded.image, DISPLAY_MAX_SIDE)
+            return _finish(record, loaded, prediction)
         except VitGuiError as exc:
             return record.fail(str(exc))
         except MemoryError:
@@ -246,4 +250,3 @@ class InferenceWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - one bad item must not stop the batch
             traceback.print_exc()
             return record.fail(f"unexpected error: {exc}")
-        return record.take(prediction, loaded.notes)
