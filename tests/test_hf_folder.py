@@ -120,9 +120,9 @@ def test_unrelated_config_beside_a_checkpoint_is_ignored(tiny_checkpoint):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"hidden_act": "relu"}, "hidden_act 'relu' is not a GELU"),
+    ({"hidden_act": "relu"}, "'hidden_act' 'relu' is not a GELU"),
     ({"use_swiglu_ffn": True}, "SwiGLU"),
-    ({"id2label": {"zero": "cat"}}, "id2label must map class numbers"),
+    ({"id2label": {"zero": "cat"}}, "'id2label' must map class numbers"),
 ])
 def test_config_it_cannot_run_is_refused_by_name(google_style, tmp_path, change, message):
     folder, _, _ = google_style

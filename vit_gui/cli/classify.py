@@ -49,6 +49,9 @@ def run_classify(args) -> int:
     except (VitGuiError, ValueError) as exc:
         say(f"error: {exc}")
         return EXIT_CANNOT_RUN
+    except Exception as exc:  # noqa: BLE001 - a model file must never end the command with a traceback
+        say(f"error: the model could not be loaded ({type(exc).__name__}: {exc})")
+        return EXIT_CANNOT_RUN
     for warning in predictor.info.warnings:
         say(f"warning: {warning}")
     if arch.is_backbone:

@@ -9,6 +9,7 @@ from vit_gui.cli.common import EXIT_CANNOT_RUN, EXIT_OK, say
 
 def run_models(args) -> int:
     from vit_gui.model import catalog
+    from vit_gui.results_csv import printable
 
     if args.models_command == "list":
         present = catalog.discover_models()
@@ -19,9 +20,12 @@ def run_models(args) -> int:
             lines.append(f"  {m.name:<18} {m.title:<50} {m.what:<28} "
                          f"{m.license:<11} {mark}")
         lines.append("Models present (best first; the first is the default):" if present else "No models present.")
-        lines += [f"  {e.name}  [{e.origin}]  {e.path}" for e in present]
+        for entry in present:
+            lines.append(f"  {entry.name}  [{entry.origin}]  {entry.path}")
+            if entry.problem:  # listed, never the default: the others still work
+                lines.append(f"      cannot be used: {entry.problem}")
         if sys.stdout is not None:
-            print("\n".join(lines))
+            print("\n".join(printable(line) for line in lines))
         return EXIT_OK
     from vit_gui.model.download import DownloadCancelled, DownloadError, download_model
 

@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
         self.loaded_model: str | None = None  # path of the model the worker has
         self.loading_model: str | None = None
         self.model_info = None
+        self.unusable_models: set[str] = set()  # listed with the reason they cannot be read, never loaded unasked
         self.rerun_after_load = False
         self.auto_selected: int | None = None  # the item selected for the user, not by them
         self._restoring = False
@@ -230,8 +231,8 @@ class MainWindow(QMainWindow):
         if self.loading_model or self.loaded_model:
             return  # the user already picked a model in the meantime
         chosen = self.settings.text("model") or None
-        if chosen is None or not Path(chosen).is_file():
-            chosen = self.model_panel.current_model()
+        if chosen is None or not Path(chosen).exists() or chosen in self.unusable_models:
+            chosen = self.model_panel.first_usable_model()
         if chosen:
             self.model_panel.select_model(chosen)
             self.load_model(chosen, self.settings.text("device", "cpu"))
@@ -242,7 +243,9 @@ class MainWindow(QMainWindow):
 
         added = [Path(p) for p in self.settings.paths("added_models")]
         current = self.loading_model or self.loaded_model or self.settings.text("model") or None
-        self.model_panel.set_models(discover_models(added), current)
+        entries = discover_models(added)
+        self.unusable_models = {str(e.path) for e in entries if e.problem}
+        self.model_panel.set_models(entries, current)
 
     def load_model(self, path: str, device: str | None = None) -> None:
         device = device or self.model_panel.current_device()

@@ -80,8 +80,14 @@ class ModelPanel(QGroupBox):
             self.models.addItem("(no model installed)", None)
         for entry in entries:
             label = entry.name + ("" if entry.origin == "built-in" else f"  [{entry.origin}]")  # where it is
+            tip = str(entry.path)
+            if entry.problem:  # listed with its reason, never chosen: the other models stay usable
+                label += "  (cannot be used)"
+                tip += f"\n{entry.problem}"
             self.models.addItem(label, str(entry.path))
-            self.models.setItemData(self.models.count() - 1, tooltip(entry.path), Qt.ItemDataRole.ToolTipRole)
+            self.models.setItemData(self.models.count() - 1, tooltip(tip), Qt.ItemDataRole.ToolTipRole)
+            if entry.problem:
+                self.models.model().item(self.models.count() - 1).setEnabled(False)
         self.models.addItem("Add model file…", ADD_MODEL)
         index = self.models.findData(current) if current else -1
         self.models.setCurrentIndex(index if index >= 0 else 0)
@@ -101,6 +107,14 @@ class ModelPanel(QGroupBox):
     def current_model(self) -> str | None:
         data = self.models.currentData()
         return None if data in (None, ADD_MODEL) else data
+
+    def first_usable_model(self) -> str | None:
+        """The best model that can be read (the list is best first, unusable ones greyed)."""
+        for index in range(self.models.count()):
+            data = self.models.itemData(index)
+            if data not in (None, ADD_MODEL) and self.models.model().item(index).isEnabled():
+                return data
+        return None
 
     def select_model(self, path: str) -> None:
         index = self.models.findData(path)

@@ -174,34 +174,40 @@ def user_models_dir() -> Path:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A model file that is present, with what its sidecar says (weights not read)."""
+    """A model file that is present, with what its sidecar says (weights not read).
+    `problem` says why its facts cannot be read: such an entry is listed, with the reason,
+    but never chosen as the default."""
 
     path: Path
     name: str
     origin: str  # where it is: "built-in" (the app's folder), "models folder" (the user's), "added" (elsewhere)
     imagenet_top1: float | None = None
+    problem: str | None = None
 
 
 def _entry(path: Path, origin: str) -> ModelEntry:
-    from vit_gui.errors import ModelConfigError
+    from vit_gui.errors import VitGuiError
     from vit_gui.model.config import read_sidecar
 
     try:
         sidecar = read_sidecar(hf_config.weights_in(path) if path.is_dir() else path)
-    except ModelConfigError:
-        sidecar = {}  # a broken sidecar is reported when the model is loaded
+    except VitGuiError as exc:
+        return ModelEntry(path, path.name, origin, problem=str(exc))
+    except Exception as exc:  # noqa: BLE001 - one unreadable folder must not stop the app from starting
+        return ModelEntry(path, path.name, origin, problem=f"cannot be read ({type(exc).__name__}: {exc})")
     value = sidecar.get("imagenet_top1")
     top1 = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-    return ModelEntry(path, str(sidecar.get("name") or path.stem), origin, top1)
+    return ModelEntry(path, str(sidecar.get("name") or path.stem)[:200], origin, top1)
 
 
 def find_model_files(folder: Path | None = None) -> list[Path]:
     """Checkpoint files and Hugging Face model folders directly inside `folder` (default:
-    the app's model_data/), sorted."""
+    the app's model_data/), sorted; none when the folder cannot be listed."""
     folder = folder or model_data_dir()
-    if not folder.is_dir():
+    try:
+        return sorted(p for p in folder.iterdir() if is_model_path(p)) if folder.is_dir() else []
+    except OSError:  # unreadable (permissions), or removed meanwhile
         return []
-    return sorted(p for p in folder.iterdir() if is_model_path(p))
 
 
 def is_model_path(path: Path) -> bool:
@@ -211,27 +217,38 @@ def is_model_path(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in WEIGHT_SUFFIXES
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
 def discover_models(added: tuple[Path, ...] | list[Path] = ()) -> list[ModelEntry]:
-    """Every model present, best first (highest recorded ImageNet top-1, then by name)."""
-    entries = [_entry(p, "built-in") for p in find_model_files(model_data_dir())]
-    shipped = {(p.name, p.stat().st_size) for p in find_model_files(model_data_dir())}
+    """Every model present, best first (highest recorded ImageNet top-1, then by name);
+    those whose facts cannot be read come last, each with its problem."""
+    shipped_files = find_model_files(model_data_dir())
+    entries = [_entry(p, "built-in") for p in shipped_files]
+    shipped = {(p.name, _size(p)) for p in shipped_files}
     entries += [_entry(p, "models folder") for p in find_model_files(user_models_dir())
-                if (p.name, p.stat().st_size) not in shipped]  # the built-in model, converted by setup too
+                if (p.name, _size(p)) not in shipped]  # the built-in model, converted by setup too
     seen = {e.path.resolve() for e in entries}
     for path in map(Path, added):
         if is_model_path(path) and path.resolve() not in seen:
             seen.add(path.resolve())
             entries.append(_entry(path, "added"))
-    return sorted(entries, key=lambda e: (-(e.imagenet_top1 or -1.0), e.name.lower()))
+    return sorted(entries, key=lambda e: (e.problem is not None, -(e.imagenet_top1 or -1.0), e.name.lower()))
 
 
 def default_model_path() -> Path:
     """The best model present, or NoModelError saying how to get one."""
-    found = discover_models()
-    if not found:
+    present = discover_models()
+    usable = [entry for entry in present if entry.problem is None]
+    if not usable:
+        broken = "".join(f". {e.path.name} is there but cannot be used: {e.problem}" for e in present[:3])
         raise NoModelError(
             "no model is installed. Download one with `vit-gui models get vit-b16` "
             f"(see `vit-gui models list`), pass --model FILE with a ViT checkpoint "
-            f"(.pth/.pt/.safetensors), or put one in {model_data_dir()} or {user_models_dir()}"
+            f"(.pth/.pt/.safetensors), or put one in {model_data_dir()} or {user_models_dir()}{broken}"
         )
-    return found[0].path
+    return usable[0].path

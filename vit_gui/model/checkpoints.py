@@ -397,7 +397,8 @@ def load_model(path: Path | str) -> LoadedModel:
         raise cfg.ModelConfigError(f"'input_size' {list(preprocessing.input_size)} is smaller than one "
                                    f"{arch.patch_size}-pixel patch of this model")
     labels, warnings = cfg.parse_labels(sidecar, arch.num_classes)
-    if not labels and "labels" not in sidecar and "labels_file" not in sidecar and arch.num_classes == 1000:
+    named = any(key in sidecar for key in ("labels", "labels_file", "id2label"))
+    if not labels and not named and arch.num_classes == 1000:
         from vit_gui.model.catalog import imagenet_labels
 
         labels = imagenet_labels()

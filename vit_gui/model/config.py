@@ -7,7 +7,6 @@ preprocessing, class names, where it came from) comes from an optional sidecar J
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from vit_gui.errors import ModelConfigError
 from vit_gui.file_kinds import require_regular_file
+from vit_gui.model.json_file import read_json_object
 
 #: timm's convention: ViT-Ti/S/B/L/H have 64-dimensional heads.
 HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16}
@@ -22,7 +22,6 @@ SIZE_NAMES = {192: "Ti", 384: "S", 768: "B", 1024: "L", 1280: "H"}
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos")
 RESIZE_MODES = ("crop", "resize", "letterbox")
 MIN_STD, MAX_NORM = 1e-3, 10.0  # normalisation on the [0, 1] pixel scale
-MAX_SIDECAR_BYTES = 16 * 1024 * 1024
 MAX_INPUT_SIDE = 4096  # a ViT-B at 4096 px already has 65,536 tokens
 
 
@@ -136,10 +135,13 @@ def find_sidecar(weights: Path) -> Path | None:
 
 def read_sidecar(weights: Path) -> dict:
     """The model's facts: a Hugging Face config.json beside the weights translated (see
-    hf_config), overridden key by key by our own sidecar; {} when there is neither."""
+    hf_config), overridden key by key by our own sidecar; {} when there is neither.
+    `_origins` says which file each fact came from, for messages."""
     from vit_gui.model.hf_config import sidecar_for
 
-    return {**sidecar_for(weights), **_read_own_sidecar(weights)}
+    hugging_face, own = sidecar_for(weights), _read_own_sidecar(weights)
+    origins = {**hugging_face.get("_origins", {}), **dict.fromkeys(own, own.get("_path"))}
+    return {**hugging_face, **own, "_origins": origins}
 
 
 def _read_own_sidecar(weights: Path) -> dict:
@@ -149,33 +151,23 @@ def _read_own_sidecar(weights: Path) -> dict:
     return {"_path": path, **read_json_object(path, "the sidecar", "a JSON object with the model's facts")}
 
 
-def read_json_object(path: Path, what: str = "", expected: str = "a JSON object") -> dict:
-    """A model's JSON file (our sidecar, a Hugging Face config), read defensively: a regular
-    file, of a sane size, parsed without a traceback, holding an object."""
-    require_regular_file(path, ModelConfigError, what)
-    try:
-        if path.stat().st_size > MAX_SIDECAR_BYTES:
-            raise ModelConfigError(f"{path.name} is larger than a model's facts can be ({MAX_SIDECAR_BYTES:,} bytes)")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except RecursionError:
-        raise ModelConfigError(f"{path.name}: not a usable JSON file (nested too deeply)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelConfigError(f"{path.name}: not a readable JSON file ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ModelConfigError(f"{path.name}: expected {expected}")
-    return data
-
-
-def _fail(sidecar: dict, message: str):
-    where = sidecar.get("_path")
+def _fail(sidecar: dict, message: str, key: str | None = None):
+    """A ModelConfigError naming the file that holds `key` (our sidecar, or the Hugging
+    Face config.json or preprocessor_config.json it came from)."""
+    where = sidecar.get("_origins", {}).get(key) or sidecar.get("_path")
     if where is None:
         raise ModelConfigError(f"{message} (in a sidecar file <weights>.json beside the model)")
-    raise ModelConfigError(f"{where.name}: {message}")
+    if isinstance(where, tuple):  # (Hugging Face file, the key's name there)
+        where, their_key = where
+        message = message.replace(f"'{key}'", f"'{their_key}'")
+    if len(message) > 400:  # a value can be a list of a million numbers
+        message = message[:399] + "…"
+    raise ModelConfigError(f"{Path(where).name}: {message}")
 
 
 def _positive_int(sidecar: dict, key: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        _fail(sidecar, f"'{key}' must be a positive whole number, got {value!r}")
+        _fail(sidecar, f"'{key}' must be a positive whole number, got {value!r}", key)
     return value
 
 
@@ -190,7 +182,7 @@ def _triple(sidecar: dict, key: str, default, positive: bool = False) -> tuple[f
     ok = ok and all(math.isfinite(v) and low <= v <= MAX_NORM for v in value)
     if not ok:
         need = f"three numbers from {MIN_STD} to {MAX_NORM}" if positive else f"three numbers from -{MAX_NORM} to {MAX_NORM}"
-        _fail(sidecar, f"'{key}' must be {need} (one per RGB channel), got {value!r}")
+        _fail(sidecar, f"'{key}' must be {need} (one per RGB channel), got {value!r}", key)
     return tuple(float(v) for v in value)
 
 
@@ -202,10 +194,10 @@ def _input_size(sidecar: dict, default: tuple[int, int]) -> tuple[int, int]:
     if isinstance(value, (list, tuple)) and len(value) == 3 and value[0] == 3:
         value = value[1:]
     if not (isinstance(value, (list, tuple)) and len(value) == 2):
-        _fail(sidecar, f"'input_size' must be N, [height, width] or [3, height, width], got {value!r}")
+        _fail(sidecar, f"'input_size' must be N, [height, width] or [3, height, width], got {value!r}", "input_size")
     size = tuple(_positive_int(sidecar, "input_size", v) for v in value)
     if max(size) > MAX_INPUT_SIDE:
-        _fail(sidecar, f"'input_size' {list(size)} is larger than {MAX_INPUT_SIDE} pixels a side")
+        _fail(sidecar, f"'input_size' {list(size)} is larger than {MAX_INPUT_SIDE} pixels a side", "input_size")
     return size
 
 
@@ -214,13 +206,13 @@ def parse_preprocessing(sidecar: dict, default_size: tuple[int, int]) -> Preproc
     base = Preprocessing(input_size=default_size)
     crop_pct = sidecar.get("crop_pct", base.crop_pct)
     if isinstance(crop_pct, bool) or not isinstance(crop_pct, (int, float)) or not 0.1 <= crop_pct <= 1.0:
-        _fail(sidecar, f"'crop_pct' must be a number between 0.1 and 1, got {crop_pct!r}")
+        _fail(sidecar, f"'crop_pct' must be a number between 0.1 and 1, got {crop_pct!r}", "crop_pct")
     interpolation = sidecar.get("interpolation", base.interpolation)
     if interpolation not in INTERPOLATIONS:
-        _fail(sidecar, f"'interpolation' must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
+        _fail(sidecar, f"'interpolation' must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}", "interpolation")
     resize_mode = sidecar.get("resize_mode", base.resize_mode)
     if resize_mode not in RESIZE_MODES:
-        _fail(sidecar, f"'resize_mode' must be one of {', '.join(RESIZE_MODES)}, got {resize_mode!r}")
+        _fail(sidecar, f"'resize_mode' must be one of {', '.join(RESIZE_MODES)}, got {resize_mode!r}", "resize_mode")
     return Preprocessing(
         input_size=_input_size(sidecar, default_size),
         mean=_triple(sidecar, "mean", base.mean),
@@ -238,9 +230,9 @@ def parse_num_heads(sidecar: dict, embed_dim: int) -> int:
     else:
         heads = HEADS_BY_WIDTH.get(embed_dim, embed_dim // 64 if embed_dim % 64 == 0 else 0)
         if not heads:
-            _fail(sidecar, f"width {embed_dim} has no default head count: set 'num_heads'")
+            _fail(sidecar, f"width {embed_dim} has no default head count: set 'num_heads'", "num_heads")
     if embed_dim % heads:
-        _fail(sidecar, f"'num_heads' {heads} does not divide the model width {embed_dim}")
+        _fail(sidecar, f"'num_heads' {heads} does not divide the model width {embed_dim}", "num_heads")
     return heads
 
 
@@ -248,7 +240,7 @@ def parse_gelu(sidecar: dict) -> str:
     """`"gelu": "tanh"` for models trained with the tanh approximation; exact erf otherwise."""
     gelu = sidecar.get("gelu", "erf")
     if gelu not in ("erf", "tanh"):
-        _fail(sidecar, f"'gelu' must be \"erf\" (exact) or \"tanh\" (approximation), got {gelu!r}")
+        _fail(sidecar, f"'gelu' must be \"erf\" (exact) or \"tanh\" (approximation), got {gelu!r}", "gelu")
     return gelu
 
 
@@ -256,7 +248,7 @@ def parse_rollout_start(sidecar: dict, depth: int) -> int:
     """`rollout_start_block` (1-based, as the user counts) -> 0-based; default block 1."""
     value = sidecar.get("rollout_start_block", 1)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= depth:
-        _fail(sidecar, f"'rollout_start_block' must be a block number 1..{depth}, got {value!r}")
+        _fail(sidecar, f"'rollout_start_block' must be a block number 1..{depth}, got {value!r}", "rollout_start_block")
     return value - 1
 
 
@@ -265,21 +257,21 @@ def parse_precision(sidecar: dict) -> str:
 
     value = sidecar.get("precision", "float32")
     if value not in PRECISIONS:
-        _fail(sidecar, f"'precision' must be one of {', '.join(PRECISIONS)}, got {value!r}")
+        _fail(sidecar, f"'precision' must be one of {', '.join(PRECISIONS)}, got {value!r}", "precision")
     return value
 
 
 def parse_flag(sidecar: dict, key: str, default: bool) -> bool:
     value = sidecar.get(key, default)
     if not isinstance(value, bool):
-        _fail(sidecar, f"'{key}' must be true or false, got {value!r}")
+        _fail(sidecar, f"'{key}' must be true or false, got {value!r}", key)
     return value
 
 
 def parse_layer_norm_eps(sidecar: dict, default: float = 1e-6) -> float:
     eps = sidecar.get("layer_norm_eps", default)
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < 1:
-        _fail(sidecar, f"'layer_norm_eps' must be a small positive number, got {eps!r}")
+        _fail(sidecar, f"'layer_norm_eps' must be a small positive number, got {eps!r}", "layer_norm_eps")
     return float(eps)
 
 
@@ -291,19 +283,21 @@ def parse_labels(sidecar: dict, num_classes: int) -> tuple[tuple[str, ...], tupl
     if "labels" in sidecar:
         labels = sidecar["labels"]
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-            _fail(sidecar, "'labels' must be a list of class names (strings)")
+            _fail(sidecar, "'labels' must be a list of class names (strings)", "labels")
         origin = "'labels'"
     elif "labels_file" in sidecar:
         name = sidecar["labels_file"]
         if not isinstance(name, str):
-            _fail(sidecar, f"'labels_file' must be a file name, got {name!r}")
+            _fail(sidecar, f"'labels_file' must be a file name, got {name!r}", "labels_file")
         folder = Path(sidecar["_path"]).parent
         path = folder / name
         # a model file must not make the app read (and show) files elsewhere on this computer
         if Path(name).is_absolute() or not path.resolve().is_relative_to(folder.resolve()):
-            _fail(sidecar, f"'labels_file' must name a file in the sidecar's own folder, got {name!r}")
+            _fail(sidecar, f"'labels_file' must name a file in the sidecar's own folder, got {name!r}", "labels_file")
         labels = read_labels_file(path)
         origin = f"labels file {path.name}"
+    elif "id2label" in sidecar:
+        return _labels_by_number(sidecar, num_classes)
     else:
         return (), ()
     labels = [x.strip() for x in labels]
@@ -315,6 +309,22 @@ def parse_labels(sidecar: dict, num_classes: int) -> tuple[tuple[str, ...], tupl
         )
         labels = labels[:num_classes]
     return tuple(labels), warnings
+
+
+def _labels_by_number(sidecar: dict, num_classes: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Hugging Face's `id2label` ({number: name}, read by hf_config): names for the model's
+    own classes only; numbers past them are a warning, never a list that long."""
+    names = sidecar["id2label"]
+    labels = tuple(names.get(i, "").strip() for i in range(num_classes))
+    beyond = sorted(i for i in names if i >= num_classes)
+    warnings = ()
+    if beyond:
+        warnings = (f"id2label names classes up to {beyond[-1]:,} but the model has {num_classes} classes; "
+                    f"the {len(beyond):,} names past class {num_classes - 1} are ignored",)
+    elif len(names) < num_classes:
+        warnings = (f"id2label has {len(names)} names but the model has {num_classes} classes; "
+                    "classes without a name are shown as 'class N'",)
+    return labels, warnings
 
 
 def read_labels_file(path: Path) -> list[str]:
