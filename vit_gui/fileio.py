@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
@@ -63,3 +64,25 @@ def atomic_save_npy(path: Path | str, array) -> Path:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def write_output_bytes(path: Path | str, data: bytes) -> Path:
+    """Results to a path the user named, as a shell's `>` would treat it, without its risks:
+    a symlink is followed (its target is replaced atomically, the link stays a link); a
+    named pipe or a character device (another program reading, /dev/null, a terminal) is
+    written through, never replaced by a file; a block device or a socket is refused.
+    Returns the path written."""
+    path = Path(path)
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else path
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+        with open(target, "wb") as stream:
+            stream.write(data)
+        return target
+    if mode is not None and not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a block device" if stat.S_ISBLK(mode) else "not a regular file"
+        raise OSError(errno.EINVAL, f"{path} is {kind}; results are written to files, pipes or /dev/null")
+    return atomic_write_bytes(target, data)

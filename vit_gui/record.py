@@ -105,3 +105,15 @@ class ImageRecord:
         if self.faithfulness is not None:
             data["faithfulness"] = self.faithfulness
         return data
+
+
+def json_safe(value):
+    """JSON has no NaN or infinity: such a number becomes null (a figure that could not be
+    computed), so one bad figure never costs a whole results file its other results."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value

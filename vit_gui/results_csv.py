@@ -27,18 +27,19 @@ def safe_cell(text: str) -> str:
 
 
 FAITHFULNESS_COLUMNS = ["deletion_auc", "insertion_auc", "random_auc"]
+CHECK_ERROR = "check_error"  # why an image's map could not be checked
 
 
 def results_csv(records: Iterable[ImageRecord]) -> str:
     """With faithfulness figures on any record, three more columns (the same on each of an
     image's rows)."""
     records = list(records)
-    extra = FAITHFULNESS_COLUMNS if any(r.faithfulness for r in records) else []
+    extra = FAITHFULNESS_COLUMNS + [CHECK_ERROR] if any(r.faithfulness for r in records) else []
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS + extra)
     for record in records:
-        figures = [record.faithfulness[c] if record.faithfulness else "" for c in extra]
+        figures = [_figure(record.faithfulness, column) for column in extra]
         if record.error or not record.top:
             why = record.error or ("" if record.is_backbone_result else "not classified yet")
             writer.writerow([safe_cell(record.path), "", "", "", "", safe_cell(why)] + figures)
@@ -47,3 +48,13 @@ def results_csv(records: Iterable[ImageRecord]) -> str:
             writer.writerow([safe_cell(record.path), rank, safe_cell(top.label), top.index, f"{top.prob:.6f}", ""]
                             + figures)
     return buffer.getvalue()
+
+
+def _figure(faithfulness: dict | None, column: str):
+    """A check's figure for its column ('' where there is none: no check, or it failed)."""
+    if not faithfulness:
+        return ""
+    if column == CHECK_ERROR:
+        return safe_cell(faithfulness.get("error", ""))
+    value = faithfulness.get(column)
+    return "" if value is None or value != value else value

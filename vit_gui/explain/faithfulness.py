@@ -101,6 +101,12 @@ def curves(predictor, image, grid_map: np.ndarray, class_index: int | None = Non
                 logits = model(_mean_filled(batch, part, grid, model.patch_size)).logits
             probs.append(torch.softmax(logits.float(), dim=-1).cpu())
     probs = torch.cat(probs).numpy()
+    if not np.isfinite(probs).all():
+        from vit_gui.errors import VitGuiError
+
+        runs = int((~np.isfinite(probs)).any(axis=1).sum())
+        raise VitGuiError(f"the model's output is not a number (NaN or infinite) for {runs} of the {len(probs)} "
+                          "partly removed versions of this image, so the map cannot be judged on it")
     if class_index is None:
         class_index = int(probs[0].argmax())  # nothing removed yet: the model's own answer
     explained = probs[:, class_index].reshape(len(orders), steps + 1)
