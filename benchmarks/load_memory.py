@@ -39,7 +39,7 @@ print(json.dumps({"extra": peak_rss() - base, "outcome": outcome}))
 def make_files(folder: Path) -> list[tuple[str, Path]]:
     import torch
 
-    from vit_gui.model.checkpoints import write_safetensors
+    from vit_gui.model.safetensors_io import write_safetensors
     from vit_gui.model.vit import VisionTransformer
 
     files = []

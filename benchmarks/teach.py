@@ -29,7 +29,7 @@ def main() -> int:
     from PIL import Image
 
     from vit_gui.model.catalog import discover_models
-    from vit_gui.model.checkpoints import write_safetensors
+    from vit_gui.model.safetensors_io import write_safetensors
     from vit_gui.model.vit import VisionTransformer
     from vit_gui.predict import Predictor
     from vit_gui.teach.features import extract

@@ -148,9 +148,9 @@ def intact(weights: Path) -> bool:
 def build(models: Path, cache: Path, force: bool = False) -> Path:
     """Convert (unless an intact copy is there) and return the model's path."""
     from vit_gui.fileio import atomic_write_text
-    from vit_gui.model.checkpoints import write_safetensors
     from vit_gui.model.download import sha256_of
     from vit_gui.model.layouts import find_layout
+    from vit_gui.model.safetensors_io import write_safetensors
 
     weights = models / f"{MODEL_STEM}.safetensors"
     if intact(weights) and not force:

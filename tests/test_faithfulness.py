@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from vit_gui.explain.faithfulness import curves, keep_masks, removal_counts
-from vit_gui.model.checkpoints import write_safetensors
+from vit_gui.model.safetensors_io import write_safetensors
 from vit_gui.model.vit import VisionTransformer
 from vit_gui.predict import Predictor
 

@@ -11,7 +11,8 @@ from PIL import Image
 from test_real_backbone import builtin_model_script
 
 from vit_gui.cli import main
-from vit_gui.model.checkpoints import load_model, write_safetensors
+from vit_gui.model.checkpoints import load_model
+from vit_gui.model.safetensors_io import write_safetensors
 from vit_gui.model.vit import VisionTransformer
 from vit_gui.predict import Predictor
 from vit_gui.teach.data import TeachDataError, read_class_folders, split
@@ -211,7 +212,7 @@ def test_teach_window_fine_tunes_when_asked(qtbot, tmp_path, tiny_checkpoint, ph
     teach.finetune.setChecked(True)
     teach.start_teaching()
     qtbot.waitUntil(lambda: teach.result is not None or teach.status.text().startswith("not taught"), timeout=60_000)
-    taught = teach.result[0]
+    taught = teach.result.taught
     assert taught.facts["mode"] == "finetune" and taught.tuned_state is not None
     assert [r["epoch"] for r in teach.trials if "epoch" in r] == [1, 2, 3, 4, 5]
     teach.done(0)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vit_gui.cli.common import EXIT_CANNOT_RUN, EXIT_OK, EXIT_SOME_FAILED, say, writable_folder
+from vit_gui.cli.common import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, say, writable_folder
 from vit_gui.cli.output import ResultsOutput, refuse_input_as_output, sigterm_as_interrupt
 from vit_gui.cli.parser import map_spec_from_args
 from vit_gui.errors import VitGuiError
-
-EXIT_INTERRUPTED = 130  # as a shell reports a program ended by Ctrl+C
 
 
 def check_output_places(args) -> None:

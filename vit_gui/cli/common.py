@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
+EXIT_INTERRUPTED = 130  # as a shell reports a program ended by Ctrl+C
 
 
 def say(message: str) -> None:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from vit_gui.explain.maps import MapSpec, legend_words
 from vit_gui.gui.map_controls import VIEW_ATLAS, VIEW_BLOCKS, VIEW_HEADS, VIEW_SINGLE, MapControls
 from vit_gui.gui.map_jobs import MapJobs
+from vit_gui.gui.pictures import pil_to_qimage, png_pixmap
 from vit_gui.gui.plain import plain_label
 from vit_gui.gui.tile_sheet import SheetView
 
@@ -39,12 +40,6 @@ VIEW_READING = {
     VIEW_ATLAS: "Every head of every layer: rows are the layers (blocks) from first to last, columns their heads. "
                 "Zoom with Ctrl+wheel or the buttons; click a map to see it large.",
 }
-
-
-def pil_to_qimage(image) -> QImage:
-    image = image.convert("RGB")
-    data = image.tobytes()
-    return QImage(data, image.width, image.height, 3 * image.width, QImage.Format.Format_RGB888).copy()
 
 
 class ImageCanvas(QLabel):
@@ -306,10 +301,10 @@ class AttentionView(QWidget):
         if result is None:
             self.check_result.setText(f"not checked: {error}")
             return
-        from vit_gui.gui.teach_window import figure_pixmap
+        from vit_gui.figures import figure_png
 
         self.check_result.setText(verdict(result))
-        self.check_plot.setPixmap(figure_pixmap(lambda figure: draw_check(figure, result), size=(3.3, 2.3)))
+        self.check_plot.setPixmap(png_pixmap(figure_png(lambda figure: draw_check(figure, result), size=(3.3, 2.3))))
         self.check_plot.setVisible(True)
 
     @Slot()

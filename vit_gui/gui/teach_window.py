@@ -2,15 +2,16 @@
 non-programmer can read (accuracy, per-class precision and recall, a confusion matrix, the
 validation photos it got most wrong with what it looked at).
 
-It arranges widgets and delegates: teaching runs in `vit_gui.teach` on a worker thread;
-pictures (plot, confusion matrix) are drawn by matplotlib's Agg renderer into images.
+It arranges widgets and delegates: teaching runs in `vit_gui.teach` on a worker thread,
+which also draws the pictures (plot, confusion matrix: `vit_gui.teach.figures`) and the
+hardest photos' maps with the taught model in memory, so the window never waits on a
+drawing, for 2 classes or 2,000, and no temporary model file is left behind.
 """
 
 from __future__ import annotations
 
-import io
-import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSize, Qt, Signal, Slot
@@ -35,68 +36,66 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vit_gui.gui.pictures import pil_pixmap, png_pixmap
 from vit_gui.gui.plain import plain_label, tooltip
 from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
 
 THUMBS_PER_CLASS = 3
 
 
-def figure_pixmap(draw, size=(4.2, 3.0)) -> QPixmap:
-    """A matplotlib figure drawn by `draw(fig)` as a pixmap (Agg: no GUI backend needed)."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size, dpi=100, layout="constrained")
-    draw(figure)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    pixmap = QPixmap()
-    pixmap.loadFromData(buffer.getvalue(), "PNG")
-    return pixmap
-
-
 class TeachWorker(QObject):
-    """Runs on its own thread: teaching, then the evidence maps of the hardest images."""
+    """Runs on its own thread: teaching, its pictures, then the evidence maps of the hardest
+    images, drawn by the taught model held in memory."""
 
     progress = Signal(str, int, int)  # stage, done, total
-    trial = Signal(object)  # one weight decay's train/val loss and accuracy
-    finished = Signal(object, str)  # (taught, temporary model path, maps, base ModelInfo) or None, error
+    trial = Signal(object, bytes)  # one weight decay's (or epoch's) figures, and the plot of all so far
+    finished = Signal(object, str)  # TeachResult or None, error
 
     def __init__(self):
         super().__init__()
         self._cancel = threading.Event()
+        self.trials: list[dict] = []
 
     def cancel(self) -> None:
         self._cancel.set()
+
+    def _on_trial(self, row: dict) -> None:
+        from vit_gui.teach.figures import trials_png
+
+        self.trials.append(row)
+        self.trial.emit(row, trials_png(self.trials))
 
     @Slot(object, str, str, float, str)
     def run(self, folders, base_path: str, device: str, val_split: float, how: str) -> None:
         """`how` is "mode/feature", e.g. "probe/cls" or "finetune/cls+mean"."""
         from vit_gui.predict import Predictor
+        from vit_gui.teach.figures import confusion_png
         from vit_gui.teach.run import teach
-        from vit_gui.teach.save import save_taught_model
+        from vit_gui.teach.save import taught_model, taught_sidecar
 
         self._cancel.clear()
+        self.trials = []
         mode, feature = how.split("/")
         try:
             predictor = Predictor.from_file(base_path, device)
             taught = teach(folders, predictor, Path(base_path), val_split, 0, progress=self.progress.emit,
-                           cancelled=self._cancel.is_set, on_trial=self.trial.emit, mode=mode, feature=feature)
-            scratch = Path(tempfile.mkdtemp(prefix="vit-gui-taught-"))
-            path = save_taught_model(Path(base_path), predictor.info, taught.digest, taught.dataset.classes,
-                                     taught.probe, taught.facts, "draft", scratch, taught.tuned_state)
-            maps = self._hardest_maps(path, taught, device)
-            self.finished.emit((taught, path, maps, predictor.info), "")
+                           cancelled=self._cancel.is_set, on_trial=self._on_trial, mode=mode, feature=feature)
+            self.progress.emit("drawing the report", 0, 1)
+            sidecar = taught_sidecar(Path(base_path), predictor.info, taught.digest, taught.dataset.classes,
+                                     taught.facts, "draft")
+            model = Predictor(taught_model(Path(base_path), predictor.info, taught.probe, sidecar,
+                                           taught.tuned_state), device)
+            maps = self._hardest_maps(model, taught)
+            self.finished.emit(TeachResult(taught, predictor.info, maps, confusion_png(taught.report)), "")
         except Exception as exc:  # noqa: BLE001 - the window says what went wrong, the app lives on
             self.finished.emit(None, str(exc) or type(exc).__name__)
 
-    def _hardest_maps(self, path: Path, taught, device: str) -> list:
+    def _hardest_maps(self, model, taught) -> list:
         """(overlay image, caption) of each hardest validation image: the evidence for the
         class the model chose, drawn by the taught model itself."""
         from vit_gui.explain.overlay import overlay
         from vit_gui.images import load_image
-        from vit_gui.predict import Predictor
 
-        model = Predictor.from_file(path, device)
         pictures = []
         for item in taught.worst_items():
             if self._cancel.is_set():
@@ -109,6 +108,14 @@ class TeachWorker(QObject):
                        f"({item['true_probability']:.0%} on {item['true']})")
             pictures.append((overlay(image, grid_map, geometry, opacity=0.55), caption))
         return pictures
+
+
+@dataclass
+class TeachResult:
+    taught: object  # teach.run.Taught
+    base_info: object  # the base model's ModelInfo, for saving
+    maps: list  # (overlay, caption) of the hardest photos
+    confusion_png: bytes
 
 
 class TeachWindow(QDialog):
@@ -268,7 +275,6 @@ class TeachWindow(QDialog):
         from PIL import Image
 
         from vit_gui.errors import VitGuiError
-        from vit_gui.gui.attention import pil_to_qimage
         from vit_gui.images import load_image
 
         strip = Image.new("RGB", (48 * THUMBS_PER_CLASS, 48), (240, 240, 240))
@@ -279,7 +285,7 @@ class TeachWindow(QDialog):
                 continue
             image.thumbnail((48, 48))
             strip.paste(image, (48 * i, 0))
-        return QPixmap.fromImage(pil_to_qimage(strip))
+        return pil_pixmap(strip)
 
     # ---- teaching -----------------------------------------------------------------------------
     @Slot()
@@ -305,69 +311,52 @@ class TeachWindow(QDialog):
         self.progress.setValue(done)
         self.status.setText(f"{stage}: {done} of {total}" if stage == "reading images" else f"{stage}…")
 
-    @Slot(object)
-    def on_trial(self, row: dict) -> None:
+    @Slot(object, bytes)
+    def on_trial(self, row: dict, plot_png: bytes) -> None:
         self.trials.append(row)
-        self.plot.setPixmap(figure_pixmap(self._draw_trials, size=(3.8, 2.7)))
-
-    def _draw_trials(self, figure) -> None:
-        epochs = [r for r in self.trials if "epoch" in r]
-        if epochs:  # fine-tuning: loss and checking accuracy per epoch
-            axes = figure.subplots()
-            axes.plot([r["epoch"] for r in epochs], [r["train_loss"] for r in epochs], "o-", label="training loss")
-            if any(r["val_accuracy"] is not None for r in epochs):
-                axes.plot([r["epoch"] for r in epochs], [r["val_accuracy"] for r in epochs], "s-",
-                          label="checking accuracy")
-            axes.set_xlabel("epoch")
-            axes.set_title("Fine-tuning the last blocks")
-            axes.legend(loc="best")
-            return
-        axes = figure.subplots()
-        decays = [r["weight_decay"] for r in self.trials if "weight_decay" in r]
-        for key, label, style in (("train_accuracy", "training photos", "o-"), ("val_accuracy", "checking photos", "s-")):
-            axes.plot(decays, [r[key] for r in self.trials if "weight_decay" in r], style, label=label)
-        axes.set_xscale("log")
-        axes.set_ylim(0, 1.05)
-        axes.set_xlabel("weight decay (→ a simpler classifier)")
-        axes.set_ylabel("accuracy")
-        axes.set_title("Teaching: each setting tried")
-        axes.legend(loc="lower left")
+        self.plot.setPixmap(png_pixmap(plot_png))
 
     @Slot(object, str)
     def on_finished(self, result, error: str) -> None:
         self.cancel.setEnabled(False)
         self.train.setEnabled(bool(self.folders))
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if result is not None else 0)
         if result is None:
             self.status.setText(f"not taught: {error}")
             return
         self.result = result
-        taught, _, maps, _ = result
-        self.show_report(taught, maps)
+        self.show_report(result)
         self.save.setEnabled(True)
         self.status.setText("taught: look at the report, then save it as a model")
 
-    def show_report(self, taught, maps) -> None:
+    def show_report(self, result: TeachResult) -> None:
+        taught = result.taught
         report, classes = taught.report, taught.dataset.classes
         accuracy = report.accuracy
         self.summary.setText(
             f"On {taught.facts['val_images']} photos kept aside, the new classifier is right "
             f"{accuracy:.0%} of the time ({taught.facts['train_images']} photos taught; weight decay "
             f"{taught.probe.weight_decay:g})." if accuracy == accuracy else "No photos were kept aside to check it.")
+        mixed = report.most_confused(5)
+        if mixed:
+            self.summary.setText(self.summary.text() + "\nMost often mixed up: " + "; ".join(
+                f"{true} seen as {seen} ({count} photo{'s' if count > 1 else ''})" for true, seen, count in mixed) + ".")
+        self.table.setUpdatesEnabled(False)  # one repaint for 2,000 rows, not one per cell
         self.table.setRowCount(len(classes))
         for row, (name, precision, recall) in enumerate(zip(classes, report.precision, report.recall)):
             for column, text in enumerate((name, _percent(precision), _percent(recall))):
                 self.table.setItem(row, column, QTableWidgetItem(text))
-        self.confusion.setPixmap(figure_pixmap(lambda fig: _draw_confusion(fig, report), size=(3.4, 2.7)))
+        self.table.setUpdatesEnabled(True)
+        self.confusion.setPixmap(png_pixmap(result.confusion_png))
         self.hardest_title.setText("The photos kept aside it was least sure of, and what it looked at for its answer:")
         while self.hardest_layout.count():
             self.hardest_layout.takeAt(0).widget().deleteLater()
-        from vit_gui.gui.attention import pil_to_qimage
-
-        for i, (picture, caption) in enumerate(maps):
+        for i, (picture, caption) in enumerate(result.maps):
             cell = QWidget()
             cell_layout = QVBoxLayout(cell)
             image = QLabel()
-            image.setPixmap(QPixmap.fromImage(pil_to_qimage(picture)).scaledToHeight(110))
+            image.setPixmap(pil_pixmap(picture).scaledToHeight(110))
             text = plain_label(caption)
             text.setWordWrap(True)
             cell_layout.addWidget(image)
@@ -378,7 +367,7 @@ class TeachWindow(QDialog):
     def save_model(self) -> None:
         from vit_gui.teach.save import save_taught_model
 
-        taught, _, _, base = self.result
+        taught, base = self.result.taught, self.result.base_info
         name = self.folders[0].name if len(self.folders) == 1 else " + ".join(taught.dataset.classes[:3])
         try:
             path = save_taught_model(Path(self.base_path), base, taught.digest, taught.dataset.classes, taught.probe,
@@ -398,20 +387,3 @@ class TeachWindow(QDialog):
 
 def _percent(value: float) -> str:
     return "—" if value != value else f"{value:.0%}"
-
-
-def _draw_confusion(figure, report) -> None:
-    import numpy as np
-
-    axes = figure.subplots()
-    axes.imshow(report.confusion, cmap="Blues")
-    ticks = range(len(report.classes))
-    axes.set_xticks(ticks, report.classes, rotation=45, ha="right")
-    axes.set_yticks(ticks, report.classes)
-    axes.set_xlabel("seen as")
-    axes.set_ylabel("really is")
-    axes.set_title("Photos kept aside")
-    top = report.confusion.max() or 1
-    for (row, column), count in np.ndenumerate(report.confusion):
-        axes.text(column, row, str(count), ha="center", va="center",
-                  color="white" if count > top / 2 else "black")

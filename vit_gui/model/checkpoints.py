@@ -8,11 +8,9 @@ and infers the architecture from the tensors' shapes.
 
 from __future__ import annotations
 
-import json
 import math
 import pickle
 import re
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from vit_gui.file_kinds import require_regular_file
 from vit_gui.model import config as cfg
 from vit_gui.model import hf_config
 from vit_gui.model.layouts import count_blocks, find_layout
+from vit_gui.model.safetensors_io import looks_like_safetensors, read_safetensors
 from vit_gui.model.vit import VisionTransformer
 
 EXPECTED = (
@@ -30,14 +29,7 @@ EXPECTED = (
     "state dict (.pth/.pt) or a .safetensors file, in timm's or Hugging Face's layout"
 )
 NESTED_KEYS = ("model", "state_dict", "model_state_dict")
-SAFETENSORS_DTYPES = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
-    "U8": torch.uint8, "BOOL": torch.bool,
-}
-MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 ZIP_MAGIC = b"PK\x03\x04"
-MAX_DIM = 1 << 31  # no dimension of a ViT tensor comes near this
 
 
 @dataclass
@@ -60,8 +52,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
     if not head:
         raise CheckpointError(f"{path.name} is empty; {EXPECTED}")
-    if _looks_like_safetensors(head):
-        state = _read_safetensors(path)
+    if looks_like_safetensors(head):
+        state = read_safetensors(path)
     elif head.startswith(ZIP_MAGIC):
         _check_zip(path)
         state = _read_torch(path)
@@ -95,10 +87,6 @@ def _check_zip(path: Path) -> None:
                               "(overlapping entries); refused")
 
 
-def _looks_like_safetensors(head: bytes) -> bool:
-    return len(head) >= 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] > 1
-
-
 def _read_torch(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
@@ -117,88 +105,6 @@ def _read_torch(path: Path):
     except Exception as exc:  # torch.load raises many unrelated types on garbage input
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"{path.name} is not a readable checkpoint ({reason[:200]}); {EXPECTED}") from None
-
-
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    """Parse the safetensors format: u64 header size, JSON header, then raw tensor bytes.
-
-    Each tensor is read straight into its own buffer, so loading never holds the file's
-    bytes twice.
-    """
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        (header_len,) = struct.unpack("<Q", fh.read(8))
-        if header_len > MAX_SAFETENSORS_HEADER or 8 + header_len > size:
-            raise CheckpointError(f"{path.name}: truncated or corrupt .safetensors file (header runs past the end)")
-        try:
-            header = json.loads(fh.read(header_len).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise CheckpointError(f"{path.name}: corrupt .safetensors header ({exc})") from None
-        if not isinstance(header, dict):
-            raise CheckpointError(f"{path.name}: corrupt .safetensors header (not a JSON object)")
-        body_start, body_size = 8 + header_len, size - 8 - header_len
-        entries = {name: _safetensors_entry(path, name, entry, body_size)
-                   for name, entry in header.items() if name != "__metadata__"}
-        _check_disjoint(path, entries)  # so the buffers below add up to at most the file's size
-        tensors = {}
-        for name, (dtype, shape, start, end) in entries.items():
-            buffer = bytearray(end - start)
-            fh.seek(body_start + start)
-            if fh.readinto(buffer) != len(buffer):
-                raise CheckpointError(f"{path.name}: truncated .safetensors file ('{name}' is cut short)")
-            tensors[name] = torch.frombuffer(buffer, dtype=dtype).reshape(shape) if buffer else torch.empty(shape, dtype=dtype)
-    return tensors
-
-
-def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
-    """Write tensors as a .safetensors file (atomically): the format `_read_safetensors` reads."""
-    from vit_gui.fileio import atomic_write_bytes
-
-    names = {dtype: name for name, dtype in SAFETENSORS_DTYPES.items()}
-    header: dict = {"__metadata__": dict(metadata)} if metadata else {}
-    chunks, offset = [], 0
-    for name in sorted(tensors):
-        tensor = tensors[name].detach().cpu().contiguous()
-        data = tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
-        header[name] = {"dtype": names[tensor.dtype], "shape": list(tensor.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)  # the format aligns the body to 8 bytes
-    return atomic_write_bytes(path, struct.pack("<Q", len(text)) + text + b"".join(chunks))
-
-
-def _safetensors_entry(path: Path, name: str, entry, body_size: int):
-    """(dtype, shape, start, end) of one header entry, checked against the file before
-    anything is allocated: known dtype, whole-number dimensions, bytes inside the file."""
-    if not isinstance(entry, dict):
-        raise CheckpointError(f"{path.name}: corrupt .safetensors entry for '{name}'")
-    if entry.get("dtype") not in SAFETENSORS_DTYPES:
-        raise CheckpointError(f"{path.name}: '{name}' has dtype {str(entry.get('dtype'))[:20]!r}, "
-                              "which is not a weight type vit-gui reads")
-    dtype = SAFETENSORS_DTYPES[entry["dtype"]]
-    shape, offsets = entry.get("shape"), entry.get("data_offsets")
-    whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731 - JSON 1.0, Infinity are not
-    if not (isinstance(shape, list) and len(shape) <= 8 and all(whole(s) and 0 < s < MAX_DIM for s in shape)):
-        raise CheckpointError(f"{path.name}: '{name}' has an impossible shape {str(shape)[:60]}")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(whole(o) for o in offsets)):
-        raise CheckpointError(f"{path.name}: corrupt .safetensors entry for '{name}'")
-    start, end = offsets
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    if not 0 <= start <= end <= body_size or end - start != math.prod(shape) * itemsize:
-        raise CheckpointError(
-            f"{path.name}: truncated or corrupt .safetensors file ('{name}' does not fit its data)"
-        )
-    return dtype, shape, start, end
-
-
-def _check_disjoint(path: Path, entries: dict) -> None:
-    spans = sorted((start, end, name) for name, (_, _, start, end) in entries.items() if end > start)
-    for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
-        if start < end:
-            raise CheckpointError(f"{path.name}: '{first}' and '{second}' share bytes (overlapping entries); "
-                                  "refused, as loading them would take more memory than the file holds")
 
 
 def _unwrap(state, path: Path) -> dict[str, torch.Tensor]:
@@ -390,6 +296,13 @@ def load_model(path: Path | str) -> LoadedModel:
     weights = model_weights(path)
     sidecar = cfg.read_sidecar(weights)
     state, arch, layout = read_checkpoint(weights, sidecar)
+    return model_from_state(state, arch, sidecar, path, layout)
+
+
+def model_from_state(state: dict[str, torch.Tensor], arch: cfg.Architecture, sidecar: dict, path: Path,
+                     layout: str) -> LoadedModel:
+    """The model and its facts from tensors in our names: what a file holds once read, or a
+    model made in memory (a taught classifier before it is saved)."""
     model = build_model(state, arch)
     default_size = (arch.grid[0] * arch.patch_size, arch.grid[1] * arch.patch_size)
     preprocessing = cfg.parse_preprocessing(sidecar, default_size)

@@ -35,6 +35,7 @@ def read_class_folders(folders: list[Path]) -> Dataset:
         subfolders = sorted(p for p in folders[0].iterdir() if p.is_dir() and not p.name.startswith("."))
         if subfolders:
             folders = subfolders
+    _refuse_duplicate_names(folders)
     classes, items, skipped = [], [], []
     for folder in folders:
         found = find_images([folder], skipped=skipped)
@@ -49,9 +50,23 @@ def read_class_folders(folders: list[Path]) -> Dataset:
     return Dataset(classes, items, skipped)
 
 
+def _refuse_duplicate_names(folders: list[Path]) -> None:
+    """A class is its folder's name: two folders of one name (a/cats, b/cats; or Cats and
+    cats) would be two classes nobody can tell apart, and one would overwrite the other in
+    every report keyed by name."""
+    by_name: dict[str, list[Path]] = {}
+    for folder in folders:
+        by_name.setdefault(folder.name.casefold(), []).append(folder)
+    clashes = [group for group in by_name.values() if len(group) > 1]
+    if clashes:
+        shown = "; ".join(" and ".join(str(f) for f in group) for group in clashes[:3])
+        raise TeachDataError(f"two class folders have the same name ({shown}): a class is named after its "
+                             "folder, so rename one, or put all the photos of one class in one folder")
+
+
 def split(items: list[tuple[Path, int]], fraction: float, seed: int) -> tuple[list, list]:
-    """Stratified, seeded: each class gives `fraction` of its images (at least one, when it
-    has two or more) to validation."""
+    """Stratified, seeded: each class gives `fraction` of its images to validation (at least
+    one when it has two or more, never all of them)."""
     if not 0.0 < fraction < 1.0:
         raise TeachDataError(f"the validation share must be between 0 and 1, got {fraction}")
     rng = random.Random(seed)
@@ -59,7 +74,8 @@ def split(items: list[tuple[Path, int]], fraction: float, seed: int) -> tuple[li
     for label in sorted({label for _, label in items}):
         members = [item for item in items if item[1] == label]
         rng.shuffle(members)
-        count = max(1, round(fraction * len(members))) if len(members) >= 2 else 0
+        # at least one photo to check (with two or more), and always at least one to learn from
+        count = min(max(1, round(fraction * len(members))), len(members) - 1) if len(members) >= 2 else 0
         val += members[:count]
         train += members[count:]
     return train, val

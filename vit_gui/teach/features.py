@@ -110,8 +110,10 @@ def extract(predictor, paths: list[Path], digest: str, progress: Progress | None
                     batch.append((i, key))
                 except VitGuiError as exc:
                     failed[i] = str(exc)
-            if images:
-                for (i, key), prediction in zip(batch, predictor.predict(images, top_k=1)):
+            for (i, key), prediction in zip(batch, _predict_each_if_needed(predictor, images)):
+                if isinstance(prediction, str):
+                    failed[i] = prediction
+                else:
                     vector = prediction.features
                     if feature == "cls+mean":
                         vector = np.concatenate([vector, prediction.patch_mean])
@@ -128,6 +130,19 @@ def extract(predictor, paths: list[Path], digest: str, progress: Progress | None
         if vector is not None:
             matrix[i] = vector
     return matrix, failed, cached
+
+
+def _predict_each_if_needed(predictor, images: list) -> list:
+    """Predictions for a batch; if the model fails on it (one photo's numbers overflow),
+    each photo alone, a failure being its message: one bad photo is left out, not the batch."""
+    if not images:
+        return []
+    try:
+        return predictor.predict(images, top_k=1)
+    except VitGuiError as exc:
+        if len(images) == 1:
+            return [str(exc)]
+    return [_predict_each_if_needed(predictor, [image])[0] for image in images]
 
 
 class TeachCancelled(VitGuiError):

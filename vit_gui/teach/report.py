@@ -23,7 +23,18 @@ class Report:
             "per_class": {c: {"precision": clean(p), "recall": clean(r)}
                           for c, p, r in zip(self.classes, self.precision, self.recall)},
             "confusion": self.confusion.tolist(),
+            "most_confused": [{"true": t, "seen_as": p, "photos": n} for t, p, n in self.most_confused()],
         }
+
+    def most_confused(self, limit: int = 10) -> list[tuple[str, str, int]]:
+        """(true class, class it was seen as, photos) of the commonest mistakes, most first:
+        what a confusion matrix of hundreds of classes cannot show cell by cell."""
+        wrong = self.confusion.copy()
+        np.fill_diagonal(wrong, 0)
+        flat = np.flatnonzero(wrong)
+        order = flat[np.argsort(-wrong.ravel()[flat], kind="stable")][:limit]
+        rows, columns = np.unravel_index(order, wrong.shape)
+        return [(self.classes[r], self.classes[c], int(wrong[r, c])) for r, c in zip(rows, columns)]
 
 
 def evaluate(classes: list[str], true: np.ndarray, logits: np.ndarray, indices: list[int], worst: int = 6) -> Report:
