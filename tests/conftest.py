@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -28,6 +30,7 @@ USER_SETTINGS_FILE = _user_settings_file()
 REAL_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 USER_SETTINGS_BEFORE = _snapshot(USER_SETTINGS_FILE)
 TEST_HOME = Path(tempfile.mkdtemp(prefix="vit-gui-tests-"))
+atexit.register(shutil.rmtree, TEST_HOME, True)  # the run leaves nothing in the temporary folder
 for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
     os.environ[variable] = str(TEST_HOME / variable.lower())
 os.environ["VIT_GUI_DATA_DIR"] = str(TEST_HOME / "vit-gui-data")

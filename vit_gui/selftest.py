@@ -9,7 +9,9 @@ stdout when there is one (a windowed frozen app has none) and always to
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -42,6 +44,13 @@ class Report:
         self.lines.append(line)
         if sys.stdout is not None:
             print(line, flush=True)
+
+
+def scratch_folder() -> Path:
+    """A temporary folder for the self-test's files, removed when the program ends."""
+    folder = Path(tempfile.mkdtemp(prefix="vit-gui-self-test-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def run_self_test(model: Path | None = None) -> int:
@@ -87,7 +96,7 @@ def run_self_test(model: Path | None = None) -> int:
         from vit_gui.explain.overlay import overlay
         from vit_gui.fileio import atomic_save_image
 
-        path = Path(tempfile.mkdtemp(prefix="vit-gui-self-test-")) / "overlay.png"
+        path = scratch_folder() / "overlay.png"
         atomic_save_image(path, overlay(state["image"], state["map"], state["prediction"].geometry))
         with Image.open(path) as saved:
             if saved.size != state["image"].size:
@@ -104,7 +113,7 @@ def run_self_test(model: Path | None = None) -> int:
 
         app = QApplication.instance() or QApplication(sys.argv[:1])
         set_icon(app)
-        settings = QSettings(str(Path(tempfile.mkdtemp()) / "settings.ini"), QSettings.Format.IniFormat)
+        settings = QSettings(str(scratch_folder() / "settings.ini"), QSettings.Format.IniFormat)
         win = MainWindow(Settings(settings))
         win.show()
         deadline = time.monotonic() + 60

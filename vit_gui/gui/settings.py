@@ -6,7 +6,9 @@ default instead of stopping the app from starting.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -48,8 +50,9 @@ class Settings:
             self.problem = settings_problem(path)
             if self.problem:
                 self.problem += ": starting with default settings, which are not saved this session"
-                scratch = Path(tempfile.mkdtemp(prefix="vit-gui-settings-")) / "vit-gui.ini"
-                qsettings = QSettings(str(scratch), QSettings.Format.IniFormat)
+                scratch = Path(tempfile.mkdtemp(prefix="vit-gui-settings-"))
+                atexit.register(shutil.rmtree, scratch, True)  # not saved this session: nothing left behind
+                qsettings = QSettings(str(scratch / "vit-gui.ini"), QSettings.Format.IniFormat)
             else:
                 qsettings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "vit-gui", "vit-gui")
         self.q = qsettings
