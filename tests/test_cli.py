@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,7 +164,7 @@ def test_same_names_in_different_folders_do_not_overwrite(capsys, tmp_path, tiny
     (["--layer", "2", "--discard", "0.5"], "--discard does not apply to the block map"),
     (["--map", "rollout", "--head", "1", "--layer", "1"], "--layer, --head do not apply to the rollout map"),
     (["--map", "head", "--layer", "1"], "the head map needs --head"),
-    (["--map", "class"], "the class map needs --class-index"),
+    (["--map", "gradcam", "--layer", "2"], "--layer does not apply to the gradcam map"),
     (["--top-k", "0"], "at least 1"),
     (["--maps", "somewhere", "--colormap", "nope"], "unknown colormap"),
 ])
@@ -214,3 +215,14 @@ def test_no_display_is_said_plainly_instead_of_a_qt_abort(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     proc = subprocess.run([sys.executable, "-m", "vit_gui"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "no display to open a window on" in proc.stderr
+
+
+def test_a_class_map_without_class_index_explains_each_images_top_class(capsys, tiny_checkpoint, photo_folder,
+                                                                         tmp_path):
+    code, out, _ = run_cli(capsys, photo_folder / "chelsea.jpg", photo_folder / "coffee.png", "--model",
+                           tiny_checkpoint, "--map", "legrad", "--maps", tmp_path / "maps")
+    records = json.loads(out)
+    assert code == 0
+    for record in records:
+        top = record["top"][0]["index"]
+        assert record["maps"]["kind"] == f"legrad{top}" and Path(record["maps"]["npy"]).is_file()

@@ -1,5 +1,6 @@
-"""Deletion and insertion curves: a known answer from a ViT built by hand, the engine's
-plumbing (token dropping equals a shorter sequence), and the CLI."""
+"""Deletion and insertion curves against random orders, SaCo, the class-free check of a
+backbone, and letterbox padding kept out of it all: known answers from a ViT built by hand,
+the engine's plumbing (token dropping equals a shorter sequence), the CLI and the window."""
 
 import json
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vit_gui.explain.faithfulness import curves, keep_masks, removal_counts
+from vit_gui.explain.faithfulness import RANDOM_ORDERS, Judge, check_map, removal_counts, saco
 from vit_gui.model.safetensors_io import write_safetensors
 from vit_gui.model.vit import VisionTransformer
 from vit_gui.predict import Predictor
@@ -61,6 +62,7 @@ def constructed(tmp_path):
     return Predictor(LoadedModel(constructed_vit(), info))
 
 
+
 def bright_chosen_image() -> Image.Image:
     pixels = np.zeros((32, 32, 3), np.uint8)
     for index in CHOSEN:
@@ -80,17 +82,99 @@ def test_the_constructed_model_reads_only_the_chosen_patches(constructed):
     assert constructed.predict([Image.fromarray(dark)])[0].top[0].index == 0
 
 
-@pytest.mark.parametrize("removal", ["drop", "mean"])
-def test_known_answer_class_map_ranks_the_chosen_patches_and_deletion_falls_at_once(constructed, removal):
+@pytest.mark.parametrize("protocol", ["drop", "mean", "blackout"])
+def test_known_answer_the_class_map_beats_every_random_order(constructed, protocol):
     image = bright_chosen_image()
     grid_map, _ = constructed.class_map(image, 1)
     assert set(np.argsort(-grid_map.ravel())[:2]) == set(CHOSEN)
-    result = curves(constructed, image, grid_map, class_index=1, removal=removal, random_orders=8)
-    assert result.deletion.probs[0] > 0.99 and result.deletion.probs[1] < 0.01  # both chosen gone at step 1
-    assert not result.deletion.holds[1]
-    assert result.random.probs[1] > 0.5  # a random 10% seldom takes both chosen patches
-    assert result.insertion.probs[:8].min() > 0.99  # least relevant first: holds while the chosen remain
-    assert result.deletion.auc < result.random.auc < result.insertion.auc
+    result = check_map(constructed, image, grid_map, class_index=1, protocol=protocol)
+    assert result.protocol == protocol and result.measure == "probability" and len(result.random.curves) == 10
+    assert result.deletion.scores[0] > 0.99 and result.deletion.scores[1] < 0.01  # the chosen gone at step 1
+    assert result.random.mean_curve.scores[1] > 0.5  # a random tenth seldom takes both chosen patches
+    assert result.insertion.scores[:8].min() > 0.99  # least relevant first: holds while the chosen remain
+    assert result.deletion.auc <= result.random.low + 1e-6 and result.insertion.auc >= result.random.high - 1e-6
+    assert result.deletion_beats_random and result.random.mean - result.deletion.auc > result.random.spread
+    assert result.verdict in ("faithful", "partly faithful") and result.saco == pytest.approx(1.0)
+
+
+def test_known_answer_a_map_of_the_wrong_patches_is_not_called_faithful(constructed):
+    image = bright_chosen_image()
+    wrong = np.zeros((4, 4), np.float32)
+    wrong.ravel()[[0, 3, 12, 15]] = 1.0  # the corners, which the model ignores
+    result = check_map(constructed, image, wrong, class_index=1)
+    assert not result.deletion_beats_random and result.verdict != "faithful"
+    reversed_map = 1.0 - constructed.class_map(image, 1)[0]  # the chosen patches ranked last
+    assert check_map(constructed, image, reversed_map, class_index=1).saco < 0
+
+
+def test_saco_counts_pairs_weighted_by_their_salience_difference():
+    salience = np.array([3.0, 2.0, 1.0])
+    assert saco(salience, np.array([0.5, 0.2, 0.1])) == pytest.approx(1.0)  # effects in the same order
+    assert saco(salience, np.array([0.1, 0.2, 0.5])) == pytest.approx(-1.0)
+    # pairs (1,2) agree: +1; (1,3) disagree: -2; (2,3) disagree: -1; so -2 / (1 + 2 + 1)
+    assert saco(salience, np.array([0.3, 0.2, 0.4])) == pytest.approx(-0.5)
+
+
+def test_random_orders_are_a_distribution_seeded_by_the_photo_and_the_class(constructed):
+    image = bright_chosen_image()
+    first, again = Judge(constructed, image, class_index=1), Judge(constructed, image, class_index=1)
+    np.testing.assert_array_equal(first.random.curves, again.random.curves)
+    assert len(first.random.curves) == RANDOM_ORDERS
+    assert first.random.spread > 0 and first.random.low < first.random.mean < first.random.high
+    assert Judge(constructed, image, class_index=0).seed != first.seed
+    assert Judge(constructed, Image.fromarray(255 - np.asarray(image)), class_index=1).seed != first.seed
+
+
+def constructed_backbone(tmp_path):
+    """The constructed model without its head: its class-token embedding is the attended
+    brightness of the chosen patches (and nothing else)."""
+    from vit_gui.model.checkpoints import LoadedModel
+    from vit_gui.model.config import Architecture, ModelInfo, Preprocessing
+
+    model = constructed_vit()
+    model.head, model.num_classes = None, 0
+    arch = Architecture(depth=1, embed_dim=4, num_heads=1, patch_size=8, grid=(4, 4), num_classes=0, mlp_hidden=4,
+                        layer_norm_eps=1e6)
+    prep = Preprocessing(input_size=(32, 32), mean=(0, 0, 0), std=(1, 1, 1), crop_pct=1.0)
+    return Predictor(LoadedModel(model, ModelInfo("backbone", tmp_path / "b", arch, prep, (), "timm")))
+
+
+def test_known_answer_a_backbone_is_judged_by_its_embedding(tmp_path, constructed):
+    backbone = constructed_backbone(tmp_path)
+    image = bright_chosen_image()
+    right = constructed.class_map(image, 1)[0]  # the chosen patches first (the same weights)
+    result = check_map(backbone, image, right)
+    assert result.measure == "cosine" and result.class_index is None
+    assert result.deletion.scores[0] == pytest.approx(1.0, abs=1e-5)
+    # the embedding [.5, -.5, .5, -.5] becomes [-.25, -.25, .75, -.25] without the chosen patches
+    assert result.deletion.scores[1] == pytest.approx(0.577, abs=0.01)
+    assert result.deletion_beats_random and result.insertion.auc >= result.random.high - 1e-6  # ties: float noise
+    wrong = np.zeros((4, 4), np.float32)
+    wrong.ravel()[[0, 3, 12, 15]] = 1.0
+    assert check_map(backbone, image, wrong).verdict != "faithful"
+
+
+def test_letterbox_padding_is_never_ranked_removed_counted_or_scaled(tiny_checkpoint, monkeypatch):
+    from vit_gui.explain.removal import Remover
+
+    path = tiny_checkpoint.with_name(tiny_checkpoint.name + ".json")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "resize_mode": "letterbox"}))
+    predictor = Predictor.from_file(tiny_checkpoint)
+    wide = Image.fromarray(np.random.default_rng(0).integers(0, 255, (100, 300, 3), dtype=np.uint8))
+    prediction = predictor.predict([wide], with_attentions=True)[0]
+    photo = prediction.photo
+    # 224 x 75 pixels of photo at rows 74..148: rows 5-8 of 16-pixel patches are photo, rows 4 and 9 mostly padding
+    assert photo.shape == (14, 14) and photo.all(axis=1).nonzero()[0].tolist() == [5, 6, 7, 8]
+    grid_map = prediction.map()
+    assert grid_map[~photo].max() == 0 and grid_map[photo].max() == 1 and grid_map[photo].min() == 0
+    removed_everywhere = []
+    run = Remover.run
+    monkeypatch.setattr(Remover, "run", lambda self, removed: (removed_everywhere.append(removed), run(self, removed))[1])
+    result = check_map(predictor, wide, grid_map, random_orders=3)
+    assert result.photo_patches == photo.sum() and result.padding_patches == 196 - photo.sum()
+    everything = np.concatenate(removed_everywhere)
+    assert not everything[:, ~photo.ravel()].any()  # padding never removed
+    assert everything.sum(axis=1).max() == photo.sum()  # the last step removes the whole photo, no more
 
 
 def test_dropping_tokens_by_mask_equals_a_shorter_sequence(tiny_checkpoint, photos):
@@ -111,22 +195,11 @@ def test_dropping_tokens_by_mask_equals_a_shorter_sequence(tiny_checkpoint, phot
     torch.testing.assert_close(masked, shorter, atol=1e-5, rtol=0)
 
 
-def test_keep_masks_remove_a_tenth_a_step_in_order():
-    order = np.array([3, 1, 2, 0])
-    masks = keep_masks([order], 4, steps=4).numpy()
+def test_removal_counts_take_a_tenth_a_step():
     assert removal_counts(196) == [0, 20, 39, 59, 78, 98, 118, 137, 157, 176, 196]
-    assert masks.tolist() == [[1, 1, 1, 1], [1, 1, 1, 0], [1, 0, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
 
 
-def test_a_backbone_has_no_curve(tmp_path):
-    torch.manual_seed(0)
-    path = write_safetensors(tmp_path / "b.safetensors", VisionTransformer(embed_dim=192, depth=1, num_heads=3,
-                                                                           num_classes=0).state_dict())
-    with pytest.raises(ValueError, match="no classes"):
-        curves(Predictor.from_file(path), Image.new("RGB", (64, 64)), np.zeros((14, 14)))
-
-
-def test_cli_adds_the_areas_to_json_and_csv(tmp_path, tiny_checkpoint, photo_folder, capsys):
+def test_cli_adds_the_check_to_json_and_csv(tmp_path, tiny_checkpoint, photo_folder, capsys):
     import csv
     import io
 
@@ -137,15 +210,30 @@ def test_cli_adds_the_areas_to_json_and_csv(tmp_path, tiny_checkpoint, photo_fol
     record = json.loads(capsys.readouterr()[0])[0]
     figures = record["faithfulness"]
     assert code == 0 and figures["map"] == "block4" and figures["class_index"] == record["top"][0]["index"]
-    assert len(figures["deletion"]) == 11 and 0 <= figures["deletion_auc"] <= 1 and 0 <= figures["random_auc"] <= 1
+    assert figures["protocol"] == "token drop" and figures["random_orders"] == 10 and figures["random_auc_std"] > 0
+    assert len(figures["deletion"]) == 11 and 0 <= figures["deletion_auc"] <= 1 and -1 <= figures["saco"] <= 1
+    assert figures["verdict"] in ("faithful", "partly faithful", "not shown to be faithful")
     code = main(["classify", str(photo_folder / "chelsea.jpg"), "--model", str(tiny_checkpoint), "--faithfulness",
-                 "--class-index", "3", "--removal", "mean", "--format", "csv"])
+                 "--class-index", "3", "--removal", "blackout", "--format", "csv"])
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr()[0])))
-    assert code == 0 and {r["deletion_auc"] for r in rows} != {""} and len({r["insertion_auc"] for r in rows}) == 1
+    assert code == 0 and {r["protocol"] for r in rows} == {"black-out (Chefer et al.)"}
+    assert {r["deletion_auc"] for r in rows} != {""} and len({r["insertion_auc"] for r in rows}) == 1
 
 
-def test_check_this_map_in_the_window_plots_the_curves_and_can_be_cancelled(qtbot, tmp_path, tiny_checkpoint,
-                                                                             photo_folder, monkeypatch):
+def test_cli_checks_a_backbones_map_by_its_embedding(tmp_path, photo_folder, capsys):
+    from vit_gui.cli import main
+
+    torch.manual_seed(0)
+    path = write_safetensors(tmp_path / "b.safetensors", VisionTransformer(embed_dim=192, depth=2, num_heads=3,
+                                                                           num_classes=0).state_dict())
+    code = main(["classify", str(photo_folder / "coffee.png"), "--model", str(path), "--faithfulness"])
+    figures = json.loads(capsys.readouterr()[0])[0]["faithfulness"]
+    assert code == 0 and figures["measure"] == "cosine" and figures["class_index"] is None
+    assert figures["deletion"][0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_the_check_window_judges_the_shown_map_and_can_be_cancelled(qtbot, tmp_path, tiny_checkpoint,
+                                                                     photo_folder, monkeypatch):
     from gui_helpers import drop, make_window, wait_idle, wait_map
 
     window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
@@ -154,20 +242,49 @@ def test_check_this_map_in_the_window_plots_the_curves_and_can_be_cancelled(qtbo
     view = window.attention
     wait_map(qtbot, view)
     view.check.click()
-    assert view.checking and view.check.text() == "Cancel check"
-    qtbot.waitUntil(lambda: not view.checking, timeout=30_000)
-    assert view.check_plot.isVisible() and not view.check_plot.pixmap().isNull()
-    assert "Areas: deletion" in view.check_result.text()
-    view.opacity.setValue(20)  # a look-only change keeps the check
-    assert view.check_plot.isVisible()
-    view.set_method("head")  # another map: the check no longer applies
-    assert not view.check_plot.isVisible()
+    check = window.checks.window
+    assert check.isVisible() and check.busy and check.protocol_name() == "drop"
+    qtbot.waitUntil(lambda: not check.busy, timeout=60_000)
+    assert not check.plot.pixmap().isNull(), check.status.text()
+    words = check.words.text().lower()
+    assert "random orders" in words and "saco" in words and "scrambl" in words and "pixels" in words
+    assert view.check_result.text().startswith("Checked: ")  # the verdict beside the map it judged
+    view.opacity.setValue(20)  # a look-only change keeps the verdict
+    assert view.check_result.text().startswith("Checked: ")
+    view.set_method("head")  # another map: the verdict no longer applies
+    assert view.check_result.text() == ""
 
-    import vit_gui.explain.faithfulness as faithfulness
+    check.protocol.setCurrentIndex(2)  # black-out
+    import vit_gui.explain.removal as removal
 
-    monkeypatch.setattr(faithfulness, "CHUNK", 1)  # one sequence a run: time to cancel between runs
+    monkeypatch.setattr(removal, "CHUNK", 1)  # one sequence a run: time to cancel between runs
+    check.check_again.click()
+    assert check.busy
+    check.cancel.click()
+    qtbot.waitUntil(lambda: not check.busy, timeout=60_000)
+    assert "cancelled" in check.status.text()
+
+
+def test_which_map_to_believe_lists_every_method_and_shows_the_chosen_one(qtbot, tmp_path, tiny_checkpoint,
+                                                                          photo_folder):
+    from gui_helpers import drop, make_window, wait_idle, wait_map
+
+    window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
+    drop(window, paths=[photo_folder / "chelsea.jpg"])
+    wait_idle(qtbot, window)
+    view = window.attention
     wait_map(qtbot, view)
     view.check.click()
-    view.check.click()  # "Cancel check"
-    qtbot.waitUntil(lambda: not view.checking, timeout=30_000)
-    assert "cancelled" in view.check_result.text() and not view.check_plot.isVisible()
+    check = window.checks.window
+    qtbot.waitUntil(lambda: not check.busy, timeout=60_000)
+    check.compare.click()
+    qtbot.waitUntil(lambda: not check.busy, timeout=120_000)
+    titles = [check.table.item(row, 0).text() for row in range(check.table.rowCount())]
+    assert sorted(titles) == sorted(["Rollout from block 1", "Block 4", "Class evidence", "Grad-CAM", "LeGrad"])
+    assert check.status.text().startswith(f"Best for this photo: {titles[0]}")
+    row = titles.index("LeGrad")
+    check.table.selectRow(row)
+    check.show_best.click()  # shows the chosen row's map
+    qtbot.waitUntil(lambda: view.current_map is not None and view.map_spec_shown is not None
+                    and view.map_spec_shown.kind == "legrad", timeout=60_000)
+    assert view.method.name == "legrad"

@@ -91,7 +91,7 @@ def test_every_map_shown_equals_the_engines(qtbot, window, photo_folder):
 
     second_class = window.session.records[key].top[1].index
     window.results.click_class(key, second_class)
-    qtbot.waitUntil(lambda: second_class in view.class_maps, timeout=30_000)
+    qtbot.waitUntil(lambda: view.has_class_map(second_class), timeout=30_000)
     reference, _ = Predictor.from_file(window.loaded_model).class_map(load_image(photo_folder / "chelsea.jpg").image, second_class)
     np.testing.assert_allclose(view.current_map, reference, atol=1e-6)
     assert window.attention.caption.text().startswith("evidence for")
@@ -434,7 +434,7 @@ def test_enter_on_a_class_row_shows_its_evidence(qtbot, window, photo_folder):
     window.results.setCurrentItem(item.child(2))
     qtbot.keyClick(window.results, Qt.Key.Key_Return)
     third = window.session.records[key].top[2].index
-    qtbot.waitUntil(lambda: third in window.attention.class_maps, timeout=30_000)
+    qtbot.waitUntil(lambda: window.attention.has_class_map(third), timeout=30_000)
     assert window.attention.spec().kind == "class" and window.attention.spec().class_index == third
 
 
@@ -496,9 +496,9 @@ def test_class_evidence_stays_chosen_when_another_image_is_selected(qtbot, windo
     view, first, second = two_photos_first_shown(qtbot, window, photo_folder)
     picked = window.session.records[first].top[1].index  # not the top class: it stays picked
     window.results.click_class(first, picked)
-    qtbot.waitUntil(lambda: picked in view.class_maps, timeout=30_000)
+    qtbot.waitUntil(lambda: view.has_class_map(picked), timeout=30_000)
     window.results.select_key(second)
-    qtbot.waitUntil(lambda: picked in view.class_maps and view.current_map is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: view.has_class_map(picked) and view.current_map is not None, timeout=30_000)
     assert view.method.name == "class" and view.class_index == picked
     assert view.legend_low.text() == "less evidence" and view.legend_high.text().startswith("more evidence for “")
     reference, _ = Predictor.from_file(window.loaded_model).class_map(load_image(photo_folder / "coffee.png").image,
@@ -510,12 +510,12 @@ def test_class_evidence_follows_each_images_top_class_unless_one_is_picked(qtbot
     view, first, second = two_photos_first_shown(qtbot, window, photo_folder)
     view.set_method("class")  # chosen in the Map box, no class clicked: the top class
     top_first = window.session.records[first].top[0].index
-    qtbot.waitUntil(lambda: top_first in view.class_maps and view.current_map is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: view.has_class_map(top_first) and view.current_map is not None, timeout=30_000)
     assert view.class_index == top_first
     window.results.select_key(second)
     top_second = window.session.records[second].top[0].index
     assert top_second != top_first  # else this test could not tell following from staying
-    qtbot.waitUntil(lambda: top_second in view.class_maps and view.current_map is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: view.has_class_map(top_second) and view.current_map is not None, timeout=30_000)
     assert view.method.name == "class" and view.class_index == top_second
 
 

@@ -15,8 +15,9 @@ import torch
 from PIL import Image
 
 from vit_gui.errors import DeviceError, OutOfMemory, VitGuiError
-from vit_gui.explain import rollout
+from vit_gui.explain import gradient_maps
 from vit_gui.explain.maps import MapSpec, compute_map, extra_token_share
+from vit_gui.explain.photo_area import photo_patches
 from vit_gui.model.checkpoints import LoadedModel, load_model
 from vit_gui.preprocess import Geometry, preprocess
 from vit_gui.record import NO_CLASSES_NOTE, TopClass, top_classes  # noqa: F401 - re-exported
@@ -37,11 +38,12 @@ class Prediction:
     num_prefix: int = 1
     features: np.ndarray | None = None
     patch_mean: np.ndarray | None = None  # the mean of the final-norm patch tokens
+    photo: np.ndarray | None = None  # (gh, gw) bool: the patches that are photo, not letterbox padding
 
     def map(self, spec: MapSpec = MapSpec()) -> np.ndarray:
         if self.attentions is None:
             raise ValueError("this prediction was made without attentions")
-        return compute_map(self.attentions, self.grid, spec, self.num_prefix)
+        return compute_map(self.attentions, self.grid, spec, self.num_prefix, self.photo)
 
     def extra_token_share(self, spec: MapSpec = MapSpec()) -> float:
         """The share of the class token's attention that went to registers / the distillation token."""
@@ -188,6 +190,7 @@ class Predictor:
                 stack = out.attention_stack if out.attention_stack is not None else torch.stack(out.attentions, dim=1)
                 attentions = stack.float().cpu()
         grid = self.model.grid_for(*pixels.shape[-2:])
+        patch = self.model.patch_size
         return [
             Prediction(
                 top=top_classes(probs[b].numpy(), top_k, self.info) if probs is not None else [],
@@ -198,30 +201,37 @@ class Predictor:
                 num_prefix=self.model.num_prefix_tokens,
                 features=features[b],
                 patch_mean=patch_mean[b],
+                photo=photo_patches(geometries[b], grid, patch),
             )
             for b in range(len(images))
         ]
 
-    def class_attention_grads(self, image: Image.Image, class_index: int) -> tuple[torch.Tensor, torch.Tensor, Geometry]:
-        """(attentions, d logit_c / d attentions), each (blocks, heads, N, N), for one image."""
+    def _gradients_possible(self) -> None:
         if self.info.architecture.is_backbone:
             raise ValueError("this model has no classes yet, so it has no class-specific map")
         if self.precision.name == "int8":
             raise ValueError("class evidence needs gradients, which int8 layers do not have: run the model in "
                              "float32 or bfloat16 for it")
+
+    def class_attention_grads(self, image: Image.Image, class_index: int) -> tuple[torch.Tensor, torch.Tensor, Geometry]:
+        """(attentions, d logit_c / d attentions), each (blocks, heads, N, N), for one image."""
+        self._gradients_possible()
         if not 0 <= class_index < self.info.architecture.num_classes:
             raise ValueError(f"class index must be 0..{self.info.architecture.num_classes - 1}, got {class_index}")
         pixels, (geometry,) = self.prepare([image])
-        with torch.enable_grad():
-            pixels.requires_grad_(True)
-            out = self.model(pixels, return_attention=True)
-            grads = torch.autograd.grad(out.logits[0, class_index], out.attentions)
-        attn = torch.stack([a[0] for a in out.attentions]).detach().float().cpu()
-        grad = torch.stack([g[0] for g in grads]).float().cpu()
+        attn, grad = gradient_maps.attention_grads(self.model, pixels, class_index)
         return attn, grad, geometry
+
+    def gradient_map(self, image: Image.Image, spec: MapSpec) -> tuple[np.ndarray, Geometry]:
+        """A map that needs gradients (class evidence, Grad-CAM, LeGrad) for `spec.class_index`,
+        on the patch grid, in [0, 1] over the photo."""
+        self._gradients_possible()
+        pixels, (geometry,) = self.prepare([image])
+        grid = self.model.grid_for(*pixels.shape[-2:])
+        photo = photo_patches(geometry, grid, self.model.patch_size)
+        grid_map = gradient_maps.gradient_map(self.model, pixels, spec.kind, spec.class_index, photo, spec.start_block)
+        return grid_map, geometry
 
     def class_map(self, image: Image.Image, class_index: int) -> tuple[np.ndarray, Geometry]:
         """The class-specific relevance map (Chefer et al. 2021) on the patch grid, in [0, 1]."""
-        attn, grad, geometry = self.class_attention_grads(image, class_index)
-        grid = self.model.grid_for(*geometry.input_size)
-        return rollout.class_relevance(attn, grad, grid, self.model.num_prefix_tokens), geometry
+        return self.gradient_map(image, MapSpec("class", class_index=class_index))

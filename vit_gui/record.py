@@ -57,6 +57,7 @@ class ImageRecord:
     runnable: bool = True
     maps: dict | None = None  # map files written for it (CLI --maps)
     faithfulness: dict | None = None  # deletion / insertion curves of its map (CLI --faithfulness)
+    sanity: dict | None = None  # randomisation and stability tests of its map (CLI --sanity)
     thumbnail_png: bytes | None = None
     # in flight from the worker to the session's cache, never kept here
     display_image: object = field(default=None, repr=False)
@@ -104,6 +105,8 @@ class ImageRecord:
             data["maps"] = self.maps
         if self.faithfulness is not None:
             data["faithfulness"] = self.faithfulness
+        if self.sanity is not None:
+            data["sanity"] = self.sanity
         return data
 
 

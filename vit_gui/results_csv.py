@@ -26,12 +26,12 @@ def safe_cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-FAITHFULNESS_COLUMNS = ["deletion_auc", "insertion_auc", "random_auc"]
+FAITHFULNESS_COLUMNS = ["protocol", "deletion_auc", "insertion_auc", "random_auc", "random_auc_std", "saco", "verdict"]
 CHECK_ERROR = "check_error"  # why an image's map could not be checked
 
 
 def results_csv(records: Iterable[ImageRecord]) -> str:
-    """With faithfulness figures on any record, three more columns (the same on each of an
+    """With faithfulness figures on any record, more columns (the same on each of an
     image's rows)."""
     records = list(records)
     extra = FAITHFULNESS_COLUMNS + [CHECK_ERROR] if any(r.faithfulness for r in records) else []
@@ -57,4 +57,6 @@ def _figure(faithfulness: dict | None, column: str):
     if column == CHECK_ERROR:
         return safe_cell(faithfulness.get("error", ""))
     value = faithfulness.get(column)
+    if isinstance(value, str):
+        return safe_cell(value)
     return "" if value is None or value != value else value

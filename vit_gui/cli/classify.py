@@ -8,6 +8,7 @@ finished is written even when the run is interrupted (Ctrl+C, SIGTERM: exit 130)
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from vit_gui.cli.common import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, say, writable_folder
@@ -104,13 +105,13 @@ def _finish(output: ResultsOutput, skipped: list, interrupted: bool) -> int:
     records = output.records
     failed = sum(r.error is not None for r in records)
     unmapped = sum(1 for r in records if r.maps and "error" in r.maps)
-    unchecked = sum(1 for r in records if r.faithfulness and "error" in r.faithfulness)
+    unchecked = sum(1 for r in records if any(part and "error" in part for part in (r.faithfulness, r.sanity)))
     if failed:
         say(f"{failed} of {len(records)} images could not be classified")
     if unmapped:
         say(f"the maps of {unmapped} images could not be written (see each one's \"maps\" error)")
     if unchecked:
-        say(f"the maps of {unchecked} images could not be checked (see each one's \"faithfulness\" error)")
+        say(f"the maps of {unchecked} images could not be checked (see each one's \"faithfulness\" or \"sanity\" error)")
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_SOME_FAILED if failed or unmapped or unchecked or not written else EXIT_OK
@@ -123,7 +124,7 @@ def _classify_all(predictor, paths, args, spec):
     from vit_gui.images import load_image
     from vit_gui.record import ImageRecord
 
-    writer = MapWriter(predictor, args, spec) if args.maps else None
+    writer = MapWriter(predictor, args) if args.maps else None
     for start in range(0, len(paths), args.batch_size):
         loaded, records = [], []
         for index, path in enumerate(paths[start : start + args.batch_size], start):
@@ -146,8 +147,8 @@ def _predict_batch(predictor, loaded, args, spec, writer) -> None:
     """Fill in each loaded record's top classes (and maps). A batch the model fails on (an
     image whose numbers overflow) is retried image by image, as the window does, so the
     failure stays with the image that caused it."""
-    wants_map = writer is not None or args.faithfulness
-    wants_attn = wants_map and spec.kind != "class"
+    wants_map = writer is not None or args.faithfulness or args.sanity
+    wants_attn = wants_map and not spec.method.needs_gradients
     try:
         predictions = predictor.predict([img.image for _, img in loaded], args.top_k, wants_attn)
     except VitGuiError as exc:
@@ -167,27 +168,40 @@ def _predict_batch(predictor, loaded, args, spec, writer) -> None:
 def _map_and_check(predictor, record, image, prediction, args, spec, writer) -> None:
     """The image's map (written with --maps) and its check (--faithfulness); a failure of
     either is an error beside this image, its classification kept."""
+    if spec.method.needs_gradients and args.class_index is None and prediction.top:
+        spec = replace(spec, class_index=prediction.top[0].index)  # no --class-index: the image's top class
     try:
-        if spec.kind == "class":
-            grid_map, _ = predictor.class_map(image.image, spec.class_index)
+        if spec.method.needs_gradients:
+            grid_map, _ = predictor.gradient_map(image.image, spec)
         else:
             grid_map = prediction.map(spec)
     except (VitGuiError, ValueError, RuntimeError) as exc:
         error = {"kind": spec.slug, "error": f"the map could not be computed ({exc})"}
         record.maps = error if writer else None
         record.faithfulness = {"map": spec.slug, "error": error["error"]} if args.faithfulness else None
+        record.sanity = {"map": spec.slug, "error": error["error"]} if args.sanity else None
         return
     if writer:
         try:
-            record.maps = writer.write(image, prediction, grid_map)
+            record.maps = writer.write(image, prediction, grid_map, spec)
         except OSError as exc:  # a full disk, a folder removed meanwhile: the result still counts
             record.maps = {"kind": spec.slug, "error": f"could not write the map files ({exc.strerror or exc})"}
-    if args.faithfulness and prediction.probs is not None:
-        from vit_gui.explain.faithfulness import curves
+    if args.faithfulness:  # a backbone's map is judged by its embedding (class-free)
+        from vit_gui.explain.faithfulness import check_map
 
-        explained = spec.class_index if spec.kind == "class" else None
+        explained = spec.class_index if spec.method.needs_gradients else None
         try:
-            figures = curves(predictor, image.image, grid_map, explained, removal=args.removal).to_json()
+            figures = check_map(predictor, image.image, grid_map, explained, args.removal).to_json()
         except (VitGuiError, ValueError, RuntimeError) as exc:
             figures = {"error": f"the map could not be checked ({exc})"}
         record.faithfulness = {"map": spec.slug, **figures}
+    if args.sanity:
+        from vit_gui.explain.trust import test_map
+
+        try:
+            randomisation, stability = test_map(predictor, image.image, spec)
+            record.sanity = {"map": spec.slug, "randomisation": randomisation.to_json(),
+                             "stability": stability.to_json(), "in_words": [randomisation.sentence(),
+                                                                            stability.sentence()]}
+        except (VitGuiError, ValueError, RuntimeError) as exc:
+            record.sanity = {"map": spec.slug, "error": f"the map could not be tested ({exc})"}

@@ -9,40 +9,40 @@ from pathlib import Path
 class MapWriter:
     """Writes each image's map (.npy, patch grid, [0, 1]) and its overlay (.png)."""
 
-    def __init__(self, predictor, args, spec):
-        self.predictor, self.spec = predictor, spec
+    def __init__(self, predictor, args):
+        self.predictor = predictor
         self.folder, self.colormap, self.opacity = args.maps, args.colormap, args.opacity
         self.legend = args.legend
         self.used_stems: set[str] = set()
 
-    def _stem(self, path: Path) -> str:
+    def _stem(self, path: Path, slug: str) -> str:
         """`stem`, else `stem-2`, … : never a name this run used, nor one whose files exist
         already (the user's own files are not overwritten, even with --maps in the photos' folder)."""
         stem, n = path.stem, 1
-        while stem in self.used_stems or any(os.path.lexists(p) for p in self._files(stem)):
+        while stem in self.used_stems or any(os.path.lexists(p) for p in self._files(stem, slug)):
             n += 1
             stem = f"{path.stem}-{n}"
         self.used_stems.add(stem)
         return stem
 
-    def _files(self, stem: str) -> tuple[Path, Path]:
-        return self.folder / f"{stem}.{self.spec.slug}.npy", self.folder / f"{stem}.{self.spec.slug}.png"
+    def _files(self, stem: str, slug: str) -> tuple[Path, Path]:
+        return self.folder / f"{stem}.{slug}.npy", self.folder / f"{stem}.{slug}.png"
 
-    def write(self, image, prediction, grid_map) -> dict:
+    def write(self, image, prediction, grid_map, spec) -> dict:
         from vit_gui.explain.overlay import overlay
         from vit_gui.fileio import atomic_save_image, atomic_save_npy
 
-        npy_path, png_path = self._files(self._stem(image.path))
+        npy_path, png_path = self._files(self._stem(image.path, spec.slug), spec.slug)
         npy = atomic_save_npy(npy_path, grid_map)
         picture = overlay(image.image, grid_map, prediction.geometry, self.colormap, self.opacity)
         if self.legend:
             from vit_gui.explain.legend import with_legend
             from vit_gui.explain.maps import legend_words
 
-            label = self.predictor.info.label(self.spec.class_index) if self.spec.kind == "class" else ""
-            picture = with_legend(picture, self.colormap, *legend_words(self.spec.method, label))
+            label = self.predictor.info.label(spec.class_index) if spec.method.needs_gradients else ""
+            picture = with_legend(picture, self.colormap, *legend_words(spec.method, label))
         png = atomic_save_image(png_path, picture)
-        written = {"kind": self.spec.slug, "npy": str(npy), "overlay": str(png)}
-        if prediction.num_prefix > 1 and self.spec.kind != "class":
-            written["extra_token_share"] = round(prediction.extra_token_share(self.spec), 6)
+        written = {"kind": spec.slug, "npy": str(npy), "overlay": str(png)}
+        if prediction.num_prefix > 1 and not spec.method.needs_gradients:
+            written["extra_token_share"] = round(prediction.extra_token_share(spec), 6)
         return written

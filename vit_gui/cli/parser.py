@@ -38,11 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--batch-size", type=int, default=8, help="images per model run (default: 8)")
     maps = _add_map_options(classify)
     maps.add_argument("--faithfulness", action="store_true",
-                      help="check the map: deletion and insertion curves against a random order (adds "
-                           "deletion_auc, insertion_auc and random_auc to each image; a few model runs each)")
-    maps.add_argument("--removal", choices=("drop", "mean"), default="drop",
-                      help="with --faithfulness: remove patches by dropping their tokens (default) or by "
-                           "filling them with the mean colour")
+                      help="check the map: deletion and insertion curves against 10 random orders (their mean, "
+                           "spread and range) and SaCo; a backbone's map is judged by how fast the photo's "
+                           "embedding stops resembling itself. Only photo patches count, never letterbox padding")
+    maps.add_argument("--removal", choices=("drop", "mean", "blackout"), default="drop",
+                      help="with --faithfulness: how patches are removed: drop their tokens (default), fill them "
+                           "with the mean colour, or black out the top pixels as Chefer et al.'s test does")
+    maps.add_argument("--sanity", action="store_true",
+                      help="test the map: cascading randomisation of the blocks from the top (Adebayo et al. "
+                           "2018; a map that stays the same ignores what the model learned) and moving the photo "
+                           "by 1-8 pixels (a map that jumps is not stable)")
     maps.add_argument("--colormap", default="inferno", help="matplotlib colormap for overlays")
     maps.add_argument("--opacity", type=float, default=0.5, help="overlay opacity in [0, 1] (default: 0.5)")
     maps.add_argument("--no-legend", dest="legend", action="store_false",
@@ -88,8 +93,8 @@ MAP_PARAMETER_OPTIONS = {
     "fusion": ("--fusion", dict(choices=("mean", "max", "min"), help="how a block's heads are combined (default: mean)")),
     "discard_ratio": ("--discard", dict(type=float, metavar="R", help="ignore this fraction of the weakest "
                                         "attention links, in [0, 1) (default: 0)")),
-    "start_block": ("--rollout-from", dict(type=int, metavar="B", help="start the rollout at block B (1-based; "
-                                           "default: the model's own advice, else 1)")),
+    "start_block": ("--from-block", dict(type=int, metavar="B", help="rollout and LeGrad start at block B (1-based; "
+                                         "default: the model's own advice, else 1); also --rollout-from")),
     "block": ("--layer", dict(type=int, metavar="L", help="the block (1-based)")),
     "head": ("--head", dict(type=int, metavar="H", help="the head within --layer (1-based)")),
     "class_index": ("--class-index", dict(type=int, metavar="C", help="the class (0-based index)")),
@@ -109,7 +114,8 @@ def _add_map_options(command):
     maps.add_argument("--map", choices=list(METHODS), dest="map_kind",
                       help="which map (default: rollout; or the one --layer/--head/--class-index imply)")
     for parameter, (flag, keywords) in MAP_PARAMETER_OPTIONS.items():
-        maps.add_argument(flag, dest=parameter, **keywords)
+        aliases = ("--rollout-from",) if parameter == "start_block" else ()  # its name before LeGrad
+        maps.add_argument(flag, *aliases, dest=parameter, **keywords)
     return maps
 
 
@@ -132,7 +138,8 @@ def map_spec_from_args(args, default_start_block: int = 0):
         reads = ", ".join(MAP_PARAMETER_OPTIONS[p][0] for p in method.parameters) or "no options"
         verb = "does" if len(stray) == 1 else "do"
         raise ValueError(f"{flags} {verb} not apply to the {kind} map (it reads {reads})")
-    needed = [p for p in ("block", "head", "class_index") if p in method.parameters and p not in given]
+    # a class map without --class-index explains each image's top class (see classify)
+    needed = [p for p in ("block", "head") if p in method.parameters and p not in given]
     if needed:
         raise ValueError(f"the {kind} map needs {', '.join(MAP_PARAMETER_OPTIONS[p][0] for p in needed)}")
     one_based = {"block", "head", "start_block"}

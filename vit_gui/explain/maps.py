@@ -3,7 +3,7 @@ attentions.
 
 A `MapSpec` names one map; `compute_map` turns an image's attentions into it without
 running the model again, which is what lets the app switch maps instantly. Only methods
-that need gradients (the class-specific map) run the model (see `Predictor.class_map`).
+that need gradients (class evidence, Grad-CAM, LeGrad) run the model (see `Predictor.gradient_map`).
 Each method gives the class token's row over all tokens; the map is that row over the
 patches, and the share on the other prefix tokens comes from the same row.
 
@@ -65,7 +65,7 @@ class MapSpec:
         if "head" in self.method.parameters and not 0 <= self.head < heads:
             raise ValueError(f"head must be 1..{heads}, got {self.head + 1}")
         if "start_block" in self.method.parameters and not 0 <= self.start_block < depth:
-            raise ValueError(f"the rollout's first block must be 1..{depth}, got {self.start_block + 1}")
+            raise ValueError(f"the first block must be 1..{depth}, got {self.start_block + 1}")
         if self.method.needs_gradients and not classes:
             raise ValueError("this model has no classes yet, so it has no class-specific map")
         if "class_index" in self.method.parameters and not 0 <= self.class_index < max(classes, 1):
@@ -154,6 +154,25 @@ METHODS: dict[str, MapMethod] = {
             "Bright patches are the parts of the photo that pushed the model towards this class; dark ones did "
             "not help it. Pick another class in the results list to compare.",
         ),
+        MapMethod(
+            "gradcam", "Grad-CAM",
+            "Grad-CAM for ViTs (Selvaraju et al. 2017, as pytorch-grad-cam and torchcam apply it): the last "
+            "block's features weighted by how much each feature channel raises one class",
+            ("class_index",), True,
+            lambda s: f"gradcam{s.class_index}",
+            lambda s, _depth, label: f"Grad-CAM for “{label or s.class_index}” (last block)",
+            "Bright patches carry the features of the last layer that raise this class's score the most. It is "
+            "coarse, and blind to what earlier layers did.",
+        ),
+        MapMethod(
+            "legrad", "LeGrad",
+            "LeGrad (Bousselham et al. 2024): in each block from the chosen one, how much the block's own class "
+            "score would change with its attention to each patch, averaged over the blocks",
+            ("class_index", "start_block"), True,
+            lambda s: f"legrad{s.class_index}" + (f"-from{s.start_block + 1}" if s.start_block else ""),
+            lambda s, depth, label: f"LeGrad for “{label or s.class_index}” (blocks {s.start_block + 1}–{depth})",
+            "Bright patches are those whose attention, layer by layer, most builds up the evidence for this class.",
+        ),
     )
 }
 
@@ -168,15 +187,17 @@ def legend_words(method: MapMethod, class_label: str = "") -> tuple[str, str]:
 def class_row(attentions, spec: MapSpec):
     """The class token's row over all tokens that the map `spec` names, from kept attentions."""
     if spec.method.class_row is None:
-        raise ValueError(f"the {spec.method.title.lower()} map needs gradients: use Predictor.class_map")
+        raise ValueError(f"the {spec.method.title} map needs gradients: use Predictor.gradient_map")
     return spec.method.class_row(attentions, spec)
 
 
-def compute_map(attentions, grid: tuple[int, int], spec: MapSpec, prefix: int = 1) -> np.ndarray:
-    """A map on the patch grid, in [0, 1], from kept attentions (`prefix` tokens before the patches)."""
+def compute_map(attentions, grid: tuple[int, int], spec: MapSpec, prefix: int = 1,
+                photo: np.ndarray | None = None) -> np.ndarray:
+    """A map on the patch grid, in [0, 1] over the photo's patches (`photo`; padding 0), from
+    kept attentions (`prefix` tokens before the patches)."""
     from vit_gui.explain import rollout as ro
 
-    return ro.row_to_grid(class_row(attentions, spec), grid, prefix)
+    return ro.row_to_grid(class_row(attentions, spec), grid, prefix, photo)
 
 
 def extra_token_share(attentions, spec: MapSpec, prefix: int) -> float:

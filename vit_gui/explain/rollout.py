@@ -56,12 +56,18 @@ def normalize(values: torch.Tensor) -> torch.Tensor:
     return torch.where(real, (values - low) / torch.where(real, span, 1.0), 0.0)
 
 
-def row_to_grid(row: torch.Tensor, grid: tuple[int, int], prefix: int = 1) -> np.ndarray:
-    """A class-token row over all tokens (..., N) -> float32 (..., gh, gw) in [0, 1]."""
+def row_to_grid(row: torch.Tensor, grid: tuple[int, int], prefix: int = 1, photo: np.ndarray | None = None) -> np.ndarray:
+    """A class-token row over all tokens (..., N) -> float32 (..., gh, gw) in [0, 1]; with
+    `photo` (gh, gw) bool, scaled over the photo's patches, letterbox padding set to 0."""
     patches = row[..., prefix:]
     if patches.shape[-1] != grid[0] * grid[1]:
         raise ValueError(f"{patches.shape[-1]} patch tokens do not fill a {grid[0]}x{grid[1]} grid")
-    return normalize(patches.reshape(*patches.shape[:-1], *grid)).numpy().astype(np.float32)
+    values = patches.reshape(*patches.shape[:-1], *grid)
+    if photo is not None:
+        from vit_gui.explain.photo_area import scale_over_photo
+
+        return scale_over_photo(values.numpy(), photo)
+    return normalize(values).numpy().astype(np.float32)
 
 
 def discard_lowest(fused: torch.Tensor, ratio: float) -> torch.Tensor:
@@ -111,9 +117,9 @@ def rollout_row(attn, fusion: str = "mean", discard_ratio: float = 0.0, start_bl
 
 
 def rollout(attn, grid: tuple[int, int], fusion: str = "mean", discard_ratio: float = 0.0,
-            start_block: int = 0, prefix: int = 1) -> np.ndarray:
+            start_block: int = 0, prefix: int = 1, photo: np.ndarray | None = None) -> np.ndarray:
     """The rollout map over blocks start_block..L, on the patch grid, in [0, 1]."""
-    return row_to_grid(rollout_row(attn, fusion, discard_ratio, start_block), grid, prefix)
+    return row_to_grid(rollout_row(attn, fusion, discard_ratio, start_block), grid, prefix, photo)
 
 
 def block_rows(attn, fusion: str = "mean") -> torch.Tensor:
@@ -121,27 +127,30 @@ def block_rows(attn, fusion: str = "mean") -> torch.Tensor:
     return fuse_heads(torch.as_tensor(attn)[..., :1, :], fusion)[..., 0, :]
 
 
-def block_maps(attn, grid: tuple[int, int], fusion: str = "mean", prefix: int = 1) -> np.ndarray:
+def block_maps(attn, grid: tuple[int, int], fusion: str = "mean", prefix: int = 1,
+               photo: np.ndarray | None = None) -> np.ndarray:
     """Every block's head-fused map at once: (blocks, gh, gw)."""
-    return row_to_grid(block_rows(attn, fusion), grid, prefix)
+    return row_to_grid(block_rows(attn, fusion), grid, prefix, photo)
 
 
-def block_map(attn, grid: tuple[int, int], block: int, fusion: str = "mean", prefix: int = 1) -> np.ndarray:
+def block_map(attn, grid: tuple[int, int], block: int, fusion: str = "mean", prefix: int = 1,
+              photo: np.ndarray | None = None) -> np.ndarray:
     """One block's map (0-based block index), heads fused."""
-    return row_to_grid(fuse_heads(torch.as_tensor(attn[block])[..., :1, :], fusion)[0], grid, prefix)
+    return row_to_grid(fuse_heads(torch.as_tensor(attn[block])[..., :1, :], fusion)[0], grid, prefix, photo)
 
 
-def head_maps(attn, grid: tuple[int, int], block: int, prefix: int = 1) -> np.ndarray:
+def head_maps(attn, grid: tuple[int, int], block: int, prefix: int = 1, photo: np.ndarray | None = None) -> np.ndarray:
     """Every head of one block: (heads, gh, gw)."""
-    return row_to_grid(_as_f64(torch.as_tensor(attn[block])[:, 0, :]), grid, prefix)
+    return row_to_grid(_as_f64(torch.as_tensor(attn[block])[:, 0, :]), grid, prefix, photo)
 
 
-def head_map(attn, grid: tuple[int, int], block: int, head: int, prefix: int = 1) -> np.ndarray:
+def head_map(attn, grid: tuple[int, int], block: int, head: int, prefix: int = 1,
+             photo: np.ndarray | None = None) -> np.ndarray:
     """One head of one block (0-based indices)."""
-    return row_to_grid(_as_f64(torch.as_tensor(attn[block][head])[0]), grid, prefix)
+    return row_to_grid(_as_f64(torch.as_tensor(attn[block][head])[0]), grid, prefix, photo)
 
 
-def class_relevance(attn, grads, grid: tuple[int, int], prefix: int = 1) -> np.ndarray:
+def class_relevance(attn, grads, grid: tuple[int, int], prefix: int = 1, photo: np.ndarray | None = None) -> np.ndarray:
     """Chefer et al.: R <- R + Ā_l · R from R = I for l = 1..L, Ā_l = mean_h(max(G_l ⊙ A_l, 0)).
 
     `grads` holds dy_c/dA_l for the chosen class c, the same shape as `attn`. The update
@@ -153,4 +162,4 @@ def class_relevance(attn, grads, grid: tuple[int, int], prefix: int = 1) -> np.n
     for block_attn, block_grad in zip(reversed(list(attn)), reversed(list(grads))):
         weighted = (_as_f64(block_grad) * _as_f64(block_attn)).clamp(min=0).mean(dim=0)
         row = row + row @ weighted
-    return row_to_grid(row, grid, prefix)
+    return row_to_grid(row, grid, prefix, photo)

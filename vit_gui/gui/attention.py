@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from vit_gui.explain.maps import MapSpec, legend_words
 from vit_gui.gui.map_controls import VIEW_ATLAS, VIEW_BLOCKS, VIEW_HEADS, VIEW_SINGLE, MapControls
 from vit_gui.gui.map_jobs import MapJobs
-from vit_gui.gui.pictures import pil_to_qimage, png_pixmap
+from vit_gui.gui.pictures import pil_to_qimage
 from vit_gui.gui.plain import plain_label
 from vit_gui.gui.tile_sheet import SheetView
 
@@ -60,16 +60,15 @@ class ImageCanvas(QLabel):
 
 
 class AttentionView(QWidget):
-    class_map_requested = Signal(int)  # class index, for the shown image
-    check_requested = Signal(object, int)  # the shown map, the explained class (-1: the top-1)
-    check_cancelled = Signal()
+    gradient_map_requested = Signal(object)  # a MapSpec that needs the model's gradients, for the shown image
+    check_requested = Signal(object, object)  # the MapSpec shown, its map
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.display_image = None  # PIL, the upright image at display resolution
         self.prediction = None  # Prediction with attentions
-        self.class_maps: dict[int, np.ndarray] = {}
-        self.class_pending: set[int] = set()  # asked of the worker, not back yet
+        self.class_maps: dict[MapSpec, np.ndarray] = {}  # gradient maps (class evidence, Grad-CAM, LeGrad)
+        self.class_pending: set[MapSpec] = set()  # asked of the worker, not back yet
         self.class_labels: dict[int, str] = {}
         self.class_index: int | None = None
         self.follow_top = True  # class evidence follows each image's top class until one is picked
@@ -138,20 +137,17 @@ class AttentionView(QWidget):
         self.check_row = QWidget()  # a check is of one map: hidden in the tile views
         check_row = QHBoxLayout(self.check_row)
         check_row.setContentsMargins(0, 0, 0, 0)
-        self.check = QPushButton("Check this map")
-        self.check.setToolTip("Can I trust this map? Hide the patches it calls most important, a tenth at a time, "
-                              "and watch the model's confidence: a faithful map makes it fall fast (unlike a random "
-                              "order); hiding the least important first should change little")
-        self.check_result = plain_label("")
+        self.check = QPushButton("Can I trust this map?")
+        self.check.setToolTip("opens the check: hide the parts the map calls most important, a tenth at a time, "
+                              "and watch the model; a faithful map makes it change fast (unlike random parts). "
+                              "It also scrambles the model and moves the photo, and can compare every kind of map")
+        self.check_result = plain_label("")  # the last check's verdict on the map shown, in a few words
         self.check_result.setWordWrap(True)
-        self.check_plot = QLabel()  # the window puts it beside the controls: the photo keeps its room
-        self.check_plot.setAlignment(Qt.AlignmentFlag.AlignCenter)
         check_row.addWidget(self.check)
         check_row.addWidget(self.check_result, 1)
         layout.addWidget(self.check_row)
-        self.check_plot.setVisible(False)
         self.check.clicked.connect(self._on_check_clicked)
-        self.checking, self._checked_spec = False, None
+        self._checked_spec = None
 
         self.set_model_shape(12, 12)
         self.controls.setEnabled(False)  # until the first photo is shown
@@ -198,30 +194,62 @@ class AttentionView(QWidget):
         self.caption.setText("")
 
     def request_class(self, class_index: int, label: str, picked: bool = True) -> None:
-        """Switch to the class-specific map of `class_index`, asking for it if needed. A class
-        the user `picked` other than the top one stays picked on the next images; the top
-        class (or class evidence chosen without a class) follows each image's top class."""
+        """Show the class map of `class_index` (the chosen gradient method, else class evidence),
+        asking for it if needed. A class the user `picked` other than the top one stays picked
+        on the next images; the top class (or a class map chosen without a class) follows each
+        image's top class."""
         top = self.prediction.top[0].index if self.prediction is not None and self.prediction.top else None
         self.follow_top = not picked or class_index == top
         self.class_labels[class_index] = label
         self.class_index = class_index
-        self.mode.blockSignals(True)
-        self.set_method("class")
-        self.mode.blockSignals(False)
-        if class_index in self.class_maps:
-            self.render()
-        elif class_index not in self.class_pending:  # a click and an activation may both arrive
-            self.class_pending.add(class_index)
-            self.current_map = None
-            self.caption.setText(f"computing the evidence for “{label}”…")
-            self.class_map_requested.emit(class_index)
+        if not self.method.needs_gradients:
+            self.mode.blockSignals(True)
+            self.set_method("class")
+            self.mode.blockSignals(False)
         self._update_enabled()
+        self.render()
 
-    def set_class_map(self, class_index: int, grid_map: np.ndarray) -> None:
-        self.class_pending.discard(class_index)
-        self.class_maps[class_index] = grid_map
-        if self.class_index == class_index:
+    def _ask_gradient_map(self, spec: MapSpec) -> None:
+        if spec not in self.class_pending:  # a click and an activation may both arrive
+            self.class_pending.add(spec)
+            self.caption.setText(f"computing {spec.describe(self.depth, self.class_labels.get(spec.class_index, ''))}…")
+            self.gradient_map_requested.emit(spec)
+
+    def has_class_map(self, class_index: int) -> bool:
+        """Whether the map shown for `class_index` (the chosen gradient method) is computed."""
+        spec = self.spec()
+        return spec is not None and spec.class_index == class_index and spec in self.class_maps
+
+    def set_class_map(self, spec: MapSpec, grid_map: np.ndarray) -> None:
+        self.class_pending.discard(spec)
+        self.class_maps[spec] = grid_map
+        if self.spec() == spec:
             self.render()
+
+    def gradient_map_failed(self, spec: MapSpec, error: str) -> None:
+        self.class_pending.discard(spec)  # asking again retries
+        if self.spec() == spec:
+            self.caption.setText(f"could not compute the map: {error}")
+
+    def apply_spec(self, spec: MapSpec, label: str = "") -> None:
+        """Show the map `spec` names (chosen in the check window), with the controls to match."""
+        for widget in (self.mode, self.block, self.head, self.start_block, self.view):
+            widget.blockSignals(True)
+        self.set_method(spec.kind)
+        self.view.setCurrentIndex(VIEW_SINGLE)
+        if "block" in spec.method.parameters:
+            self.block.setValue(spec.block + 1)
+        if "head" in spec.method.parameters:
+            self.head.setCurrentIndex(spec.head)
+        if "start_block" in spec.method.parameters:
+            self.start_block.setValue(spec.start_block + 1)
+        for widget in (self.mode, self.block, self.head, self.start_block, self.view):
+            widget.blockSignals(False)
+        if spec.method.needs_gradients:
+            self.request_class(spec.class_index, label or self.class_labels.get(spec.class_index, ""))
+            return
+        self._update_enabled()
+        self.render()
 
     # ---- the map ----------------------------------------------------------------------------
     @property
@@ -267,50 +295,29 @@ class AttentionView(QWidget):
         label = self.class_labels.get(self.class_index, "") if self.class_index is not None else ""
         return legend_words(self.method, label) if single else ("less attention", "more attention")
 
-    # ---- "Check this map" ---------------------------------------------------------------------
+    # ---- "Can I trust this map?" --------------------------------------------------------------
     @Slot()
     def _on_check_clicked(self) -> None:
-        if self.checking:
-            self.check_cancelled.emit()
-            self.check_result.setText("stopping the check…")
-            return
-        if self.current_map is None or self.prediction is None:
+        if self.current_map is None or self.prediction is None or self.map_spec_shown is None:
             self.check_result.setText("show a map first")
             return
-        if self.prediction.probs is None:
-            self.check_result.setText("this model has no classes yet, so there is no confidence to follow")
-            return
-        spec = self.map_spec_shown
-        explained = spec.class_index if spec is not None and spec.method.needs_gradients else -1
-        self.checking, self._checked_spec = True, self.spec()
-        self.check.setText("Cancel check")
-        self.check_result.setText("checking: the model runs on the photo with patches hidden…")
-        self.check_requested.emit(self.current_map, explained)
+        self._checked_spec = self.map_spec_shown
+        self.check_requested.emit(self.map_spec_shown, self.current_map)
+
+    def show_verdict(self, spec: MapSpec, words: str) -> None:
+        """The verdict of a check, beside the button, while the map it judged is shown."""
+        if spec == self.spec():
+            self._checked_spec = spec
+            self.check_result.setText(words)
 
     def clear_check(self) -> None:
-        if self.checking:
-            self.check_cancelled.emit()
-        self.checking = False
-        self.check.setText("Check this map")
+        self._checked_spec = None
         self.check_result.setText("")
-        self.check_plot.setVisible(False)
-
-    def show_check(self, result, error: str) -> None:
-        self.checking = False
-        self.check.setText("Check this map")
-        if result is None:
-            self.check_result.setText(f"not checked: {error}")
-            return
-        from vit_gui.figures import figure_png
-
-        self.check_result.setText(verdict(result))
-        self.check_plot.setPixmap(png_pixmap(figure_png(lambda figure: draw_check(figure, result), size=(3.3, 2.3))))
-        self.check_plot.setVisible(True)
 
     @Slot()
     def _on_control_changed(self, *_):
-        if (self.checking or not self.check_plot.isHidden()) and self.spec() != self._checked_spec:
-            self.clear_check()  # the check was of another map (opacity or colours change nothing)
+        if self._checked_spec is not None and self.spec() != self._checked_spec:
+            self.clear_check()  # the verdict was of another map (opacity or colours change nothing)
         if self.method.needs_gradients and self.class_index is None:
             if self.prediction is not None and self.prediction.top:  # the top class, until another is picked
                 self.request_class(self.prediction.top[0].index, self.prediction.top[0].label, picked=False)
@@ -327,8 +334,6 @@ class AttentionView(QWidget):
         single = self.view.currentIndex() == VIEW_SINGLE
         self.compare_row.setVisible(single and self.show_overlay.isChecked())
         self.check_row.setVisible(single)
-        if not single:
-            self.check_plot.setVisible(False)
 
     @Slot()
     def render(self) -> None:
@@ -341,10 +346,13 @@ class AttentionView(QWidget):
             return
         self.stack.setCurrentIndex(0)
         spec = self.spec()
-        if spec is None or spec.method.needs_gradients:  # class maps come from the worker
+        if spec is None or spec.method.needs_gradients:  # gradient maps come from the worker
             self.jobs.cancel()
             self.computing = False
-            self._draw(spec, self.class_maps.get(spec.class_index) if spec else None, None)
+            grid_map = self.class_maps.get(spec) if spec else None
+            self._draw(spec, grid_map, None)
+            if spec is not None and grid_map is None:
+                self._ask_gradient_map(spec)
         elif self._memo and self._memo[0] is self.prediction and self._memo[1] == spec:
             self._draw(*self._memo[1:])
         else:
@@ -539,32 +547,3 @@ class AttentionView(QWidget):
             widget.blockSignals(False)
         self._update_enabled()
         self.render()
-
-
-def verdict(result) -> str:
-    """The check in one sentence a non-programmer can act on."""
-    gap = result.random.auc - result.deletion.auc if result.random is not None else 0.0
-    if gap > 0.1:
-        words = "the map points at what the model used: hiding its top patches drops the confidence much faster than hiding random ones"
-    elif gap > 0.02:
-        words = "the map is somewhat faithful: its top patches matter a little more than random ones"
-    else:
-        words = "careful: hiding the map's top patches hurts no more than hiding random ones, so the map may not show what the model used"
-    random = f", random {result.random.auc:.2f}" if result.random is not None else ""
-    return (f"{words}. Areas: deletion {result.deletion.auc:.2f} (lower is better{random}), "
-            f"insertion {result.insertion.auc:.2f} (higher is better).")
-
-
-def draw_check(figure, result) -> None:
-    axes = figure.subplots()
-    percent = result.deletion.fractions * 100
-    axes.plot(percent, result.deletion.probs, "o-", color="#c0392b",
-              label=f"most important hidden first ({result.deletion.auc:.2f})")
-    axes.plot(percent, result.insertion.probs, "s-", color="#2471a3",
-              label=f"least important hidden first ({result.insertion.auc:.2f})")
-    if result.random is not None:
-        axes.plot(percent, result.random.probs, "--", color="gray", label=f"random order ({result.random.auc:.2f})")
-    axes.set_xlabel("% of the photo's patches hidden")
-    axes.set_ylabel("confidence")
-    axes.set_ylim(0, 1.02)
-    axes.legend(fontsize=6, loc="lower left")

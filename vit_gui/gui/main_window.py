@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from vit_gui.gui.attention import AttentionView
+from vit_gui.gui.check_controller import CheckController
 from vit_gui.gui.drop_zone import DropContent, DropHint, parse_mime
 from vit_gui.gui.map_jobs import MapJobs
 from vit_gui.gui.model_panel import ModelPanel
@@ -48,8 +49,6 @@ class MainWindow(QMainWindow):
     request_load = Signal(str, str, str)
     request_batch = Signal(int, object, int)
     request_attentions = Signal(int, object, int)
-    request_class_map = Signal(int, object, int)
-    request_check = Signal(int, object, object, int)
     request_probe = Signal()
 
     def __init__(self, settings: Settings | None = None):
@@ -100,7 +99,6 @@ class MainWindow(QMainWindow):
         self.notice.setStyleSheet("color: #c0392b")
         self.notice.setVisible(False)
         side_layout.addWidget(self.notice)
-        side_layout.addWidget(self.attention.check_plot)
         side_layout.addStretch()
         splitter = QSplitter()
         splitter.addWidget(self.results)
@@ -131,9 +129,6 @@ class MainWindow(QMainWindow):
         self.drop_hint.open_folder.connect(self.open_folder_dialog)
         self.results.item_selected.connect(self.on_item_selected)
         self.results.class_clicked.connect(self.on_class_clicked)
-        self.attention.class_map_requested.connect(self.on_class_map_requested)
-        self.attention.check_requested.connect(self.on_check_requested)
-        self.attention.check_cancelled.connect(self.on_check_cancelled)
         self.attention.sheet_view.export_requested.connect(self.export_png_dialog)
         self.model_panel.model_chosen.connect(self.on_model_chosen)
         self.model_panel.device_chosen.connect(self.on_device_chosen)
@@ -188,9 +183,6 @@ class MainWindow(QMainWindow):
         self.request_load.connect(self.worker.load_model)
         self.request_batch.connect(self.worker.run_batch)
         self.request_attentions.connect(self.worker.compute_attentions)
-        self.request_class_map.connect(self.worker.compute_class_map)
-        self.request_check.connect(self.worker.compute_faithfulness)
-        self.worker.faithfulness_ready.connect(self.on_check_ready)
         self.request_probe.connect(self.worker.probe_devices)
         self.worker.model_loaded.connect(self.on_model_loaded)
         self.worker.model_failed.connect(self.on_model_failed)
@@ -198,8 +190,19 @@ class MainWindow(QMainWindow):
         self.worker.batch_progress.connect(self.on_batch_progress)
         self.worker.batch_finished.connect(self.on_batch_finished)
         self.worker.attentions_ready.connect(self.on_attentions_ready)
-        self.worker.class_map_ready.connect(self.on_class_map_ready)
         self.worker.cuda_status.connect(self.on_cuda_status)
+        self.checks = CheckController(self, self.attention, self.worker, self._shown_photo, self._label_of)
+
+    def _shown_photo(self):
+        """(key, source, name) of the photo shown, or None."""
+        key = self.results.current_key()
+        if key is None or key not in self.session.records:
+            return None
+        record = self.session.records[key]
+        return key, record.source, record.name
+
+    def _label_of(self, class_index: int) -> str:
+        return self.model_info.label(class_index) if self.model_info else str(class_index)
 
     def _restore_settings(self) -> None:
         s = self.settings
@@ -568,38 +571,6 @@ class MainWindow(QMainWindow):
             self.on_item_selected(key)
         self.attention.request_class(class_index, self.model_info.label(class_index) if self.model_info else str(class_index))
 
-    @Slot(int)
-    def on_class_map_requested(self, class_index: int) -> None:
-        key = self.results.current_key()
-        if key is not None:
-            self.request_class_map.emit(key, self.session.records[key].source, class_index)
-
-    @Slot(object, int)
-    def on_check_requested(self, grid_map, class_index: int) -> None:
-        key = self.results.current_key()
-        if key is not None:
-            self.worker.arm_check()
-            self.request_check.emit(key, self.session.records[key].source, grid_map, class_index)
-
-    @Slot()
-    def on_check_cancelled(self) -> None:
-        self.worker.cancel_check()
-
-    @Slot(int, object, str)
-    def on_check_ready(self, key: int, result, error: str) -> None:
-        if key == self.results.current_key() and self.attention.checking:
-            self.attention.show_check(result, error)
-
-    @Slot(int, int, object, str)
-    def on_class_map_ready(self, key: int, class_index: int, grid_map, error: str) -> None:
-        if key != self.results.current_key():
-            return
-        if grid_map is None:
-            self.attention.class_pending.discard(class_index)  # clicking again retries
-            self.attention.caption.setText(f"could not compute the class map: {error}")
-        else:
-            self.attention.set_class_map(class_index, grid_map)
-
     # ---- export -----------------------------------------------------------------------------
     @Slot()
     def export_png_dialog(self) -> None:
@@ -702,6 +673,8 @@ class MainWindow(QMainWindow):
         if getattr(self, "teach_window", None) is not None:
             self.teach_window.done(0)  # stops its thread too
         self.attention.jobs.cancel()
+        self.worker.cancel_check()
+        self.checks.close()
         stop_worker_thread(self.thread)
         self.attention.jobs.wait()
         self.exports.wait()  # an export in progress finishes: the user asked for that file

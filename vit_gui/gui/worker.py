@@ -50,8 +50,10 @@ class InferenceWorker(QObject):
     batch_progress = Signal(int, int, int)  # batch id, done, total
     batch_finished = Signal(int, bool)  # batch id, cancelled
     attentions_ready = Signal(object)  # ImageRecord (re-run for an item whose maps were evicted)
-    class_map_ready = Signal(int, int, object, str)  # key, class index, map or None, error
-    faithfulness_ready = Signal(int, object, str)  # key, Faithfulness or None, error
+    gradient_map_ready = Signal(int, object, object, str)  # key, MapSpec, map or None, error
+    check_ready = Signal(int, object, str)  # key, check_words.CheckResult or None, error
+    compare_ready = Signal(int, object, str)  # key, [explain.compare.MethodScore] or None, error
+    check_progress = Signal(str)  # what the check is doing, in words
     cuda_status = Signal(str)  # why CUDA cannot be used, or "" when it can
 
     def __init__(self):
@@ -195,27 +197,54 @@ class InferenceWorker(QObject):
         the worker starts it is not forgotten."""
         self._check_cancelled.clear()
 
-    @Slot(int, object, object, int)
-    def compute_faithfulness(self, key: int, source, grid_map, class_index: int) -> None:
-        """Deletion and insertion curves of the shown map (class_index -1: the top-1 class)."""
-        from vit_gui.explain.faithfulness import curves
+    @Slot(int, object, object, object, str, str)
+    def run_check(self, key: int, source, spec, grid_map, protocol: str, label: str) -> None:
+        """The shown map's check (against random orders, SaCo), then its sanity and
+        stability tests, and the check's picture."""
+        from vit_gui.explain.check_words import CheckResult, draw_check
+        from vit_gui.explain.faithfulness import Judge
+        from vit_gui.explain.trust import test_map
+        from vit_gui.figures import figure_png
 
         try:
             image = self._load(source).image
-            result = curves(self.predictor, image, grid_map, None if class_index < 0 else class_index,
-                            cancelled=self._check_cancelled.is_set)
-            self.faithfulness_ready.emit(key, result, "")
-        except Exception as exc:  # noqa: BLE001 - the view says why, the app lives on
-            self.faithfulness_ready.emit(key, None, str(exc) or type(exc).__name__)
+            explained = spec.class_index if spec.method.needs_gradients else None
+            self.check_progress.emit("hiding parts of the photo, in the map's order and in 10 random orders…")
+            result = Judge(self.predictor, image, protocol, explained, cancelled=self._check_cancelled.is_set).judge(grid_map)
+            randomisation = stability = None
+            if not self._check_cancelled.is_set() and self.predictor.precision.name != "int8":
+                self.check_progress.emit("scrambling the model's layers, and moving the photo a few pixels…")
+                randomisation, stability = test_map(self.predictor, image, spec)
+            png = figure_png(lambda figure: draw_check(figure, result, label), size=(6.4, 3.4))
+            self.check_ready.emit(key, CheckResult(spec, result, randomisation, stability, png, label), "")
+        except Exception as exc:  # noqa: BLE001 - the window says why, the app lives on
+            self.check_ready.emit(key, None, str(exc) or type(exc).__name__)
 
-    @Slot(int, object, int)
-    def compute_class_map(self, key: int, source, class_index: int) -> None:
+    @Slot(int, object, int, str)
+    def run_compare(self, key: int, source, class_index: int, protocol: str) -> None:
+        """Every kind of map on this photo, best first (class_index -1: the top class)."""
+        from vit_gui.explain.compare import compare_maps
+
+        def progress(done: int, total: int, title: str) -> None:
+            if title:
+                self.check_progress.emit(f"checking map {done + 1} of {total}: {title}…")
+
         try:
             image = self._load(source).image
-            grid_map, _ = self.predictor.class_map(image, class_index)
-            self.class_map_ready.emit(key, class_index, grid_map, "")
+            scores = compare_maps(self.predictor, image, protocol, None if class_index < 0 else class_index,
+                                  cancelled=self._check_cancelled.is_set, progress=progress)
+            self.compare_ready.emit(key, scores, "")
         except Exception as exc:  # noqa: BLE001
-            self.class_map_ready.emit(key, class_index, None, str(exc))
+            self.compare_ready.emit(key, None, str(exc) or type(exc).__name__)
+
+    @Slot(int, object, object)
+    def compute_gradient_map(self, key: int, source, spec) -> None:
+        try:
+            image = self._load(source).image
+            grid_map, _ = self.predictor.gradient_map(image, spec)
+            self.gradient_map_ready.emit(key, spec, grid_map, "")
+        except Exception as exc:  # noqa: BLE001
+            self.gradient_map_ready.emit(key, spec, None, str(exc))
 
     # ---- helpers -------------------------------------------------------------------------
     def _load_failed(self, path: str, message: str) -> None:

@@ -1,0 +1,202 @@
+"""Two tests of a map that need no ground truth:
+
+- Sanity (Adebayo et al. 2018, model-parameter randomisation, cascading): re-initialise the
+  head, then the blocks from the top down, one more each time, and compare each new map
+  with the original by rank correlation. A map that stays the same while the model's
+  learned weights are scrambled shows the photo (edges, brightness), not the model.
+- Stability: move the photo by a few input pixels (1, 2, 4, 8) and compare the map, moved
+  back, with the original (rank correlation, and how much of the brightest tenth stays). A
+  map whose hot spot jumps with a one-pixel shift says little about where exactly the
+  model looked.
+
+Both work on any map method: `map_of(model, pixels)` gives the map of an input.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vit_gui.explain.removal import pixel_values
+
+SHIFTS = (1, 2, 4, 8)
+LEARNED = 0.5  # rank correlation below which, all blocks scrambled, a map depends on the weights
+STABLE = 0.7  # mean rank correlation over the shifts from which a map is called stable
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho (average ranks for ties); 0 when either side is constant."""
+    ranks = [_average_ranks(np.asarray(x, np.float64).ravel()) for x in (a, b)]
+    ra, rb = (r - r.mean() for r in ranks)
+    denominator = np.sqrt((ra * ra).sum() * (rb * rb).sum())
+    return float((ra * rb).sum() / denominator) if denominator > 0 else 0.0
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values))
+    _, first, counts = np.unique(values[order], return_index=True, return_counts=True)
+    for start, count in zip(first, counts):
+        if count > 1:
+            ranks[order[start : start + count]] = start + (count - 1) / 2
+    return ranks
+
+
+def map_function(spec, photo: np.ndarray | None) -> Callable:
+    """`map_of(model, pixels)` for the map `spec` names (attention maps or gradient maps)."""
+    from vit_gui.explain import gradient_maps
+    from vit_gui.explain.maps import compute_map
+
+    def map_of(model, pixels: torch.Tensor) -> np.ndarray:
+        grid = model.grid_for(*pixels.shape[-2:])
+        if spec.method.needs_gradients:
+            return gradient_maps.gradient_map(model, pixels, spec.kind, spec.class_index, photo, spec.start_block)
+        with torch.inference_mode():
+            out = model(pixels, return_attention=True)
+        attentions = torch.stack([a[0] for a in out.attentions]).float().cpu()
+        return compute_map(attentions, grid, spec, model.num_prefix_tokens, photo)
+
+    return map_of
+
+
+@dataclass
+class Randomisation:
+    steps: list[tuple[str, float]]  # (what is scrambled so far, rank correlation with the original map)
+
+    @property
+    def final(self) -> float:
+        return self.steps[-1][1]
+
+    @property
+    def depends_on_weights(self) -> bool:
+        return self.final < LEARNED
+
+    def sentence(self) -> str:
+        top = self.steps[0]
+        if self.depends_on_weights:
+            return (f"Scrambling the model's learned weights changes this map (rank correlation {top[1]:.2f} after "
+                    f"the {top[0]}, {self.final:.2f} after all of it): it shows what the model learned.")
+        return (f"Careful: this map barely changes when the model's learned weights are scrambled (rank correlation "
+                f"{self.final:.2f} with all of them scrambled): it shows the photo more than the model.")
+
+    def to_json(self) -> dict:
+        return {"scrambled": [{"what": what, "rank_correlation": round(rho, 6)} for what, rho in self.steps],
+                "depends_on_weights": self.depends_on_weights}
+
+
+def randomisation_test(model, pixels: torch.Tensor, map_of: Callable, photo: np.ndarray | None = None,
+                       seed: int = 0) -> Randomisation:
+    """Cascading re-initialisation from the top: the head (if any), then block L, L-1, …, 1."""
+    original = map_of(model, pixels)
+    scrambled = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(seed)
+    depth = len(scrambled.blocks)
+    layers = [("the head", [scrambled.head, scrambled.head_dist])] if scrambled.head is not None else []
+    layers += [(index, [scrambled.blocks[index]]) for index in range(depth - 1, -1, -1)]
+    steps = []
+    for name, modules in layers:
+        for module in modules:
+            if module is not None:
+                _reinitialise(module, generator)
+        if isinstance(name, int):  # blocks name+1 … depth are scrambled now
+            blocks = f"block {depth}" if name == depth - 1 else f"blocks {name + 1}–{depth}"
+            name = f"the head and {blocks}" if scrambled.head is not None else blocks
+        steps.append((name, _compare(original, map_of(scrambled, pixels), photo)))
+    return Randomisation(steps)
+
+
+@torch.no_grad()
+def _reinitialise(module, generator: torch.Generator) -> None:
+    """The layer's weights drawn again as a new model's are (timm's init)."""
+    from vit_gui.model.vit import Affine, LayerNorm, LayerScale
+
+    for part in module.modules():
+        if isinstance(part, LayerScale):
+            part.gamma.fill_(1e-5)
+        elif isinstance(part, LayerNorm):
+            part.weight.fill_(1.0)
+            part.bias.zero_()
+        elif isinstance(part, Affine):
+            part.weight.copy_(torch.randn(part.weight.shape, generator=generator).clamp_(-2, 2) * 0.02)
+            if part.bias is not None:
+                part.bias.zero_()
+
+
+def _compare(first: np.ndarray, second: np.ndarray, photo: np.ndarray | None) -> float:
+    if photo is not None:
+        return rank_correlation(first[photo], second[photo])
+    return rank_correlation(first, second)
+
+
+@dataclass
+class Stability:
+    shifts: list[tuple[int, float, float]]  # (pixels moved, rank correlation, share of the top tenth kept)
+
+    @property
+    def correlation(self) -> float:
+        return float(np.mean([rho for _, rho, _ in self.shifts]))
+
+    @property
+    def top_kept(self) -> float:
+        return float(np.mean([kept for *_, kept in self.shifts]))
+
+    @property
+    def stable(self) -> bool:
+        return self.correlation >= STABLE
+
+    def sentence(self) -> str:
+        figures = f"rank correlation {self.correlation:.2f}, {self.top_kept:.0%} of its brightest tenth stays"
+        if self.stable:
+            return f"Moving the photo by 1–8 pixels leaves this map much the same ({figures})."
+        return (f"Careful: moving the photo by 1–8 pixels changes this map a lot ({figures}): do not read much "
+                "into its exact spots.")
+
+    def to_json(self) -> dict:
+        return {"shifts": [{"pixels": d, "rank_correlation": round(rho, 6), "top_tenth_kept": round(kept, 6)}
+                           for d, rho, kept in self.shifts],
+                "stable": self.stable}
+
+
+def stability_test(model, pixels: torch.Tensor, map_of: Callable, photo_pixels: np.ndarray | None = None,
+                   shifts=SHIFTS) -> Stability:
+    """The photo moved right and down by d input pixels (the edge filled with the mean
+    colour); each map, upsampled to pixels and moved back, against the original's."""
+    patch = model.patch_size
+    original = pixel_values(map_of(model, pixels), patch)
+    height, width = original.shape
+    inside = np.ones((height, width), bool) if photo_pixels is None else photo_pixels[:height, :width]
+    results = []
+    for d in shifts:
+        moved = torch.zeros_like(pixels)
+        moved[..., d:, d:] = pixels[..., :-d, :-d]
+        back = pixel_values(map_of(model, moved), patch)[d:, d:]  # back[y, x] is the moved map at (y + d, x + d)
+        region = inside[: height - d, : width - d][::2, ::2]
+        first = original[: height - d, : width - d][::2, ::2][region]
+        second = back[::2, ::2][region]
+        results.append((d, rank_correlation(first, second), _top_kept(first, second)))
+    return Stability(results)
+
+
+def _top_kept(first: np.ndarray, second: np.ndarray, share: float = 0.1) -> float:
+    count = max(1, int(round(share * len(first))))
+    top_first = set(np.argsort(-first, kind="stable")[:count].tolist())
+    top_second = set(np.argsort(-second, kind="stable")[:count].tolist())
+    return len(top_first & top_second) / count
+
+
+def test_map(predictor, image, spec) -> tuple[Randomisation, Stability]:
+    """Both tests of the map `spec` names, for one photo, with the predictor's model."""
+    from vit_gui.explain.photo_area import photo_patches, photo_pixels
+
+    if predictor.precision.name == "int8":
+        raise ValueError("the sanity test re-initialises layers, which int8 layers cannot: run the model in float32")
+    pixels, (geometry,) = predictor.prepare([image])
+    photo = photo_patches(geometry, predictor.model.grid_for(*pixels.shape[-2:]), predictor.model.patch_size)
+    map_of = map_function(spec, photo)
+    return (randomisation_test(predictor.model, pixels, map_of, photo),
+            stability_test(predictor.model, pixels, map_of, photo_pixels(geometry)))
