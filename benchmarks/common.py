@@ -31,11 +31,25 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+#: the CPU features that decide which number format is fast (bfloat16 needs AMX to beat float32)
+FEATURES = ("amx_tile", "amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
+
+
+def cpu_features() -> str:
+    """Which of FEATURES this CPU has, e.g. 'AVX-512 BF16: yes, AMX: no, AVX2: yes'."""
+    try:
+        flags = set(next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                         if line.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        return "unknown (no /proc/cpuinfo)"
+    return ", ".join(f"{name}: {'yes' if name in flags else 'no'}" for name in FEATURES)
+
+
 def machine() -> str:
     import torch
 
     threads = torch.get_num_threads()
-    return (f"{cpu_name()}, {os.cpu_count()} cores ({threads} torch threads), "
+    return (f"{cpu_name()}, {os.cpu_count()} cores ({threads} torch threads; CPU features {cpu_features()}), "
             f"Python {platform.python_version()}, torch {torch.__version__}, {platform.system()}")
 
 

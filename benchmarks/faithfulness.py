@@ -1,14 +1,14 @@
-"""How faithful is each map method? Deletion and insertion (negative perturbation) areas
-on real weights: the built-in DINOv2 ViT-S/14 with a probe taught on four classes cut from
-scikit-image's photos (cat, cup, rocket, astronaut), and every ImageNet classifier in
-../shared/models (none there today: the run says so).
+"""Which map should each kind of model show by default? Every map method under every removal
+protocol, on the same photos, judged against 10 random orders per photo (seeded by the
+photo and the class), with SaCo, shift stability and the randomisation sanity test.
 
-Methods: rollout over all blocks, rollout from block 2 (the model's default), the last
-block's attention (heads averaged), each head of the last block (mean and best), the
-class-specific map (Chefer et al.), and a random map. Removal by dropping patch tokens and
-by the mean colour; areas of the explained class's probability and of "top-1 still holds"
-(the accuracy curve Chefer et al. report). Writes benchmarks/results/faithfulness.md.
-Usage: python benchmarks/faithfulness.py [--images 16]
+Models: the built-in DINOv2 ViT-S/14 backbone (no classes: judged by the cosine of the
+photo's class-token embedding), a probe taught on it (four classes cut from scikit-image's
+photos: cat, cup, rocket, astronaut), and a ViT-B/16 with random weights (what any map of
+an untrained model is worth). Photos: held-out crops of those four photos, a quarter each.
+
+Writes benchmarks/results/faithfulness.md. Usage:
+python benchmarks/faithfulness.py [--images 16] [--sanity-images 4] [--models backbone,probe,random-vit-b]
 """
 
 from __future__ import annotations
@@ -17,16 +17,18 @@ import argparse
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import git_revision, write_results  # noqa: E402
+from common import cpu_features, git_revision, write_results  # noqa: E402
 
 PHOTOS = {"cat": "chelsea", "cup": "coffee", "rocket": "rocket", "astronaut": "astronaut"}
+PROTOCOLS = ("drop", "mean", "blackout")
 
 
 def crops(root: Path, per_class: int, seed: int) -> Path:
-    """Random crops of 50-100% of each photo, mirrored at random."""
+    """Random crops of 50-100% of each photo's area, mirrored at random."""
     import numpy as np
     import skimage.data
     from PIL import Image
@@ -46,66 +48,104 @@ def crops(root: Path, per_class: int, seed: int) -> Path:
     return root
 
 
-def maps_for(predictor, image, class_index):
-    import numpy as np
+def measure(predictor, images, sanity_images: int) -> dict:
+    """{method: {protocol: [(deletion, insertion, random mean, random sd, beats, saco)], "stability": [...],
+    "sanity": [...]}} over the photos."""
+    from vit_gui.explain.compare import candidate_specs
+    from vit_gui.explain.faithfulness import Judge
+    from vit_gui.explain.photo_area import photo_pixels
+    from vit_gui.explain.trust import map_function, randomisation_test, stability_test
 
-    from vit_gui.explain.maps import MapSpec
-
-    prediction = predictor.predict([image], with_attentions=True)[0]
-    depth, heads = predictor.info.architecture.depth, predictor.info.architecture.num_heads
-    found = {
-        "rollout, all blocks": prediction.map(MapSpec("rollout")),
-        "rollout from block 2": prediction.map(MapSpec("rollout", start_block=1)),
-        f"block {depth}, heads averaged": prediction.map(MapSpec("block", block=depth - 1)),
-        "class-specific (Chefer et al.)": predictor.class_map(image, class_index)[0],
-        "random map": np.random.default_rng(class_index).random(prediction.grid),
-    }
-    heads_maps = {f"block {depth}, head {h + 1}": prediction.map(MapSpec("head", block=depth - 1, head=h))
-                  for h in range(heads)}
-    return found, heads_maps
-
-
-def evaluate(predictor, images, removal):
-    from vit_gui.explain.faithfulness import curves
-
-    rows: dict[str, dict[str, list[float]]] = {}
-    for image in images:
-        class_index = int(predictor.predict([image])[0].probs.argmax())
-        found, heads = maps_for(predictor, image, class_index)
-        for name, grid_map in {**found, **heads}.items():
-            result = curves(predictor, image, grid_map, class_index, removal=removal, random_orders=0)
-            figures = rows.setdefault(name, {"del": [], "ins": [], "del_top1": [], "ins_top1": []})
-            figures["del"].append(result.deletion.auc)
-            figures["ins"].append(result.insertion.auc)
-            for key, curve in (("del_top1", result.deletion), ("ins_top1", result.insertion)):
-                holds = curve.holds.astype(float)
-                figures[key].append(float(((holds[1:] + holds[:-1]) / 2 * (curve.fractions[1:] - curve.fractions[:-1])).sum()))
+    rows: dict[str, dict] = {}
+    for number, image in enumerate(images):
+        started = time.perf_counter()
+        prediction = predictor.predict([image], with_attentions=True)[0]
+        class_index = int(prediction.probs.argmax()) if prediction.probs is not None else None
+        specs = candidate_specs(predictor.info, class_index)
+        maps = {}
+        for title, spec in specs:
+            maps[title] = (spec, predictor.gradient_map(image, spec)[0] if spec.method.needs_gradients
+                           else prediction.map(spec))
+        for protocol in PROTOCOLS:
+            judge = Judge(predictor, image, protocol, class_index)
+            for title, (_, grid_map) in maps.items():
+                f = judge.judge(grid_map)
+                rows.setdefault(title, {}).setdefault(protocol, []).append(
+                    (f.deletion.auc, f.insertion.auc, f.random.mean, f.random.spread,
+                     f.deletion_beats_random, f.insertion_beats_random, f.saco))
+        pixels, _ = predictor.prepare([image])
+        for title, (spec, _) in maps.items():
+            map_of = map_function(spec, prediction.photo)
+            stability = stability_test(predictor.model, pixels, map_of, photo_pixels(prediction.geometry))
+            rows[title].setdefault("stability", []).append((stability.correlation, stability.top_kept))
+            if number < sanity_images:
+                rows[title].setdefault("sanity", []).append(
+                    randomisation_test(predictor.model, pixels, map_of, prediction.photo).final)
+        print(f"  photo {number + 1}/{len(images)}: {time.perf_counter() - started:.0f} s", flush=True)
     return rows
 
 
-def table(rows, heads_prefix):
-    mean = statistics.fmean
-    head_names = [n for n in rows if n.startswith(heads_prefix) and "head " in n]
-    lines = ["| map | deletion AUC ↓ (prob) | insertion AUC ↑ (prob) | deletion AUC ↓ (top-1) | insertion AUC ↑ (top-1) |",
-             "| --- | --- | --- | --- | --- |"]
-    shown = [n for n in rows if n not in head_names]
-    for name in shown[:3] + ["__heads__"] + shown[3:]:
-        if name == "__heads__":
-            best = min(head_names, key=lambda n: mean(rows[n]["del"]))
-            for label, n in (("last block, single heads (mean of heads)", None), (f"{best} (best head)", best)):
-                pick = (lambda k, n=n: mean(rows[n][k])) if n else (lambda k: mean(mean(rows[h][k]) for h in head_names))
-                lines.append(f"| {label} | {pick('del'):.3f} | {pick('ins'):.3f} | {pick('del_top1'):.3f} | "
-                             f"{pick('ins_top1'):.3f} |")
-            continue
-        r = rows[name]
-        lines.append(f"| {name} | {mean(r['del']):.3f} | {mean(r['ins']):.3f} | {mean(r['del_top1']):.3f} | "
-                     f"{mean(r['ins_top1']):.3f} |")
+def pm(values) -> str:
+    values = list(values)
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.3f} ± {spread:.3f}"
+
+
+def tables(rows: dict, measure_words: str) -> list[str]:
+    lines = [f"Score followed: {measure_words}. Each cell: mean ± standard deviation over the photos. "
+             "\"Beats random\": photos where the map's gap to the random orders' mean area exceeds their spread "
+             "(deletion / insertion).", "",
+             "| map | protocol | deletion ↓ | insertion ↑ | random (mean area) | random spread (sd) | beats random "
+             "(del / ins) | SaCo ↑ |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for title, by_protocol in rows.items():
+        for protocol in PROTOCOLS:
+            cells = by_protocol[protocol]
+            n = len(cells)
+            lines.append(f"| {title} | {protocol} | {pm(c[0] for c in cells)} | {pm(c[1] for c in cells)} | "
+                         f"{pm(c[2] for c in cells)} | {statistics.fmean(c[3] for c in cells):.3f} | "
+                         f"{sum(c[4] for c in cells)}/{n} / {sum(c[5] for c in cells)}/{n} | "
+                         f"{pm(c[6] for c in cells)} |")
+    lines += ["", "| map | stability: rank correlation (1-8 px) ↑ | brightest tenth kept ↑ | sanity: rank correlation "
+              "with all weights scrambled ↓ |", "| --- | --- | --- | --- |"]
+    for title, by_protocol in rows.items():
+        stability = by_protocol["stability"]
+        sanity = by_protocol.get("sanity", [])
+        lines.append(f"| {title} | {pm(s[0] for s in stability)} | {pm(s[1] for s in stability)} | "
+                     f"{pm(sanity) if sanity else '—'} (n={len(sanity)}) |")
     return lines
+
+
+def best_method(rows: dict) -> tuple[str, float]:
+    """The method with the largest mean gap (random mean - deletion, in units of the random
+    spread) over protocols and photos, among those stable on average."""
+    def strength(title):
+        gaps = [(c[2] - c[0]) / max(c[3], 1e-9) + (c[1] - c[2]) / max(c[3], 1e-9)
+                for protocol in PROTOCOLS for c in rows[title][protocol]]
+        return statistics.fmean(gaps) / 2
+
+    stable = [t for t in rows if statistics.fmean(s[0] for s in rows[t]["stability"]) >= 0.7] or list(rows)
+    best = max(stable, key=strength)
+    return best, strength(best)
+
+
+def random_vit_b(work: Path):
+    import torch
+
+    from vit_gui.model.safetensors_io import write_safetensors
+    from vit_gui.model.vit import VisionTransformer
+    from vit_gui.predict import Predictor
+
+    torch.manual_seed(0)
+    path = write_safetensors(work / "random-vit-b.safetensors", VisionTransformer(num_classes=1000).state_dict())
+    (work / "random-vit-b.safetensors.json").write_text('{"name": "random ViT-B/16", "labels": []}')
+    return Predictor.from_file(path)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--images", type=int, default=16, help="validation crops evaluated (a quarter per class)")
+    parser.add_argument("--images", type=int, default=16, help="held-out crops evaluated (a quarter per class)")
+    parser.add_argument("--sanity-images", type=int, default=4, help="photos the randomisation test runs on")
+    parser.add_argument("--models", default="backbone,probe,random-vit-b")
     args = parser.parse_args()
     from PIL import Image
 
@@ -122,23 +162,40 @@ def main() -> int:
     taught = teach([train], backbone, base, val_folders=[val])
     path = save_taught_model(base, backbone.info, taught.digest, taught.dataset.classes, taught.probe, taught.facts,
                              "faithfulness-probe", work)
-    predictor = Predictor.from_file(path)
     images = [Image.open(p).convert("RGB") for p, _ in taught.val]
-    lines = [f"Commit {git_revision()}. Model: the built-in DINOv2 ViT-S/14 with a probe taught on "
-             f"{taught.facts['train_images']} crops of four scikit-image photos ({', '.join(PHOTOS)}); "
-             f"validation accuracy {taught.facts['validation_accuracy']:.0%} on the {len(images)} held-out crops "
-             "evaluated here. 10 steps of 10% of the patches; areas under the curves of the explained (predicted) "
-             "class's probability and of whether it is still the top-1 class. Deletion removes the most relevant "
-             "patches first (lower is better), insertion the least relevant first (Chefer et al.'s negative "
-             "perturbation; higher is better).", ""]
-    for removal, words in (("drop", "patch tokens dropped"), ("mean", "patches filled with the mean colour")):
-        rows = evaluate(predictor, images, removal)
-        lines += [f"### Removal: {words}", ""] + table(rows, "block") + [""]
-        print("\n".join(lines[-(len(rows) + 4):]), flush=True)
-    shared = sorted(p for p in (Path(__file__).resolve().parents[1] / ".." / "shared" / "models").glob("*.safetensors"))
-    lines += ["ImageNet classifiers in ../shared/models: " + (", ".join(p.name for p in shared) if shared else
-              "none (the folder is empty on this machine), so no ImageNet figures of our own."), ""]
-    write_results("faithfulness", "Faithfulness of each map method (deletion / insertion)", lines)
+    lines = [f"Commit {git_revision()}. CPU features: {cpu_features()}. Photos: {len(images)} held-out crops "
+             f"(50-100% of the area, mirrored at random) of four scikit-image photos ({', '.join(PHOTOS)}). "
+             "Each photo: 10 steps of a tenth of its photo patches (letterbox padding never counted or removed), "
+             "deletion (most relevant first, lower is better) and insertion (least relevant first, higher is "
+             "better) against 10 random orders seeded by the photo and the class; SaCo over 10 groups; stability "
+             "over shifts of 1, 2, 4 and 8 input pixels; the randomisation test (head, then blocks from the top, "
+             f"cascading) on the first {args.sanity_images} photos. Protocols: drop (tokens leave the sequence), "
+             "mean (patches take the mean colour), blackout (Chefer et al.: the map upsampled bilinearly, the "
+             "top pixels set to black before normalisation). The explained class is each photo's top class.", ""]
+    chosen = {}
+    models = args.models.split(",")
+    runs = [("backbone", "built-in DINOv2 ViT-S/14 backbone (no classes)", backbone,
+             "the cosine of the photo's class-token embedding to the whole photo's"),
+            ("probe", f"the backbone with a probe taught on {taught.facts['train_images']} crops (validation "
+                      f"accuracy {taught.facts['validation_accuracy']:.0%} on these {len(images)} photos)",
+             None, "the probability of the photo's top class"),
+            ("random-vit-b", "ViT-B/16 with random weights (1,000 classes)", None,
+             "the probability of the photo's top class")]
+    for key, title, predictor, words in runs:
+        if key not in models:
+            continue
+        if predictor is None:
+            predictor = Predictor.from_file(path) if key == "probe" else random_vit_b(work)
+        print(f"{title}:", flush=True)
+        started = time.perf_counter()
+        rows = measure(predictor, images, args.sanity_images)
+        best, strength = best_method(rows)
+        chosen[key] = (best, strength)
+        lines += [f"## {title}", "", *tables(rows, words), "",
+                  f"Best measured (largest mean gap to random, in random spreads, over protocols and photos, among "
+                  f"maps stable on average): **{best}** ({strength:.2f}). Run: {time.perf_counter() - started:.0f} s.",
+                  ""]
+        write_results("faithfulness", "Which map to believe: every method x protocol", lines)
     return 0
 
 

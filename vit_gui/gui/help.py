@@ -35,8 +35,29 @@ specialise.</p>
 <tr><td align="center">block 10, its heads combined</td><td align="center">block 12, head 5</td></tr></table>
 <p><b>Class evidence</b> (for a model that knows classes) shows which parts of the photo pushed
 the model towards one class: click a class in the results list to see its evidence, and another
-to compare. A model without classes (a <i>backbone</i>, like the built-in one) shows where it looks
-but not what it sees; <i>Model &gt; Teach new classes</i> gives it classes from your own photos.</p>
+to compare. Two more maps answer the same question in other ways, and the check below says which
+to believe for your photo:</p>
+<ul>
+<li><b>Grad-CAM</b> weighs the features of the last layer by how much each raises the class.
+It is coarse, and blind to what earlier layers did. (Selvaraju et al. 2017, applied to ViTs as the
+libraries pytorch-grad-cam and torchcam do.)</li>
+<li><b>LeGrad</b> asks, layer by layer, how much the class would change if the layer paid more
+attention to each patch, and averages the layers. (Bousselham et al. 2024.)</li>
+<li><b>Class evidence</b> follows the attention through the layers, weighted by how much it
+helps the class. (Chefer, Gur &amp; Wolf 2021.)</li>
+</ul>
+<p>A model without classes (a <i>backbone</i>, like the built-in one) shows where it looks but not
+what it sees; <i>Model &gt; Teach new classes</i> gives it classes from your own photos.</p>
+
+<h3>Bright spots in the empty background</h3>
+<p>Large Vision Transformers, DINOv2 among them, quietly reuse a few patches of plain background
+(sky, a wall) as scratch space for their own bookkeeping. Those patches then draw much attention
+without showing anything: a bright dot in an empty area is usually such an <i>artefact patch</i>, not
+something the model found interesting. Starting the rollout at block 2 hides the worst of it on
+the built-in model; models trained with extra <i>register</i> tokens give the bookkeeping a place of
+its own and have far fewer (Darcet et al., "Vision Transformers Need Registers", 2024). With a
+wide or tall photo the built-in model also sees grey bands around it (<i>letterbox</i>); those are
+never part of a map's colours or of its check.</p>
 
 <h3>Many maps at once</h3>
 <p><b>View: Every block</b> puts one small map per layer side by side, from the first layer to the
@@ -47,10 +68,27 @@ small map to see it large, and save the whole picture with <i>Save as PNG</i>.</
 <p><img src="atlas.jpg"></p>
 
 <h3>Can I trust a map?</h3>
-<p>Where a model looked is not always why it decided. <b>Check this map</b> hides the patches the
-map calls most important, a tenth at a time, and follows the model's confidence: if the map is
-faithful the confidence falls much faster than when random patches are hidden. The verdict under
-the button says so in one sentence.</p>
+<p>Where a model looked is not always why it decided. <b>Can I trust this map?</b> (under the
+picture) opens a check of the map shown:</p>
+<ul>
+<li>It hides the parts the map calls most important, a tenth of the photo at a time, and follows
+the model's confidence (for a model without classes: how much the photo still looks like itself
+to the model). If the map is faithful, this falls much faster than when random parts are hidden.
+It does the same with ten random orders, and only calls the map better than random when the
+difference is larger than the random orders' own spread. Hiding the least important parts first
+should change little.</li>
+<li>How parts are hidden can change the verdict, so you choose it and it is always named:
+left out of what the model reads (<i>token drop</i>), painted grey (<i>mean fill</i>), or painted
+black (<i>black-out</i>, the test of Chefer et al.).</li>
+<li><b>SaCo</b> (Wu et al. 2024) checks the ranking itself: parts the map ranks higher should
+matter more when hidden on their own. +1 is a perfect ranking, 0 is chance.</li>
+<li>It scrambles the model's learned layers from the top down (Adebayo et al. 2018): a map that
+stays the same shows the photo, not the model.</li>
+<li>It moves the photo by 1 to 8 pixels: a map whose bright spots jump says little about exactly
+where the model looked.</li>
+</ul>
+<p><b>Which map should I believe?</b> runs the same check for every kind of map on this photo,
+against the same random orders, and lists them best first; choose one and click <i>Show</i>.</p>
 """
 
 
