@@ -43,10 +43,10 @@ def main() -> None:
     def tiles(maps):
         return [overlay(tile, m, prediction.geometry, "inferno", 0.6, size=tile.size) for m in maps]
 
-    blocks = rollout.block_maps(attn, grid, "mean", prefix)
+    blocks = rollout.block_maps(attn, grid, "mean", prefix, prediction.photo)
     tile_sheet(tiles(blocks), [f"block {i + 1}" for i in range(len(blocks))], 6).image.save(
         OUT / "blocks.jpg", quality=85)
-    atlas = atlas_sheet([tiles(rollout.head_maps(attn, grid, b, prefix)) for b in range(len(attn))]).image
+    atlas = atlas_sheet([tiles(rollout.head_maps(attn, grid, b, prefix, prediction.photo)) for b in range(len(attn))]).image
     atlas.thumbnail((560, 1200))
     atlas.save(OUT / "atlas.jpg", quality=85)
     for path in sorted(OUT.glob("*.jpg")):

@@ -288,3 +288,24 @@ def test_which_map_to_believe_lists_every_method_and_shows_the_chosen_one(qtbot,
     qtbot.waitUntil(lambda: view.current_map is not None and view.map_spec_shown is not None
                     and view.map_spec_shown.kind == "legrad", timeout=60_000)
     assert view.method.name == "legrad"
+
+
+def test_every_shown_map_is_scaled_over_the_photo_only(tiny_checkpoint):
+    """Rollout, every block's and every head's tiles, and the gradient maps: padding 0, the
+    photo's patches spanning [0, 1] (a letterbox's padding used to take part in the scaling)."""
+    from vit_gui.explain import rollout
+    from vit_gui.explain.maps import MapSpec
+
+    path = tiny_checkpoint.with_name(tiny_checkpoint.name + ".json")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "resize_mode": "letterbox"}))
+    predictor = Predictor.from_file(tiny_checkpoint)
+    tall = Image.fromarray(np.random.default_rng(1).integers(0, 255, (300, 90, 3), dtype=np.uint8))
+    prediction = predictor.predict([tall], with_attentions=True)[0]
+    photo = prediction.photo
+    assert 0 < photo.sum() < photo.size
+    maps = [prediction.map(MapSpec("rollout")), *rollout.block_maps(prediction.attentions, prediction.grid,
+                                                                     "mean", 1, photo),
+            *rollout.head_maps(prediction.attentions, prediction.grid, 3, 1, photo)]
+    maps += [predictor.gradient_map(tall, MapSpec(kind, class_index=2))[0] for kind in ("class", "gradcam", "legrad")]
+    for grid_map in maps:
+        assert grid_map[~photo].max() == 0 and grid_map[photo].max() == pytest.approx(1.0)

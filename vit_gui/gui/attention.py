@@ -498,16 +498,16 @@ class AttentionView(QWidget):
             return [overlay(small, m, prediction.geometry, colormap, opacity, size=small.size) for m in maps]
 
         def work():
-            attn, grid, prefix = prediction.attentions, prediction.grid, prediction.num_prefix
+            attn, grid, prefix, photo = prediction.attentions, prediction.grid, prediction.num_prefix, prediction.photo
             if view == VIEW_ATLAS:
-                sheet = atlas_sheet([tiles(rollout.head_maps(attn, grid, b, prefix)) for b in range(len(attn))])
+                sheet = atlas_sheet([tiles(rollout.head_maps(attn, grid, b, prefix, photo)) for b in range(len(attn))])
                 caption = f"every head of every block ({len(attn)} × {len(attn[0])}): click one"
             elif view == VIEW_BLOCKS:
-                maps = rollout.block_maps(attn, grid, fusion, prefix)
+                maps = rollout.block_maps(attn, grid, fusion, prefix, photo)
                 sheet = tile_sheet(tiles(maps), [f"block {i + 1}" for i in range(len(maps))], columns)
                 caption = f"every block's attention ({fusion} of heads): click one"
             else:
-                maps = rollout.head_maps(attn, grid, block, prefix)
+                maps = rollout.head_maps(attn, grid, block, prefix, photo)
                 sheet = tile_sheet(tiles(maps), [f"head {i + 1}" for i in range(len(maps))], columns)
                 caption = f"every head of block {block + 1}: click one"
             return "tiles", prediction, view, sheet, caption
