@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt, QTimer
 
 from vit_gui.explain.legend import legend_height
 from vit_gui.explain.maps import METHODS, MapSpec
-from vit_gui.gui.main_window import REMOTE_MESSAGE
 from vit_gui.gui.map_controls import VIEW_ATLAS, VIEW_BLOCKS, VIEW_HEADS, VIEW_SINGLE
+from vit_gui.gui.window_input import REMOTE_MESSAGE
 from vit_gui.images import load_image
 from vit_gui.predict import Prediction, Predictor
 

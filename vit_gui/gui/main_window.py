@@ -12,8 +12,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QApplication,
-    QFileDialog,
     QFormLayout,
     QFrame,
     QLabel,
@@ -31,21 +29,21 @@ from PySide6.QtWidgets import (
 
 from vit_gui.gui.attention import AttentionView
 from vit_gui.gui.check_controller import CheckController
-from vit_gui.gui.drop_zone import DropContent, DropHint, parse_mime
+from vit_gui.gui.drop_zone import DropHint
 from vit_gui.gui.map_jobs import MapJobs
 from vit_gui.gui.model_panel import ModelPanel
 from vit_gui.gui.plain import esc, plain_label, warn
 from vit_gui.gui.results import ResultsList
 from vit_gui.gui.settings import Settings
 from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
+from vit_gui.gui.window_export import ExportMixin
+from vit_gui.gui.window_input import InputMixin
+from vit_gui.gui.window_models import TOP_K_TIP, ModelsMixin
 from vit_gui.gui.worker import InferenceWorker
 from vit_gui.session import Session
 
-TOP_K_TIP = "how many of the model's most likely classes to list under each photo (changing it needs no new run)"
-REMOTE_MESSAGE = "remote images are not fetched: save the image to your computer first, then drop the file"
 
-
-class MainWindow(QMainWindow):
+class MainWindow(ModelsMixin, InputMixin, ExportMixin, QMainWindow):
     request_load = Signal(str, str, str)
     request_batch = Signal(int, object, int)
     request_attentions = Signal(int, object, int)
@@ -240,47 +238,8 @@ class MainWindow(QMainWindow):
             self.model_panel.select_model(chosen)
             self.load_model(chosen, self.settings.text("device", "cpu"))
 
-    # ---- models -----------------------------------------------------------------------------
-    def refresh_models(self) -> None:
-        from vit_gui.model.catalog import discover_models
-
-        added = [Path(p) for p in self.settings.paths("added_models")]
-        current = self.loading_model or self.loaded_model or self.settings.text("model") or None
-        entries = discover_models(added)
-        self.unusable_models = {str(e.path) for e in entries if e.problem}
-        self.model_panel.set_models(entries, current)
-
-    def load_model(self, path: str, device: str | None = None) -> None:
-        device = device or self.model_panel.current_device()
-        if self.running:
-            self.cancel_batches()
-            self.rerun_after_load = True
-        if self.loaded_model is not None:
-            self.rerun_after_load = True
-        self.loading_model = path
-        self.model_panel.show_loading(path, device)
-        self.status("loading model…")
-        self.request_load.emit(path, device, self.model_panel.current_precision())
-
-    @Slot(str)
-    def on_model_chosen(self, path: str) -> None:
-        if path != self.loaded_model or self.loading_model:
-            self.load_model(path)
-
-    @Slot(str)
-    def on_device_chosen(self, device: str) -> None:
-        self.settings.set("device", device)
-        path = self.loading_model or self.loaded_model or self.model_panel.current_model()
-        if path:
-            self.load_model(path, device)
-
-    @Slot(str)
-    def on_precision_chosen(self, precision: str) -> None:
-        self.settings.set("precision", precision)
-        path = self.loading_model or self.loaded_model or self.model_panel.current_model()
-        if path:
-            self.load_model(path)
-
+    # ---- answers from other threads: slots of this class itself (PySide would otherwise add
+    # dynamic slots for methods of the mixins at connect time, which crashed under load) --------
     @Slot(object, object)
     def on_model_loaded(self, info, precision=None) -> None:
         self.loaded_model, self.loading_model, self.model_info = str(info.path), None, info
@@ -316,153 +275,13 @@ class MainWindow(QMainWindow):
         if not reason and wanted == "cuda":
             self.model_panel.set_device("cuda")
 
-    @Slot()
-    def add_model_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Add a model file", self.settings.text("last_model_dir"),
-                                              "Model files (*.safetensors *.pth *.pt *.bin);;All files (*)")
-        if path:
-            self.add_model_file(path)
-        elif self.loaded_model:
-            self.model_panel.select_model(self.loaded_model)
-
-    def add_model_file(self, path: str) -> None:
-        """Remember a model file the user picked, list it, and load it."""
-        self.settings.set("last_model_dir", str(Path(path).parent))
-        self.settings.add_recent("added_models", path)
-        self.refresh_models()
-        self.model_panel.select_model(path)
-        self.load_model(path)
-
-    @Slot()
-    def get_models_dialog(self) -> None:
-        from vit_gui.gui.get_models import GetModelsDialog
-
-        dialog = GetModelsDialog(self)
-        dialog.model_installed.connect(self.on_model_installed)
-        dialog.exec()
-
-    @Slot()
-    def teach_dialog(self) -> None:
-        """The Teach window, on the model loaded now (its classes are taught on top of it)."""
-        from vit_gui.gui.teach_window import TeachWindow
-
-        self.teach_window = TeachWindow(self.loaded_model, self.model_panel.current_device(), self)
-        self.teach_window.model_saved.connect(self.on_model_taught)
-        self.teach_window.show()
-
-    @Slot(str)
-    def on_model_taught(self, path: str) -> None:
-        self.refresh_models()
-        self.model_panel.select_model(path)
-        self.load_model(path)
-
-    @Slot(str)
-    def on_model_installed(self, path: str) -> None:
-        self.refresh_models()
-        if self.loaded_model is None:
-            self.model_panel.select_model(path)
-            self.load_model(path)
-
-    # ---- adding images ----------------------------------------------------------------------
-    def dragEnterEvent(self, event) -> None:
-        mime = event.mimeData()
-        if mime.hasUrls() or mime.hasImage() or mime.hasText():
-            event.acceptProposedAction()
-
-    def dragMoveEvent(self, event) -> None:
-        event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:
-        content = parse_mime(event.mimeData())
-        if content:
-            event.acceptProposedAction()
-            self.add_content(content)
-
-    @Slot()
-    def paste(self) -> None:
-        content = parse_mime(QApplication.clipboard().mimeData())
-        if content:
-            self.add_content(content)
+    @Slot(int, object, str)
+    def on_export_done(self, _request: int, path, error: str) -> None:
+        if error:
+            warn(self, "Export failed", f"Could not save the overlay:\n{error}")
+            self.status("export failed")
         else:
-            self.status("the clipboard holds no image or image file")
-
-    def add_content(self, content: DropContent) -> None:
-        new = []
-        for url in content.remote_urls:
-            key = self._add_item(url, url, error=REMOTE_MESSAGE)
-            self.results.set_result(key, self.session.records[key])
-        if content.remote_urls:
-            self.status(REMOTE_MESSAGE)
-        if content.image is not None:
-            new.append(self._add_item(content.image_name or f"pasted image {len(self.session.records) + 1}",
-                                      content.image))
-        if content.paths:
-            new += self.add_paths(content.paths, classify=False)
-        self.classify(new)
-
-    def add_paths(self, paths, classify: bool = True) -> list[int]:
-        """Add files and folders (recursed); returns the new items' keys."""
-        from vit_gui.images import find_images
-
-        for path in paths:
-            self._remember_recent(str(path))
-        skipped: list = []
-        found = find_images(paths, skipped=skipped)
-        if not found and not skipped:
-            self.status("no image files found there")
-        keys = [self._add_item(p.name, str(p)) for p in found]
-        for path, reason in skipped:  # shown in the list with the reason, never dropped silently
-            key = self._add_item(path.name, str(path), error=reason)
-            self.results.set_result(key, self.session.records[key])
-        if classify:
-            self.classify(keys)
-        return keys
-
-    def _add_item(self, name: str, source, error: str | None = None) -> int:
-        key = self.session.add(name, source, error).key
-        self.results.add_pending(key, name, source if isinstance(source, str) else name)
-        self.centre.setCurrentWidget(self.attention)
-        if self.results.current_key() is None:
-            self.auto_selected = key
-            self.results.select_key(key)
-        return key
-
-    def classify(self, keys: list[int]) -> None:
-        work = self.session.runnable(keys)
-        if not work:
-            return
-        self.batch_id += 1
-        self.running[self.batch_id] = (0, len(work))
-        self._show_progress()
-        self.request_batch.emit(self.batch_id, work, self.top_k.value())
-
-    @Slot()
-    def open_files_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(
-            self, "Open images", self.settings.text("last_open_dir"),
-            "Images (*.jpg *.jpeg *.png *.bmp *.gif *.tif *.tiff *.webp);;All files (*)")
-        if paths:
-            self.settings.set("last_open_dir", str(Path(paths[0]).parent))
-            self.add_paths(paths)
-
-    @Slot()
-    def open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", self.settings.text("last_open_dir"))
-        if folder:
-            self.settings.set("last_open_dir", folder)
-            self.add_paths([folder])
-
-    def _remember_recent(self, path: str) -> None:
-        self.settings.add_recent("recent_files", path)
-        self._refresh_recent_menu()
-
-    def _refresh_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        recent = self.settings.paths("recent_files")
-        for path in recent:
-            action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _=False, p=path: self.add_paths([p]))
-        self.recent_menu.setEnabled(bool(recent))
+            self.status(f"saved {path}")
 
     # ---- results ----------------------------------------------------------------------------
     @Slot(int, object)
@@ -570,73 +389,6 @@ class MainWindow(QMainWindow):
         if self.attention.prediction is not view[1]:
             self.on_item_selected(key)
         self.attention.request_class(class_index, self.model_info.label(class_index) if self.model_info else str(class_index))
-
-    # ---- export -----------------------------------------------------------------------------
-    @Slot()
-    def export_png_dialog(self) -> None:
-        key = self.results.current_key()
-        if key is None or self.attention.export_recipe(legend=False) is None:
-            self.status("nothing to save yet: select a classified image")
-            return
-        stem = Path(self.session.records[key].name).stem
-        kind = self.attention.export_name()
-        default = str(Path(self.settings.text("last_export_dir", str(Path.home()))) / f"{stem}.{kind}.png")
-        path, _ = QFileDialog.getSaveFileName(self, "Save the map as PNG", default, "PNG image (*.png)")
-        if path:
-            self.settings.set("last_export_dir", str(Path(path).parent))
-            self.export_png(path)
-
-    def export_png(self, path: str) -> bool:
-        """Save the shown overlay at the original image's full size (atomic write), on the
-        export thread: a 120 MP photo takes seconds, which the window does not wait out.
-        False when there is nothing to export."""
-        key = self.results.current_key()
-        recipe = self.attention.export_recipe(self.legend_action.isChecked()) if key is not None else None
-        if recipe is None:
-            return False
-        source, needs_photo = self.session.records[key].source, self.attention.view.currentIndex() == 0
-
-        def work():
-            from vit_gui.fileio import atomic_save_image
-            from vit_gui.images import load_image
-
-            image = load_image(source).image if needs_photo and isinstance(source, str) else source
-            atomic_save_image(path, recipe(image))
-            return path
-
-        self.exports.submit(work)
-        self.status(f"saving {path}…")
-        return True
-
-    @Slot(int, object, str)
-    def on_export_done(self, _request: int, path, error: str) -> None:
-        if error:
-            warn(self, "Export failed", f"Could not save the overlay:\n{error}")
-            self.status("export failed")
-        else:
-            self.status(f"saved {path}")
-
-    @Slot()
-    def export_csv_dialog(self) -> None:
-        default = str(Path(self.settings.text("last_export_dir", str(Path.home()))) / "results.csv")
-        path, _ = QFileDialog.getSaveFileName(self, "Export results as CSV", default, "CSV (*.csv)")
-        if path:
-            self.settings.set("last_export_dir", str(Path(path).parent))
-            self.export_csv(path)
-
-    def export_csv(self, path: str) -> bool:
-        """All results: path, rank, label, index, prob, error (atomic write)."""
-        from vit_gui.fileio import atomic_write_text
-        from vit_gui.results_csv import results_csv
-
-        records = [self.session.records[key] for key in self.results.keys()]
-        try:
-            atomic_write_text(path, results_csv(records))
-        except OSError as exc:
-            warn(self, "Export failed", f"Could not save {path}:\n{exc}")
-            return False
-        self.status(f"saved {path}")
-        return True
 
     # ---- misc -------------------------------------------------------------------------------
     def status(self, text: str) -> None:
