@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QStackedWidget,
     QVBoxLayout,
@@ -25,41 +24,17 @@ from PySide6.QtWidgets import (
 )
 
 from vit_gui.explain.maps import MapSpec, legend_words
-from vit_gui.gui.map_controls import VIEW_ATLAS, VIEW_BLOCKS, VIEW_HEADS, VIEW_SINGLE, MapControls
+from vit_gui.gui.map_classes import ClassMapsMixin
+from vit_gui.gui.map_controls import VIEW_SINGLE, MapControls
+from vit_gui.gui.map_export import ExportRecipesMixin
 from vit_gui.gui.map_jobs import MapJobs
-from vit_gui.gui.pictures import pil_to_qimage
+from vit_gui.gui.map_tiles import VIEW_READING, TilesMixin
+from vit_gui.gui.pictures import ImageCanvas, pil_to_qimage
 from vit_gui.gui.plain import plain_label
 from vit_gui.gui.tile_sheet import SheetView
 
 SAY_COMPUTING_AFTER_MS = 150  # a map that takes longer says so
-VIEW_READING = {
-    VIEW_BLOCKS: "Each small map is one layer (block) of the model, its heads combined: from the first layer, "
-                 "nearest the pixels, to the last, nearest the answer. Click one to see it large.",
-    VIEW_HEADS: "Each small map is one head of this layer: the different ways the layer looks at the photo at "
-                "once. Click one to see it large.",
-    VIEW_ATLAS: "Every head of every layer: rows are the layers (blocks) from first to last, columns their heads. "
-                "Zoom with Ctrl+wheel or the buttons; click a map to see it large.",
-}
-
-
-class ImageCanvas(QLabel):
-    """Shows one picture scaled to fit, and says when it has nothing to show."""
-
-    resized = Signal()
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setTextFormat(Qt.TextFormat.PlainText)  # messages name files and errors
-        self.setMinimumSize(240, 180)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    def resizeEvent(self, event):
-        super().resizeEvent(event)
-        self.resized.emit()
-
-
-class AttentionView(QWidget):
+class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
     gradient_map_requested = Signal(object)  # a MapSpec that needs the model's gradients, for the shown image
     check_requested = Signal(object, object)  # the MapSpec shown, its map
 
@@ -192,64 +167,6 @@ class AttentionView(QWidget):
         self.canvas.clear()
         self.canvas.setText(message)
         self.caption.setText("")
-
-    def request_class(self, class_index: int, label: str, picked: bool = True) -> None:
-        """Show the class map of `class_index` (the chosen gradient method, else class evidence),
-        asking for it if needed. A class the user `picked` other than the top one stays picked
-        on the next images; the top class (or a class map chosen without a class) follows each
-        image's top class."""
-        top = self.prediction.top[0].index if self.prediction is not None and self.prediction.top else None
-        self.follow_top = not picked or class_index == top
-        self.class_labels[class_index] = label
-        self.class_index = class_index
-        if not self.method.needs_gradients:
-            self.mode.blockSignals(True)
-            self.set_method("class")
-            self.mode.blockSignals(False)
-        self._update_enabled()
-        self.render()
-
-    def _ask_gradient_map(self, spec: MapSpec) -> None:
-        if spec not in self.class_pending:  # a click and an activation may both arrive
-            self.class_pending.add(spec)
-            self.caption.setText(f"computing {spec.describe(self.depth, self.class_labels.get(spec.class_index, ''))}…")
-            self.gradient_map_requested.emit(spec)
-
-    def has_class_map(self, class_index: int) -> bool:
-        """Whether the map shown for `class_index` (the chosen gradient method) is computed."""
-        spec = self.spec()
-        return spec is not None and spec.class_index == class_index and spec in self.class_maps
-
-    def set_class_map(self, spec: MapSpec, grid_map: np.ndarray) -> None:
-        self.class_pending.discard(spec)
-        self.class_maps[spec] = grid_map
-        if self.spec() == spec:
-            self.render()
-
-    def gradient_map_failed(self, spec: MapSpec, error: str) -> None:
-        self.class_pending.discard(spec)  # asking again retries
-        if self.spec() == spec:
-            self.caption.setText(f"could not compute the map: {error}")
-
-    def apply_spec(self, spec: MapSpec, label: str = "") -> None:
-        """Show the map `spec` names (chosen in the check window), with the controls to match."""
-        for widget in (self.mode, self.block, self.head, self.start_block, self.view):
-            widget.blockSignals(True)
-        self.set_method(spec.kind)
-        self.view.setCurrentIndex(VIEW_SINGLE)
-        if "block" in spec.method.parameters:
-            self.block.setValue(spec.block + 1)
-        if "head" in spec.method.parameters:
-            self.head.setCurrentIndex(spec.head)
-        if "start_block" in spec.method.parameters:
-            self.start_block.setValue(spec.start_block + 1)
-        for widget in (self.mode, self.block, self.head, self.start_block, self.view):
-            widget.blockSignals(False)
-        if spec.method.needs_gradients:
-            self.request_class(spec.class_index, label or self.class_labels.get(spec.class_index, ""))
-            return
-        self._update_enabled()
-        self.render()
 
     # ---- the map ----------------------------------------------------------------------------
     @property
@@ -425,125 +342,9 @@ class AttentionView(QWidget):
             covered.paste((255, 255, 255), (max(0, split - 1), 0, min(photo.width, split + 1), photo.height))
         self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(covered)))
 
-    def overlay_recipe(self, grid_map=None):
-        """A function (image, size) -> overlay with the map (default: the one shown now) and
-        the look shown now: it holds no widget, so another thread can run it (a full-size export)."""
-        from vit_gui.explain.overlay import overlay
-
-        grid_map = self.current_map if grid_map is None else grid_map
-        geometry, colormap = self.prediction.geometry, self.colormap.currentText()
-        opacity = self.opacity.value() / 100 if self.show_overlay.isChecked() else 0.0
-        return lambda image, size: overlay(image, grid_map, geometry, colormap, opacity, size=size)
-
-    def export_name(self) -> str:
-        """The file-name part of what would be saved: the map's slug, or the tile view's."""
-        view = self.view.currentIndex()
-        if view == VIEW_SINGLE:
-            return self.map_spec_shown.slug if self.map_spec_shown is not None else "photo"
-        return {VIEW_BLOCKS: "every-block", VIEW_HEADS: f"block{self.block.value()}.every-head",
-                VIEW_ATLAS: "atlas"}[view]
-
-    def export_recipe(self, legend: bool):
-        """What "Save as PNG" writes now, as a function of the full-size original image (run
-        on the export thread): the tiles shown, or the overlay; with the colour legend when
-        asked and a map is on it. None when there is nothing to save."""
-        from vit_gui.explain.legend import with_legend
-
-        colormap, words = self.colormap.currentText(), self.legend_text()
-        if self.view.currentIndex() != VIEW_SINGLE:
-            if self.sheet is None:
-                return None
-            sheet = self.sheet.image
-            return lambda _image: with_legend(sheet, colormap, *words) if legend else sheet
-        if self.current_map is None:
-            return None
-        recipe, with_map = self.overlay_recipe(), self.show_overlay.isChecked()
-
-        def picture(image):
-            out = recipe(image, image.size)
-            return with_legend(out, colormap, *words) if legend and with_map else out
-
-        return picture
-
     def _fit(self, image):
         """The image scaled to fill the canvas, keeping its aspect ratio."""
         box = self.canvas.size()
         scale = min(box.width() / image.width, box.height() / image.height)
         size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
         return image if size == image.size else image.resize(size)
-
-    # ---- tiles ------------------------------------------------------------------------------
-    def _request_tiles(self) -> None:
-        """Every block's, every head's of a block, or every block × head's map as one labelled
-        picture sized to fill the space, computed on the map thread."""
-        from vit_gui.explain import rollout
-        from vit_gui.explain.overlay import overlay
-        from vit_gui.explain.sheet import atlas_sheet, fit_columns, tile_sheet
-
-        prediction, view = self.prediction, self.view.currentIndex()
-        fusion, block = self.fusion.currentText(), self.block.value() - 1
-        colormap, opacity = self.colormap.currentText(), max(self.opacity.value() / 100, 0.35)
-        width, height = self.stack.width() - 8, self.stack.height() - 40  # the page below the zoom buttons
-        aspect = self.display_image.width / self.display_image.height
-        count = self.depth if view == VIEW_BLOCKS else self.heads
-        if view == VIEW_ATLAS:  # room for the labels, and detail to zoom into
-            columns = self.heads
-            side = int(min((width - 70) / self.heads - 4, ((height - 24) / self.depth - 4) * aspect))
-        else:
-            columns, side = fit_columns(count, aspect, width, height)
-        side = max(48, min(360, side))
-        small = self.display_image.resize((side, max(1, round(side / aspect))))
-
-        def tiles(maps):
-            return [overlay(small, m, prediction.geometry, colormap, opacity, size=small.size) for m in maps]
-
-        def work():
-            attn, grid, prefix, photo = prediction.attentions, prediction.grid, prediction.num_prefix, prediction.photo
-            if view == VIEW_ATLAS:
-                sheet = atlas_sheet([tiles(rollout.head_maps(attn, grid, b, prefix, photo)) for b in range(len(attn))])
-                caption = f"every head of every block ({len(attn)} × {len(attn[0])}): click one"
-            elif view == VIEW_BLOCKS:
-                maps = rollout.block_maps(attn, grid, fusion, prefix, photo)
-                sheet = tile_sheet(tiles(maps), [f"block {i + 1}" for i in range(len(maps))], columns)
-                caption = f"every block's attention ({fusion} of heads): click one"
-            else:
-                maps = rollout.head_maps(attn, grid, block, prefix, photo)
-                sheet = tile_sheet(tiles(maps), [f"head {i + 1}" for i in range(len(maps))], columns)
-                caption = f"every head of block {block + 1}: click one"
-            return "tiles", prediction, view, sheet, caption
-
-        self._submit(work)
-
-    def _show_tiles(self, view, sheet, caption) -> None:
-        if view != self.view.currentIndex():
-            return
-        self.stack.setCurrentIndex(1)
-        self.caption.setText(caption)
-        self.update_legend()
-        self.sheet = sheet
-        self.sheet_view.set_sheet(sheet, QPixmap.fromImage(pil_to_qimage(sheet.image)))
-
-    def tile_count(self) -> int:
-        return len(self.sheet.cells) if self.sheet is not None else 0
-
-    @Slot(int)
-    def select_tile(self, index: int) -> None:
-        """A tile was clicked: show that block, head of this block, or block × head large."""
-        view = self.view.currentIndex()
-        for widget in (self.mode, self.block, self.head, self.view):
-            widget.blockSignals(True)
-        if view == VIEW_ATLAS:
-            self.set_method("head")
-            self.block.setValue(index // self.heads + 1)
-            self.head.setCurrentIndex(index % self.heads)
-        elif view == VIEW_HEADS:
-            self.set_method("head")
-            self.head.setCurrentIndex(index)
-        else:
-            self.set_method("block")
-            self.block.setValue(index + 1)
-        self.view.setCurrentIndex(VIEW_SINGLE)
-        for widget in (self.mode, self.block, self.head, self.view):
-            widget.blockSignals(False)
-        self._update_enabled()
-        self.render()

@@ -10,13 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -38,12 +36,13 @@ from vit_gui.gui.settings import Settings
 from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
 from vit_gui.gui.window_export import ExportMixin
 from vit_gui.gui.window_input import InputMixin
+from vit_gui.gui.window_menus import MenusMixin
 from vit_gui.gui.window_models import TOP_K_TIP, ModelsMixin
 from vit_gui.gui.worker import InferenceWorker
 from vit_gui.session import Session
 
 
-class MainWindow(ModelsMixin, InputMixin, ExportMixin, QMainWindow):
+class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
     request_load = Signal(str, str, str)
     request_batch = Signal(int, object, int)
     request_attentions = Signal(int, object, int)
@@ -139,41 +138,6 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, QMainWindow):
             widget.currentIndexChanged.connect(self._save_view_settings)
         for widget in (self.attention.opacity, self.attention.discard):
             widget.valueChanged.connect(self._save_view_settings)
-
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self._action(file_menu, "&Open images…", self.open_files_dialog, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O")
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self._action(file_menu, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
-        file_menu.addSeparator()
-        self._action(file_menu, "&Save the map as PNG…", self.export_png_dialog, "Ctrl+E")
-        self.legend_action = self._action(file_menu, "Colour &legend on saved pictures", self._save_view_settings)
-        self.legend_action.setCheckable(True)
-        self.legend_action.setChecked(True)
-        self._action(file_menu, "Export results as &CSV…", self.export_csv_dialog, "Ctrl+Shift+E")
-        file_menu.addSeparator()
-        self._action(file_menu, "C&lear results", self.clear_results)
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        model_menu = self.menuBar().addMenu("&Model")
-        self._action(model_menu, "&Get models…", self.get_models_dialog)
-        self._action(model_menu, "&Add model file…", self.add_model_dialog)
-        model_menu.addSeparator()
-        self._action(model_menu, "&Teach new classes…", self.teach_dialog, "Ctrl+T")
-        help_menu = self.menuBar().addMenu("&Help")
-        self._action(help_menu, "&What am I looking at?", self.help_page, QKeySequence.StandardKey.HelpContents)
-        self._action(help_menu, "&About vit-gui", self.about)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.cancel_batches)
-        QShortcut(QKeySequence("D"), self, activated=lambda: self.results.move(1))
-        QShortcut(QKeySequence("A"), self, activated=lambda: self.results.move(-1))
-
-    def _action(self, menu, text, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
 
     def _start_worker(self) -> None:
         self.worker = InferenceWorker()
@@ -403,20 +367,6 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, QMainWindow):
         self.settings.set("fusion", self.attention.fusion.currentText())
         self.settings.set("discard_ratio", self.attention.discard.value() / 100)
         self.settings.set("export_legend", "yes" if self.legend_action.isChecked() else "no")
-
-    @Slot()
-    def help_page(self) -> None:
-        from vit_gui.gui.help import HelpDialog
-
-        HelpDialog(self).show()
-
-    @Slot()
-    def about(self) -> None:
-        from vit_gui import __version__
-
-        QMessageBox.about(self, "About vit-gui", f"<b>vit-gui {__version__}</b><br>Classify images with a Vision "
-                          "Transformer and see where it looked: attention rollout (Abnar &amp; Zuidema 2020), "
-                          "per-block and per-head maps, and class evidence (Chefer et al. 2021).")
 
     def closeEvent(self, event) -> None:
         """Stop the worker cleanly: cancel, then quit and wait for its thread."""

@@ -1,0 +1,50 @@
+"""What saving the map view writes: the overlay at the photo's full size, or the tiles shown,
+with the colour legend when asked. Recipes hold no widget, so the export thread can run
+them. A part of AttentionView (mixed in), kept apart by concern."""
+
+from __future__ import annotations
+
+from vit_gui.gui.map_controls import VIEW_ATLAS, VIEW_BLOCKS, VIEW_HEADS, VIEW_SINGLE
+
+
+class ExportRecipesMixin:
+    def overlay_recipe(self, grid_map=None):
+        """A function (image, size) -> overlay with the map (default: the one shown now) and
+        the look shown now: it holds no widget, so another thread can run it (a full-size export)."""
+        from vit_gui.explain.overlay import overlay
+
+        grid_map = self.current_map if grid_map is None else grid_map
+        geometry, colormap = self.prediction.geometry, self.colormap.currentText()
+        opacity = self.opacity.value() / 100 if self.show_overlay.isChecked() else 0.0
+        return lambda image, size: overlay(image, grid_map, geometry, colormap, opacity, size=size)
+
+    def export_name(self) -> str:
+        """The file-name part of what would be saved: the map's slug, or the tile view's."""
+        view = self.view.currentIndex()
+        if view == VIEW_SINGLE:
+            return self.map_spec_shown.slug if self.map_spec_shown is not None else "photo"
+        return {VIEW_BLOCKS: "every-block", VIEW_HEADS: f"block{self.block.value()}.every-head",
+                VIEW_ATLAS: "atlas"}[view]
+
+    def export_recipe(self, legend: bool):
+        """What "Save as PNG" writes now, as a function of the full-size original image (run
+        on the export thread): the tiles shown, or the overlay; with the colour legend when
+        asked and a map is on it. None when there is nothing to save."""
+        from vit_gui.explain.legend import with_legend
+
+        colormap, words = self.colormap.currentText(), self.legend_text()
+        if self.view.currentIndex() != VIEW_SINGLE:
+            if self.sheet is None:
+                return None
+            sheet = self.sheet.image
+            return lambda _image: with_legend(sheet, colormap, *words) if legend else sheet
+        if self.current_map is None:
+            return None
+        recipe, with_map = self.overlay_recipe(), self.show_overlay.isChecked()
+
+        def picture(image):
+            out = recipe(image, image.size)
+            return with_legend(out, colormap, *words) if legend and with_map else out
+
+        return picture
+
