@@ -87,7 +87,8 @@ def letterbox_box(image_size: tuple[int, int], prep: Preprocessing) -> tuple[flo
     width, height = image_size
     in_h, in_w = prep.input_size
     scale = min(in_h / height, in_w / width)
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    size = int if prep.letterbox_floor else round  # the seed truncates: int(iw * scale)
+    new_w, new_h = max(1, size(width * scale)), max(1, size(height * scale))
     off_x, off_y = (in_w - new_w) // 2, (in_h - new_h) // 2
     sx, sy = new_w / width, new_h / height
     return -off_x / sx, -off_y / sy, (in_w - off_x) / sx, (in_h - off_y) / sy
@@ -114,7 +115,8 @@ def resize_to_input(image: Image.Image, geometry: Geometry, prep: Preprocessing)
     # resize the whole image and pad the rest with the mean colour
     sx, sy = in_w / (right - left), in_h / (bottom - top)
     new_w, new_h = max(1, round(image.width * sx)), max(1, round(image.height * sy))
-    canvas = Image.new("RGB", (in_w, in_h), tuple(round(255 * m) for m in prep.mean))
+    pad = prep.pad_rgb if prep.pad_rgb is not None else tuple(round(255 * m) for m in prep.mean)
+    canvas = Image.new("RGB", (in_w, in_h), pad)
     canvas.paste(image.resize((new_w, new_h), resample), (round(-left * sx), round(-top * sy)))
     return canvas
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vit_gui.errors import ModelConfigError
-from vit_gui.file_kinds import require_regular_file
 from vit_gui.model.json_file import read_json_object
+from vit_gui.model.labels_file import read_labels_file
 
 #: timm's convention: ViT-Ti/S/B/L/H have 64-dimensional heads.
 HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16}
@@ -32,7 +32,8 @@ class Preprocessing:
     `crop`: resize the shorter side to input/crop_pct, then centre-crop (timm's eval
     transform). `resize`: squash the image to input/crop_pct, then centre-crop (Hugging
     Face's processors). `letterbox`: fit the whole image inside the input, pad with the mean
-    colour.
+    colour (or `pad_rgb`); `letterbox_floor` sizes the fitted photo by truncation, as the
+    seed's `letterbox_image` does, instead of rounding.
     """
 
     input_size: tuple[int, int] = (224, 224)  # (height, width)
@@ -41,6 +42,8 @@ class Preprocessing:
     crop_pct: float = 0.9
     interpolation: str = "bicubic"
     resize_mode: str = "crop"
+    pad_rgb: tuple[int, int, int] | None = None  # letterbox padding; None: the mean colour
+    letterbox_floor: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,13 +138,17 @@ def find_sidecar(weights: Path) -> Path | None:
 
 def read_sidecar(weights: Path) -> dict:
     """The model's facts: a Hugging Face config.json beside the weights translated (see
-    hf_config), overridden key by key by our own sidecar; {} when there is neither.
+    hf_config), or what a checkpoint of the seed project implies (seed_layout), overridden
+    key by key by our own sidecar; {} when there is none of them.
     `_origins` says which file each fact came from, for messages."""
     from vit_gui.model.hf_config import sidecar_for
+    from vit_gui.model.seed_layout import seed_facts
 
     hugging_face, own = sidecar_for(weights), _read_own_sidecar(weights)
-    origins = {**hugging_face.get("_origins", {}), **dict.fromkeys(own, own.get("_path"))}
-    return {**hugging_face, **own, "_origins": origins}
+    seed = {} if hugging_face else seed_facts(weights, own)
+    origins = {**seed.get("_origins", {}), **hugging_face.get("_origins", {}),
+               **dict.fromkeys(own, own.get("_path"))}
+    return {**seed, **hugging_face, **own, "_origins": origins}
 
 
 def _read_own_sidecar(weights: Path) -> dict:
@@ -220,7 +227,19 @@ def parse_preprocessing(sidecar: dict, default_size: tuple[int, int]) -> Preproc
         crop_pct=float(crop_pct),
         interpolation=interpolation,
         resize_mode=resize_mode,
+        pad_rgb=_pad_rgb(sidecar),
+        letterbox_floor=parse_flag(sidecar, "letterbox_floor", False),
     )
+
+
+def _pad_rgb(sidecar: dict) -> tuple[int, int, int] | None:
+    value = sidecar.get("pad_rgb")
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value)):
+        _fail(sidecar, f"'pad_rgb' must be three whole numbers from 0 to 255, got {value!r}", "pad_rgb")
+    return tuple(value)
 
 
 def parse_num_heads(sidecar: dict, embed_dim: int) -> int:
@@ -325,17 +344,3 @@ def _labels_by_number(sidecar: dict, num_classes: int) -> tuple[tuple[str, ...],
         warnings = (f"id2label has {len(names)} names but the model has {num_classes} classes; "
                     "classes without a name are shown as 'class N'",)
     return labels, warnings
-
-
-def read_labels_file(path: Path) -> list[str]:
-    """One class name per line; trailing blank lines ignored, inner ones kept as unnamed."""
-    require_regular_file(path, ModelConfigError, "labels file")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ModelConfigError(f"cannot read labels file {path.name}: {exc.strerror or exc}") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ModelConfigError(f"labels file {path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    return text.rstrip("\r\n").splitlines() if text.strip() else []
