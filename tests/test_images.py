@@ -91,3 +91,25 @@ def test_find_images_recurses_sorted_and_survives_a_symlink_loop(tmp_path):
     found = find_images([tmp_path, tmp_path / "b" / "2.jpg", tmp_path / "a" / "notes.txt"])
     names = [p.relative_to(tmp_path).as_posix() for p in found]
     assert names == ["a/1.PNG", "a/deep/3.webp", "b/2.jpg", "a/notes.txt"]
+
+
+def test_an_iphone_heic_photo_is_read(tmp_path, photos, capsys, tiny_checkpoint):
+    """A HEIC file written here by pillow-heif's own encoder (x265), read back through the
+    app's loader, the CLI and a dropped folder."""
+    import json
+
+    from pillow_heif import from_pillow
+
+    from vit_gui.cli import main
+
+
+    original = Image.fromarray(photos["chelsea"])
+    from_pillow(original).save(tmp_path / "IMG_0042.HEIC", quality=95)
+    loaded = load_image(tmp_path / "IMG_0042.HEIC")
+    assert loaded.image.mode == "RGB" and loaded.image.size == original.size
+    difference = np.abs(np.asarray(loaded.image, np.int16) - np.asarray(original, np.int16)).mean()
+    assert difference < 6  # lossy, but the same photo
+    assert find_images([tmp_path]) == [tmp_path / "IMG_0042.HEIC"]
+    code = main(["classify", str(tmp_path), "--model", str(tiny_checkpoint)])
+    record = json.loads(capsys.readouterr()[0])[0]
+    assert code == 0 and record["top"] and record["error"] is None

@@ -133,11 +133,11 @@ def test_class_folders_unreadable_files_and_too_few_classes(tmp_path, photos):
     (tmp_path / "empty").mkdir()
     Image.fromarray(photos["chelsea"]).save(tmp_path / "cats" / "a.jpg")
     Image.fromarray(photos["coffee"]).save(tmp_path / "cups" / "b.jpg")
-    (tmp_path / "cups" / "c.heic").write_bytes(b"not readable here")
+    (tmp_path / "cups" / "c.psd").write_bytes(b"not readable here")
     dataset = read_class_folders([tmp_path])
     assert dataset.classes == ["cats", "cups"] and dataset.counts() == {"cats": 1, "cups": 1}
     reasons = {path.name: why for path, why in dataset.skipped}
-    assert "HEIC" in reasons["c.heic"] and "no images" in reasons["empty"]
+    assert "Photoshop" in reasons["c.psd"] and "no images" in reasons["empty"]
     with pytest.raises(TeachDataError, match="at least two class folders"):
         read_class_folders([tmp_path / "cats"])
 

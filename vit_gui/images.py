@@ -2,15 +2,18 @@
 
 Handles EXIF orientation (the map must match the photo the user sees), alpha and palette
 transparency (composited on white), 16-bit and float greyscale (rescaled, not clipped),
-CMYK, 1-bit, animated and multi-page files (first frame, said so), and refuses images so
-large in pixels that decoding them would exhaust memory.
+CMYK, 1-bit, animated and multi-page files (first frame, said so), HEIC/HEIF photos (the
+pillow-heif plugin), and refuses images so large in pixels that decoding them would exhaust
+memory.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +22,19 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from vit_gui.errors import ImageLoadError
 from vit_gui.file_kinds import not_regular_reason
 
+#: HEIC/HEIF (an iPhone's photos) are read by the pillow-heif plugin, registered on first use
+#: (it costs ~45 ms to import: not at start-up)
+HEIF_SUFFIXES = (".heic", ".heif", ".hif")
+HEIF_READABLE = importlib.util.find_spec("pillow_heif") is not None
 IMAGE_SUFFIXES = frozenset(
     ".jpg .jpeg .jpe .png .bmp .gif .tif .tiff .webp .avif .ppm .pgm .pbm .pnm .ico .tga .jfif".split()
+    + (list(HEIF_SUFFIXES) if HEIF_READABLE else [])
 )
 #: Files that look like pictures but cannot be read: listed with the reason, never skipped silently.
 UNREADABLE_SUFFIXES = {
-    **dict.fromkeys((".heic", ".heif"), "a HEIC photo (the iPhone's default format), which this app cannot "
-                    "read yet: export it as JPEG (on an iPhone: Settings > Camera > Formats > Most Compatible)"),
+    **({} if HEIF_READABLE else dict.fromkeys(HEIF_SUFFIXES, "a HEIC photo (the iPhone's default format), which "
+                                              "this installation cannot read (pillow-heif is missing): export it "
+                                              "as JPEG (on an iPhone: Settings > Camera > Formats > Most Compatible)")),
     ".svg": "a vector drawing (SVG), not a photo: export it as PNG",
     **dict.fromkeys(".cr2 .cr3 .nef .arw .dng .raf .orf .rw2 .pef .srw".split(),
                     "a camera RAW file, which this app cannot read: export it as JPEG"),
@@ -46,9 +55,23 @@ class LoadedImage:
     notes: tuple[str, ...] = field(default=())
 
 
+@lru_cache(maxsize=1)
+def _register_heif() -> bool:
+    """Let Pillow open HEIC/HEIF files (once); False where the plugin cannot load."""
+    try:
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()
+        return True
+    except Exception:  # noqa: BLE001 - a broken plugin leaves HEIC unreadable, nothing else
+        return False
+
+
 def load_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Open an image file as upright RGB; raise ImageLoadError with a user-facing reason."""
     path = Path(path)
+    if HEIF_READABLE:
+        _register_heif()
     try:
         reason = not_regular_reason(path)
         if reason is not None:

@@ -91,7 +91,7 @@ class InputMixin:
     def open_files_dialog(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
             self, "Open images", self.settings.text("last_open_dir"),
-            "Images (*.jpg *.jpeg *.png *.bmp *.gif *.tif *.tiff *.webp);;All files (*)")
+            "Images (*.jpg *.jpeg *.png *.bmp *.gif *.tif *.tiff *.webp *.avif *.heic *.heif);;All files (*)")
         if paths:
             self.settings.set("last_open_dir", str(Path(paths[0]).parent))
             self.add_paths(paths)
