@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv and install vit-gui into it.
-# Usage: bash scripts/setup.sh [--test | --print-torch-args | --model-only]
+# Usage: bash scripts/setup.sh [--test | --print-torch-args | --model-only | --classifier-only]
 #
 # torch goes in first, and explicitly the CPU build: `torch==X+cpu` from PyTorch's CPU wheel
 # index. A plain `torch==X` resolves, on Linux and Windows, to the CUDA build and several GB
@@ -13,7 +13,9 @@
 # registry and converted into the user's models folder by scripts/builtin_model.py, once
 # (checked, and repaired on a later run if anything was damaged); VIT_GUI_SKIP_MODEL=1 skips
 # that, --model-only does only that. If that step fails, setup says so and exits 1 (the app
-# itself is installed and runs with other models).
+# itself is installed and runs with other models). Then DeiT-tiny, an ImageNet classifier,
+# is fetched from the model hub where it can be reached (VIT_GUI_SKIP_CLASSIFIER=1 skips it;
+# offline, one line says it was skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -45,6 +47,21 @@ builtin_model() {
     fi
 }
 
+imagenet_classifier() {
+    # a real classifier (1,000 ImageNet classes) besides the backbone, where the model hub is
+    # reachable; offline, one line says it was skipped and how to get it later
+    case "${VIT_GUI_SKIP_CLASSIFIER:-}" in
+        1|yes|true) echo "setup: ImageNet classifier skipped (VIT_GUI_SKIP_CLASSIFIER=$VIT_GUI_SKIP_CLASSIFIER)" >&2; return 0 ;;
+    esac
+    local said
+    # shellcheck disable=SC2086 # an empty --url is no argument
+    if said=$(.venv/bin/vit-gui models get deit-ti16 ${VIT_GUI_CLASSIFIER_URL:+--url "$VIT_GUI_CLASSIFIER_URL"} 2>&1); then
+        echo "setup: ImageNet classifier: DeiT-tiny (1,000 classes) is installed" >&2
+    else
+        echo "setup: ImageNet classifier (DeiT-tiny, 23 MB) skipped: $(printf '%s' "$said" | tail -n 1 | sed 's/^vit-gui: error: //'). The app works without it: Model > Get models… fetches it later." >&2
+    fi
+}
+
 if [ "${1:-}" = "--print-torch-args" ]; then
     torch_args
     exit 0
@@ -52,6 +69,10 @@ fi
 if [ "${1:-}" = "--model-only" ]; then
     builtin_model
     exit $?
+fi
+if [ "${1:-}" = "--classifier-only" ]; then
+    imagenet_classifier
+    exit 0
 fi
 extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
@@ -67,6 +88,7 @@ echo "setup: installing vit-gui$extras" >&2
 pip install -e ".$extras"
 model_status=0
 builtin_model || model_status=1
+imagenet_classifier
 .venv/bin/python -c "import torch, vit_gui; print(f'setup: installed (torch {torch.__version__}, vit-gui {vit_gui.__version__})')" >&2
 if [ "$model_status" -ne 0 ]; then
     echo "setup: not complete: the built-in model is missing (see above)" >&2

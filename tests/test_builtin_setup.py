@@ -133,3 +133,28 @@ def test_skip_model_means_yes_only(tmp_path):
     assert setup_model_only(tmp_path, VIT_GUI_SKIP_MODEL="0").returncode == 1  # "0" does not skip: it tried
     skipped = setup_model_only(tmp_path, VIT_GUI_SKIP_MODEL="1")
     assert skipped.returncode == 0 and "skipped" in skipped.stderr
+
+
+def test_setup_says_in_one_line_that_the_classifier_was_skipped_offline(tmp_path):
+    environment = {**os.environ, "VIT_GUI_DATA_DIR": str(tmp_path / "data"),
+                   "VIT_GUI_CLASSIFIER_URL": "http://127.0.0.1:9/deit.safetensors"}  # nothing listens there
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "setup.sh"), "--classifier-only"], capture_output=True,
+                          text=True, env=environment, timeout=300, cwd=ROOT)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("setup:")]
+    assert done.returncode == 0 and len(lines) == 1
+    assert "ImageNet classifier (DeiT-tiny, 23 MB) skipped" in lines[0] and "Get models" in lines[0]
+
+
+def test_getting_an_intact_installed_model_again_downloads_nothing(tmp_path, monkeypatch, capsys, private_data_dir):
+    from vit_gui.cli import main
+    from vit_gui.model import catalog
+    from vit_gui.model.download import installed_path, sha256_of
+
+    model = catalog.known_model("deit-ti16")
+    path = installed_path(model)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"stand-in weights")
+    monkeypatch.setattr(catalog, "CATALOG", tuple(
+        type(m)(**{**m.__dict__, "sha256": sha256_of(path)}) if m.name == "deit-ti16" else m for m in catalog.CATALOG))
+    assert main(["models", "get", "deit-ti16", "--url", "http://127.0.0.1:9/never-asked"]) == 0
+    assert "already installed and intact" in capsys.readouterr().err

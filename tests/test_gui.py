@@ -635,3 +635,22 @@ def test_a_map_that_arrives_after_the_user_moved_on_is_kept_but_not_drawn(qtbot,
     view._on_job_done(0, ("map", view.prediction, stale_spec, stale, None), "")  # the earlier request's answer
     assert view.current_map is None and view.method.name == "class"  # not drawn over the class the user chose
     assert view._memo[1] == stale_spec  # kept: going back to it needs no recompute
+
+
+def test_the_empty_window_says_how_to_get_classes_while_the_model_has_none(qtbot, tmp_path, tiny_checkpoint):
+    import torch as torch_
+
+    from vit_gui.model.safetensors_io import write_safetensors
+    from vit_gui.model.vit import VisionTransformer
+
+    torch_.manual_seed(0)
+    backbone = write_safetensors(tmp_path / "backbone.safetensors",
+                                 VisionTransformer(embed_dim=192, depth=1, num_heads=3, num_classes=0).state_dict())
+    window = make_window(qtbot, tmp_path / "s.ini", backbone)
+    hint = window.drop_hint
+    assert not hint.no_classes.isHidden() and "teach it your own classes" in hint.no_classes.text()
+    window.add_model_file(str(tiny_checkpoint))
+    qtbot.waitUntil(lambda: window.model_info is not None and window.model_info.architecture.num_classes == 10,
+                    timeout=30_000)
+    assert hint.no_classes.isHidden() and hint.class_buttons.isHidden()
+    window.close()

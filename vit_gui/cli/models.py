@@ -27,13 +27,17 @@ def run_models(args) -> int:
         if sys.stdout is not None:
             print("\n".join(printable(line) for line in lines))
         return EXIT_OK
-    from vit_gui.model.download import DownloadCancelled, DownloadError, download_model
+    from vit_gui.model.download import DownloadCancelled, DownloadError, download_model, installed_path, sha256_of
 
     try:
         model = catalog.known_model(args.name)
     except KeyError as exc:
         say(f"error: {exc.args[0]}")
         return EXIT_CANNOT_RUN
+    present = installed_path(model)
+    if present.is_file() and model.sha256 and sha256_of(present) == model.sha256:
+        say(f"{model.title} is already installed and intact: {present}")
+        return EXIT_OK
     say(f"downloading {model.title} (~{model.approx_bytes / 1e6:.0f} MB, {model.license}) from {args.url or model.url}")
     try:
         path = download_model(model, url=args.url, progress=ProgressPrinter())

@@ -62,6 +62,8 @@ class DropHint(QWidget):
 
     open_files = Signal()
     open_folder = Signal()
+    get_models = Signal()
+    teach = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -82,11 +84,37 @@ class DropHint(QWidget):
         buttons.addWidget(files)
         buttons.addWidget(folder)
         buttons.addStretch()
+        # a backbone (the built-in model) has no classes: say, in one sentence, how to get some
+        self.no_classes = QLabel("This model has no classes yet, so it shows where it looks but not what it "
+                                 "sees: download a classifier, or teach it your own classes from folders of photos.")
+        self.no_classes.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_classes.setWordWrap(True)
+        get = QPushButton("Get a classifier…")
+        get.setToolTip("download a Vision Transformer that knows ImageNet's 1,000 classes (Model > Get models…)")
+        teach = QPushButton("Teach new classes…")
+        teach.setToolTip("give this model classes from your own folders of photos, in seconds (Model > Teach new classes…)")
+        get.clicked.connect(self.get_models)
+        teach.clicked.connect(self.teach)
+        self.class_buttons = QWidget()
+        class_row = QHBoxLayout(self.class_buttons)
+        class_row.addStretch()
+        class_row.addWidget(get)
+        class_row.addWidget(teach)
+        class_row.addStretch()
         layout = QVBoxLayout(self)
         layout.addStretch()
         layout.addWidget(title)
         layout.addWidget(detail)
         layout.addLayout(buttons)
+        layout.addSpacing(24)
+        layout.addWidget(self.no_classes)
+        layout.addWidget(self.class_buttons)
         layout.addStretch()
+        self.set_backbone(False)
         self.setObjectName("dropHint")
         self.setStyleSheet("#dropHint { border: 2px dashed palette(mid); border-radius: 12px; }")
+
+    def set_backbone(self, backbone: bool) -> None:
+        """Show the way to classes while the loaded model has none."""
+        self.no_classes.setVisible(backbone)
+        self.class_buttons.setVisible(backbone)

@@ -124,6 +124,8 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
 
         self.drop_hint.open_files.connect(self.open_files_dialog)
         self.drop_hint.open_folder.connect(self.open_folder_dialog)
+        self.drop_hint.get_models.connect(self.get_models_dialog)
+        self.drop_hint.teach.connect(self.teach_dialog)
         self.results.item_selected.connect(self.on_item_selected)
         self.results.class_clicked.connect(self.on_class_clicked)
         self.attention.sheet_view.export_requested.connect(self.export_png_dialog)
@@ -213,6 +215,7 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
         self.model_panel.show_info(info, device, precision)
         self.attention.set_model_shape(info.architecture.depth, info.architecture.num_heads, info.rollout_start_block)
         self.top_k.setEnabled(not info.architecture.is_backbone)
+        self.drop_hint.set_backbone(info.architecture.is_backbone)
         self.top_k.setToolTip("this model has no classes yet" if info.architecture.is_backbone else TOP_K_TIP)
         self.status(f"model ready: {info.name}")
         if self.rerun_after_load and self.session.records:
