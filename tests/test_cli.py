@@ -89,7 +89,7 @@ def test_csv_output(capsys, tiny_checkpoint, photo_folder):
     code, out, _ = run_cli(capsys, photo_folder, "--model", tiny_checkpoint, "--format", "csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == ["path", "rank", "label", "index", "prob", "error"]
+    assert list(rows[0]) == ["path", "rank", "label", "index", "prob", "error", "note"]
     assert len(rows) == 3 * 5
     chelsea = [r for r in rows if r["path"].endswith("chelsea.jpg")]
     assert [r["rank"] for r in chelsea] == ["1", "2", "3", "4", "5"]
@@ -226,3 +226,15 @@ def test_a_class_map_without_class_index_explains_each_images_top_class(capsys, 
     for record in records:
         top = record["top"][0]["index"]
         assert record["maps"]["kind"] == f"legrad{top}" and Path(record["maps"]["npy"]).is_file()
+
+
+def test_a_backbones_csv_row_says_why_it_has_no_class(capsys, photo_folder, tmp_path):
+    from vit_gui.model.safetensors_io import write_safetensors
+    from vit_gui.model.vit import VisionTransformer
+
+    torch.manual_seed(0)
+    path = write_safetensors(tmp_path / "b.safetensors", VisionTransformer(embed_dim=192, depth=1, num_heads=3,
+                                                                           num_classes=0).state_dict())
+    code, out, _ = run_cli(capsys, photo_folder / "coffee.png", "--model", path, "--format", "csv")
+    [row] = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and row["label"] == "" and row["error"] == "" and "no classes" in row["note"]

@@ -40,7 +40,7 @@ def test_a_corrupt_settings_file_does_not_stop_the_app(qtbot, tmp_path, tiny_che
     window = make_window(qtbot, settings, tiny_checkpoint)
     assert window.isVisible()
     assert window.attention.opacity.value() == 50 and window.top_k.value() == 5
-    assert window.attention.fusion.currentText() == "mean"
+    assert window.attention.controls.fusion_name() == "mean"
     window.attention.opacity.setValue(70)  # and it still saves
     window.close()
     assert Settings(QSettings(str(settings), QSettings.Format.IniFormat)).opacity == pytest.approx(0.7)

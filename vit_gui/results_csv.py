@@ -1,5 +1,6 @@
 """The results table the CLI prints and the app exports: one row per top class, or one
-row with the error (or why there are no classes) for an image that has none."""
+row with the error for an image that has none; the note column says what else is worth
+knowing (a backbone's missing classes, a turned or first-frame image)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterable
 
 from vit_gui.record import ImageRecord
 
-COLUMNS = ["path", "rank", "label", "index", "prob", "error"]
+COLUMNS = ["path", "rank", "label", "index", "prob", "error", "note"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -40,12 +41,13 @@ def results_csv(records: Iterable[ImageRecord]) -> str:
     writer.writerow(COLUMNS + extra)
     for record in records:
         figures = [_figure(record.faithfulness, column) for column in extra]
+        note = safe_cell("; ".join(record.to_json()["notes"]))  # e.g. why a backbone's row has no class
         if record.error or not record.top:
             why = record.error or ("" if record.is_backbone_result else "not classified yet")
-            writer.writerow([safe_cell(record.path), "", "", "", "", safe_cell(why)] + figures)
+            writer.writerow([safe_cell(record.path), "", "", "", "", safe_cell(why), note] + figures)
             continue
         for rank, top in enumerate(record.top, 1):
-            writer.writerow([safe_cell(record.path), rank, safe_cell(top.label), top.index, f"{top.prob:.6f}", ""]
+            writer.writerow([safe_cell(record.path), rank, safe_cell(top.label), top.index, f"{top.prob:.6f}", "", note]
                             + figures)
     return buffer.getvalue()
 

@@ -150,7 +150,7 @@ METHODS: dict[str, MapMethod] = {
             "gradient-weighted relevance for one class (Chefer, Gur & Wolf 2021): what supports that class",
             ("class_index",), True,
             lambda s: f"class{s.class_index}",
-            lambda s, _depth, label: f"evidence for “{label or s.class_index}” (Chefer et al.)",
+            lambda s, _depth, label: f"evidence for “{label or s.class_index}”",
             "Bright patches are the parts of the photo that pushed the model towards this class; dark ones did "
             "not help it. Pick another class in the results list to compare.",
         ),

@@ -108,6 +108,7 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
         legend_row.addWidget(self.legend_high)
         legend_row.addStretch()
         layout.addLayout(legend_row)
+        self._hide_legend()  # until a map is drawn
         layout.addWidget(self.reading)
         self.check_row = QWidget()  # a check is of one map: hidden in the tile views
         check_row = QHBoxLayout(self.check_row)
@@ -167,6 +168,12 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
         self.canvas.clear()
         self.canvas.setText(message)
         self.caption.setText("")
+        self._hide_legend()
+
+    def _hide_legend(self) -> None:
+        """No map on screen (a photo waiting, a class map on its way): no colour bar either."""
+        for widget in (self.legend, self.legend_low, self.legend_high):
+            widget.setVisible(False)
 
     # ---- the map ----------------------------------------------------------------------------
     @property
@@ -179,7 +186,7 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
     def spec(self) -> MapSpec | None:
         """The MapSpec the controls describe (block and head 0-based); None while a class map
         waits for the user to pick a class."""
-        values = {"fusion": self.fusion.currentText(), "discard_ratio": self.discard.value() / 100,
+        values = {"fusion": self.controls.fusion_name(), "discard_ratio": self.discard.value() / 100,
                   "start_block": self.start_block.value() - 1, "block": self.block.value() - 1,
                   "head": self.head.currentIndex(), "class_index": self.class_index}
         method = self.method
@@ -310,8 +317,9 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
         self.current_map, self.map_spec_shown = grid_map, spec
         self.update_legend()  # its words follow the map (attention, or evidence for a class)
         photo = self._fit(self.display_image)
-        if grid_map is None:  # a class map not chosen or not computed yet
+        if grid_map is None:  # a class map not chosen or not computed yet: no colours, so no legend
             self._fitted = None
+            self._hide_legend()
             self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(photo)))
             return
         shown = self.show_overlay.isChecked()
@@ -331,15 +339,19 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
 
     @Slot()
     def _compose(self, *_) -> None:
-        """The overlay left of the compare line, the plain photo right of it."""
+        """The plain photo left of the compare line, the map right of it, as the slider's words
+        say ("photo" at its left end, "map" at its right)."""
         if self._fitted is None:
             return
         photo, covered = self._fitted
-        split = round(photo.width * self.compare.value() / 100) if self.show_overlay.isChecked() else photo.width
-        if split < photo.width:
-            covered = photo.copy()
-            covered.paste(self._fitted[1].crop((0, 0, split, photo.height)), (0, 0))
-            covered.paste((255, 255, 255), (max(0, split - 1), 0, min(photo.width, split + 1), photo.height))
+        shown = self.compare.value() if self.show_overlay.isChecked() else 100
+        split = round(photo.width * (1 - shown / 100))  # where the map begins
+        if split > 0:
+            mixed = covered.copy()
+            mixed.paste(photo.crop((0, 0, split, photo.height)), (0, 0))
+            if split < photo.width:
+                mixed.paste((255, 255, 255), (max(0, split - 1), 0, min(photo.width, split + 1), photo.height))
+            covered = mixed
         self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(covered)))
 
     def _fit(self, image):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
+    QApplication,
     QFormLayout,
     QFrame,
     QLabel,
@@ -175,7 +176,7 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
         self.model_panel.set_precision(s.text("precision", ""))
         self.attention.opacity.setValue(round(100 * s.opacity))
         self.attention.discard.setValue(round(100 * s.discard_ratio))
-        self.attention.fusion.setCurrentText(s.fusion)
+        self.attention.controls.set_fusion(s.fusion)
         self.legend_action.setChecked(s.text("export_legend", "yes") != "no")
         colormap = s.text("colormap", "inferno")
         if self.attention.colormap.findText(colormap) >= 0:
@@ -215,6 +216,11 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
         self.model_panel.show_info(info, device, precision)
         self.attention.set_model_shape(info.architecture.depth, info.architecture.num_heads, info.rollout_start_block)
         self.top_k.setEnabled(not info.architecture.is_backbone)
+        most = max(1, min(20, info.architecture.num_classes or 20))  # a 4-class model lists at most 4
+        self.top_k.blockSignals(True)  # the user's own choice stays in the settings for the next model
+        self.top_k.setMaximum(most)
+        self.top_k.setValue(min(self.settings.top_k, most))
+        self.top_k.blockSignals(False)
         self.drop_hint.set_backbone(info.architecture.is_backbone)
         self.top_k.setToolTip("this model has no classes yet" if info.architecture.is_backbone else TOP_K_TIP)
         self.status(f"model ready: {info.name}")
@@ -367,13 +373,16 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
             return
         self.settings.set("colormap", self.attention.colormap.currentText())
         self.settings.set("opacity", self.attention.opacity.value() / 100)
-        self.settings.set("fusion", self.attention.fusion.currentText())
+        self.settings.set("fusion", self.attention.controls.fusion_name())
         self.settings.set("discard_ratio", self.attention.discard.value() / 100)
         self.settings.set("export_legend", "yes" if self.legend_action.isChecked() else "no")
 
     def closeEvent(self, event) -> None:
-        """Stop the worker cleanly: cancel, then quit and wait for its thread."""
+        """Stop the worker cleanly: cancel, then quit and wait for its thread. The window goes at
+        once: the photo being classified may take seconds to finish, which no one must watch."""
         self.settings.set("window_geometry", self.saveGeometry())
+        self.hide()
+        QApplication.processEvents()
         self.worker.cancel_upto(self.batch_id)
         if getattr(self, "teach_window", None) is not None:
             self.teach_window.done(0)  # stops its thread too

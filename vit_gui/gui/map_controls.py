@@ -42,9 +42,10 @@ class MapControls(QGroupBox):
         self.view.setToolTip("one large map, or many small ones side by side to compare layers and heads; "
                              "click a small map to see it large")
         self.start_block = QSpinBox()
-        self.start_block.setPrefix("from block ")
-        self.start_block.setToolTip("rollout: the first layer followed. Some models (DINOv2) send the summary "
-                                    "token to one background patch in block 1; starting at block 2 shows the object")
+        self.start_block.setPrefix("block ")
+        self.start_block.setToolTip("the first layer (block) the map follows (rollout's and LeGrad's start block). "
+                                    "Some models (DINOv2) send the summary token to one background patch in block 1; "
+                                    "starting at block 2 shows the object")
         self.block = QSpinBox()
         self.block.setPrefix("block ")
         self.block.setToolTip("which layer of the model (a block): 1 is nearest the pixels, the last is nearest "
@@ -52,13 +53,15 @@ class MapControls(QGroupBox):
         self.head = QComboBox()
         self.head.setToolTip("each layer looks at the photo in several ways at once; a head is one of them")
         self.fusion = QComboBox()
-        self.fusion.addItems(["mean", "max", "min"])
-        self.fusion.setToolTip("how a layer's heads become one map: mean = their average, max = where any head "
-                               "looked, min = where all heads agree")
+        for words, name in (("their average", "mean"), ("where any head looked", "max"),
+                            ("where all heads agree", "min")):
+            self.fusion.addItem(words, name)
+        self.fusion.setToolTip("how a layer's heads become one map (head fusion): their average (mean), where any "
+                               "head looked (max), or where all heads agree (min)")
         self.discard = QSlider(Qt.Orientation.Horizontal)
         self.discard.setRange(0, 95)
         self.discard.setToolTip("rollout: ignore this share of the weakest attention links, which sharpens the "
-                                "map (the 'discard ratio' of Abnar & Zuidema)")
+                                "map (the 'discard ratio' of Abnar & Zuidema 2020)")
         self.discard_label = QLabel()
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
@@ -79,10 +82,10 @@ class MapControls(QGroupBox):
         form = QFormLayout(self)
         form.addRow("Map:", self.mode)
         form.addRow("View:", self.view)
-        form.addRow("Rollout:", self.start_block)
+        form.addRow("Follow from:", self.start_block)
         form.addRow("Layer:", where)
-        form.addRow("Head fusion:", self.fusion)
-        form.addRow("Discard:", discard_row)
+        form.addRow("Combine heads:", self.fusion)
+        form.addRow("Ignore weakest:", discard_row)
         form.addRow("Opacity:", self.opacity)
         form.addRow("Colours:", self.colormap)
         form.addRow("", self.show_overlay)
@@ -93,6 +96,15 @@ class MapControls(QGroupBox):
                         self.head.currentIndexChanged, self.fusion.currentIndexChanged, self.discard.valueChanged,
                         self.opacity.valueChanged, self.colormap.currentIndexChanged, self.show_overlay.toggled,
                         self.view.currentIndexChanged)
+
+    def fusion_name(self) -> str:
+        """mean, max or min: what the "Combine heads" words stand for."""
+        return self.fusion.currentData()
+
+    def set_fusion(self, name: str) -> None:
+        index = self.fusion.findData(name)
+        if index >= 0:
+            self.fusion.setCurrentIndex(index)
 
     @property
     def method(self):
@@ -108,6 +120,7 @@ class MapControls(QGroupBox):
         self.start_block.setRange(1, depth)
         self.start_block.setValue(rollout_start_block + 1)
         self.block.setRange(1, depth)
+        self.block.setValue(depth)  # one layer, and every head of one, open on the last: block 1's heads look like noise
         current_head = self.head.currentIndex()
         self.head.clear()
         self.head.addItems([f"head {h}" for h in range(1, heads + 1)])

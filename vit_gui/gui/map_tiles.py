@@ -30,7 +30,7 @@ class TilesMixin:
         from vit_gui.explain.sheet import atlas_sheet, fit_columns, tile_sheet
 
         prediction, view = self.prediction, self.view.currentIndex()
-        fusion, block = self.fusion.currentText(), self.block.value() - 1
+        fusion, block = self.controls.fusion_name(), self.block.value() - 1
         colormap, opacity = self.colormap.currentText(), max(self.opacity.value() / 100, 0.35)
         width, height = self.stack.width() - 8, self.stack.height() - 40  # the page below the zoom buttons
         aspect = self.display_image.width / self.display_image.height

@@ -10,6 +10,9 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QL
 from vit_gui.gui.plain import esc, tooltip
 
 ADD_MODEL = "__add__"
+#: how the photo is fitted to the model's input, in words (the technical name in the tooltip)
+RESIZE_WORDS = {"crop": "the centre of the photo", "resize": "the photo squeezed to fit",
+                "letterbox": "the whole photo, grey bands around it"}
 
 
 class ModelPanel(QGroupBox):
@@ -30,14 +33,14 @@ class ModelPanel(QGroupBox):
         self.set_cuda_status("checking whether a CUDA GPU is available…")
         self.precision = QComboBox()
         for label, name, tip in (
-                ("the model's own", "", "what the model's sidecar asks for, else float32"),
-                ("float32 (exact)", "float32", "the reference: what the model was trained in"),
-                ("auto (fastest that agrees)", "auto", "bfloat16 on a CPU that runs it fast, float16 on a GPU; "
-                                                       "kept only if it agrees with float32 and is faster"),
-                ("bfloat16", "bfloat16", "half the memory; fast on CPUs with AMX"),
-                ("float16 (GPU)", "float16", "for CUDA GPUs"),
-                ("int8 (fastest on CPU)", "int8", "linear layers in 8-bit integers: about twice as fast on a CPU, "
-                                                  "a little less exact; no class evidence maps")):
+                ("as the model asks", "", "the number format the model's sidecar asks for, else float32 (exact)"),
+                ("exact", "float32", "float32: the numbers the model was trained with"),
+                ("fastest that stays exact enough", "auto", "auto: bfloat16 on a CPU that runs it fast, float16 on "
+                                                            "a GPU; kept only if it agrees with float32 and is faster"),
+                ("half the memory", "bfloat16", "bfloat16: half the memory; fast on CPUs with AMX"),
+                ("half the memory (GPU)", "float16", "float16, for CUDA GPUs"),
+                ("fastest, a little less exact", "int8", "int8: linear layers in 8-bit integers, about twice as fast "
+                                                         "on a CPU; no class maps (they need gradients)")):
             self.precision.addItem(label, name)
             self.precision.setItemData(self.precision.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.precision.activated.connect(lambda _: self.precision_chosen.emit(self.current_precision()))
@@ -59,7 +62,7 @@ class ModelPanel(QGroupBox):
         form = QFormLayout()
         form.addRow("Model:", self.models)
         form.addRow("Device:", self.device)
-        form.addRow("Precision:", self.precision)
+        form.addRow("Speed:", self.precision)
         buttons = QHBoxLayout()
         buttons.addWidget(self.get_models)
         buttons.addWidget(self.add_model)
@@ -170,10 +173,13 @@ class ModelPanel(QGroupBox):
         warnings = "".join(f"<br><span style='color:#b9770e'>⚠ {esc(w)}</span>" for w in info.warnings)
         source = esc(info.source or str(info.path))
         licence = f" · {esc(info.license)}" if info.license else ""
-        classes = f"{arch.num_classes} classes" if arch.num_classes else "no classes yet (a backbone: maps only)"
+        classes = f"{arch.num_classes} classes" if arch.num_classes else "no classes yet (it shows where it looks)"
+        fit = RESIZE_WORDS.get(prep.resize_mode, prep.resize_mode)
+        self.status.setToolTip(tooltip(f"resize mode: {prep.resize_mode}; interpolation: {prep.interpolation}; "
+                                       f"crop share: {prep.crop_pct:g}; mean {list(prep.mean)}, std {list(prep.std)}"))
         self.show_message(
-            f"<b>{esc(info.name)}</b><br>{arch.name} · {arch.depth} blocks × {arch.num_heads} heads<br>"
-            f"input {width}×{height} ({prep.resize_mode}) · {classes} · on {device.upper()}<br>"
+            f"<b>{esc(info.name)}</b><br>{arch.name} · {arch.depth} layers × {arch.num_heads} heads<br>"
+            f"sees {width}×{height} pixels ({fit}) · {classes} · on {device.upper()}<br>"
             f"<small>from {source}{licence}</small>{warnings}"
             + (f"<br><small>runs in <b>{precision.name}</b>: {esc(precision.reason)}</small>" if precision else "")
         )

@@ -30,6 +30,11 @@ class ResultsList(QTreeWidget):
         self.setUniformRowHeights(False)
         self.setAnimated(False)
         self.setMinimumWidth(260)
+        # rows wrap to the list's width instead of being cut off when a scroll bar takes room
+        self.setWordWrap(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.header().setStretchLastSection(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self._items: dict[int, QTreeWidgetItem] = {}
         self.currentItemChanged.connect(self._on_current_changed)
         self.itemClicked.connect(self._on_clicked)

@@ -168,7 +168,10 @@ class TeachWindow(QDialog):
         self.summary = plain_label("")
         self.summary.setWordWrap(True)
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["class", "precision", "recall"])
+        self.table.setHorizontalHeaderLabels(["class", "right when it says so", "found of this class"])
+        for column, tip in ((1, "precision: of the photos it called this class, the share that really are"),
+                            (2, "recall: of the photos of this class, the share it recognised")):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.verticalHeader().setVisible(False)
         self.confusion = QLabel()
         self.hardest = QWidget()
@@ -336,8 +339,10 @@ class TeachWindow(QDialog):
         accuracy = report.accuracy
         self.summary.setText(
             f"On {taught.facts['val_images']} photos kept aside, the new classifier is right "
-            f"{accuracy:.0%} of the time ({taught.facts['train_images']} photos taught; weight decay "
-            f"{taught.probe.weight_decay:g})." if accuracy == accuracy else "No photos were kept aside to check it.")
+            f"{accuracy:.0%} of the time ({taught.facts['train_images']} photos taught)."
+            if accuracy == accuracy else "No photos were kept aside to check it.")
+        self.summary.setToolTip(f"validation accuracy {accuracy:.3f}; weight decay chosen "
+                                f"{taught.probe.weight_decay:g}; mode {taught.facts['mode']}")
         mixed = report.most_confused(5)
         if mixed:
             self.summary.setText(self.summary.text() + "\nMost often mixed up: " + "; ".join(

@@ -38,7 +38,7 @@ def draw_trials(figure, trials: list[dict]) -> None:
         axes.plot(decays, [r[key] for r in rows], style, label=label)
     axes.set_xscale("log")
     axes.set_ylim(0, 1.05)
-    axes.set_xlabel("weight decay (→ a simpler classifier)")
+    axes.set_xlabel("settings tried: simpler classifier →  (weight decay)")
     axes.set_ylabel("accuracy")
     axes.set_title("Teaching: each setting tried")
     axes.legend(loc="lower left")
