@@ -2,7 +2,7 @@
 
 Whatever the bytes, loading ends in a result or in the project's own error type, within a
 bounded time per input. The number of examples per test is VIT_GUI_FUZZ_EXAMPLES
-(default 150; the README's figures come from a run with 3000).
+(default 150; the figures in docs/RELIABILITY.md come from a run with 3000).
 """
 
 import io

