@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Build dist/vit-gui/ with PyInstaller and run the frozen executable's self-test.
-# Usage: bash scripts/package.sh [--with-default-model]
+# Build dist/vit-gui/ with PyInstaller, slim it, run the frozen executable's self-test, and
+# pack it: dist/vit-gui-<version>-<os>-<arch>.tar.gz (and, on Debian-like Linux with dpkg-deb,
+# a .deb that is installed, self-tested and removed again: scripts/package_deb.sh).
+# Usage: bash scripts/package.sh [--with-default-model] [--no-deb]
 #   --with-default-model  download the default model (vit-b16, ~346 MB) into model_data/
 #                         first, so the build carries it (needs internet access).
 set -euo pipefail
@@ -16,7 +18,23 @@ builtin=$(.venv/bin/python scripts/builtin_model.py)
 cp "$builtin" "$builtin.json" model_data/
 rm -rf build/vit-gui dist/vit-gui
 .venv/bin/pyinstaller --noconfirm --log-level WARN build.spec
-echo "package: dist/vit-gui is $(du -sh dist/vit-gui | cut -f1)" >&2
+if [ "$(uname -s)" = "Linux" ] && command -v strip > /dev/null; then
+    # symbol tables torch's and Python's libraries carry but never read: 415 -> 345 MB for libtorch_cpu
+    # alone. Only these: libraries a wheel's repair tool rewrote (numpy's openblas) break when stripped.
+    strip --strip-unneeded dist/vit-gui/_internal/torch/lib/*.so* dist/vit-gui/_internal/libpython3*.so* \
+        dist/vit-gui/_internal/python3*/lib-dynload/*.so
+fi
+echo "package: dist/vit-gui is $(du -sh dist/vit-gui | cut -f1), by part:" >&2
+.venv/bin/python scripts/package_report.py dist/vit-gui >&2
 
 # the self-test loads the default model: the bundled real backbone
 VIT_GUI_DATA_DIR="$PWD/build/self-test-data" QT_QPA_PLATFORM=offscreen dist/vit-gui/vit-gui --self-test
+
+version=$(.venv/bin/python -c "import vit_gui; print(vit_gui.__version__)")
+os_name=$(uname -s | tr '[:upper:]' '[:lower:]')
+archive="dist/vit-gui-$version-$os_name-$(uname -m).tar.gz"
+tar -czf "$archive" -C dist vit-gui
+echo "package: $archive is $(du -h "$archive" | cut -f1)" >&2
+if [ "${1:-}" != "--no-deb" ] && [ "$os_name" = "linux" ] && command -v dpkg-deb > /dev/null; then
+    bash scripts/package_deb.sh "$version"
+fi

@@ -1,14 +1,17 @@
-"""Screenshots of the real window with the real built-in backbone, as a user sees it.
+"""Screenshots of the real app with the real built-in backbone, as a user sees it: the whole
+screen, so a window that does not fit shows it.
 
-Scenes: launch (first start with the built-in backbone, nothing dropped yet), results (three photos classified, the
-rollout with its legend), blocks (every block), atlas (every block x head), class (class evidence), compare
-(the split between photo and map), check ("Check this map"). Class names need a model
-with classes: the backbone is taught four classes (cat, coffee, rocket, astronaut) from
-crops of scikit-image's photos, in a scratch folder, first.
+Scenes: launch (first start with the built-in backbone), results (three photos classified,
+the rollout with its legend), blocks, atlas, class (class evidence), compare, check-backbone
+and check-taught ("Can I trust this map?" on the backbone and on a taught model), believe
+("Which map should I believe?"), teach (the Teach window's report), help, getmodels. Class
+names need a model with classes: the backbone is taught four classes (cat, coffee, rocket,
+astronaut) from crops of scikit-image's photos, in a scratch folder, first.
 
-Run it on a display, e.g. a virtual one:
-    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshot.py --scene results
-    ... --all   (every scene at 1280x800 and 1920x1080 into docs/screenshots/, and docs/screenshot.png)
+Run it on a display, e.g. a virtual one of a laptop's size:
+    xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshot.py --scene results
+    .venv/bin/python scripts/screenshot.py --all   (every scene at 1280x800 and 1366x768, each on its own
+                                                     Xvfb, into docs/screenshots/, and docs/screenshot.png)
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "resources" / "samples"
-SCENES = ("launch", "results", "blocks", "atlas", "class", "compare", "check")
-SIZES = ((1280, 800), (1920, 1080))
+SCENES = ("launch", "results", "blocks", "atlas", "class", "compare", "check-backbone", "check-taught", "believe",
+          "teach", "help", "getmodels")
+SIZES = ((1280, 800), (1366, 768))
+ON_THE_BACKBONE = ("launch", "check-backbone", "teach", "help", "getmodels")
 
 
 def builtin() -> Path:
@@ -33,14 +38,13 @@ def builtin() -> Path:
     return default_model_path()
 
 
-def teach_demo_model(work: Path) -> Path:
-    """A classifier of four classes on the built-in backbone, from crops of real photos."""
+def crops(data: Path) -> Path:
+    """Four classes of crops of scikit-image's photos."""
     import numpy as np
     import skimage.data
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    data = work / "photos"
     for name in ("chelsea", "coffee", "rocket", "astronaut"):
         picture = np.asarray(Image.fromarray(getattr(skimage.data, name)()).convert("RGB"))
         label = {"chelsea": "cat"}.get(name, name)
@@ -49,13 +53,18 @@ def teach_demo_model(work: Path) -> Path:
             side = int(rng.integers(min(picture.shape[:2]) // 2, min(picture.shape[:2])))
             y, x = rng.integers(0, picture.shape[0] - side + 1), rng.integers(0, picture.shape[1] - side + 1)
             Image.fromarray(picture[y : y + side, x : x + side]).save(data / label / f"{i:02d}.png")
+    return data
+
+
+def teach_demo_model(work: Path) -> Path:
+    """A classifier of four classes on the built-in backbone, from crops of real photos."""
     out = work / "four-photos.safetensors"
-    subprocess.run([sys.executable, "-m", "vit_gui", "teach", str(data), "-o", str(out), "--name",
+    subprocess.run([sys.executable, "-m", "vit_gui", "teach", str(crops(work / "photos")), "-o", str(out), "--name",
                     "DINOv2 ViT-S/14 + four taught classes"], check=True, capture_output=True)
     return out
 
 
-def shoot_scene(scene: str, size: tuple[int, int], out: Path, model: Path) -> None:
+def shoot_scene(scene: str, out: Path, model: Path) -> None:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -68,10 +77,23 @@ def shoot_scene(scene: str, size: tuple[int, int], out: Path, model: Path) -> No
     work = Path(tempfile.mkdtemp())
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow(Settings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)))
-    window.resize(*size)
     window.show()
     state = {"stage": "load"}
     photos = [SAMPLES / "chelsea.jpg", SAMPLES / "coffee.jpg", SAMPLES / "rocket.jpg"]
+
+    def check_window():
+        return window.checks.window
+
+    def ready() -> bool:
+        """Whether what the scene shows has finished arriving."""
+        view = window.attention
+        if scene in ("check-backbone", "check-taught", "believe"):
+            return check_window() is not None and not check_window().busy
+        if scene == "teach":
+            return window.teach_window.result is not None
+        if view.computing or (scene == "class" and view.current_map is None):
+            return False
+        return not (scene in ("atlas", "blocks") and view.tile_count() == 0)
 
     def step():
         view = window.attention
@@ -80,8 +102,22 @@ def shoot_scene(scene: str, size: tuple[int, int], out: Path, model: Path) -> No
                 if not state.get("added"):
                     state["added"] = True
                     window.add_model_file(str(model))
-            elif scene == "launch":
+            elif scene in ("launch",):
                 state["stage"] = "shoot"
+            elif scene == "help":
+                window.help_page()
+                state["stage"] = "shoot"
+            elif scene == "getmodels":
+                from vit_gui.gui.get_models import GetModelsDialog
+
+                state["dialog"] = GetModelsDialog(window)
+                state["dialog"].show()
+                state["stage"] = "shoot"
+            elif scene == "teach":
+                window.teach_dialog()
+                window.teach_window.set_folders([crops(work / "photos")])
+                window.teach_window.start_teaching()
+                state["stage"] = "settle"
             else:
                 window.add_paths([str(p) for p in photos])
                 state["stage"] = "classify"
@@ -97,24 +133,23 @@ def shoot_scene(scene: str, size: tuple[int, int], out: Path, model: Path) -> No
                 window.results.click_class(key, record.top[0].index)
             elif scene == "compare":
                 view.compare.setValue(50)
-            elif scene == "check":
+            elif scene.startswith("check") or scene == "believe":
                 view.check.click()
             state["stage"] = "settle"
-        elif state["stage"] == "settle":
-            if view.computing or view.checking or (scene == "class" and view.current_map is None):
-                pass
-            elif scene in ("atlas", "blocks") and view.tile_count() == 0:
-                pass
+        elif state["stage"] == "settle" and ready():
+            if scene == "believe" and not state.get("asked"):
+                state["asked"] = True
+                check_window().compare.click()  # busy at once, until every map is judged
             else:
                 state["stage"] = "shoot"
         if state["stage"] == "shoot":
-            QTimer.singleShot(800, shoot)
+            QTimer.singleShot(1200, shoot)
             return
         QTimer.singleShot(200, step)
 
     def shoot():
         app.processEvents()
-        picture = window.screen().grabWindow(window.winId())
+        picture = app.primaryScreen().grabWindow(0)  # the whole screen: a window that does not fit shows it
         out.parent.mkdir(parents=True, exist_ok=True)
         picture.save(str(out))
         print(f"saved {out} ({picture.width()}x{picture.height()})")
@@ -128,26 +163,24 @@ def shoot_scene(scene: str, size: tuple[int, int], out: Path, model: Path) -> No
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scene", choices=SCENES, default="results")
-    parser.add_argument("--size", default="1280x800")
     parser.add_argument("--model", type=Path, help="default: the built-in backbone taught four classes")
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--all", action="store_true", help="every scene at both sizes (one process each)")
+    parser.add_argument("--all", action="store_true", help="every scene at both sizes (one Xvfb each)")
     args = parser.parse_args()
     if args.all:
         model = args.model or teach_demo_model(Path(tempfile.mkdtemp()))
         for scene in SCENES:
             for width, height in SIZES:
                 out = ROOT / "docs" / "screenshots" / f"{scene}-{width}x{height}.png"
-                subprocess.run([sys.executable, __file__, "--scene", scene, "--size", f"{width}x{height}",
-                                "--model", str(builtin() if scene == "launch" else model), "--out", str(out)],
-                               check=True, env=os.environ)
+                subprocess.run(["xvfb-run", "-a", "-s", f"-screen 0 {width}x{height}x24", sys.executable, __file__,
+                                "--scene", scene, "--model", str(builtin() if scene in ON_THE_BACKBONE else model),
+                                "--out", str(out)], check=True, env=os.environ)
         (ROOT / "docs" / "screenshot.png").write_bytes((ROOT / "docs" / "screenshots" / "results-1280x800.png")
                                                        .read_bytes())
         return 0
-    model = args.model or teach_demo_model(Path(tempfile.mkdtemp()))
-    width, height = (int(v) for v in args.size.split("x"))
-    out = args.out or ROOT / "docs" / "screenshots" / f"{args.scene}-{width}x{height}.png"
-    shoot_scene(args.scene, (width, height), out, model)
+    model = args.model or (builtin() if args.scene in ON_THE_BACKBONE else teach_demo_model(Path(tempfile.mkdtemp())))
+    out = args.out or ROOT / "docs" / "screenshots" / f"{args.scene}.png"
+    shoot_scene(args.scene, out, model)
     return 0
 
 

@@ -96,6 +96,7 @@ def test_which_map_to_believe_ranks_every_method_on_one_photo(tiny, photos):
     assert sorted(titles) == sorted(["Rollout from block 1", "Block 4", "Class evidence", "Grad-CAM", "LeGrad"])
     randoms = {id(s.faithfulness.random) for s in scores}
     assert len(randoms) == 1  # every method met the same random orders
-    ranks = [(s.stability.stable, s.strength) for s in scores]
-    assert ranks == sorted(ranks, reverse=True)
+    ranks = [(s.stability.stable, s.faithfulness.deletion_beats_random + s.faithfulness.insertion_beats_random,
+              s.strength) for s in scores]
+    assert ranks == sorted(ranks, reverse=True)  # stable first, then the verdict, then how far beyond random
     assert all(s.line().startswith(s.title) for s in scores)

@@ -99,7 +99,7 @@ class Predictor:
         self.model = loaded.model.eval().requires_grad_(False).to(self.device)
         self.max_batch: int | None = None
         self.notices: list[str] = []
-        self.precision = Precision("float32", "exact: the numbers the model was trained with")
+        self.precision = Precision("float32", "the numbers the model was trained with")
         if precision != "float32":
             self._choose_precision(precision)
 

@@ -83,6 +83,9 @@ def compare_maps(predictor, image, protocol: str = "drop", class_index: int | No
     return sorted(scores, key=_rank, reverse=True)
 
 
-def _rank(score: MethodScore) -> tuple[bool, float]:
-    """Stable maps before unstable ones, then by how far they beat random."""
-    return (score.stability is None or score.stability.stable, score.strength)
+def _rank(score: MethodScore) -> tuple[bool, int, float]:
+    """Stable maps before unstable ones, then by their verdict (beating random on both tests,
+    on one, on none), then by how far they beat random."""
+    f = score.faithfulness
+    return (score.stability is None or score.stability.stable,
+            int(f.deletion_beats_random) + int(f.insertion_beats_random), score.strength)

@@ -79,8 +79,9 @@ class Randomisation:
     def sentence(self) -> str:
         top = self.steps[0]
         if self.depends_on_weights:
-            return (f"Scrambling the model's learned weights changes this map (rank correlation {top[1]:.2f} after "
-                    f"the {top[0]}, {self.final:.2f} after all of it): it shows what the model learned.")
+            return (f"Scrambling the model's learned weights changes this map (rank correlation with the original "
+                    f"{top[1]:.2f} with {top[0]} scrambled, {self.final:.2f} with every layer scrambled): it shows "
+                    "what the model learned.")
         return (f"Careful: this map barely changes when the model's learned weights are scrambled (rank correlation "
                 f"{self.final:.2f} with all of them scrambled): it shows the photo more than the model.")
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from vit_gui.gui.pictures import png_pixmap
 from vit_gui.gui.plain import plain_label
+from vit_gui.gui.screen_fit import fit_to_screen
 
 PROTOCOL_CHOICES = (
     ("Leave them out", "drop", "token drop: the hidden patches' tokens leave the model's input sequence; the others "
@@ -49,7 +50,7 @@ class CheckWindow(QDialog):
         self.busy = False
         self.scores: list = []
         self._build()
-        self.resize(900, 660)
+        fit_to_screen(self, 900, 680)
 
     def _build(self) -> None:
         self.subject = plain_label("")
@@ -77,9 +78,10 @@ class CheckWindow(QDialog):
         self.words = plain_label("")
         self.words.setWordWrap(True)
         self.words.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["Map", "Verdict", "Hiding its brightest parts", "Stays put"])
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["Map", "Verdict", "Brightest hidden first (random)", "Ranking (SaCo)",
+                                              "Stays put when moved"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -97,10 +99,10 @@ class CheckWindow(QDialog):
         controls.addWidget(self.cancel)
         body = QWidget()
         body_layout = QVBoxLayout(body)
+        body_layout.addWidget(self.table)  # every map compared, first: the answer to the question asked
+        body_layout.addWidget(self.show_best, alignment=Qt.AlignmentFlag.AlignRight)
         body_layout.addWidget(self.plot)
         body_layout.addWidget(self.words)
-        body_layout.addWidget(self.table)
-        body_layout.addWidget(self.show_best, alignment=Qt.AlignmentFlag.AlignRight)
         body_layout.addStretch()
         scroll = QScrollArea()  # on a small screen the report scrolls; the buttons stay in view
         scroll.setWidgetResizable(True)
@@ -180,8 +182,8 @@ class CheckWindow(QDialog):
         self.table.setRowCount(len(scores))
         for row, score in enumerate(scores):
             f, stability = score.faithfulness, score.stability
-            cells = (score.title, f.verdict, f"area {f.deletion.auc:.2f} (random {f.random.mean:.2f} ± "
-                     f"{f.random.spread:.2f}); SaCo {f.saco:+.2f}",
+            cells = (score.title, f.verdict, f"{f.deletion.auc:.2f} ({f.random.mean:.2f} ± {f.random.spread:.2f})",
+                     f"{f.saco:+.2f}",
                      "—" if stability is None else f"{'yes' if stability.stable else 'no'} ({stability.correlation:.2f})")
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)

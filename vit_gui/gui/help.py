@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout
 
+from vit_gui.gui.screen_fit import fit_to_screen
 from vit_gui.resources import resource_path
 
 PAGE = """
@@ -96,7 +97,7 @@ class HelpDialog(QDialog):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setWindowTitle("What am I looking at?")
-        self.resize(720, 760)
+        fit_to_screen(self, 720, 760)
         self.browser = QTextBrowser()
         self.browser.setOpenExternalLinks(False)
         self.browser.setSearchPaths([str(resource_path("help"))])

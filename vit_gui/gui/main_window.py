@@ -33,6 +33,7 @@ from vit_gui.gui.map_jobs import MapJobs
 from vit_gui.gui.model_panel import ModelPanel
 from vit_gui.gui.plain import esc, plain_label, warn
 from vit_gui.gui.results import ResultsList
+from vit_gui.gui.screen_fit import fit_to_screen
 from vit_gui.gui.settings import Settings
 from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
 from vit_gui.gui.window_export import ExportMixin
@@ -184,7 +185,7 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
         self._restoring = False
         geometry = s.geometry()
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1280, 800)
+            fit_to_screen(self, 1280, 800)
         self._refresh_recent_menu()
 
     @Slot()

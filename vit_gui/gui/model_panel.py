@@ -10,6 +10,9 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QL
 from vit_gui.gui.plain import esc, tooltip
 
 ADD_MODEL = "__add__"
+#: the number format a model runs in, in words
+FORMAT_WORDS = {"float32": "exactly", "bfloat16": "in half the memory", "float16": "in half the memory",
+                "int8": "fastest, a little less exact"}
 #: how the photo is fitted to the model's input, in words (the technical name in the tooltip)
 RESIZE_WORDS = {"crop": "the centre of the photo", "resize": "the photo squeezed to fit",
                 "letterbox": "the whole photo, grey bands around it"}
@@ -81,9 +84,11 @@ class ModelPanel(QGroupBox):
         self.models.clear()
         if not entries:
             self.models.addItem("(no model installed)", None)
+        names = [entry.name for entry in entries]
         for entry in entries:
-            label = entry.name + ("" if entry.origin == "built-in" else f"  [{entry.origin}]")  # where it is
-            tip = str(entry.path)
+            # where it is, only where two models share a name (the box is narrow; the tooltip says it always)
+            label = entry.name + (f"  [{entry.origin}]" if names.count(entry.name) > 1 else "")
+            tip = f"{entry.path}\n({entry.origin})"
             if entry.problem:  # listed with its reason, never chosen: the other models stay usable
                 label += "  (cannot be used)"
                 tip += f"\n{entry.problem}"
@@ -181,5 +186,6 @@ class ModelPanel(QGroupBox):
             f"<b>{esc(info.name)}</b><br>{arch.name} · {arch.depth} layers × {arch.num_heads} heads<br>"
             f"sees {width}×{height} pixels ({fit}) · {classes} · on {device.upper()}<br>"
             f"<small>from {source}{licence}</small>{warnings}"
-            + (f"<br><small>runs in <b>{precision.name}</b>: {esc(precision.reason)}</small>" if precision else "")
+            + (f"<br><small>runs {FORMAT_WORDS.get(precision.name, 'in')} ({precision.name}): "
+               f"{esc(precision.reason)}</small>" if precision else "")
         )

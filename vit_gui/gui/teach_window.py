@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QObject, QSize, Signal, Slot
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -23,11 +23,13 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -38,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from vit_gui.gui.pictures import pil_pixmap, png_pixmap
 from vit_gui.gui.plain import plain_label, tooltip
+from vit_gui.gui.screen_fit import fit_to_screen
 from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
 
 THUMBS_PER_CLASS = 3
@@ -164,7 +167,7 @@ class TeachWindow(QDialog):
         self.status = plain_label("")
         self.status.setWordWrap(True)
         self.plot = QLabel()
-        self.plot.setMinimumSize(380, 260)
+        self.plot.setMinimumSize(340, 240)
         self.summary = plain_label("")
         self.summary.setWordWrap(True)
         self.table = QTableWidget(0, 3)
@@ -173,6 +176,8 @@ class TeachWindow(QDialog):
                             (2, "recall: of the photos of this class, the share it recognised")):
             self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setMaximumHeight(260)  # 2,000 classes scroll inside it
         self.confusion = QLabel()
         self.hardest = QWidget()
         self.hardest_layout = QGridLayout(self.hardest)
@@ -197,23 +202,34 @@ class TeachWindow(QDialog):
         left_layout.addWidget(self.progress)
         left_layout.addWidget(self.status)
 
-        right = QWidget()
-        right_layout = QGridLayout(right)
-        right_layout.addWidget(self.summary, 0, 0, 1, 2)
-        right_layout.addWidget(self.plot, 1, 0)
-        right_layout.addWidget(self.confusion, 1, 1)
-        right_layout.addWidget(self.table, 2, 0, 2, 1)
-        right_layout.addWidget(self.hardest_title, 2, 1)
-        right_layout.addWidget(self.hardest, 3, 1)
-        right_layout.addWidget(self.save, 4, 1, alignment=Qt.AlignmentFlag.AlignRight)
+        right = QWidget()  # one column: the summary, the two pictures side by side, the table, the photos
+        right_layout = QVBoxLayout(right)
+        right_layout.addWidget(self.summary)
+        pictures = QHBoxLayout()
+        pictures.addWidget(self.plot)
+        pictures.addWidget(self.confusion)
+        pictures.addStretch()
+        right_layout.addLayout(pictures)
+        right_layout.addWidget(self.table)
+        right_layout.addWidget(self.hardest_title)
+        right_layout.addWidget(self.hardest)
+        right_layout.addStretch()
+        report = QScrollArea()  # on a laptop screen the report scrolls; Save stays in view below it
+        report.setWidgetResizable(True)
+        report.setWidget(right)
 
         splitter = QSplitter()
         splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setSizes([320, 900])
+        splitter.addWidget(report)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([300, 900])
+        bottom = QHBoxLayout()
+        bottom.addStretch()
+        bottom.addWidget(self.save)
         layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
-        self.resize(1280, 820)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(bottom)
+        fit_to_screen(self, 1240, 780)
 
         self.choose.clicked.connect(self.choose_folder)
         self.train.clicked.connect(self.start_teaching)

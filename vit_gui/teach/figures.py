@@ -13,7 +13,7 @@ MAX_NAMED = 40  # classes up to which the axes name them
 
 
 def trials_png(trials: list[dict]) -> bytes:
-    return figure_png(lambda figure: draw_trials(figure, trials), size=(3.8, 2.7))
+    return figure_png(lambda figure: draw_trials(figure, trials), size=(3.4, 2.4))
 
 
 def confusion_png(report) -> bytes:
@@ -40,7 +40,7 @@ def draw_trials(figure, trials: list[dict]) -> None:
     axes.set_ylim(0, 1.05)
     axes.set_xlabel("settings tried: simpler classifier →  (weight decay)")
     axes.set_ylabel("accuracy")
-    axes.set_title("Teaching: each setting tried")
+    axes.set_title("Each setting tried")
     axes.legend(loc="lower left")
 
 
