@@ -35,21 +35,35 @@ def results_csv(records: Iterable[ImageRecord]) -> str:
     """With faithfulness figures on any record, more columns (the same on each of an
     image's rows)."""
     records = list(records)
-    extra = FAITHFULNESS_COLUMNS + [CHECK_ERROR] if any(r.faithfulness for r in records) else []
+    with_check = any(r.faithfulness for r in records)
+    return csv_text([csv_columns(with_check)] + [row for r in records for row in csv_rows(r, with_check)])
+
+
+def csv_columns(with_check: bool) -> list[str]:
+    return COLUMNS + (FAITHFULNESS_COLUMNS + [CHECK_ERROR] if with_check else [])
+
+
+def csv_rows(record: ImageRecord, with_check: bool) -> list[list]:
+    """One image's rows: one per top class, or one with its error (or why it has no class)."""
+    extra = FAITHFULNESS_COLUMNS + [CHECK_ERROR] if with_check else []
+    figures = [_figure(record.faithfulness, column) for column in extra]
+    note = safe_cell("; ".join(record.to_json()["notes"]))  # e.g. why a backbone's row has no class
+    if record.error or not record.top:
+        why = record.error or ("" if record.is_backbone_result else "not classified yet")
+        return [[safe_cell(record.path), "", "", "", "", safe_cell(why), note] + figures]
+    return [[safe_cell(record.path), rank, safe_cell(top.label), top.index, f"{top.prob:.6f}", "", note] + figures
+            for rank, top in enumerate(record.top, 1)]
+
+
+def csv_text(rows: list[list]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS + extra)
-    for record in records:
-        figures = [_figure(record.faithfulness, column) for column in extra]
-        note = safe_cell("; ".join(record.to_json()["notes"]))  # e.g. why a backbone's row has no class
-        if record.error or not record.top:
-            why = record.error or ("" if record.is_backbone_result else "not classified yet")
-            writer.writerow([safe_cell(record.path), "", "", "", "", safe_cell(why), note] + figures)
-            continue
-        for rank, top in enumerate(record.top, 1):
-            writer.writerow([safe_cell(record.path), rank, safe_cell(top.label), top.index, f"{top.prob:.6f}", "", note]
-                            + figures)
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
+
+
+def unsafe_cell(text: str) -> str:
+    """The text safe_cell() wrote, back (for reading our own CSV): the formula guard removed."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
 
 
 def _figure(faithfulness: dict | None, column: str):

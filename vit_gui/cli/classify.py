@@ -8,11 +8,12 @@ finished is written even when the run is interrupted (Ctrl+C, SIGTERM: exit 130)
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
 from vit_gui.cli.common import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, say, writable_folder
-from vit_gui.cli.output import ResultsOutput, refuse_input_as_output, sigterm_as_interrupt
+from vit_gui.cli.output import ResultsOutput, open_output, refuse_input_as_output, sigterm_as_interrupt
 from vit_gui.cli.parser import map_spec_from_args
 from vit_gui.errors import VitGuiError
 
@@ -34,6 +35,7 @@ def run_classify(args) -> int:
             raise ValueError("--top-k and --batch-size must be at least 1")
         if not 0.0 <= args.opacity <= 1.0:
             raise ValueError("--opacity must be in [0, 1]")
+        shard = parse_shard(args.shard)
         map_spec_from_args(args)  # argument mistakes fail before a model is read
         check_output_places(args)  # so is a place results cannot be written to
         skipped: list = []
@@ -41,13 +43,28 @@ def run_classify(args) -> int:
         if not paths and not skipped:
             raise ValueError("no image files found in " + ", ".join(map(str, args.paths)))
         refuse_input_as_output(args.output, paths, args.model)
+        if shard is not None:
+            paths = [p for p in paths if share_of(p, args.paths, shard[1]) == shard[0]]
+            skipped = [(p, why) for p, why in skipped if share_of(p, args.paths, shard[1]) == shard[0]]
+            say(f"share {shard[0] + 1} of {shard[1]}: {len(paths)} photos")
+        if args.resume and (args.format == "json" or args.output is None):
+            raise ValueError("--resume needs -o FILE and --format jsonl or csv (a JSON list is written whole at the end)")
     except ValueError as exc:
         say(f"error: {exc}")
         return EXIT_CANNOT_RUN
     predictor, spec = _load(args)
     if predictor is None:
         return EXIT_CANNOT_RUN
-    output = ResultsOutput(args.output, args.format)
+    try:  # opened once the model runs: a model that cannot load leaves an existing -o untouched
+        output = open_output(args)
+    except (ValueError, OSError) as exc:
+        say(f"error: could not write {args.output} ({getattr(exc, 'strerror', None) or exc})")
+        return EXIT_CANNOT_RUN
+    done_before = getattr(output, "done", set())
+    if done_before:
+        paths = [p for p in paths if str(p) not in done_before]
+        skipped = [(p, why) for p, why in skipped if str(p) not in done_before]
+        say(f"resuming {args.output}: {len(done_before)} photos already there, {len(paths)} to go")
     interrupted = False
     with sigterm_as_interrupt():
         try:
@@ -57,9 +74,35 @@ def run_classify(args) -> int:
                     say(f"[{done}/{len(paths)}] {record.path}" + (" (failed)" if record.error else ""))
         except KeyboardInterrupt:
             interrupted = True
-            say(f"interrupted after {len(output.records)} of {len(paths)} images: writing the "
-                f"{len(output.records)} that finished")
+            say(f"interrupted after {output.count} of {len(paths)} images: writing the {output.count} that finished")
     return _finish(output, skipped, interrupted)
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    """`--shard I/N` -> (I - 1, N): this run's share of N."""
+    if value is None:
+        return None
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must be I/N, e.g. 2/8, got {value!r}") from None
+    if not 1 <= index <= count:
+        raise ValueError(f"--shard {value}: the share must be 1..{count}")
+    return index - 1, count
+
+
+def share_of(path: Path, roots, count: int) -> int:
+    """Which of `count` shares a photo belongs to: by a hash of its path below the folder it
+    was found in, so every machine (wherever the folder is mounted) splits it the same way,
+    and the shares stay the same when photos are added."""
+    key = path.name
+    for root in map(Path, roots):
+        try:
+            key = path.relative_to(root).as_posix() if root.is_dir() else path.name
+            break
+        except ValueError:
+            continue
+    return int(hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:12], 16) % count
 
 
 def _load(args):
@@ -100,21 +143,18 @@ def _finish(output: ResultsOutput, skipped: list, interrupted: bool) -> int:
 
     for path, reason in skipped:  # listed, each with its reason, after the images that ran
         say(f"skipped {path}: {reason}")
-        output.add(ImageRecord(len(output.records), path.name, str(path)).fail(reason))
+        output.add(ImageRecord(output.count, path.name, str(path)).fail(reason))
     written = output.finish()
-    records = output.records
-    failed = sum(r.error is not None for r in records)
-    unmapped = sum(1 for r in records if r.maps and "error" in r.maps)
-    unchecked = sum(1 for r in records if any(part and "error" in part for part in (r.faithfulness, r.sanity)))
-    if failed:
-        say(f"{failed} of {len(records)} images could not be classified")
-    if unmapped:
-        say(f"the maps of {unmapped} images could not be written (see each one's \"maps\" error)")
-    if unchecked:
-        say(f"the maps of {unchecked} images could not be checked (see each one's \"faithfulness\" or \"sanity\" error)")
+    if output.failed:
+        say(f"{output.failed} of {output.count} images could not be classified")
+    if output.unmapped:
+        say(f"the maps of {output.unmapped} images could not be written (see each one's \"maps\" error)")
+    if output.unchecked:
+        say(f"the maps of {output.unchecked} images could not be checked (see each one's \"faithfulness\" or "
+            "\"sanity\" error)")
     if interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_SOME_FAILED if failed or unmapped or unchecked or not written else EXIT_OK
+    return EXIT_SOME_FAILED if output.failed or output.unmapped or output.unchecked or not written else EXIT_OK
 
 
 def _classify_all(predictor, paths, args, spec):

@@ -33,8 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
                           help="number format: auto picks the fastest that agrees with float32 on this device "
                                "(default: the model's own, else float32)")
     classify.add_argument("--top-k", type=int, default=5, help="classes per image (default: 5)")
-    classify.add_argument("--format", choices=("json", "csv"), default="json")
+    classify.add_argument("--format", choices=("json", "jsonl", "csv"), default="json",
+                          help="json: one list, written at the end; jsonl (JSON Lines) and csv: a line per photo "
+                               "as it finishes, memory flat for folders of any size (default: json)")
     classify.add_argument("-o", "--output", type=Path, help="write results here instead of stdout")
+    classify.add_argument("--resume", action="store_true",
+                          help="with -o and --format jsonl or csv: skip the photos the file already holds and "
+                               "add the rest (after a kill, a crash or Ctrl+C)")
+    classify.add_argument("--shard", metavar="I/N",
+                          help="classify only share I of N (1-based) of the photos, the same share on every machine: "
+                               "N runs with 1/N … N/N split a folder between machines or a batch system's jobs")
     classify.add_argument("--batch-size", type=int, default=8, help="images per model run (default: 8)")
     maps = _add_map_options(classify)
     maps.add_argument("--faithfulness", action="store_true",
