@@ -146,6 +146,7 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=16, help="held-out crops evaluated (a quarter per class)")
     parser.add_argument("--sanity-images", type=int, default=4, help="photos the randomisation test runs on")
     parser.add_argument("--models", default="backbone,probe,random-vit-b")
+    parser.add_argument("--results", default="faithfulness", help="name of the results file (results/NAME.md)")
     args = parser.parse_args()
     from PIL import Image
 
@@ -195,7 +196,7 @@ def main() -> int:
                   f"Best measured (largest mean gap to random, in random spreads, over protocols and photos, among "
                   f"maps stable on average): **{best}** ({strength:.2f}). Run: {time.perf_counter() - started:.0f} s.",
                   ""]
-        write_results("faithfulness", "Which map to believe: every method x protocol", lines)
+        write_results(args.results, "Which map to believe: every method x protocol", lines)
     return 0
 
 

@@ -76,6 +76,12 @@ def resolve_device(name: str) -> torch.device:
     raise DeviceError(f"unknown device {name!r}: choose cpu or cuda")
 
 
+def _stack(out) -> torch.Tensor:
+    """Every block's attention, (batch, blocks, heads, N, N): the model's own stack (no copy
+    for float32 on the CPU), else one made."""
+    return out.attention_stack if out.attention_stack is not None else torch.stack(out.attentions, dim=1)
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """torch reports exhausted GPU or CPU memory as these (CPU: a RuntimeError saying so)."""
     if isinstance(exc, (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))):
@@ -111,32 +117,55 @@ class Predictor:
         return cls(loaded, device, precision or loaded.info.precision)
 
     def _choose_precision(self, requested: str) -> None:
-        """Convert the model, measuring its agreement with float32 on a test image; `auto`
-        keeps float32 when the agreement falls short."""
+        """Convert the model, measuring its agreement with float32 (features and rollout maps)
+        on test photos and its speed on a test batch; `auto` keeps float32 when a format
+        falls short, and says why."""
         from vit_gui.model import precision as fmt
 
-        name, why = fmt.candidate(requested, self.device)
-        if name == "float32":
-            self.precision = fmt.Precision("float32", why)
-            return
-        pixels = self._check_pixels()
-        reference, reference_seconds = fmt.timed_features(self.model, pixels)
-        converted = fmt.convert(self.model if name == "int8" else copy.deepcopy(self.model), name)
-        features, seconds = fmt.timed_features(converted, pixels.to(fmt.DTYPES.get(name, torch.float32)))
-        agreement = fmt.cosine(reference, features)
-        said = f"{why}; it agrees with float32 to a cosine of {agreement:.5f} on a test image"
-        if requested == "auto":
-            if agreement < fmt.AGREEMENT:
-                self.precision = fmt.Precision("float32", f"auto: {name} agreed only to {agreement:.4f} with "
-                                                          "float32 on a test image, so float32 runs", agreement)
+        refused = []
+        for name, why in fmt.candidates(requested, self.device):
+            calibration = self._sample_pixels() if name == "int8" else None
+            converted = fmt.convert(self.model if name == "int8" else copy.deepcopy(self.model), name, calibration)
+            trial = self._trial(converted, name)
+            refusal = trial.refusal() if requested == "auto" else None
+            if refusal is None:
+                if name == "int8":
+                    self.float_model = self.model  # gradients cannot pass int8 layers
+                self.model, self.precision = converted, fmt.Precision(name, f"{why}; {trial.words()}", trial.agreement)
                 return
-            if seconds > 0.9 * reference_seconds:  # a bf16 flag does not make bf16 fast (no AMX)
-                self.precision = fmt.Precision("float32", f"auto: {name} was not faster here ({1000 * seconds:.0f} "
-                                                          f"ms against {1000 * reference_seconds:.0f} ms for float32 "
-                                                          "on a test batch), so float32 runs", agreement)
-                return
-            said += f", and runs a test batch in {1000 * seconds:.0f} ms against {1000 * reference_seconds:.0f} ms"
-        self.model, self.precision = converted, fmt.Precision(name, said, agreement)
+            refused.append(refusal)
+        self.precision = fmt.Precision("float32", "auto: " + "; ".join(refused) + ", so float32 runs")
+
+    def _sample_pixels(self) -> torch.Tensor:
+        """The app's sample photos (int8 measures its scales on them), else the test image."""
+        from vit_gui.model.int8 import calibration_pixels
+
+        try:
+            return calibration_pixels(lambda images: self.prepare(images)[0])
+        except (OSError, ValueError):
+            return self._check_pixels()
+
+    def _trial(self, converted: torch.nn.Module, name: str):
+        from vit_gui.model import precision as fmt
+
+        dtype = fmt.DTYPES.get(name, torch.float32)
+        check = self._check_pixels()
+        reference, reference_seconds = fmt.timed_features(self.model, check)
+        _, seconds = fmt.timed_features(converted, check.to(dtype))
+        photos = torch.cat([self._sample_pixels(), check[:1]])
+        with torch.inference_mode():
+            ours, theirs = converted(photos.to(dtype), return_attention=True), self.model(photos, return_attention=True)
+        grid = self.model.grid_for(*photos.shape[-2:])
+        prefix = self.model.num_prefix_tokens
+        differences = [np.abs(compute_map(a.float(), grid, MapSpec(), prefix) - compute_map(b, grid, MapSpec(), prefix)).max()
+                       for a, b in zip(_stack(ours), _stack(theirs))]
+        return fmt.Trial(name, fmt.cosine(ours.features, theirs.features), float(max(differences)), seconds,
+                         reference_seconds)
+
+    @property
+    def gradient_model(self) -> torch.nn.Module:
+        """The model that gradients can pass: the float32 one when int8 runs."""
+        return getattr(self, "float_model", None) or self.model
 
     def _check_pixels(self) -> torch.Tensor:
         """A fixed, photo-like test input: smooth colour blobs, the model's own size."""
@@ -187,8 +216,7 @@ class Predictor:
             patch_mean = out.patch_mean.float().cpu().numpy()
             attentions = None
             if with_attentions:  # the model's own stack: no copy for float32 on the CPU
-                stack = out.attention_stack if out.attention_stack is not None else torch.stack(out.attentions, dim=1)
-                attentions = stack.float().cpu()
+                attentions = _stack(out).float().cpu()
         grid = self.model.grid_for(*pixels.shape[-2:])
         patch = self.model.patch_size
         return [
@@ -209,9 +237,6 @@ class Predictor:
     def _gradients_possible(self) -> None:
         if self.info.architecture.is_backbone:
             raise ValueError("this model has no classes yet, so it has no class-specific map")
-        if self.precision.name == "int8":
-            raise ValueError("class evidence needs gradients, which int8 layers do not have: run the model in "
-                             "float32 or bfloat16 for it")
 
     def class_attention_grads(self, image: Image.Image, class_index: int) -> tuple[torch.Tensor, torch.Tensor, Geometry]:
         """(attentions, d logit_c / d attentions), each (blocks, heads, N, N), for one image."""
@@ -219,7 +244,7 @@ class Predictor:
         if not 0 <= class_index < self.info.architecture.num_classes:
             raise ValueError(f"class index must be 0..{self.info.architecture.num_classes - 1}, got {class_index}")
         pixels, (geometry,) = self.prepare([image])
-        attn, grad = gradient_maps.attention_grads(self.model, pixels, class_index)
+        attn, grad = gradient_maps.attention_grads(self.gradient_model, pixels, class_index)
         return attn, grad, geometry
 
     def gradient_map(self, image: Image.Image, spec: MapSpec) -> tuple[np.ndarray, Geometry]:
@@ -229,7 +254,7 @@ class Predictor:
         pixels, (geometry,) = self.prepare([image])
         grid = self.model.grid_for(*pixels.shape[-2:])
         photo = photo_patches(geometry, grid, self.model.patch_size)
-        grid_map = gradient_maps.gradient_map(self.model, pixels, spec.kind, spec.class_index, photo, spec.start_block)
+        grid_map = gradient_maps.gradient_map(self.gradient_model, pixels, spec.kind, spec.class_index, photo, spec.start_block)
         return grid_map, geometry
 
     def class_map(self, image: Image.Image, class_index: int) -> tuple[np.ndarray, Geometry]:

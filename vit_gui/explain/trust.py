@@ -191,13 +191,13 @@ def _top_kept(first: np.ndarray, second: np.ndarray, share: float = 0.1) -> floa
 
 
 def test_map(predictor, image, spec) -> tuple[Randomisation, Stability]:
-    """Both tests of the map `spec` names, for one photo, with the predictor's model."""
+    """Both tests of the map `spec` names, for one photo, with the predictor's model (its
+    float32 copy when int8 runs: int8 layers can be neither re-initialised nor differentiated)."""
     from vit_gui.explain.photo_area import photo_patches, photo_pixels
 
-    if predictor.precision.name == "int8":
-        raise ValueError("the sanity test re-initialises layers, which int8 layers cannot: run the model in float32")
+    model = predictor.gradient_model
     pixels, (geometry,) = predictor.prepare([image])
-    photo = photo_patches(geometry, predictor.model.grid_for(*pixels.shape[-2:]), predictor.model.patch_size)
+    photo = photo_patches(geometry, model.grid_for(*pixels.shape[-2:]), model.patch_size)
     map_of = map_function(spec, photo)
-    return (randomisation_test(predictor.model, pixels, map_of, photo),
-            stability_test(predictor.model, pixels, map_of, photo_pixels(geometry)))
+    return (randomisation_test(model, pixels, map_of, photo),
+            stability_test(model, pixels, map_of, photo_pixels(geometry)))

@@ -38,12 +38,14 @@ class ModelPanel(QGroupBox):
         for label, name, tip in (
                 ("as the model asks", "", "the number format the model's sidecar asks for, else float32 (exact)"),
                 ("exact", "float32", "float32: the numbers the model was trained with"),
-                ("fastest that stays exact enough", "auto", "auto: bfloat16 on a CPU that runs it fast, float16 on "
-                                                            "a GPU; kept only if it agrees with float32 and is faster"),
+                ("fastest that stays exact enough", "auto", "auto: float16 on a GPU; on a CPU bfloat16 where it "
+                                                            "runs it natively, else int8; kept only if it agrees "
+                                                            "with float32 (maps too) and is faster"),
                 ("half the memory", "bfloat16", "bfloat16: half the memory; fast on CPUs with AMX"),
                 ("half the memory (GPU)", "float16", "float16, for CUDA GPUs"),
-                ("fastest, a little less exact", "int8", "int8: linear layers in 8-bit integers, about twice as fast "
-                                                         "on a CPU; no class maps (they need gradients)")):
+                ("fastest, a little less exact", "int8", "int8: most linear layers in 8-bit integers, about 1.8 times "
+                                                         "as fast on a CPU; the attention maps stay within a few "
+                                                         "percent (maps that need gradients use float32)")):
             self.precision.addItem(label, name)
             self.precision.setItemData(self.precision.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.precision.activated.connect(lambda _: self.precision_chosen.emit(self.current_precision()))

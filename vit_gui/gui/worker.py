@@ -212,7 +212,7 @@ class InferenceWorker(QObject):
             self.check_progress.emit("hiding parts of the photo, in the map's order and in 10 random orders…")
             result = Judge(self.predictor, image, protocol, explained, cancelled=self._check_cancelled.is_set).judge(grid_map)
             randomisation = stability = None
-            if not self._check_cancelled.is_set() and self.predictor.precision.name != "int8":
+            if not self._check_cancelled.is_set():
                 self.check_progress.emit("scrambling the model's layers, and moving the photo a few pixels…")
                 randomisation, stability = test_map(self.predictor, image, spec)
             png = figure_png(lambda figure: draw_check(figure, result, label), size=(6.4, 3.4))

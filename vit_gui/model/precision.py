@@ -2,17 +2,16 @@
 
 `float32` is the reference. `bfloat16` runs the weights and activations in bfloat16: on a
 CPU with AMX its matmuls are several times faster; with AVX-512 BF16 alone they can be
-slower (this machine: 159 against 289 GFLOP/s). `float16` is for CUDA. `int8` quantises the linear layers' weights, activations
-on the fly (PyTorch's dynamic quantisation). `auto` tries the format this device runs
-natively and keeps it only if the model's answer on a test batch agrees with float32
-(cosine similarity of the features at least AGREEMENT) and it is measurably faster there;
-otherwise float32, and it says why. Maps are computed in float64 from whatever format the attentions come in.
+slower (this machine: 159 against 289 GFLOP/s). `float16` is for CUDA. `int8` quantises the
+blocks' linear layers so that the maps stay (model/int8.py). `auto` tries what the device
+runs fast (CUDA: float16; a CPU: bfloat16 where it has native instructions, then int8) and
+keeps the first that agrees with float32 on test photos (features to AGREEMENT, rollout maps
+within MAP_AGREEMENT) and is measurably faster; otherwise float32, and it says why. Maps are
+computed in float64 from whatever format the attentions come in.
 """
 
 from __future__ import annotations
 
-import copy
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,9 @@ from torch import nn
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16", "int8")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-AGREEMENT = 0.999  # cosine similarity to float32 that `auto` demands
+AGREEMENT = {"bfloat16": 0.999, "float16": 0.999, "int8": 0.995}  # feature cosine to float32 `auto` demands
+MAP_AGREEMENT = 0.05  # largest difference of a rollout map (in [0, 1]) from float32's that `auto` accepts
+FASTER = 0.9  # `auto` keeps a format only when it needs at most this share of float32's time
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,8 @@ def cpu_has_native_bf16() -> bool:
     return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
 
 
-def candidate(requested: str, device: torch.device) -> tuple[str, str]:
-    """(format to try, why) for a requested precision on a device."""
+def candidates(requested: str, device: torch.device) -> list[tuple[str, str]]:
+    """[(format to try, why)] for a requested precision on a device, in the order to try."""
     if requested not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
     if requested != "auto":
@@ -53,38 +54,47 @@ def candidate(requested: str, device: torch.device) -> tuple[str, str]:
             raise ValueError("float16 is for CUDA GPUs; on a CPU use bfloat16 (where it has native support) or int8")
         if requested == "int8" and device.type != "cpu":
             raise ValueError("int8 (dynamic quantisation) runs on the CPU only")
-        return requested, "chosen by you"
+        return [(requested, "chosen by you")]
     if device.type == "cuda":
-        return "float16", "auto: the GPU runs float16 natively"
-    if cpu_has_native_bf16():
-        return "bfloat16", "auto: this CPU has native bfloat16 instructions"
-    return "float32", "auto: this CPU has no native bfloat16, so float32 is fastest"
+        return [("float16", "auto: the GPU runs float16 natively")]
+    tries = [("bfloat16", "auto: this CPU has native bfloat16 instructions")] if cpu_has_native_bf16() else []
+    return tries + [("int8", "auto: int8 with the attention maps kept")]
 
 
-def convert(model: nn.Module, name: str) -> nn.Module:
-    """The model in format `name` (a new module for int8; cast in place otherwise)."""
+def convert(model: nn.Module, name: str, calibration: torch.Tensor | None = None) -> nn.Module:
+    """The model in format `name`: a new module for int8 (smoothed on `calibration`),
+    cast in place otherwise."""
     if name == "int8":
-        return quantized(model)
+        from vit_gui.model.int8 import quantised
+
+        return quantised(model, calibration)
     return model.to(DTYPES[name])
 
 
-def quantized(model: nn.Module) -> nn.Module:
-    """Dynamic int8 quantisation of every linear layer. Our `Linear` is not an `nn.Linear`
-    (it skips torch's initialisation), which is why quantize_dynamic used to quantise
-    nothing: each is swapped for an nn.Linear sharing its tensors first."""
-    from vit_gui.model.vit import Linear
+@dataclass(frozen=True)
+class Trial:
+    """How a converted model compared with float32 on test inputs."""
 
-    model = copy.deepcopy(model).float()
-    for parent in list(model.modules()):
-        for child_name, child in list(parent.named_children()):
-            if isinstance(child, Linear):
-                plain = nn.Linear(child.weight.shape[1], child.weight.shape[0], bias=child.bias is not None,
-                                  device="meta")
-                plain.weight, plain.bias = child.weight, child.bias
-                setattr(parent, child_name, plain)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PyTorch marks its quantised tensors as deprecated; they still run
-        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+    name: str
+    agreement: float  # lowest feature cosine over the test photos
+    map_difference: float  # largest rollout map difference over them
+    seconds: float  # a test batch, converted
+    reference_seconds: float  # the same batch in float32
+
+    def refusal(self) -> str | None:
+        """Why `auto` does not keep this format, or None."""
+        if self.agreement < AGREEMENT[self.name] or self.map_difference > MAP_AGREEMENT:
+            return (f"{self.name} agreed only to a cosine of {self.agreement:.4f} (maps within "
+                    f"{self.map_difference:.3f}) with float32 on test photos")
+        if self.seconds > FASTER * self.reference_seconds:
+            return (f"{self.name} was not faster here ({1000 * self.seconds:.0f} ms against "
+                    f"{1000 * self.reference_seconds:.0f} ms for float32 on a test batch)")
+        return None
+
+    def words(self) -> str:
+        return (f"it agrees with float32 to a cosine of {self.agreement:.5f}, maps within {self.map_difference:.3f}, "
+                f"on test photos, and runs a test batch in {1000 * self.seconds:.0f} ms against "
+                f"{1000 * self.reference_seconds:.0f} ms")
 
 
 def timed_features(model: nn.Module, pixels: torch.Tensor, repeats: int = 3) -> tuple[torch.Tensor, float]:
@@ -104,5 +114,6 @@ def timed_features(model: nn.Module, pixels: torch.Tensor, repeats: int = 3) -> 
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.double().flatten(), b.double().flatten()
-    return float(a @ b / (a.norm() * b.norm()).clamp(min=1e-30))
+    """The lowest cosine similarity of one row of `a` to the same row of `b`."""
+    a, b = a.double().flatten(1), b.double().flatten(1)
+    return float(torch.nn.functional.cosine_similarity(a, b, dim=1, eps=1e-30).min())
