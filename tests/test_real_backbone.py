@@ -165,7 +165,7 @@ def test_int8_keeps_the_features_and_maps_of_the_real_backbone(backbone, predict
         images.append(Image.fromarray(array if array.ndim == 3 else np.stack([array] * 3, -1)).convert("RGB"))
     ours = quantised.predict(images, with_attentions=True)
     theirs = predictor.predict(images, with_attentions=True)
-    for image, a, b in zip(images, ours, theirs):
+    for a, b in zip(ours, theirs):
         assert np.dot(a.features, b.features) / np.linalg.norm(a.features) / np.linalg.norm(b.features) >= 0.995
         assert np.abs(a.map() - b.map()).max() <= 0.05
         # rollout from block 2 (no first-block sink to anchor it) moves more: measured 0.09 at most

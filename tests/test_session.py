@@ -83,5 +83,7 @@ def test_json_and_csv_come_from_the_same_record():
     assert failed.to_json()["error"] == "not an image" and failed.to_json()["notes"] == []
     assert backbone.to_json()["notes"] == [NO_CLASSES_NOTE] and backbone.to_json()["maps"] == {"kind": "rollout"}
     rows = results_csv([classified, failed, backbone, waiting]).splitlines()
-    assert rows[1:] == ["/p/a.jpg,1,name 1,1,0.750000,", "/p/a.jpg,2,name 0,0,0.250000,",
-                        "/p/b.jpg,,,,,not an image", "/p/c.jpg,,,,,", "/p/d.jpg,,,,,not classified yet"]
+    assert rows[0] == "path,rank,label,index,prob,error,note"
+    assert rows[1:] == ["/p/a.jpg,1,name 1,1,0.750000,,", "/p/a.jpg,2,name 0,0,0.250000,,",
+                        "/p/b.jpg,,,,,not an image,", f'/p/c.jpg,,,,,,"{NO_CLASSES_NOTE}"',
+                        "/p/d.jpg,,,,,not classified yet,"]
