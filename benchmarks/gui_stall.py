@@ -101,10 +101,10 @@ def window_run(model: Path, folder: Path, profile: bool) -> dict:
         app.processEvents()
         time.sleep(0.005)
     clock = StepClock()
-    originals = [(worker_module.InferenceWorker, "_load", clock.wrap(worker_module.InferenceWorker, "_load", "decode")),
-                 (worker_module, "_finish", clock.wrap(worker_module, "_finish", "thumbnail and display image"))]
-    predictor = window.worker.predictor
-    originals.append((predictor, "predict", clock.wrap(predictor, "predict", "model")))
+    worker, predictor = window.worker, window.worker.predictor
+    originals = [(worker_module, "_finish", clock.wrap(worker_module, "_finish", "thumbnail and display image"))]
+    clock.wrap(worker, "_load", "decode")
+    clock.wrap(predictor, "predict", "model")
     gaps, last = [], [time.perf_counter()]
 
     def tick():
@@ -128,10 +128,8 @@ def window_run(model: Path, folder: Path, profile: bool) -> dict:
         profiler.disable()
     timer.stop()
     for owner, name, original in originals:
-        if owner is predictor:
-            del predictor.predict  # the instance attribute goes; the class's method shows again
-        else:
-            setattr(owner, name, original)
+        setattr(owner, name, original)
+    del worker._load, predictor.predict  # the instance attributes go; the class's methods show again
     window.close()
     app.processEvents()
     hot = []
@@ -153,9 +151,9 @@ def main() -> None:
     from vit_gui.model.catalog import discover_models
     from vit_gui.predict import Predictor
 
-    work = Path(tempfile.mkdtemp())
-    os.environ["VIT_GUI_DATA_DIR"] = str(work / "data")
     model = next(e.path for e in discover_models() if "dinov2" in e.path.name)
+    work = Path(tempfile.mkdtemp())
+    os.environ["VIT_GUI_DATA_DIR"] = str(work / "data")  # the window's settings and caches: a scratch folder
     paths = make_photos(work / "photos", args.photos)
     predictor = Predictor.from_file(model)
     predictor.predict([], with_attentions=True)

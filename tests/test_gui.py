@@ -672,3 +672,23 @@ def test_small_things_a_four_class_model_the_last_layer_first_and_no_stray_legen
     assert view.legend.isHidden() or view.current_map is not None
     wait_idle(qtbot, window)
     window.close()
+
+
+def test_an_unexpected_error_costs_its_group_not_the_batch(qtbot, window, photo_folder, monkeypatch):
+    """A bug in the worker (here: decoding raises a TypeError) used to end run_batch without
+    batch_finished: the window stayed busy for ever. Now the image says what went wrong, the
+    others of its group are classified, and the batch ends."""
+    original = window.worker._load
+
+    def load(source):
+        if str(source).endswith("coffee.png"):
+            raise TypeError("a bug")
+        return original(source)
+
+    monkeypatch.setattr(window.worker, "_load", load)
+    drop(window, paths=[photo_folder / "coffee.png", photo_folder / "chelsea.jpg"])
+    wait_idle(qtbot, window)
+    coffee = window.session.records[key_of(window, "coffee.png")]
+    chelsea = window.session.records[key_of(window, "chelsea.jpg")]
+    assert coffee.error == "unexpected error: a bug"
+    assert chelsea.error is None and chelsea.top

@@ -131,15 +131,24 @@ class InferenceWorker(QObject):
         total, done = len(items), 0
         cancelled = False
         size = self._group_size()
-        for start in range(0, total, size):
-            if self._is_cancelled(batch_id):
-                cancelled = True
-                break
-            for record in self._classify_group(items[start : start + size], top_k):
-                self.result_ready.emit(batch_id, record)
-                done += 1
-                self.batch_progress.emit(batch_id, done, total)
-        self.batch_finished.emit(batch_id, cancelled)
+        try:
+            for start in range(0, total, size):
+                if self._is_cancelled(batch_id):
+                    cancelled = True
+                    break
+                group = items[start : start + size]
+                try:
+                    records = self._classify_group(group, top_k)
+                except Exception as exc:  # noqa: BLE001 - a bug must cost its group, never the batch
+                    traceback.print_exc()
+                    records = [ImageRecord(key, "", source).fail(f"unexpected error ({type(exc).__name__}: {exc})")
+                               for key, source in group]
+                for record in records:
+                    self.result_ready.emit(batch_id, record)
+                    done += 1
+                    self.batch_progress.emit(batch_id, done, total)
+        finally:  # the window waits for this: it must come whatever happened
+            self.batch_finished.emit(batch_id, cancelled)
 
     def _group_size(self) -> int:
         """Images per model run: up to GROUP_MAX, fewer when each image's kept attentions are
@@ -169,6 +178,9 @@ class InferenceWorker(QObject):
                 record.fail(str(exc))
             except MemoryError:
                 record.fail("not enough memory to decode this image (MemoryError)")
+            except Exception as exc:  # noqa: BLE001 - one bad item must not stop its group
+                traceback.print_exc()
+                record.fail(f"unexpected error: {exc}")
         if not loaded:
             return records
         try:
