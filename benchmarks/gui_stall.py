@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +35,6 @@ STEPS = ("decode", "model", "thumbnail and display image")
 
 def make_photos(folder: Path, count: int) -> list[Path]:
     """Real photos of several sizes: the samples and scikit-image's, re-saved as JPEGs."""
-    import numpy as np
     import skimage.data as data
     from PIL import Image
 
@@ -85,6 +86,19 @@ def model_alone(predictor, paths: list[Path], group: int) -> tuple[float, float]
     return end - decoded, end - start
 
 
+def wait_until_idle(window) -> None:
+    """Run Qt's own event loop (which sleeps when there is nothing to do, as in the app) until
+    the window has finished its batch; a busy polling loop here would steal the model's CPU."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    check = QTimer()
+    check.timeout.connect(lambda: None if window.is_busy() else loop.quit())
+    check.start(20)
+    loop.exec()
+    check.stop()
+
+
 def window_run(model: Path, folder: Path, profile: bool) -> dict:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
@@ -100,6 +114,7 @@ def window_run(model: Path, folder: Path, profile: bool) -> dict:
     while window.model_info is None:
         app.processEvents()
         time.sleep(0.005)
+    wait_until_idle(window)  # the model's own start-up work (its first map, the warm-up) is not timed
     clock = StepClock()
     worker, predictor = window.worker, window.worker.predictor
     originals = [(worker_module, "_finish", clock.wrap(worker_module, "_finish", "thumbnail and display image"))]
@@ -120,9 +135,7 @@ def window_run(model: Path, folder: Path, profile: bool) -> dict:
     if profiler:
         profiler.enable()
     window.add_paths([str(folder)])
-    while window.is_busy():
-        app.processEvents()
-        time.sleep(0.001)
+    wait_until_idle(window)
     elapsed = time.perf_counter() - start
     if profiler:
         profiler.disable()
@@ -142,29 +155,44 @@ def window_run(model: Path, folder: Path, profile: bool) -> dict:
             "steps": clock.seconds, "hot": hot}
 
 
+def child_run(model: str, folder: str, profile: str) -> None:
+    """The model alone, then the window, in this process; prints the figures as JSON."""
+    from vit_gui.gui.worker import GROUP_MAX
+    from vit_gui.predict import Predictor
+
+    paths = sorted(Path(folder).glob("*.jpg"))
+    predictor = Predictor.from_file(model)
+    model_alone(predictor, paths[:GROUP_MAX], GROUP_MAX)  # warm-up
+    alone, with_decoding = model_alone(predictor, paths, GROUP_MAX)
+    del predictor
+    window = window_run(Path(model), Path(folder), profile=profile == "1")
+    print(json.dumps({**window, "alone": alone, "with_decoding": with_decoding}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--photos", type=int, default=32)
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # one run in this process: model folder, photos folder
     args = parser.parse_args()
+    if args.child:
+        child_run(*args.child.split(","))
+        return
     from vit_gui.gui.worker import GROUP_MAX
     from vit_gui.model.catalog import discover_models
-    from vit_gui.predict import Predictor
 
     model = next(e.path for e in discover_models() if "dinov2" in e.path.name)
     work = Path(tempfile.mkdtemp())
     os.environ["VIT_GUI_DATA_DIR"] = str(work / "data")  # the window's settings and caches: a scratch folder
-    paths = make_photos(work / "photos", args.photos)
-    predictor = Predictor.from_file(model)
-    predictor.predict([], with_attentions=True)
-    model_alone(predictor, paths[:GROUP_MAX], GROUP_MAX)  # warm-up
+    make_photos(work / "photos", args.photos)
     runs = []
-    for number in range(args.runs):
-        alone, with_decoding = model_alone(predictor, paths, GROUP_MAX)
-        window = window_run(model, work / "photos", profile=number == 0)
-        runs.append({**window, "alone": alone, "with_decoding": with_decoding})
-        print(f"run {number + 1}: model {alone:.2f} s, with decoding {with_decoding:.2f} s, window "
-              f"{window['batch_s']:.2f} s, longest stall {1000 * window['longest']:.0f} ms", flush=True)
+    for number in range(args.runs):  # each run in a fresh process: no window, thread or cache of an earlier run
+        out = subprocess.run([sys.executable, __file__, "--child", f"{model},{work / 'photos'},{int(number == 0)}"],
+                             capture_output=True, text=True, check=True, env=os.environ)
+        run = json.loads(out.stdout.strip().splitlines()[-1])
+        runs.append(run)
+        print(f"run {number + 1}: model {run['alone']:.2f} s, with decoding {run['with_decoding']:.2f} s, window "
+              f"{run['batch_s']:.2f} s, longest stall {1000 * run['longest']:.0f} ms", flush=True)
     lines = [f"Commit {git_revision()}. Offscreen window, the built-in DINOv2 ViT-S/14 (float32), {args.photos} real "
              f"photos (the samples and scikit-image's, 0.5x to 3x their size, up to about 1800x1500) dropped as a "
              f"folder; the model alone runs the same photos in the window's groups of {GROUP_MAX} with attentions "

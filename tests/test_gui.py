@@ -633,7 +633,7 @@ def test_a_map_that_arrives_after_the_user_moved_on_is_kept_but_not_drawn(qtbot,
     assert view.current_map is None
     stale_spec = MapSpec("block", block=1)
     stale = view.prediction.map(stale_spec)
-    view._on_job_done(0, ("map", view.prediction, stale_spec, stale, None), "")  # the earlier request's answer
+    view._on_job_done(0, ("map", view.prediction, stale_spec, stale, None, None), "")  # the earlier request's answer
     assert view.current_map is None and view.method.name == "class"  # not drawn over the class the user chose
     assert view._memo[1] == stale_spec  # kept: going back to it needs no recompute
 
@@ -692,3 +692,26 @@ def test_an_unexpected_error_costs_its_group_not_the_batch(qtbot, window, photo_
     chelsea = window.session.records[key_of(window, "chelsea.jpg")]
     assert coffee.error == "unexpected error: a bug"
     assert chelsea.error is None and chelsea.top
+
+
+def test_a_new_results_map_is_blended_off_the_gui_thread(qtbot, window, photo_folder, monkeypatch):
+    """Fitting the photo to the canvas and blending the map over it took the GUI thread up to
+    ~90 ms per drawn map (the window's longest stalls during a batch): the map thread does it."""
+    import threading
+
+    import vit_gui.explain.overlay as overlay_module
+
+    threads = []
+    original = overlay_module.overlay
+
+    def recorded(*args, **kwargs):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(overlay_module, "overlay", recorded)
+    drop(window, paths=[photo_folder / "coffee.png"])
+    wait_idle(qtbot, window)
+    wait_map(qtbot, window.attention)
+    qtbot.wait(200)  # any redraw after the layout settled
+    assert threads and not any(threads)
+    assert window.attention.canvas.pixmap() is not None and not window.attention.canvas.pixmap().isNull()

@@ -34,6 +34,7 @@ from vit_gui.gui.plain import plain_label
 from vit_gui.gui.tile_sheet import SheetView
 
 SAY_COMPUTING_AFTER_MS = 150  # a map that takes longer says so
+RESIZE_SETTLE_MS = 40  # a resized canvas redraws once it has been still this long
 class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
     gradient_map_requested = Signal(object)  # a MapSpec that needs the model's gradients, for the shown image
     check_requested = Signal(object, object)  # the MapSpec shown, its map
@@ -67,7 +68,11 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
     # ---- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
         self.canvas = ImageCanvas()
-        self.canvas.resized.connect(self.render)
+        self.canvas.resized.connect(self._canvas_resized)
+        self._resize_timer = QTimer(self)  # a resize redraws once it settles, on the map thread
+        self._resize_timer.setSingleShot(True)
+        self._resize_timer.setInterval(RESIZE_SETTLE_MS)
+        self._resize_timer.timeout.connect(lambda: self.render(in_background=True))
         self.sheet_view = SheetView()
         self.sheet_view.tile_clicked.connect(self.select_tile)
         self.stack = QStackedWidget()
@@ -260,8 +265,16 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
         self.check_row.setVisible(single)
 
     @Slot()
-    def render(self) -> None:
-        """Redraw; a map not computed yet is asked of the map thread. Never runs the model."""
+    def _canvas_resized(self) -> None:
+        self._resize_timer.start()
+
+    @Slot()
+    def render(self, in_background: bool = False) -> None:
+        """Redraw; a map not computed yet is asked of the map thread, which also fits the
+        photo to the canvas and blends the map over it (tens of milliseconds for a large
+        canvas, too long for the GUI thread while a batch streams in). A map already known
+        is drawn here at once (a slider moved), unless `in_background` (the canvas resized).
+        Never runs the model."""
         if self.display_image is None or self.prediction is None:
             return
         if self.view.currentIndex() != VIEW_SINGLE:
@@ -277,24 +290,44 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
             self._draw(spec, grid_map, None)
             if spec is not None and grid_map is None:
                 self._ask_gradient_map(spec)
-        elif self._memo and self._memo[0] is self.prediction and self._memo[1] == spec:
+        elif self._memo and self._memo[0] is self.prediction and self._memo[1] == spec and not in_background:
             self._draw(*self._memo[1:])
+        elif self._memo and self._memo[0] is self.prediction and self._memo[1] == spec:
+            self._request_map(spec, known=self._memo[2:])
         else:
             self._request_map(spec)
 
-    def _request_map(self, spec: MapSpec) -> None:
-        prediction = self.prediction
+    def _request_map(self, spec: MapSpec, known: tuple | None = None) -> None:
+        """The map (unless `known`: (map, share)) and its picture at the canvas's size, on the map thread."""
+        prediction, fit_and_cover = self.prediction, self._fit_and_cover()
 
         def work():
-            share = prediction.extra_token_share(spec) if prediction.num_prefix > 1 else None
-            return "map", prediction, spec, prediction.map(spec), share
+            if known is not None:
+                grid_map, share = known
+            else:
+                share = prediction.extra_token_share(spec) if prediction.num_prefix > 1 else None
+                grid_map = prediction.map(spec)
+            return "map", prediction, spec, grid_map, share, fit_and_cover(grid_map)
 
         self._submit(work)
+
+    def _fit_and_cover(self):
+        """A function map -> (photo fitted to the canvas, the map over it) holding no widget,
+        with the look shown now: the map thread runs it."""
+        if self.display_image is None:
+            return lambda _grid_map: None
+        display, size, look = self.display_image, self._fit_size(self.display_image), self.overlay_look()
+
+        def run(grid_map):
+            photo = display if size == display.size else display.resize(size)
+            return photo, look(grid_map, photo, photo.size)
+
+        return run
 
     def _submit(self, work) -> None:
         request = self.jobs.submit(work)
         self.computing = True
-        QTimer.singleShot(SAY_COMPUTING_AFTER_MS, lambda: self._say_computing(request))
+        QTimer.singleShot(SAY_COMPUTING_AFTER_MS, self, lambda: self._say_computing(request))  # dropped with the view
 
     def _say_computing(self, request: int) -> None:
         if self.computing and self.jobs.latest == request:
@@ -306,17 +339,21 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
         if error:
             self.caption.setText(f"could not compute the map: {error}")
         elif result[0] == "map":
-            _, prediction, spec, grid_map, share = result
+            _, prediction, spec, grid_map, share, fitted = result
             self._memo = (prediction, spec, grid_map, share)
             if prediction is self.prediction and self.view.currentIndex() == VIEW_SINGLE and spec == self.spec():
-                self._draw(spec, grid_map, share)
+                self._draw(spec, grid_map, share, fitted)
         elif result[1] is self.prediction and self.view.currentIndex() != VIEW_SINGLE:
             self._show_tiles(*result[2:])
 
-    def _draw(self, spec: MapSpec | None, grid_map, share) -> None:
+    def _draw(self, spec: MapSpec | None, grid_map, share, fitted=None) -> None:
+        """Show a map; `fitted` (photo, overlay) made on the map thread is used while the
+        canvas is still the size it was made for."""
         self.current_map, self.map_spec_shown = grid_map, spec
         self.update_legend()  # its words follow the map (attention, or evidence for a class)
-        photo = self._fit(self.display_image)
+        if fitted is not None and fitted[0].size != self._fit_size(self.display_image):
+            fitted = None
+        photo = fitted[0] if fitted is not None else self._fit(self.display_image)
         if grid_map is None:  # a class map not chosen or not computed yet: no colours, so no legend
             self._fitted = None
             self._hide_legend()
@@ -325,7 +362,7 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
         shown = self.show_overlay.isChecked()
         # the map over the photo already fitted to the canvas: one resize, and the compare
         # split shows the same photo on both sides of its line
-        self._fitted = (photo, self.overlay_recipe(grid_map)(photo, photo.size))
+        self._fitted = fitted or (photo, self.overlay_recipe(grid_map)(photo, photo.size))
         # new words or a legend shown relayout the view, and a resized canvas draws again
         # (maybe another map): compose this one only if it is still the current one
         self.caption.setText(self._describe(spec, share) if shown else
@@ -354,9 +391,14 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
             covered = mixed
         self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(covered)))
 
-    def _fit(self, image):
-        """The image scaled to fill the canvas, keeping its aspect ratio."""
+    def _fit_size(self, image) -> tuple[int, int] | None:
+        """The image's size scaled to fill the canvas, keeping its aspect ratio."""
+        if image is None:
+            return None
         box = self.canvas.size()
         scale = min(box.width() / image.width, box.height() / image.height)
-        size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+        return max(1, int(image.width * scale)), max(1, int(image.height * scale))
+
+    def _fit(self, image):
+        size = self._fit_size(image)
         return image if size == image.size else image.resize(size)

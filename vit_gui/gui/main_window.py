@@ -7,6 +7,7 @@ engine, files are written atomically by fileio.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -43,6 +44,8 @@ from vit_gui.gui.window_models import TOP_K_TIP, ModelsMixin
 from vit_gui.gui.worker import InferenceWorker
 from vit_gui.session import Session
 
+PROGRESS_INTERVAL_S = 0.1  # the progress bar and status redrawn at most this often
+
 
 class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
     request_load = Signal(str, str, str)
@@ -60,6 +63,7 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
         self.exports.finished.connect(self.on_export_done)
         self.batch_id = 0
         self.running: dict[int, tuple[int, int]] = {}  # batch id -> (done, total)
+        self._progress_shown_at = 0.0
         self.loaded_model: str | None = None  # path of the model the worker has
         self.loading_model: str | None = None
         self.model_info = None
@@ -274,9 +278,14 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
 
     @Slot(int, int, int)
     def on_batch_progress(self, batch_id: int, done: int, total: int) -> None:
+        """Counted for every image, shown at most ten times a second: a status bar and a
+        progress bar redrawn per image cost the GUI thread 3 ms each (30 s for 10,000 photos)."""
         if batch_id in self.running:
             self.running[batch_id] = (done, total)
-            self._show_progress()
+            now = time.monotonic()
+            if done == total or now - self._progress_shown_at >= PROGRESS_INTERVAL_S:
+                self._progress_shown_at = now
+                self._show_progress()
 
     @Slot(int, bool)
     def on_batch_finished(self, batch_id: int, cancelled: bool) -> None:

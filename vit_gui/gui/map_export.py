@@ -8,15 +8,21 @@ from vit_gui.gui.map_controls import VIEW_ATLAS, VIEW_BLOCKS, VIEW_HEADS, VIEW_S
 
 
 class ExportRecipesMixin:
-    def overlay_recipe(self, grid_map=None):
-        """A function (image, size) -> overlay with the map (default: the one shown now) and
-        the look shown now: it holds no widget, so another thread can run it (a full-size export)."""
+    def overlay_look(self):
+        """A function (map, image, size) -> overlay with the look shown now (colours, opacity,
+        the photo's geometry): it holds no widget, so another thread can run it."""
         from vit_gui.explain.overlay import overlay
 
-        grid_map = self.current_map if grid_map is None else grid_map
         geometry, colormap = self.prediction.geometry, self.colormap.currentText()
         opacity = self.opacity.value() / 100 if self.show_overlay.isChecked() else 0.0
-        return lambda image, size: overlay(image, grid_map, geometry, colormap, opacity, size=size)
+        return lambda grid_map, image, size: overlay(image, grid_map, geometry, colormap, opacity, size=size)
+
+    def overlay_recipe(self, grid_map=None):
+        """A function (image, size) -> overlay with the map (default: the one shown now) and
+        the look shown now (a full-size export runs it on the export thread)."""
+        grid_map = self.current_map if grid_map is None else grid_map
+        look = self.overlay_look()
+        return lambda image, size: look(grid_map, image, size)
 
     def export_name(self) -> str:
         """The file-name part of what would be saved: the map's slug, or the tile view's."""
