@@ -311,19 +311,6 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
 
         self._submit(work)
 
-    def _fit_and_cover(self):
-        """A function map -> (photo fitted to the canvas, the map over it) holding no widget,
-        with the look shown now: the map thread runs it."""
-        if self.display_image is None:
-            return lambda _grid_map: None
-        display, size, look = self.display_image, self._fit_size(self.display_image), self.overlay_look()
-
-        def run(grid_map):
-            photo = display if size == display.size else display.resize(size)
-            return photo, look(grid_map, photo, photo.size)
-
-        return run
-
     def _submit(self, work) -> None:
         request = self.jobs.submit(work)
         self.computing = True
@@ -390,15 +377,3 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
                 mixed.paste((255, 255, 255), (max(0, split - 1), 0, min(photo.width, split + 1), photo.height))
             covered = mixed
         self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(covered)))
-
-    def _fit_size(self, image) -> tuple[int, int] | None:
-        """The image's size scaled to fill the canvas, keeping its aspect ratio."""
-        if image is None:
-            return None
-        box = self.canvas.size()
-        scale = min(box.width() / image.width, box.height() / image.height)
-        return max(1, int(image.width * scale)), max(1, int(image.height * scale))
-
-    def _fit(self, image):
-        size = self._fit_size(image)
-        return image if size == image.size else image.resize(size)

@@ -1,6 +1,7 @@
-"""What saving the map view writes: the overlay at the photo's full size, or the tiles shown,
-with the colour legend when asked. Recipes hold no widget, so the export thread can run
-them. A part of AttentionView (mixed in), kept apart by concern."""
+"""Pictures made from the map view without touching a widget: the overlay fitted to the
+canvas (the map thread makes it) and what saving writes (the overlay at the photo's full
+size, or the tiles shown, with the colour legend when asked; the export thread runs it).
+A part of AttentionView (mixed in), kept apart by concern."""
 
 from __future__ import annotations
 
@@ -23,6 +24,31 @@ class ExportRecipesMixin:
         grid_map = self.current_map if grid_map is None else grid_map
         look = self.overlay_look()
         return lambda image, size: look(grid_map, image, size)
+
+    def _fit_and_cover(self):
+        """A function map -> (photo fitted to the canvas, the map over it) holding no widget,
+        with the look shown now: the map thread runs it."""
+        if self.display_image is None:
+            return lambda _grid_map: None
+        display, size, look = self.display_image, self._fit_size(self.display_image), self.overlay_look()
+
+        def run(grid_map):
+            photo = display if size == display.size else display.resize(size)
+            return photo, look(grid_map, photo, photo.size)
+
+        return run
+
+    def _fit_size(self, image) -> tuple[int, int] | None:
+        """The image's size scaled to fill the canvas, keeping its aspect ratio."""
+        if image is None:
+            return None
+        box = self.canvas.size()
+        scale = min(box.width() / image.width, box.height() / image.height)
+        return max(1, int(image.width * scale)), max(1, int(image.height * scale))
+
+    def _fit(self, image):
+        size = self._fit_size(image)
+        return image if size == image.size else image.resize(size)
 
     def export_name(self) -> str:
         """The file-name part of what would be saved: the map's slug, or the tile view's."""

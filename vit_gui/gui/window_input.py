@@ -115,3 +115,16 @@ class InputMixin:
             action.triggered.connect(lambda _=False, p=path: self.add_paths([p]))
         self.recent_menu.setEnabled(bool(recent))
 
+    def _show_progress(self) -> None:
+        done = sum(d for d, _ in self.running.values())
+        total = sum(t for _, t in self.running.values())
+        busy = bool(self.running)
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+            self.status(f"classifying {done} of {total}…")
+
+    def is_busy(self) -> bool:
+        return bool(self.running)
