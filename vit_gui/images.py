@@ -159,7 +159,7 @@ def find_images(paths, suffixes=IMAGE_SUFFIXES, skipped: list | None = None) -> 
     is appended to `skipped` as (path, reason), so the user hears of it.
     """
     found: list[Path] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
     skipped = [] if skipped is None else skipped
 
     def unreadable_folder(error: OSError) -> None:
@@ -170,19 +170,20 @@ def find_images(paths, suffixes=IMAGE_SUFFIXES, skipped: list | None = None) -> 
         if path.is_dir():
             for root, dirs, files in os.walk(path, followlinks=False, onerror=unreadable_folder):
                 dirs.sort()
+                folder = Path(root)
                 for name in sorted(files):
-                    suffix = Path(name).suffix.lower()
+                    suffix = os.path.splitext(name)[1].lower()
                     if suffix in suffixes:
-                        _add(Path(root) / name, found, seen)
+                        _add(folder / name, found, seen)
                     elif suffix in UNREADABLE_SUFFIXES:
-                        skipped.append((Path(root) / name, UNREADABLE_SUFFIXES[suffix]))
+                        skipped.append((folder / name, UNREADABLE_SUFFIXES[suffix]))
         else:
             _add(path, found, seen)
     return found
 
 
-def _add(path: Path, found: list[Path], seen: set[Path]) -> None:
-    key = Path(os.path.abspath(path))
+def _add(path: Path, found: list[Path], seen: set[str]) -> None:
+    key = os.path.abspath(path)
     if key not in seen:
         seen.add(key)
         found.append(path)

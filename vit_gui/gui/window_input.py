@@ -61,7 +61,7 @@ class InputMixin:
         found = find_images(paths, skipped=skipped)
         if not found and not skipped:
             self.status("no image files found there")
-        keys = [self._add_item(p.name, str(p)) for p in found]
+        keys = self._add_items([(p.name, str(p)) for p in found])
         for path, reason in skipped:  # shown in the list with the reason, never dropped silently
             key = self._add_item(path.name, str(path), error=reason)
             self.results.set_result(key, self.session.records[key])
@@ -70,13 +70,20 @@ class InputMixin:
         return keys
 
     def _add_item(self, name: str, source, error: str | None = None) -> int:
-        key = self.session.add(name, source, error).key
-        self.results.add_pending(key, name, source if isinstance(source, str) else name)
+        return self._add_items([(name, source)], error)[0]
+
+    def _add_items(self, entries: list, error: str | None = None) -> list[int]:
+        """(name, source) entries into the session and the list, in one insertion."""
+        if not entries:
+            return []
+        keys = [self.session.add(name, source, error).key for name, source in entries]
+        self.results.add_pending_many([(key, name, source if isinstance(source, str) else name)
+                                       for key, (name, source) in zip(keys, entries)])
         self.centre.setCurrentWidget(self.attention)
         if self.results.current_key() is None:
-            self.auto_selected = key
-            self.results.select_key(key)
-        return key
+            self.auto_selected = keys[0]
+            self.results.select_key(keys[0])
+        return keys
 
     def classify(self, keys: list[int]) -> None:
         work = self.session.runnable(keys)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from vit_gui.freed_memory import release_freed_memory
 from vit_gui.record import ImageRecord
 
 DISPLAY_MAX_SIDE = 1600  # the overlay view never needs more pixels than this
@@ -148,6 +149,7 @@ class InferenceWorker(QObject):
                     self.result_ready.emit(batch_id, record)
                     done += 1
                     self.batch_progress.emit(batch_id, done, total)
+                release_freed_memory()
         finally:  # the window waits for this: it must come whatever happened
             self.batch_finished.emit(batch_id, cancelled)
 
