@@ -3,19 +3,23 @@
 # pack it: dist/vit-gui-<version>-<os>-<arch>.tar.gz (and, on Debian-like Linux with dpkg-deb,
 # a .deb that is installed, self-tested and removed again: scripts/package_deb.sh).
 # Usage: bash scripts/package.sh [--with-default-model] [--no-deb]
-#   --with-default-model  download the default model (vit-b16, ~346 MB) into model_data/
-#                         first, so the build carries it (needs internet access).
+#   --with-default-model  download the default model (vit-b16, ~346 MB) first, so the
+#                         build carries it (needs internet access).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/python -m pip --disable-pip-version-check -q install "pyinstaller>=6.10"
+# the models the app carries, staged outside the checkout's model_data/ (which stays as it was)
+rm -rf build/bundled-models && mkdir -p build/bundled-models
+cp -p model_data/* build/bundled-models/ 2>/dev/null || true
 if [ "${1:-}" = "--with-default-model" ]; then
     VIT_GUI_DATA_DIR="$PWD/build/model-download" .venv/bin/vit-gui models get vit-b16
-    cp build/model-download/models/* model_data/
+    cp build/model-download/models/* build/bundled-models/
 fi
 # the built-in real model (converted by setup into the user's models folder) travels with the app
 builtin=$(.venv/bin/python scripts/builtin_model.py)
-cp "$builtin" "$builtin.json" model_data/
+cp "$builtin" "$builtin.json" build/bundled-models/
+export VIT_GUI_BUNDLED_MODELS="$PWD/build/bundled-models"
 rm -rf build/vit-gui dist/vit-gui
 .venv/bin/pyinstaller --noconfirm --log-level WARN build.spec
 if [ "$(uname -s)" = "Linux" ] && command -v strip > /dev/null; then

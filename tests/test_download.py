@@ -120,7 +120,8 @@ def installed_weights(data_dir):
     return sorted((data_dir / "models").glob("*.safetensors")) if (data_dir / "models").exists() else []
 
 
-def test_complete_download_installs_a_working_model(server, weights, private_data_dir):
+def test_complete_download_installs_a_working_model(server, weights, private_data_dir, monkeypatch, tmp_path):
+    monkeypatch.setattr(catalog, "model_data_dir", lambda: tmp_path / "no-shipped-models")  # models a build bundled
     model = small_known_model(server.url)
     seen = []
     path = download_model(model, progress=lambda done, total: seen.append((done, total)))
