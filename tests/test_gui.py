@@ -16,6 +16,7 @@ from vit_gui.gui.map_controls import VIEW_ATLAS, VIEW_BLOCKS, VIEW_HEADS, VIEW_S
 from vit_gui.gui.window_input import REMOTE_MESSAGE
 from vit_gui.images import load_image
 from vit_gui.predict import Prediction, Predictor
+from vit_gui.session import CANCELLED
 
 
 @pytest.fixture
@@ -717,10 +718,14 @@ def test_a_new_results_map_is_blended_off_the_gui_thread(qtbot, window, photo_fo
     assert window.attention.canvas.pixmap() is not None and not window.attention.canvas.pixmap().isNull()
 
 
-def test_a_folder_of_thousands_joins_the_list_at_once_and_stops_wrapping(qtbot, window, photo_folder, tmp_path):
-    """10,000 photos held the window ~0.9 s at the drop: one insert per row and word wrap made
-    the view lay out every row again. Rows now go in with one insertion and a long list elides
-    names instead of wrapping them; every photo is listed, in order, and results still show."""
+def test_a_folder_of_thousands_joins_the_list_in_slices_in_order_and_stops_wrapping(qtbot, window, photo_folder,
+                                                                                    tmp_path, monkeypatch):
+    """10,000 photos held the window ~0.9 s at the drop: the whole folder walked at once, one
+    insert per row, and word wrap re-measuring every row. The folder is now walked in slices
+    of WALK_SLICE_S with the event loop running between them, each slice's rows go in with one
+    insertion, and a long list elides names instead of wrapping; every photo is listed, in
+    order, each once, and results still show."""
+    import vit_gui.gui.window_input as window_input
     from vit_gui.gui.results import WRAP_LIMIT
 
     folder = tmp_path / "many"
@@ -728,18 +733,45 @@ def test_a_folder_of_thousands_joins_the_list_at_once_and_stops_wrapping(qtbot, 
     count = WRAP_LIMIT + 200
     for i in range(count):
         shutil.copy(photo_folder / "coffee.png", folder / f"photo-{i:05d}.png")
-    inserts = []
+    monkeypatch.setattr(window_input, "WALK_SLICE_S", 0.0)  # a slow disk: every photo its own slice
+    inserts, slices = [], []
     original = window.results.addTopLevelItem
     window.results.addTopLevelItem = lambda item: (inserts.append(item), original(item))
-    keys = window.add_paths([folder], classify=False)
-    assert len(keys) == count and window.results.topLevelItemCount() == count and not inserts
+    heartbeat = QTimer()
+    heartbeat.timeout.connect(lambda: slices.append(window.results.topLevelItemCount()))
+    heartbeat.start(0)
+    first = window.add_paths([folder], classify=False)
+    assert 0 < len(first) < count and window.is_busy()  # the rest comes after the event loop has run
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=60_000)
+    heartbeat.stop()
+    assert window.results.topLevelItemCount() == count and not inserts
     assert [window.session.records[k].name for k in window.results.keys()] == [f"photo-{i:05d}.png" for i in range(count)]
+    assert len(set(slices)) > 10  # the window ran between slices
     assert not window.results.wordWrap()
+    keys = window.results.keys()
     window.classify(keys[-2:])
     wait_idle(qtbot, window)
     assert "waiting" not in window.results.item_text(keys[-1]) and window.session.records[keys[-1]].top
     window.results.clear_results()
     assert window.results.wordWrap()
+
+
+def test_cancel_stops_a_folder_still_being_walked(qtbot, window, photo_folder, tmp_path, monkeypatch):
+    import vit_gui.gui.window_input as window_input
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(300):
+        shutil.copy(photo_folder / "coffee.png", folder / f"photo-{i:05d}.png")
+    monkeypatch.setattr(window_input, "WALK_SLICE_S", 0.0)
+    monkeypatch.setattr(window_input, "WALK_BATCH", 10_000)  # found photos held back for a batch
+    window.add_paths([folder])
+    qtbot.wait(50)
+    window.cancel_batches()
+    qtbot.wait(100)
+    listed = window.results.keys()
+    assert not window.is_busy() and 0 < len(listed) < 300
+    assert all(window.session.records[k].error == CANCELLED for k in listed)
 
 
 def test_freed_memory_goes_back_to_the_system_at_most_every_interval():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -158,7 +159,12 @@ def find_images(paths, suffixes=IMAGE_SUFFIXES, skipped: list | None = None) -> 
     What a folder holds that cannot be read (a subfolder without permission, a HEIC photo)
     is appended to `skipped` as (path, reason), so the user hears of it.
     """
-    found: list[Path] = []
+    return list(iter_images(paths, suffixes, skipped))
+
+
+def iter_images(paths, suffixes=IMAGE_SUFFIXES, skipped: list | None = None) -> Iterator[Path]:
+    """find_images one path at a time, in the same order: a caller can pause between them
+    (the window walks a folder of 10,000 photos in slices, never holding its GUI thread)."""
     seen: set[str] = set()
     skipped = [] if skipped is None else skipped
 
@@ -166,24 +172,25 @@ def find_images(paths, suffixes=IMAGE_SUFFIXES, skipped: list | None = None) -> 
         reason = "permission denied" if isinstance(error, PermissionError) else (error.strerror or str(error))
         skipped.append((Path(error.filename), f"this folder cannot be opened ({reason}); its images were skipped"))
 
-    for path in map(Path, paths):
-        if path.is_dir():
-            for root, dirs, files in os.walk(path, followlinks=False, onerror=unreadable_folder):
-                dirs.sort()
-                folder = Path(root)
-                for name in sorted(files):
-                    suffix = os.path.splitext(name)[1].lower()
-                    if suffix in suffixes:
-                        _add(folder / name, found, seen)
-                    elif suffix in UNREADABLE_SUFFIXES:
-                        skipped.append((folder / name, UNREADABLE_SUFFIXES[suffix]))
-        else:
-            _add(path, found, seen)
-    return found
-
-
-def _add(path: Path, found: list[Path], seen: set[str]) -> None:
-    key = os.path.abspath(path)
-    if key not in seen:
+    def new(path: Path) -> bool:
+        key = os.path.abspath(path)
+        if key in seen:
+            return False
         seen.add(key)
-        found.append(path)
+        return True
+
+    for path in map(Path, paths):
+        if not path.is_dir():
+            if new(path):
+                yield path
+            continue
+        for root, dirs, files in os.walk(path, followlinks=False, onerror=unreadable_folder):
+            dirs.sort()
+            folder = Path(root)
+            for name in sorted(files):
+                suffix = os.path.splitext(name)[1].lower()
+                if suffix in suffixes:
+                    if new(folder / name):
+                        yield folder / name
+                elif suffix in UNREADABLE_SUFFIXES:
+                    skipped.append((folder / name, UNREADABLE_SUFFIXES[suffix]))

@@ -64,6 +64,7 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
         self.exports.finished.connect(self.on_export_done)
         self.batch_id = 0
         self.running: dict[int, tuple[int, int]] = {}  # batch id -> (done, total)
+        self.walks: list = []  # dropped folders still being walked (window_input.FolderWalk)
         self._progress_shown_at = 0.0
         self.loaded_model: str | None = None  # path of the model the worker has
         self.loading_model: str | None = None
@@ -305,12 +306,6 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
             classified, failed = self.session.counts()
             self.status(f"done: {classified} classified" + (f", {failed} failed" if failed else ""))
 
-    @Slot()
-    def cancel_batches(self) -> None:
-        if self.running:
-            self.worker.cancel_upto(self.batch_id)
-            self.status("cancelling…")
-
     @Slot(int)
     def on_top_k_changed(self, k: int) -> None:
         """More or fewer classes per image: recomputed from kept probabilities, no model run."""
@@ -385,6 +380,7 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
         self.settings.set("window_geometry", self.saveGeometry())
         self.hide()
         QApplication.processEvents()
+        self.walks.clear()
         self.worker.cancel_upto(self.batch_id)
         if getattr(self, "teach_window", None) is not None:
             self.teach_window.done(0)  # stops its thread too

@@ -4,14 +4,33 @@ MainWindow (mixed in), kept apart by concern."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import QTimer, Slot
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from vit_gui.gui.drop_zone import DropContent, parse_mime
 
 REMOTE_MESSAGE = "remote images are not fetched: save the image to your computer first, then drop the file"
+#: the GUI thread walks dropped folders at most this long at a time, then lets the window
+#: breathe and goes on (a 10,000-photo folder walked in one go held it 0.2 s, a slow
+#: network drive far longer)
+WALK_SLICE_S = 0.02
+WALK_BATCH = 64
+
+
+@dataclass
+class FolderWalk:
+    """A drop's photos still being found: what is left, what could not be read, what was found."""
+
+    photos: Iterator[Path]
+    skipped: list
+    classify: bool
+    found: int = 0
+    unclassified: list = field(default_factory=list)  # found, waiting to fill a batch
 
 
 class InputMixin:
@@ -38,35 +57,55 @@ class InputMixin:
             self.status("the clipboard holds no image or image file")
 
     def add_content(self, content: DropContent) -> None:
-        new = []
         for url in content.remote_urls:
             key = self._add_item(url, url, error=REMOTE_MESSAGE)
             self.results.set_result(key, self.session.records[key])
         if content.remote_urls:
             self.status(REMOTE_MESSAGE)
         if content.image is not None:
-            new.append(self._add_item(content.image_name or f"pasted image {len(self.session.records) + 1}",
-                                      content.image))
+            self.classify([self._add_item(content.image_name or f"pasted image {len(self.session.records) + 1}",
+                                          content.image)])
         if content.paths:
-            new += self.add_paths(content.paths, classify=False)
-        self.classify(new)
+            self.add_paths(content.paths)
 
     def add_paths(self, paths, classify: bool = True) -> list[int]:
-        """Add files and folders (recursed); returns the new items' keys."""
-        from vit_gui.images import find_images
+        """Add files and folders (recursed), in order; returns the keys added at once. A big
+        folder is walked in slices: the rest of its photos join the list (and are
+        classified) as the walk goes on, while the window stays responsive."""
+        from vit_gui.images import iter_images
 
         for path in paths:
             self._remember_recent(str(path))
         skipped: list = []
-        found = find_images(paths, skipped=skipped)
-        if not found and not skipped:
+        walk = FolderWalk(iter_images(paths, skipped=skipped), skipped, classify)
+        self.walks.append(walk)
+        return self._walk_on(walk)
+
+    def _walk_on(self, walk: FolderWalk) -> list[int]:
+        """One slice of a walk: the photos found within WALK_SLICE_S join the list in one
+        insertion and are classified as one batch; the next slice is queued behind events."""
+        deadline, entries, finished = time.monotonic() + WALK_SLICE_S, [], True
+        for path in walk.photos:
+            entries.append((path.name, str(path)))
+            if time.monotonic() > deadline:
+                finished = False
+                break
+        keys = self._add_items(entries)
+        walk.found += len(keys)
+        if walk.classify:  # in batches of WALK_BATCH at least: batches of one would run slower
+            walk.unclassified += keys
+            if finished or len(walk.unclassified) >= WALK_BATCH:
+                self.classify(walk.unclassified)
+                walk.unclassified = []
+        if not finished:
+            QTimer.singleShot(0, self, lambda: self._walk_on(walk) if walk in self.walks else None)
+            return keys
+        self.walks.remove(walk)
+        if not walk.found and not walk.skipped:
             self.status("no image files found there")
-        keys = self._add_items([(p.name, str(p)) for p in found])
-        for path, reason in skipped:  # shown in the list with the reason, never dropped silently
+        for path, reason in walk.skipped:  # shown in the list with the reason, never dropped silently
             key = self._add_item(path.name, str(path), error=reason)
             self.results.set_result(key, self.session.records[key])
-        if classify:
-            self.classify(keys)
         return keys
 
     def _add_item(self, name: str, source, error: str | None = None) -> int:
@@ -133,5 +172,19 @@ class InputMixin:
             self.progress.setValue(done)
             self.status(f"classifying {done} of {total}…")
 
+    @Slot()
+    def cancel_batches(self) -> None:
+        """Cancel stops the folders still being walked too: their unfound photos are not added,
+        and those found but not yet sent to the model say they were cancelled."""
+        held_back = any(walk.unclassified for walk in self.walks)
+        self.walks.clear()
+        if self.running:
+            self.worker.cancel_upto(self.batch_id)
+            self.status("cancelling…")
+        elif held_back:
+            for record in self.session.cancel_waiting():
+                self.results.set_result(record.key, record)
+            self.status("cancelled")
+
     def is_busy(self) -> bool:
-        return bool(self.running)
+        return bool(self.running) or bool(self.walks)
