@@ -189,12 +189,9 @@ def finished_paths(path: Path, fmt: str) -> set[str]:
 
 
 def open_output(args) -> ResultsOutput:
+    """The output for the parsed options (run_classify has refused --resume without -o or with JSON)."""
     if args.format == "json":
-        if args.resume:
-            raise ValueError("--resume needs --format jsonl or csv (a JSON list is written whole at the end)")
         return WholeJson(args.output)
-    if args.resume and args.output is None:
-        raise ValueError("--resume needs -o FILE: the results file to continue")
     return Streamed(args.output, args.format, args.faithfulness, args.resume)
 
 
