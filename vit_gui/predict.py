@@ -105,6 +105,7 @@ class Predictor:
         self.model = loaded.model.eval().requires_grad_(False).to(self.device)
         self.max_batch: int | None = None
         self.notices: list[str] = []
+        self.float_model: torch.nn.Module | None = None  # kept when int8 runs: gradients cannot pass int8 layers
         self.precision = Precision("float32", "the numbers the model was trained with")
         if precision != "float32":
             self._choose_precision(precision)
@@ -122,15 +123,15 @@ class Predictor:
         falls short, and says why."""
         from vit_gui.model import precision as fmt
 
-        refused = []
+        refused, samples = [], self._sample_pixels()
         for name, why in fmt.candidates(requested, self.device):
-            calibration = self._sample_pixels() if name == "int8" else None
+            calibration = samples if name == "int8" else None
             converted = fmt.convert(self.model if name == "int8" else copy.deepcopy(self.model), name, calibration)
-            trial = self._trial(converted, name)
+            trial = self._trial(converted, name, samples)
             refusal = trial.refusal() if requested == "auto" else None
             if refusal is None:
                 if name == "int8":
-                    self.float_model = self.model  # gradients cannot pass int8 layers
+                    self.float_model = self.model
                 self.model, self.precision = converted, fmt.Precision(name, f"{why}; {trial.words()}", trial.agreement)
                 return
             refused.append(refusal)
@@ -145,14 +146,16 @@ class Predictor:
         except (OSError, ValueError):
             return self._check_pixels()
 
-    def _trial(self, converted: torch.nn.Module, name: str):
+    def _trial(self, converted: torch.nn.Module, name: str, samples: torch.Tensor):
+        """How `converted` compares with float32: features and rollout maps on the sample
+        photos and the test image, time on a test batch."""
         from vit_gui.model import precision as fmt
 
         dtype = fmt.DTYPES.get(name, torch.float32)
         check = self._check_pixels()
         reference, reference_seconds = fmt.timed_features(self.model, check)
         _, seconds = fmt.timed_features(converted, check.to(dtype))
-        photos = torch.cat([self._sample_pixels(), check[:1]])
+        photos = torch.cat([samples, check[:1]])
         with torch.inference_mode():
             ours, theirs = converted(photos.to(dtype), return_attention=True), self.model(photos, return_attention=True)
         grid = self.model.grid_for(*photos.shape[-2:])
@@ -165,7 +168,7 @@ class Predictor:
     @property
     def gradient_model(self) -> torch.nn.Module:
         """The model that gradients can pass: the float32 one when int8 runs."""
-        return getattr(self, "float_model", None) or self.model
+        return self.float_model if self.float_model is not None else self.model
 
     def _check_pixels(self) -> torch.Tensor:
         """A fixed, photo-like test input: smooth colour blobs, the model's own size."""
