@@ -96,11 +96,15 @@ class ImageRecord:
         self.top = top_classes(self.probs, k, info)
         return True
 
+    @property
+    def all_notes(self) -> list[str]:
+        """The image's notes, and why a backbone's result has no class (JSON and CSV alike)."""
+        return list(self.notes) + ([NO_CLASSES_NOTE] if self.is_backbone_result else [])
+
     def to_json(self) -> dict:
         """The CLI's JSON object for this image."""
-        notes = list(self.notes) + ([NO_CLASSES_NOTE] if self.is_backbone_result else [])
         data = {"path": self.path, "top": [{"label": t.label, "index": t.index, "prob": t.prob} for t in self.top or []],
-                "error": self.error, "notes": notes}
+                "error": self.error, "notes": self.all_notes}
         if self.maps is not None:
             data["maps"] = self.maps
         if self.faithfulness is not None:

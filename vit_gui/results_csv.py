@@ -40,14 +40,17 @@ def results_csv(records: Iterable[ImageRecord]) -> str:
 
 
 def csv_columns(with_check: bool) -> list[str]:
-    return COLUMNS + (FAITHFULNESS_COLUMNS + [CHECK_ERROR] if with_check else [])
+    return COLUMNS + _check_columns(with_check)
+
+
+def _check_columns(with_check: bool) -> list[str]:
+    return FAITHFULNESS_COLUMNS + [CHECK_ERROR] if with_check else []
 
 
 def csv_rows(record: ImageRecord, with_check: bool) -> list[list]:
     """One image's rows: one per top class, or one with its error (or why it has no class)."""
-    extra = FAITHFULNESS_COLUMNS + [CHECK_ERROR] if with_check else []
-    figures = [_figure(record.faithfulness, column) for column in extra]
-    note = safe_cell("; ".join(record.to_json()["notes"]))  # e.g. why a backbone's row has no class
+    figures = [_figure(record.faithfulness, column) for column in _check_columns(with_check)]
+    note = safe_cell("; ".join(record.all_notes))  # e.g. why a backbone's row has no class
     if record.error or not record.top:
         why = record.error or ("" if record.is_backbone_result else "not classified yet")
         return [[safe_cell(record.path), "", "", "", "", safe_cell(why), note] + figures]
