@@ -338,18 +338,17 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
         canvas is still the size it was made for."""
         self.current_map, self.map_spec_shown = grid_map, spec
         self.update_legend()  # its words follow the map (attention, or evidence for a class)
-        if fitted is not None and fitted[0].size != self._fit_size(self.display_image):
-            fitted = None
-        photo = fitted[0] if fitted is not None else self._fit(self.display_image)
+        if fitted is None or fitted[0].size != self._fit_size(self.display_image):
+            fitted = self._fit_and_cover()(grid_map)
         if grid_map is None:  # a class map not chosen or not computed yet: no colours, so no legend
             self._fitted = None
             self._hide_legend()
-            self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(photo)))
+            self.canvas.setPixmap(QPixmap.fromImage(pil_to_qimage(fitted[0])))
             return
         shown = self.show_overlay.isChecked()
         # the map over the photo already fitted to the canvas: one resize, and the compare
         # split shows the same photo on both sides of its line
-        self._fitted = fitted or (photo, self.overlay_recipe(grid_map)(photo, photo.size))
+        self._fitted = fitted
         # new words or a legend shown relayout the view, and a resized canvas draws again
         # (maybe another map): compose this one only if it is still the current one
         self.caption.setText(self._describe(spec, share) if shown else

@@ -26,15 +26,16 @@ class ExportRecipesMixin:
         return lambda image, size: look(grid_map, image, size)
 
     def _fit_and_cover(self):
-        """A function map -> (photo fitted to the canvas, the map over it) holding no widget,
-        with the look shown now: the map thread runs it."""
+        """A function map -> (photo fitted to the canvas, the map over it, or None without a
+        map) holding no widget, with the look shown now: the map thread runs it (and the GUI
+        thread when the canvas changed size meanwhile)."""
         if self.display_image is None:
             return lambda _grid_map: None
         display, size, look = self.display_image, self._fit_size(self.display_image), self.overlay_look()
 
         def run(grid_map):
             photo = display if size == display.size else display.resize(size)
-            return photo, look(grid_map, photo, photo.size)
+            return photo, None if grid_map is None else look(grid_map, photo, photo.size)
 
         return run
 
@@ -45,10 +46,6 @@ class ExportRecipesMixin:
         box = self.canvas.size()
         scale = min(box.width() / image.width, box.height() / image.height)
         return max(1, int(image.width * scale)), max(1, int(image.height * scale))
-
-    def _fit(self, image):
-        size = self._fit_size(image)
-        return image if size == image.size else image.resize(size)
 
     def export_name(self) -> str:
         """The file-name part of what would be saved: the map's slug, or the tile view's."""
