@@ -1,0 +1,69 @@
+"""Hostile inputs, round four: teaching (items 10, 12 and 15). Each failed on the code before
+its fix: `--val-dir` naming the training folder scored 100% on random noise, a class folder
+linked to `..` took in every other class's photos, and 2,000 one-photo classes were said to
+keep "20% of each class" for validation while stdout got a 36 MB confusion matrix."""
+
+import json
+import os
+
+import numpy as np
+from PIL import Image
+from test_teach import class_folders, run_teach
+
+from vit_gui.teach.data import read_class_folders
+
+
+def noise_folders(root, classes=3, per_class=5, side=32, seed=0):
+    """Class folders of random-noise photos: nothing to learn, so only a repeat scores well."""
+    rng = np.random.default_rng(seed)
+    for c in range(classes):
+        (root / f"class{c:04d}").mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(root / f"class{c:04d}" / f"{i}.png")
+    return root
+
+
+# ---- 12. links out of the data folder -----------------------------------------------------------
+
+def test_class_folder_links_out_of_the_data_folder_are_not_followed(tmp_path, photos):
+    data = tmp_path / "data"
+    class_folders(data, photos, 3, shift=17)
+    class_folders(tmp_path / "elsewhere", photos, 2, shift=19, classes=(("dogs", "rocket"),))
+    os.symlink("..", data / "loop")  # the issue's link: the data folder's parent, every class again
+    os.symlink(tmp_path / "elsewhere" / "dogs", data / "dogs")
+    os.symlink(".", data / "self")
+    os.symlink("cats", data / "kittens")
+    os.symlink(tmp_path / "elsewhere" / "dogs" / "0.png", data / "cats" / "stray.png")
+    os.symlink("0.png", data / "cats" / "again.png")  # a link within the class folder stays
+    dataset = read_class_folders([data])
+    assert dataset.classes == ["cats", "cups"]  # before: cats, cups, dogs, kittens, loop, self
+    assert dataset.counts() == {"cats": 4, "cups": 3}
+    reasons = {path.name: why for path, why in dataset.skipped}
+    assert set(reasons) == {"loop", "dogs", "self", "kittens", "stray.png"}
+    assert reasons["loop"] == f"a link to {tmp_path.resolve()}, which holds the data folder itself (a loop): not followed"
+    assert "a loop" in reasons["self"] and "the class folder cats" in reasons["kittens"]
+    assert reasons["dogs"].startswith(f"a link to {(tmp_path / 'elsewhere' / 'dogs').resolve()}, outside the data folder")
+    assert "outside the class folder" in reasons["stray.png"] and "0.png" in reasons["stray.png"]
+
+
+def test_teach_names_the_link_it_did_not_follow(capsys, tmp_path, tiny_checkpoint, photos):
+    data = tmp_path / "data"
+    class_folders(data, photos, 3, shift=21)
+    os.symlink("..", data / "loop")
+    code, out, err = run_teach(capsys, data, "--model", tiny_checkpoint, "-o", tmp_path / "out", "--val-split", "0.34")
+    report = json.loads(out)
+    assert report["classes"] == ["cats", "cups"] and report["counts"] == {"cats": 3, "cups": 3}  # before: + loop, 6
+    assert code == 1 and f"left out {data / 'loop'}: a link to {tmp_path.resolve()}" in err
+
+
+def test_a_link_that_leaves_one_class_says_so_in_the_refusal(tmp_path, photos):
+    data = tmp_path / "data"
+    class_folders(data, photos, 2, shift=23, classes=(("cats", "chelsea"),))
+    os.symlink("..", data / "loop")
+    try:
+        read_class_folders([data])
+    except ValueError as exc:
+        message = str(exc)
+    else:
+        message = "taught"  # before: two classes, cats and loop (cats' photos again)
+    assert "at least two class folders" in message and "loop (a link to" in message
