@@ -5,6 +5,7 @@ keep "20% of each class" for validation while stdout got a 36 MB confusion matri
 
 import json
 import os
+import shutil
 
 import numpy as np
 from PIL import Image
@@ -21,6 +22,50 @@ def noise_folders(root, classes=3, per_class=5, side=32, seed=0):
         for i in range(per_class):
             Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(root / f"class{c:04d}" / f"{i}.png")
     return root
+
+
+# ---- 10. validation photos that are training photos ----------------------------------------------
+
+def test_val_dir_naming_the_training_folder_validates_on_nothing_and_says_so(capsys, tmp_path, tiny_checkpoint):
+    data = noise_folders(tmp_path / "data")
+    code, out, err = run_teach(capsys, data, "--val-dir", data, "--model", tiny_checkpoint, "-o", tmp_path / "out")
+    report = json.loads(out)
+    assert code == 0, err
+    # before: val_images 15, "validation accuracy 100.0%" on noise
+    assert report["val_images"] == 0 and report["validation_accuracy"] is None and report["train_images"] == 15
+    assert "15 of the 15 validation photos are also training photos" in err and "the same file" in err
+    assert "Nothing is left to check the classifier on" in err and "validation accuracy" not in err
+    assert len(report["notes"]) == 2
+
+
+def test_validation_copies_of_training_photos_are_found_by_their_bytes(capsys, tmp_path, tiny_checkpoint):
+    data = noise_folders(tmp_path / "data")
+    val = tmp_path / "val"
+    shutil.copytree(data, val)  # the same photos under other paths
+    for c in range(3):
+        (val / f"class{c:04d}" / "0.png").rename(val / f"class{c:04d}" / "renamed.png")
+    noise_folders(tmp_path / "new", per_class=2, seed=1)  # photos training never saw
+    for c in range(3):
+        for i in range(2):
+            shutil.copy(tmp_path / "new" / f"class{c:04d}" / f"{i}.png", val / f"class{c:04d}" / f"new{i}.png")
+    code, out, err = run_teach(capsys, data, "--val-dir", val, "--model", tiny_checkpoint, "-o", tmp_path / "out")
+    report = json.loads(out)
+    assert code == 0, err
+    assert report["val_images"] == 6  # before: 21, 15 of them training photos
+    assert "15 of the 21 validation photos are also training photos" in err and "the same bytes as" in err
+    assert "and 12 more" in err and "Nothing is left" not in err
+
+
+def test_a_duplicate_photo_in_one_class_folder_is_not_used_to_check_itself(capsys, tmp_path, tiny_checkpoint):
+    data = noise_folders(tmp_path / "data", classes=2, per_class=2)
+    for c in range(2):  # each photo twice: the split keeps one of each class aside, its twin is trained on
+        for i in range(2):
+            shutil.copy(data / f"class{c:04d}" / f"{i}.png", data / f"class{c:04d}" / f"{i}-copy.png")
+    code, out, err = run_teach(capsys, data, "--model", tiny_checkpoint, "-o", tmp_path / "out", "--val-split", "0.25")
+    report = json.loads(out)
+    assert code == 0, err
+    assert report["val_images"] == 0 and report["train_images"] == 6  # before: 2 photos checked against their twins
+    assert "2 of the 2 validation photos are also training photos" in err
 
 
 # ---- 12. links out of the data folder -----------------------------------------------------------

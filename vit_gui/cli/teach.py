@@ -92,10 +92,12 @@ def run_teach(args) -> int:
         return EXIT_CANNOT_RUN
     for item, why in taught.dataset.skipped:
         say(f"left out {item}: {why}")
+    for note in taught.notes:
+        say(note)
     report = {"model": str(path), "classes": taught.dataset.classes, "counts": taught.dataset.counts(),
               **taught.facts, **taught.report.to_json(), "worst": taught.worst_items(),
               "skipped": [{"path": str(p), "reason": why} for p, why in taught.dataset.skipped],
-              "weight_decays_tried": taught.probe.history}  # NaN (no validation) becomes null
+              "notes": taught.notes, "weight_decays_tried": taught.probe.history}  # NaN (no validation) becomes null
     if sys.stdout is not None:
         sys.stdout.write(json.dumps(json_safe(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     accuracy = report["validation_accuracy"]

@@ -277,10 +277,13 @@ class TeachWindow(QDialog):
         taught = result.taught
         report, classes = taught.report, taught.dataset.classes
         accuracy = report.accuracy
-        self.summary.setText(
-            f"On {taught.facts['val_images']} photos kept aside, the new classifier is right "
-            f"{accuracy:.0%} of the time ({taught.facts['train_images']} photos taught)."
-            if accuracy == accuracy else "No photos were kept aside to check it.")
+        if accuracy == accuracy:
+            lines = [f"On {taught.facts['val_images']} photos kept aside, the new classifier is right "
+                     f"{accuracy:.0%} of the time ({taught.facts['train_images']} photos taught)."]
+        else:  # a note says why, when there is one
+            lines = [] if taught.notes else ["No photos were kept aside to check it."]
+        # the notes are what the CLI says too: repeats left out of checking, why nothing was kept aside
+        self.summary.setText("\n".join(lines + [f"{note[:1].upper()}{note[1:]}." for note in taught.notes]))
         self.summary.setToolTip(f"validation accuracy {accuracy:.3f}; weight decay chosen "
                                 f"{taught.probe.weight_decay:g}; mode {taught.facts['mode']}")
         mixed = report.most_confused(5)

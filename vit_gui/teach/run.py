@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from vit_gui.teach.data import Dataset, TeachDataError, read_class_folders, split
 from vit_gui.teach.features import extract, model_digest
+from vit_gui.teach.overlap import drop_repeats
 from vit_gui.teach.probe import Probe, train_probe
 from vit_gui.teach.report import Report, evaluate
 
@@ -24,6 +25,7 @@ class Taught:
     digest: str  # the base model's SHA-256
     facts: dict  # settings and figures recorded in the saved model's sidecar
     tuned_state: dict | None = None  # fine-tuned weights (our names), or None for the probe alone
+    notes: list[str] = field(default_factory=list)  # what the user must hear about validation, in words
 
     def worst_items(self) -> list[dict]:
         classes = self.dataset.classes
@@ -54,6 +56,8 @@ def teach(folders: list[Path], predictor, base_path: Path, val_split: float = 0.
         dataset.skipped += held_out.skipped
     else:
         train, val = split(dataset.items, val_split, seed)
+    val, repeated = drop_repeats(train, val)
+    notes = [repeated] if repeated else []
     digest = model_digest(model_weights(Path(base_path)))
     items = train + val
     features, failed, cached = extract(predictor, [p for p, _ in items], digest,
@@ -90,7 +94,9 @@ def teach(folders: list[Path], predictor, base_path: Path, val_split: float = 0.
              "validation": "separate folder" if val_folders else f"{val_split:.0%} of each class",
              "seed": seed, "train_images": len(train_rows), "val_images": len(val_rows),
              "validation_accuracy": report.to_json()["validation_accuracy"], "cached_features": cached}
-    return Taught(dataset, train, val, probe, report, digest, facts, tuned_state)
+    if not val_rows:
+        notes.append("no photos were kept aside to check the classifier: how well it does on new photos is unknown")
+    return Taught(dataset, train, val, probe, report, digest, facts, tuned_state, notes)
 
 
 def _logits(model, predictor, paths: list[Path]) -> np.ndarray:
