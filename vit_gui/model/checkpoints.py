@@ -62,7 +62,35 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     else:  # never handed to torch.load, which would read a 4 GB file of zeros whole
         what = "zero bytes" if not head.strip(b"\0") else f"bytes {head[:8].hex(' ')}"
         raise CheckpointError(f"{path.name} is not a readable checkpoint (it starts with {what}); {EXPECTED}")
-    return _unwrap(state, path)
+    tensors = _unwrap(state, path)
+    _check_strides(tensors, path)
+    return tensors
+
+
+def _check_strides(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Every number a tensor reads must be stored once, for it alone. A pickle sets each
+    tensor's strides: a zero stride (torch.zeros(1).expand) or overlapping ones repeat a few
+    stored numbers millions of times, and names sharing bytes are each copied when widened,
+    so memory would follow the claims, not the file. Checked before anything is copied."""
+    spans = []
+    for name, tensor in tensors.items():
+        if not tensor.numel():
+            continue
+        reach = 0  # the furthest element (in elements) the smaller strides reach
+        for stride, size in sorted((st, sz) for st, sz in zip(tensor.stride(), tensor.shape) if sz > 1):
+            if stride <= reach:
+                stored = tensor.untyped_storage().nbytes() // tensor.element_size()
+                raise CheckpointError(
+                    f"{path.name}: '{name}' repeats stored numbers ({tensor.numel():,} numbers drawn from "
+                    f"{stored:,} stored, {'a zero stride' if stride == 0 else 'overlapping strides'}); "
+                    "refused before copying them, as a damaged or hostile file")
+            reach += (size - 1) * stride
+        spans.append((tensor.data_ptr(), tensor.data_ptr() + (reach + 1) * tensor.element_size(), name))
+    spans.sort()
+    for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
+        if start < end:
+            raise CheckpointError(f"{path.name}: '{first}' and '{second}' share stored numbers; refused before "
+                                  "copying them, as each copy would take memory the file does not hold")
 
 
 def _check_zip(path: Path) -> None:
@@ -248,11 +276,22 @@ def parameter_count(arch: cfg.Architecture) -> int:
 def _check_size_claims(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> None:
     """Shapes read from a file decide how much memory the model takes: a file must hold
     (about) every number of the model it describes before that model is built."""
-    present = sum(t.numel() for t in state.values())
+    present = _stored_numbers(state)
     needed = parameter_count(arch)
     if needed > present * 1.01 + 1024:
         raise CheckpointError(f"the file describes a model of {needed:,} numbers but holds {present:,}; "
                               "refused before allocating it")
+
+
+def _stored_numbers(state: dict[str, torch.Tensor]) -> int:
+    """How many numbers the tensors' storages hold: each storage counted once and never for
+    more than its bytes, so expanded or shared tensors do not count as numbers held."""
+    storages: dict[int, tuple[int, int, int]] = {}  # address -> (bytes, smallest element, numbers seen)
+    for tensor in state.values():
+        storage = tensor.untyped_storage()
+        size, item, seen = storages.get(storage.data_ptr(), (storage.nbytes(), tensor.element_size(), 0))
+        storages[storage.data_ptr()] = (size, min(item, tensor.element_size()), seen + tensor.numel())
+    return sum(min(seen, size // item) for size, item, seen in storages.values())
 
 
 def _check_values(name: str, tensor: torch.Tensor) -> None:

