@@ -12,6 +12,7 @@ from conftest import make_hf_vit
 
 from vit_gui.errors import CheckpointError
 from vit_gui.model.checkpoints import build_model, infer_architecture, load_model
+from vit_gui.model.labels_file import read_labels_file
 from vit_gui.model.layouts import find_layout
 
 SIDECAR = {"num_heads": 3}
@@ -110,3 +111,34 @@ def test_an_honest_checkpoint_with_views_still_loads(tmp_path, small_state):
     loaded = load_model(save(tmp_path, state))
     torch.testing.assert_close(loaded.model.pos_embed.detach(), small_state["pos_embed"])
     assert loaded.info.architecture.num_classes == 3
+
+
+# ---- 13. class names split at line ends only, as the seed project splits them ------------------
+
+INNER = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("separator", INNER, ids=[f"U+{ord(c):04X}" for c in INNER])
+def test_a_class_name_is_not_split_inside_a_line(tmp_path, separator):
+    path = tmp_path / "cls_classes.txt"
+    path.write_text(f"cat\nlynx{separator}wild\ndog\n", encoding="utf-8", newline="")
+    assert read_labels_file(path) == ["cat", f"lynx{separator}wild", "dog"]
+
+
+def test_class_names_end_at_any_of_the_seeds_line_ends(tmp_path):
+    """The seed's text-mode readlines() ends lines at \\n, \\r\\n and \\r."""
+    path = tmp_path / "cls_classes.txt"
+    path.write_bytes(b"cat\r\ndog\rcup\n\nrocket\r\n\r\n")
+    assert read_labels_file(path) == ["cat", "dog", "cup", "", "rocket"]
+
+
+def test_the_seed_project_labels_class_2_as_its_own_file_says(tmp_path, small_state):
+    """`cat / lynx<FF>wild / dog`: class 2 is "dog", not "wild", and the count matches."""
+    root = tmp_path / "project"
+    (root / "logs").mkdir(parents=True)
+    (root / "model_data").mkdir()
+    torch.save(small_state, root / "logs" / "best_epoch_weights.pth")
+    (root / "model_data" / "cls_classes.txt").write_bytes(b"cat\nlynx\x0cwild\ndog\n")
+    info = load_model(root / "logs" / "best_epoch_weights.pth").info
+    assert info.labels == ("cat", "lynx\x0cwild", "dog")
+    assert not [w for w in info.warnings if "names" in w]

@@ -1,6 +1,6 @@
 """A model's class names as a text file, one per line (a sidecar's `labels_file`, the seed
 project's `cls_classes.txt`), read defensively: a regular file, UTF-8, blank inner lines
-kept as unnamed classes."""
+kept as unnamed classes, lines split where the seed project splits them."""
 
 from __future__ import annotations
 
@@ -21,4 +21,7 @@ def read_labels_file(path: Path) -> list[str]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ModelConfigError(f"labels file {path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    return text.rstrip("\r\n").splitlines() if text.strip() else []
+    # lines end at \n, \r\n or \r only, as the seed project's text-mode readlines() reads them:
+    # str.splitlines() would also split a name at a form feed, U+2028 and the like
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
+    return lines.split("\n") if text.strip() else []
