@@ -2,7 +2,10 @@
 numbers (5), class names split only where the seed project splits them (13), and a damaged
 legacy .pth told in plain words (16, part). Each test failed on the code before its fix."""
 
+import io
 import json
+import pickletools
+import struct
 import subprocess
 import sys
 
@@ -142,3 +145,43 @@ def test_the_seed_project_labels_class_2_as_its_own_file_says(tmp_path, small_st
     info = load_model(root / "logs" / "best_epoch_weights.pth").info
     assert info.labels == ("cat", "lynx\x0cwild", "dog")
     assert not [w for w in info.warnings if "names" in w]
+
+
+# ---- 16 (part). a damaged legacy .pth is told in plain words ----------------------------------
+
+def legacy_bytes(state) -> tuple[bytes, int]:
+    """A legacy (non-zip) .pth and where its first block of numbers' length is written: after
+    five pickles (magic number, protocol, system facts, the tensors, the storage keys)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer, _use_new_zipfile_serialization=False)
+    buffer.seek(0)
+    for _ in range(5):
+        for _ in pickletools.genops(buffer):
+            pass
+    return buffer.getvalue(), buffer.tell()
+
+
+@pytest.mark.parametrize("change", [+1, -1, 102_147_483_647])
+def test_a_legacy_file_whose_lengths_disagree_says_so_plainly(tmp_path, small_state, change):
+    data, at = legacy_bytes(small_state)
+    stored = struct.unpack("<q", data[at:at + 8])[0]
+    path = tmp_path / "legacy.pth"
+    path.write_bytes(data[:at] + struct.pack("<q", stored + change) + data[at + 8:])
+    with pytest.raises(CheckpointError) as caught:
+        load_model(path)
+    text = str(caught.value)
+    assert "legacy.pth is not a readable checkpoint: it is damaged (the length written" in text
+    assert "%ld" not in text and "storage has wrong byte size" not in text  # torch's own words: "expected %ld got %ld2824"
+
+
+@pytest.mark.parametrize("keep", [21, 200, -1], ids=["before the system facts", "inside the tensors' pickle",
+                                                   "inside the numbers"])
+def test_a_legacy_file_cut_short_says_so_plainly(tmp_path, small_state, keep):
+    """torch said "EOFError", "unpack requires a buffer of 4 bytes" or "unexpected EOF"."""
+    data, _ = legacy_bytes(small_state)
+    path = tmp_path / "cut.pth"
+    path.write_bytes(data[:keep])
+    with pytest.raises(CheckpointError) as caught:
+        load_model(path)
+    assert str(caught.value) == ("cut.pth is not a readable checkpoint: it is damaged (it ends part-way through, "
+                                 "cut short); save or download it again")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import pickle
 import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +133,14 @@ def _read_torch(path: Path):
         raise CheckpointError(f"{path.name} is not a readable checkpoint ({reason[:200]}); {EXPECTED}") from None
     except Exception as exc:  # torch.load raises many unrelated types on garbage input
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        damage = ""  # what a user can act on, instead of torch's words ("expected %ld got %ld2824")
+        if "storage has wrong byte size" in reason:
+            damage = "the length written before a block of its numbers differs from the length its index gives"
+        elif isinstance(exc, (EOFError, struct.error)) or reason.startswith("unexpected EOF"):
+            damage = "it ends part-way through, cut short"
+        if damage:
+            raise CheckpointError(f"{path.name} is not a readable checkpoint: it is damaged ({damage}); "
+                                  "save or download it again") from None
         raise CheckpointError(f"{path.name} is not a readable checkpoint ({reason[:200]}); {EXPECTED}") from None
 
 
