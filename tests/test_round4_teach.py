@@ -12,6 +12,7 @@ from PIL import Image
 from test_teach import class_folders, run_teach
 
 from vit_gui.teach.data import read_class_folders
+from vit_gui.teach.report import evaluate
 
 
 def noise_folders(root, classes=3, per_class=5, side=32, seed=0):
@@ -35,7 +36,7 @@ def test_val_dir_naming_the_training_folder_validates_on_nothing_and_says_so(cap
     assert report["val_images"] == 0 and report["validation_accuracy"] is None and report["train_images"] == 15
     assert "15 of the 15 validation photos are also training photos" in err and "the same file" in err
     assert "Nothing is left to check the classifier on" in err and "validation accuracy" not in err
-    assert len(report["notes"]) == 2
+    assert report["validation"] == "separate folder (no photos left)" and len(report["notes"]) == 2
 
 
 def test_validation_copies_of_training_photos_are_found_by_their_bytes(capsys, tmp_path, tiny_checkpoint):
@@ -54,6 +55,7 @@ def test_validation_copies_of_training_photos_are_found_by_their_bytes(capsys, t
     assert report["val_images"] == 6  # before: 21, 15 of them training photos
     assert "15 of the 21 validation photos are also training photos" in err and "the same bytes as" in err
     assert "and 12 more" in err and "Nothing is left" not in err
+    assert report["validation"] == "separate folder (6 photos)"
 
 
 def test_a_duplicate_photo_in_one_class_folder_is_not_used_to_check_itself(capsys, tmp_path, tiny_checkpoint):
@@ -112,3 +114,61 @@ def test_a_link_that_leaves_one_class_says_so_in_the_refusal(tmp_path, photos):
     else:
         message = "taught"  # before: two classes, cats and loop (cats' photos again)
     assert "at least two class folders" in message and "loop (a link to" in message
+
+
+# ---- 15. many classes of one photo each ---------------------------------------------------------
+
+def test_one_photo_per_class_says_none_was_held_out_and_prints_no_full_matrix(capsys, tmp_path, tiny_checkpoint):
+    data = noise_folders(tmp_path / "data", classes=45, per_class=1, side=16)
+    code, out, err = run_teach(capsys, data, "--model", tiny_checkpoint, "-o", tmp_path / "out")
+    report = json.loads(out)
+    assert code == 0, err
+    assert report["val_images"] == 0 and report["validation"] == "no photos held out: each class has one photo"
+    assert "each class has only one photo" in err and "20%" not in out  # before: "20% of each class"
+    assert "confusion" not in report and report["confusion_cells"] == []  # before: a 45×45 matrix, 2,000×2,000 in #28
+    assert "printed as its non-zero cells" in err
+    sidecar = json.loads((tmp_path / "out" / "data.safetensors.json").read_text())
+    assert sidecar["taught"]["validation"] == report["validation"]
+
+
+def test_the_report_of_2000_classes_is_small_and_complete_as_cells():
+    rng = np.random.default_rng(0)
+    classes = [f"c{i}" for i in range(2000)]
+    true = np.arange(2000)[::5]
+    logits = rng.normal(size=(len(true), 2000))
+    report = evaluate(classes, true, logits, list(range(len(true))))
+    text = json.dumps(report.to_json(matrix=False), indent=2)
+    assert len(text) < 1_000_000 and "confusion" not in report.to_json(matrix=False)  # the matrix: 4 million counts
+    cells = report.to_json(matrix=False)["confusion_cells"]
+    rebuilt = np.zeros((2000, 2000), int)
+    for cell in cells:
+        rebuilt[classes.index(cell["true"]), classes.index(cell["seen_as"])] = cell["photos"]
+    assert np.array_equal(rebuilt, report.confusion) and sum(c["photos"] for c in cells) == len(true)
+
+
+def test_some_one_photo_classes_are_counted_in_the_validation_words(capsys, tmp_path, tiny_checkpoint):
+    data = noise_folders(tmp_path / "data", classes=3, per_class=5, side=16)
+    for c in range(3, 5):
+        (data / f"class{c:04d}").mkdir()
+        Image.fromarray(np.full((16, 16, 3), 40 * c, np.uint8)).save(data / f"class{c:04d}" / "only.png")
+    code, out, err = run_teach(capsys, data, "--model", tiny_checkpoint, "-o", tmp_path / "out")
+    report = json.loads(out)
+    assert code == 0, err
+    assert report["validation"] == "20% of each class (3 photos); 2 of the 5 classes have one photo: none held out from them"
+    assert "confusion" in report and len(report["confusion"]) == 5  # few classes: the whole matrix, as before
+
+
+def test_teach_window_says_why_no_photo_was_kept_aside(qtbot, tmp_path, tiny_checkpoint):
+    from vit_gui.gui.teach_window import TeachWindow
+
+    noise_folders(tmp_path / "data", classes=3, per_class=1, side=16)
+    teach = TeachWindow(str(tiny_checkpoint))
+    qtbot.addWidget(teach)
+    teach.set_folders([tmp_path / "data"])
+    teach.start_teaching()
+    qtbot.waitUntil(lambda: teach.save.isEnabled() or teach.status.text().startswith("not taught"), timeout=60_000)
+    assert teach.result is not None, teach.status.text()
+    summary = teach.summary.text()
+    assert "each class has only one photo" in summary and "unknown" in summary  # before: no reason given
+    assert teach.result.taught.facts["validation"] == "no photos held out: each class has one photo"
+    teach.done(0)

@@ -10,6 +10,9 @@ from pathlib import Path
 from vit_gui.cli.common import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, say, writable_folder
 from vit_gui.errors import VitGuiError
 
+#: classes up to which stdout has the whole confusion matrix; past that, its non-zero cells
+#: (2,000 classes printed 4 million counts, 36 MB, one per line)
+MAX_PRINTED_MATRIX = 40
 #: file names that say "a file" but not the format a taught model is saved in
 NOT_SAFETENSORS = (".pth", ".pt", ".bin", ".ckpt", ".json", ".onnx", ".npz", ".h5")
 
@@ -94,8 +97,13 @@ def run_teach(args) -> int:
         say(f"left out {item}: {why}")
     for note in taught.notes:
         say(note)
-    report = {"model": str(path), "classes": taught.dataset.classes, "counts": taught.dataset.counts(),
-              **taught.facts, **taught.report.to_json(), "worst": taught.worst_items(),
+    classes = taught.dataset.classes
+    whole = len(classes) <= MAX_PRINTED_MATRIX
+    if not whole:
+        say(f"{len(classes)} classes: the confusion matrix is printed as its non-zero cells (confusion_cells), "
+            f"not as {len(classes)}×{len(classes)} counts")
+    report = {"model": str(path), "classes": classes, "counts": taught.dataset.counts(),
+              **taught.facts, **taught.report.to_json(matrix=whole), "worst": taught.worst_items(),
               "skipped": [{"path": str(p), "reason": why} for p, why in taught.dataset.skipped],
               "notes": taught.notes, "weight_decays_tried": taught.probe.history}  # NaN (no validation) becomes null
     if sys.stdout is not None:

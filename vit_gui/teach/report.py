@@ -16,15 +16,24 @@ class Report:
     confusion: np.ndarray  # (true, predicted) counts
     worst: list[tuple[int, int, int, float]]  # (item index, true, predicted, probability of the true class)
 
-    def to_json(self) -> dict:
+    def to_json(self, matrix: bool = True) -> dict:
+        """`matrix=False` gives the confusion matrix as its non-zero cells: for 2,000 classes
+        the whole matrix is 4 million counts (36 MB of JSON), its cells at most one per photo
+        kept aside."""
         clean = lambda v: None if np.isnan(v) else round(float(v), 4)  # noqa: E731 - JSON has no NaN
         return {
             "validation_accuracy": clean(self.accuracy),
             "per_class": {c: {"precision": clean(p), "recall": clean(r)}
                           for c, p, r in zip(self.classes, self.precision, self.recall)},
-            "confusion": self.confusion.tolist(),
+            **({"confusion": self.confusion.tolist()} if matrix else {"confusion_cells": self.cells()}),
             "most_confused": [{"true": t, "seen_as": p, "photos": n} for t, p, n in self.most_confused()],
         }
+
+    def cells(self) -> list[dict]:
+        """The confusion matrix's non-zero cells, in the matrix's order (row by row)."""
+        rows, columns = np.nonzero(self.confusion)
+        return [{"true": self.classes[r], "seen_as": self.classes[c], "photos": int(self.confusion[r, c])}
+                for r, c in zip(rows, columns)]
 
     def most_confused(self, limit: int = 10) -> list[tuple[str, str, int]]:
         """(true class, class it was seen as, photos) of the commonest mistakes, most first:

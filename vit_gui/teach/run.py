@@ -88,15 +88,35 @@ def teach(folders: list[Path], predictor, base_path: Path, val_split: float = 0.
         tuned_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         probe_report = evaluate(dataset.classes, labels[val_rows], probe.logits(features[val_rows]), val_rows)
         tuning = {"blocks_tuned": blocks, "epochs": epochs, "epochs_history": history,
-                  "probe_validation_accuracy": probe_report.to_json()["validation_accuracy"]}
+                  "probe_validation_accuracy": probe_report.to_json(matrix=False)["validation_accuracy"]}
     report = evaluate(dataset.classes, labels[val_rows], val_logits, [i - len(train) for i in val_rows])
+    validation, empty = _validation_words(dataset, bool(val_folders), val_split, len(val_rows))
+    notes += [empty] if empty else []
     facts = {"mode": mode, "feature": feature, "weight_decay": probe.weight_decay, **tuning,
-             "validation": "separate folder" if val_folders else f"{val_split:.0%} of each class",
-             "seed": seed, "train_images": len(train_rows), "val_images": len(val_rows),
-             "validation_accuracy": report.to_json()["validation_accuracy"], "cached_features": cached}
-    if not val_rows:
-        notes.append("no photos were kept aside to check the classifier: how well it does on new photos is unknown")
+             "validation": validation, "seed": seed, "train_images": len(train_rows), "val_images": len(val_rows),
+             "validation_accuracy": report.to_json(matrix=False)["validation_accuracy"], "cached_features": cached}
     return Taught(dataset, train, val, probe, report, digest, facts, tuned_state, notes)
+
+
+def _validation_words(dataset: Dataset, folder: bool, share: float, held: int) -> tuple[str, str | None]:
+    """(how the classifier was checked, as the report and the sidecar say it; a note when it
+    was not checked at all). "20% of each class" with no photo held out misled: a class of
+    one photo keeps it to learn from."""
+    singles = sum(1 for n in dataset.counts().values() if n == 1)
+    if held:
+        words = f"separate folder ({held} photos)" if folder else f"{share:.0%} of each class ({held} photos)"
+        if singles and not folder:
+            words += f"; {singles} of the {len(dataset.classes)} classes have one photo: none held out from them"
+        return words, None
+    if folder:
+        words, why = "separate folder (no photos left)", "the validation folder has no photos left to check on"
+    elif singles == len(dataset.classes):
+        words = "no photos held out: each class has one photo"
+        why = "each class has only one photo, which it needs to learn from"
+    else:
+        words, why = "no photos held out", "those held out were unreadable, or repeats of training photos"
+    return words, (f"no photos were kept aside to check the classifier ({why}): how well it does on new "
+                   "photos is unknown")
 
 
 def _logits(model, predictor, paths: list[Path]) -> np.ndarray:
