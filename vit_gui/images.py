@@ -3,7 +3,7 @@
 Handles EXIF orientation (the map must match the photo the user sees), alpha and palette
 transparency (composited on white), 16-bit and float greyscale (rescaled, not clipped),
 CMYK, 1-bit, animated and multi-page files (first frame, said so), HEIC/HEIF photos (the
-pillow-heif plugin), and refuses images so large in pixels that decoding them would exhaust
+pillow-heif plugin; their primary image, whichever it is in the file), and refuses images so large in pixels that decoding them would exhaust
 memory.
 """
 
@@ -114,7 +114,9 @@ def _decode(opened: Image.Image, max_pixels: int) -> tuple[Image.Image, tuple[st
         )
     notes = []
     frames = getattr(opened, "n_frames", 1)
-    if frames > 1:
+    if frames > 1 and opened.format == "HEIF":
+        pass  # pillow-heif opens at the file's primary image, the photo every viewer shows; the others are no frames
+    elif frames > 1:
         opened.seek(0)
         if opened.format == "TIFF":
             notes.append(f"multi-page TIFF with {frames} pages: using the first page")
