@@ -9,6 +9,7 @@ moved into `<data>/models/`, with its sidecar written first.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import json
@@ -18,6 +19,7 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -163,13 +165,36 @@ def _fetch(url: str, part: Path, progress: Progress, watchdog: Watchdog, timeout
                 part.unlink(missing_ok=True)
                 continue
             raise DownloadError(f"the server answered {exc.code} {str(exc.reason)[:80]} for {url}") from None
-        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError, ValueError) as exc:
+        except urllib.error.URLError as exc:  # raised before any byte came: the server was never reached
+            watchdog.check()
+            raise DownloadError(unreachable(url, exc.reason, have)) from None
+        except (http.client.HTTPException, TimeoutError, ConnectionError, ValueError) as exc:
             watchdog.check()  # the watchdog cut it: say why
             reason = getattr(exc, "reason", None) or exc
             raise DownloadError(f"download interrupted ({reason}); run it again to resume") from None
         except OSError as exc:  # e.g. the disk is full or the folder is read-only
             watchdog.check()
             raise DownloadError(f"download failed ({exc.strerror or exc}); run it again to resume") from None
+
+
+def unreachable(url: str, reason, have: int = 0) -> str:
+    """Why the server could not be reached, in words: offline, a download that never began
+    is no 'interrupted' one and has nothing to resume."""
+    host = urllib.parse.urlsplit(url).hostname or url
+    if isinstance(reason, socket.gaierror):
+        cause = f"no network (or no such server: the name {host} cannot be looked up)"
+    elif isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH):
+        cause = f"no network ({host} cannot be reached)"
+    elif isinstance(reason, ConnectionRefusedError):
+        cause = f"{host} refused the connection (no server is answering there)"
+    elif isinstance(reason, TimeoutError) or "timed out" in str(reason):
+        cause = f"{host} did not answer (no network, or the server is down)"
+    else:
+        cause = f"{host} could not be reached ({getattr(reason, 'strerror', None) or reason})"
+    if have:
+        return (f"download failed before it began: {cause}. The {have / 1e6:.1f} MB downloaded earlier are kept: once "
+                "connected, run it again to resume")
+    return f"download failed before it began: {cause}; nothing was downloaded. Check the connection and run it again"
 
 
 def _stream(response, part: Path, have: int, progress: Progress, watchdog: Watchdog, limit: int) -> None:
