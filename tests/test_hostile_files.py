@@ -243,7 +243,7 @@ def test_written_files_keep_their_mode_or_follow_the_umask(capsys, tmp_path, tin
     fresh = atomic_write_text(tmp_path / "new.txt", "x")
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~UMASK
     shared = tmp_path / "shared.csv"
-    shared.write_text("old")
+    shared.write_text("path,rank,label,index,prob,error,note\n")  # an earlier run's results
     shared.chmod(0o664)
     run_cli(capsys, photo_folder / "chelsea.jpg", "--model", tiny_checkpoint, "--format", "csv", "-o", shared)
     assert stat.S_IMODE(shared.stat().st_mode) == 0o664 and shared.read_text().startswith("path,")

@@ -95,7 +95,7 @@ def test_shards_are_disjoint_cover_the_folder_and_do_not_depend_on_where_it_is(c
 @pytest.mark.parametrize("args, message", [
     (["--resume"], "--resume needs -o FILE and --format jsonl or csv"),
     (["--format", "jsonl", "--resume"], "--resume needs -o FILE"),
-    (["--shard", "5/4"], "the share must be 1..4"),
+    (["--shard", "5/4"], "must be one of 1 … 4"),
     (["--shard", "half"], "--shard must be I/N"),
 ])
 def test_streaming_mistakes_exit_2(capsys, tiny_checkpoint, folder, args, message):

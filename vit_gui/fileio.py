@@ -21,20 +21,45 @@ UMASK = _umask()
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
     """Write to a temporary file in the same folder, then rename it over `path`."""
+    return _write_then_rename(Path(path), lambda stream: stream.write(data))
+
+
+def replace_by_streaming(path: Path | str, lines_of) -> Path:
+    """Replace a file by what `lines_of(its open binary stream)` yields, a line at a time
+    (memory flat for a file of any size), atomically: until the new file is complete the
+    old one stays as it was."""
     path = Path(path)
+    with open(path, "rb") as source:
+        return _write_then_rename(path, lambda stream: stream.writelines(lines_of(source)))
+
+
+def settle(part: Path, like: Path) -> None:
+    """A file written under a temporary name made ready to take `like`'s place: on disk
+    (fsync), with the mode `like` has (else what the umask allows; mkstemp makes 0600)."""
+    fd = os.open(part, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(part, _mode_for(like))
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~UMASK
+
+
+def _write_then_rename(path: Path, write) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        # mkstemp makes 0600 files: give the file the mode it had, else what the umask allows
-        try:
-            mode = stat.S_IMODE(os.stat(path).st_mode)
-        except OSError:
-            mode = 0o666 & ~UMASK
-        os.chmod(tmp, mode)
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600 files: the mode it had, else the umask's
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

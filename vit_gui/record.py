@@ -10,6 +10,7 @@ Numpy only: importing this costs the window nothing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -112,6 +113,15 @@ class ImageRecord:
         if self.sanity is not None:
             data["sanity"] = self.sanity
         return data
+
+
+def json_text(value, indent: int | None = None) -> str:
+    """`value` as JSON text that any UTF-8 stream takes: a file name that is not UTF-8 (its
+    odd bytes held as lone surrogates, as Python reads such names) is written with JSON's
+    \\uDCxx escapes, which read back as the same name, instead of failing the whole write.
+    NaN and infinity become null (json_safe)."""
+    text = json.dumps(json_safe(value), indent=indent, ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def json_safe(value):

@@ -16,7 +16,7 @@ from pathlib import Path
 from vit_gui.cli.classify import run_classify
 from vit_gui.cli.common import EXIT_CANNOT_RUN, say
 from vit_gui.cli.models import run_models
-from vit_gui.cli.parser import build_parser
+from vit_gui.cli.parser import build_parser, join_dashed_values
 from vit_gui.cli.teach import run_teach
 
 __all__ = ["build_parser", "console_main", "main", "run_classify"]
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_app(open_paths=argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_dashed_values(argv))
     if args.command == "classify":
         return run_classify(args)
     if args.command == "models":

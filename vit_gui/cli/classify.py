@@ -9,11 +9,12 @@ finished is written even when the run is interrupted (Ctrl+C, SIGTERM: exit 130)
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import replace
 from pathlib import Path
 
 from vit_gui.cli.common import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, say, writable_folder
-from vit_gui.cli.output import ResultsOutput, open_output, refuse_input_as_output, sigterm_as_interrupt
+from vit_gui.cli.output import ResultsOutput, open_output, sigterm_as_interrupt
 from vit_gui.cli.parser import map_spec_from_args
 from vit_gui.errors import VitGuiError
 
@@ -28,7 +29,10 @@ def check_output_places(args) -> None:
 
 
 def run_classify(args) -> int:
+    from vit_gui.cli.results_file import output_problem
+    from vit_gui.errors import NoModelError
     from vit_gui.images import find_images
+    from vit_gui.results_csv import csv_columns
 
     try:
         if args.top_k < 1 or args.batch_size < 1:
@@ -38,44 +42,123 @@ def run_classify(args) -> int:
         shard = parse_shard(args.shard)
         map_spec_from_args(args)  # argument mistakes fail before a model is read
         check_output_places(args)  # so is a place results cannot be written to
+        if args.resume and (args.format == "json" or args.output is None):
+            raise ValueError("--resume needs -o FILE and --format jsonl or csv (a JSON list is written whole at the end)")
+        model_path = _model_path(args)
         skipped: list = []
-        paths = find_images(args.paths, skipped=skipped)
+        paths = without_earlier_maps(find_images(args.paths, skipped=skipped), args.maps)
         if not paths and not skipped:
             raise ValueError("no image files found in " + ", ".join(map(str, args.paths)))
-        refuse_input_as_output(args.output, paths, args.model)
+        if args.output is not None and (problem := output_problem(args.output, paths, model_path, args.force,
+                                                                   args.resume)):
+            raise ValueError(problem)
         if shard is not None:
             paths = [p for p in paths if share_of(p, args.paths, shard[1]) == shard[0]]
             skipped = [(p, why) for p, why in skipped if share_of(p, args.paths, shard[1]) == shard[0]]
             say(f"share {shard[0] + 1} of {shard[1]}: {len(paths)} photos")
-        if args.resume and (args.format == "json" or args.output is None):
-            raise ValueError("--resume needs -o FILE and --format jsonl or csv (a JSON list is written whole at the end)")
-    except ValueError as exc:
+        columns = csv_columns(args.faithfulness, args.sanity, args.maps is not None)
+        run = _run_record(args, model_path)
+        finished = _finished_before(args, run, columns)
+    except (ValueError, NoModelError) as exc:
         say(f"error: {exc}")
         return EXIT_CANNOT_RUN
-    predictor, spec = _load(args)
+    except OSError as exc:
+        say(f"error: {args.output} cannot be read ({exc.strerror or exc})")
+        return EXIT_CANNOT_RUN
+    predictor, spec = _load(args, model_path)
     if predictor is None:
         return EXIT_CANNOT_RUN
+    if finished is not None:
+        paths, skipped = _still_to_do(finished, paths, skipped)
     try:  # opened once the model runs: a model that cannot load leaves an existing -o untouched
-        output = open_output(args)
+        output = open_output(args, run, columns, resuming=finished is not None)
     except (ValueError, OSError) as exc:
         say(f"error: could not write {args.output} ({getattr(exc, 'strerror', None) or exc})")
         return EXIT_CANNOT_RUN
-    done_before = getattr(output, "done", set())
-    if done_before:
-        paths = [p for p in paths if str(p) not in done_before]
-        skipped = [(p, why) for p, why in skipped if str(p) not in done_before]
-        say(f"resuming {args.output}: {len(done_before)} photos already there, {len(paths)} to go")
     interrupted = False
     with sigterm_as_interrupt():
         try:
-            for done, record in enumerate(_classify_all(predictor, paths, args, spec), 1):
+            claimed = finished.claimed_maps if finished is not None else None
+            for done, record in enumerate(_classify_all(predictor, paths, args, spec, claimed), 1):
                 output.add(record)  # before it is reported: what the user saw finish is written
                 if len(paths) > 1:
                     say(f"[{done}/{len(paths)}] {record.path}" + (" (failed)" if record.error else ""))
         except KeyboardInterrupt:
             interrupted = True
             say(f"interrupted after {output.count} of {len(paths)} images: writing the {output.count} that finished")
+        except BaseException:
+            output.finish(complete=False)  # a bug must not cost the results that finished, nor an earlier file
+            raise
     return _finish(output, skipped, interrupted)
+
+
+def _model_path(args) -> Path:
+    from vit_gui.model.catalog import default_model_path
+
+    return args.model or default_model_path()
+
+
+def without_earlier_maps(paths: list[Path], maps: Path | None) -> list[Path]:
+    """The photos, less the overlays an earlier run wrote with --maps into a folder that is
+    among them (NAME.MAP.png beside its NAME.MAP.npy): they are results, not photos."""
+    if maps is None:
+        return paths
+    folder = os.path.realpath(maps)
+    kept = [p for p in paths if not (p.suffix.lower() == ".png" and "." in p.stem
+                                    and os.path.realpath(p.parent) == folder and p.with_suffix(".npy").is_file())]
+    if len(kept) < len(paths):
+        say(f"left out {len(paths) - len(kept)} overlays that an earlier run wrote to {maps}")
+    return kept
+
+
+def _run_record(args, model_path: Path) -> dict | None:
+    """What the results are made with, recorded beside -o (none for stdout or a pipe)."""
+    if args.output is None or (args.output.exists() and not args.output.is_file()):
+        return None
+    from vit_gui.cli.run_record import describe_run
+
+    return describe_run(args, model_path)
+
+
+def _finished_before(args, run: dict | None, columns: list[str]):
+    """With --resume: what -o already holds (a resume.Finished), checked line by line and
+    against the run that made it, before the model loads; None when there is nothing to
+    continue (no file yet, or an empty one)."""
+    if not args.resume or run is None or not args.output.is_file() or not args.output.stat().st_size:
+        return None
+    from vit_gui.cli.results_file import results_kind
+    from vit_gui.cli.resume import read_finished
+    from vit_gui.cli.run_record import differences, read_record, shape_differences
+
+    kind = results_kind(args.output)
+    if kind != args.format:
+        raise ValueError(f"{args.output} holds {kind.upper() if kind else 'something else'} results, not "
+                         f"{args.format.upper()}: --resume adds only to a file of the same format")
+    finished = read_finished(args.output, args.format)
+    recorded = read_record(args.output)
+    said = differences(recorded, run) if recorded else shape_differences(finished, args, columns)
+    if said:
+        raise ValueError(f"{args.output} was made by another run, which --resume would mix with this one: "
+                         + "; ".join(said) + ". Resume with the same model and options, or name a new -o file")
+    if recorded is None:
+        say(f"note: {args.output} has no record of the model it was made with (made by an older vit-gui); "
+            "its lines match this run's")
+    return finished
+
+
+def _still_to_do(finished, paths: list[Path], skipped: list):
+    """The photos the file does not hold yet; those that failed there are tried again (their
+    lines taken out first, so each photo ends with one result)."""
+    from vit_gui.cli.resume import drop_for_resume, photo_key
+
+    keys = {photo_key(str(p)) for p in paths} | {photo_key(str(p)) for p, _ in skipped}
+    retry = finished.failed & keys - finished.done
+    drop_for_resume(finished, retry)
+    paths = [p for p in paths if photo_key(str(p)) not in finished.done]
+    skipped = [(p, why) for p, why in skipped if photo_key(str(p)) not in finished.done]
+    say(f"resuming {finished.path}: {len(finished.done)} photos already there, {len(paths)} to go"
+        + (f" ({len(retry)} that failed before tried again)" if retry else ""))
+    return paths, skipped
 
 
 def parse_shard(value: str | None) -> tuple[int, int] | None:
@@ -86,8 +169,10 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
         index, count = (int(part) for part in value.split("/"))
     except ValueError:
         raise ValueError(f"--shard must be I/N, e.g. 2/8, got {value!r}") from None
+    if count < 1:
+        raise ValueError(f"--shard {value}: N, the number of shares, must be at least 1 (e.g. 1/4 … 4/4)")
     if not 1 <= index <= count:
-        raise ValueError(f"--shard {value}: the share must be 1..{count}")
+        raise ValueError(f"--shard {value}: I, this run's share, must be one of 1 … {count}")
     return index - 1, count
 
 
@@ -105,13 +190,11 @@ def share_of(path: Path, roots, count: int) -> int:
     return int(hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:12], 16) % count
 
 
-def _load(args):
+def _load(args, model_path: Path):
     """(predictor, map spec), or (None, None) after saying why the model cannot run."""
-    from vit_gui.model.catalog import default_model_path
     from vit_gui.predict import Predictor
 
     try:
-        model_path = args.model or default_model_path()
         say(f"loading {model_path.name} on {args.device}")
         predictor = Predictor.from_file(model_path, args.device, args.precision)
         if predictor.precision.name != "float32" or args.precision:
@@ -144,7 +227,7 @@ def _finish(output: ResultsOutput, skipped: list, interrupted: bool) -> int:
     for path, reason in skipped:  # listed, each with its reason, after the images that ran
         say(f"skipped {path}: {reason}")
         output.add(ImageRecord(output.count, path.name, str(path)).fail(reason))
-    written = output.finish()
+    written = output.finish(complete=not interrupted)
     if output.failed:
         say(f"{output.failed} of {output.count} images could not be classified")
     if output.unmapped:
@@ -157,14 +240,14 @@ def _finish(output: ResultsOutput, skipped: list, interrupted: bool) -> int:
     return EXIT_SOME_FAILED if output.failed or output.unmapped or output.unchecked or not written else EXIT_OK
 
 
-def _classify_all(predictor, paths, args, spec):
+def _classify_all(predictor, paths, args, spec, claimed_maps=None):
     """Yield one record per path, in order, loading images batch by batch."""
     from vit_gui.cli.map_files import MapWriter
     from vit_gui.errors import ImageLoadError
     from vit_gui.images import load_image
     from vit_gui.record import ImageRecord
 
-    writer = MapWriter(predictor, args) if args.maps else None
+    writer = MapWriter(predictor, args, claimed_maps) if args.maps else None
     for start in range(0, len(paths), args.batch_size):
         loaded, records = [], []
         for index, path in enumerate(paths[start : start + args.batch_size], start):

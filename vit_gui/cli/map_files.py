@@ -9,8 +9,11 @@ from pathlib import Path
 class MapWriter:
     """Writes each image's map (.npy, patch grid, [0, 1]) and its overlay (.png)."""
 
-    def __init__(self, predictor, args):
-        self.predictor = predictor
+    def __init__(self, predictor, args, claimed: set[str] | None = None):
+        """`claimed`, when resuming: the map files the results already name. The files of a
+        photo done again (its line was cut by a kill) are then its own and reused, not
+        doubled as NAME-2."""
+        self.predictor, self.claimed = predictor, claimed
         self.folder, self.colormap, self.opacity = args.maps, args.colormap, args.opacity
         self.legend = args.legend
         self.used_stems: set[str] = set()
@@ -19,11 +22,22 @@ class MapWriter:
         """`stem`, else `stem-2`, … : never a name this run used, nor one whose files exist
         already (the user's own files are not overwritten, even with --maps in the photos' folder)."""
         stem, n = path.stem, 1
-        while stem in self.used_stems or any(os.path.lexists(p) for p in self._files(stem, slug)):
+        while stem in self.used_stems or not self._free(self._files(stem, slug)):
             n += 1
             stem = f"{path.stem}-{n}"
         self.used_stems.add(stem)
         return stem
+
+    def _free(self, files: tuple[Path, Path]) -> bool:
+        """No such files; or, when resuming, a map pair a killed run wrote that no finished
+        result names."""
+        if not any(os.path.lexists(p) for p in files):
+            return True
+        if self.claimed is None or not all(p.is_file() and not p.is_symlink() for p in files):
+            return False
+        from vit_gui.cli.resume import photo_key
+
+        return not any(photo_key(str(p)) in self.claimed for p in files)
 
     def _files(self, stem: str, slug: str) -> tuple[Path, Path]:
         return self.folder / f"{stem}.{slug}.npy", self.folder / f"{stem}.{slug}.png"

@@ -4,46 +4,107 @@ Nothing finished is lost. A JSON list is kept as results come and written when t
 ends, however it ends (done, Ctrl+C, SIGTERM, an error), atomically to -o (a crash never
 leaves half a file). JSON Lines and CSV stream: each image's lines are written as it
 finishes, so memory stays flat however many photos, and --resume continues a file a killed
-run left. -o follows a symlink to its target and writes straight into a pipe or /dev/null;
-it may never be one of the photos being classified.
+run left. -o follows a symlink to its target and writes straight into a pipe or /dev/null.
+
+A file already at -o (results of an earlier run, or a file named with --force) is replaced
+only by a complete run: until then the new lines go to a hidden file beside it, and a run
+that is interrupted leaves the old file as it was and its own results beside it
+(NAME.partial.EXT). Which files -o may name at all is results_file's concern.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
+import stat
 import sys
+import tempfile
 from pathlib import Path
 
 from vit_gui.cli.common import say
 
 
-def refuse_input_as_output(output: Path | None, inputs: list[Path], model: Path | None = None) -> None:
-    """ValueError when -o names one of the photos (or the model): writing there would destroy
-    it. Compared by file identity, so a link or another spelling of the same file counts."""
-    if output is None:
-        return
-    try:
-        target = os.stat(output)
-    except OSError:
-        return  # not there yet: it cannot be an input
-    for path in [*inputs, *([model] if model else [])]:
+class Place:
+    """Where the results file goes and how: straight into -o (a new or empty file, a pipe,
+    a file being resumed), or, when -o already holds a file, into a hidden part file that
+    replaces it once the run is complete. `run` (what the results are made with) is written
+    beside a results file as NAME.run.json."""
+
+    def __init__(self, path: Path, run: dict | None, append: bool = False):
+        self.path, self.run, self.append = path, run, append
+        self.target = Path(os.path.realpath(path)) if os.path.islink(path) else path
         try:
-            same = os.path.samestat(target, os.stat(path))
+            st = os.stat(self.target)
         except OSError:
-            continue
-        if same:
-            what = "the model" if path == model else "one of the photos being classified"
-            raise ValueError(f"-o {output} is {what} ({path}); writing the results there would destroy it: "
-                             "name another file")
+            st = None
+        self.through = st is not None and not stat.S_ISREG(st.st_mode)  # a pipe, /dev/null: written through
+        self.replacing = not append and st is not None and stat.S_ISREG(st.st_mode) and st.st_size > 0
+        self.part: Path | None = None
+
+    def open(self) -> int:
+        """A file descriptor to write the lines to (streamed formats)."""
+        if self.replacing:
+            fd, part = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".part", dir=self.target.parent)
+            self.part = Path(part)
+            return fd
+        fd = os.open(self.target, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if self.append else os.O_TRUNC), 0o666)
+        self._record(self.target)
+        return fd
+
+    def _record(self, results: Path) -> None:
+        if self.run is not None and not self.through:
+            from vit_gui.cli.run_record import write_record
+
+            write_record(results, self.run)
+
+    def close(self, complete: bool) -> Path | None:
+        """Put a part file in its place: over -o when the run is complete, else beside it
+        (-o kept as it was). Returns where the results went when that is not -o."""
+        if self.part is None:
+            return None
+        from vit_gui.fileio import settle
+
+        settle(self.part, like=self.target)
+        if complete:
+            self._record(self.target)
+            os.replace(self.part, self.target)
+            return None
+        kept = next_free_name(self.target.with_name(f"{self.target.stem}.partial{self.target.suffix}"))
+        self._record(kept)
+        os.replace(self.part, kept)
+        return kept
+
+    def write_whole(self, data: bytes, complete: bool) -> Path | None:
+        """A whole file at once (JSON): over -o, unless the run is incomplete and -o holds
+        an earlier file, which is then kept and the results go beside it (returned)."""
+        from vit_gui.fileio import atomic_write_bytes, write_output_bytes
+
+        if self.through or not self.replacing or complete:
+            write_output_bytes(self.path, data)
+            if not self.through:
+                self._record(self.target)
+            return None
+        kept = next_free_name(self.target.with_name(f"{self.target.stem}.partial{self.target.suffix}"))
+        atomic_write_bytes(kept, data)
+        self._record(kept)
+        return kept
+
+
+def next_free_name(path: Path) -> Path:
+    """`path`, else NAME-2.EXT, NAME-3.EXT, …: never a file that is there."""
+    candidate, n = path, 1
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
 
 
 class ResultsOutput:
     """Where finished records go; counts what went wrong for the exit code."""
 
-    def __init__(self, path: Path | None):
-        self.path = path
+    def __init__(self, place: Place | None):
+        self.place = place
+        self.path = place.path if place else None
         self.count = self.failed = self.unmapped = self.unchecked = 0
 
     def add(self, record) -> None:
@@ -56,35 +117,38 @@ class ResultsOutput:
     def _emit(self, record) -> None:
         raise NotImplementedError
 
-    def finish(self) -> bool:
-        """True when every result reached where it should."""
+    def finish(self, complete: bool = True) -> bool:
+        """True when every result reached where it should. An incomplete run (interrupted,
+        or ended by an error) never replaces a file that was at -o."""
         raise NotImplementedError
+
+    def _said_kept(self, kept: Path | None) -> None:
+        if kept is not None:
+            say(f"{self.path} is kept as it was (the run did not finish); the {self.count} results that finished "
+                f"are in {kept}")
 
 
 class WholeJson(ResultsOutput):
     """A JSON list: kept whole in memory, written once at the end (atomically to -o)."""
 
-    def __init__(self, path: Path | None):
-        super().__init__(path)
+    def __init__(self, place: Place | None):
+        super().__init__(place)
         self.records: list = []
 
     def _emit(self, record) -> None:
         self.records.append(record)
 
-    def finish(self) -> bool:
+    def finish(self, complete: bool = True) -> bool:
         """If -o cannot be written (a full disk) the results still reach stdout, and False
         says so. A second Ctrl+C while writing is held off."""
-        from vit_gui.record import json_safe
+        from vit_gui.record import json_text
 
-        text = json.dumps([json_safe(r.to_json()) for r in self.records], indent=2, ensure_ascii=False,
-                          allow_nan=False) + "\n"
+        text = json_text([r.to_json() for r in self.records], indent=2) + "\n"
         with _uninterruptible():
             written = True
-            if self.path:
-                from vit_gui.fileio import write_output_bytes
-
+            if self.place:
                 try:
-                    write_output_bytes(self.path, text.encode("utf-8"))
+                    self._said_kept(self.place.write_whole(text.encode("utf-8"), complete))
                     return True
                 except OSError as exc:
                     say(f"error: could not write {self.path} ({exc.strerror or exc}); the results follow on stdout")
@@ -100,43 +164,25 @@ class Streamed(ResultsOutput):
     folder of any size: each image's lines go out in one write, flushed. A killed run leaves
     its finished lines (and at most one cut-off line, which --resume removes)."""
 
-    def __init__(self, path: Path | None, fmt: str, with_check: bool, resume: bool = False):
-        super().__init__(path)
-        self.format, self.with_check = fmt, with_check
-        self.done: set[str] = set()
-        self.fd = None
+    def __init__(self, place: Place | None, fmt: str, columns: list[str]):
+        super().__init__(place)
+        self.format, self.columns = fmt, columns
+        self.fd = place.open() if place else None
         self.failed_write = False
-        if path is not None:
-            target = Path(os.path.realpath(path)) if os.path.islink(path) else path
-            fresh = not (resume and target.is_file() and target.stat().st_size)
-            if not fresh:
-                self.done = finished_paths(target, fmt)
-            self.fd = os.open(target, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if not fresh else os.O_TRUNC), 0o666)
-            if fresh and fmt == "csv":
-                self._out(self._csv([self._columns()]))
-        elif fmt == "csv" and sys.stdout is not None:
-            self._out(self._csv([self._columns()]))
+        if fmt == "csv" and not (place and place.append):
+            from vit_gui.results_csv import csv_text
 
-    def _columns(self) -> list[str]:
-        from vit_gui.results_csv import csv_columns
-
-        return csv_columns(self.with_check)
-
-    @staticmethod
-    def _csv(rows) -> str:
-        from vit_gui.results_csv import csv_text
-
-        return csv_text(rows)
+            self._out(csv_text([columns]))
 
     def _emit(self, record) -> None:
         if self.format == "jsonl":
-            from vit_gui.record import json_safe
+            from vit_gui.record import json_text
 
-            text = json.dumps(json_safe(record.to_json()), ensure_ascii=False, allow_nan=False) + "\n"
+            text = json_text(record.to_json()) + "\n"
         else:
-            from vit_gui.results_csv import csv_rows
+            from vit_gui.results_csv import csv_rows, csv_text
 
-            text = self._csv(csv_rows(record, self.with_check))
+            text = csv_text(csv_rows(record, self.columns))
         self._out(text)
 
     def _out(self, text: str) -> None:
@@ -156,43 +202,22 @@ class Streamed(ResultsOutput):
             say(f"error: could not write {self.path} ({exc.strerror or exc}); the results after this one are lost "
                 "for it: run again with --resume once there is room")
 
-    def finish(self) -> bool:
+    def finish(self, complete: bool = True) -> bool:
         if self.fd is not None:
             os.close(self.fd)
+            self.fd = None
+            with _uninterruptible():
+                self._said_kept(self.place.close(complete and not self.failed_write))
         return not self.failed_write
 
 
-def finished_paths(path: Path, fmt: str) -> set[str]:
-    """The photos a results file already holds (for --resume); a last line cut off by a kill
-    is removed from the file first, so it is done again."""
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end < len(data):
-        with open(path, "r+b") as stream:
-            stream.truncate(end)
-        data = data[:end]
-    text = data.decode("utf-8", errors="replace")
-    if fmt == "jsonl":
-        done = set()
-        for line in text.splitlines():
-            try:
-                done.add(json.loads(line)["path"])
-            except (ValueError, KeyError, TypeError):
-                continue
-        return done
-    import csv
-    import io
-
-    from vit_gui.results_csv import unsafe_cell
-
-    return {unsafe_cell(row["path"]) for row in csv.DictReader(io.StringIO(text)) if row.get("path")}
-
-
-def open_output(args) -> ResultsOutput:
-    """The output for the parsed options (run_classify has refused --resume without -o or with JSON)."""
+def open_output(args, run: dict | None, columns: list[str], resuming: bool = False) -> ResultsOutput:
+    """The output for the parsed options (run_classify has checked -o and --resume);
+    `resuming`: -o holds results to add to."""
+    place = Place(args.output, run, append=resuming) if args.output is not None else None
     if args.format == "json":
-        return WholeJson(args.output)
-    return Streamed(args.output, args.format, args.faithfulness, args.resume)
+        return WholeJson(place)
+    return Streamed(place, args.format, columns)
 
 
 class _uninterruptible:

@@ -9,6 +9,18 @@ from pathlib import Path
 from vit_gui import __version__
 
 
+def join_dashed_values(argv: list[str], options=("--shard",)) -> list[str]:
+    """`--shard -1/2` as `--shard=-1/2`: argparse takes a value that starts with '-' for an
+    option and answers with its usage; the value then gets our own message."""
+    joined, argv = [], list(argv)
+    while argv:
+        word = argv.pop(0)
+        if word in options and argv and argv[0].startswith("-") and argv[0][1:2].isdigit():
+            word = f"{word}={argv.pop(0)}"
+        joined.append(word)
+    return joined
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vit-gui",
@@ -37,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="json: one list, written at the end; jsonl (JSON Lines) and csv: a line per photo "
                                "as it finishes, memory flat for folders of any size (default: json)")
     classify.add_argument("-o", "--output", type=Path, help="write results here instead of stdout")
+    classify.add_argument("--force", action="store_true",
+                          help="let -o replace a file that is not a results file of vit-gui (never a photo being "
+                               "classified or the model in use); the file is replaced only once the run is complete")
     classify.add_argument("--resume", action="store_true",
                           help="with -o and --format jsonl or csv: skip the photos the file already holds and "
                                "add the rest (after a kill, a crash or Ctrl+C)")
