@@ -28,25 +28,22 @@ PROTOCOL_WORDS = {"drop": "leaving them out", "mean": "painting them grey", "bla
 def followed(result, label: str = "") -> str:
     if result.measure == "cosine":
         return "how much the photo still looks like itself to the model"
-    return f"the model's confidence in “{label}”" if label else "the model's confidence in its answer"
+    what = f"“{label}”" if label else "its answer"
+    return f"the model's confidence in {what} (as log-odds, which do not flatten out near 100%)"
 
 
 def faithfulness_sentence(result, label: str = "") -> str:
-    """One sentence: does hiding what the map calls important matter more than hiding at random?"""
+    """One sentence: does hiding what the map calls important matter more than hiding the
+    same map moved elsewhere on the photo? It claims only the map's standing among its copies."""
     what = followed(result, label)
-    figures = (f"(area {result.deletion.auc:.2f} against {result.random.mean:.2f} ± {result.random.spread:.2f} "
-               f"for {len(result.random.curves)} random orders)")
-    if result.verdict == "faithful":
-        return (f"The map points at what the model used: hiding its brightest parts first lowers {what} much faster "
-                f"than hiding random parts {figures}, and hiding its darkest parts first changes little.")
-    if result.deletion_beats_random:
-        return (f"The map's brightest parts matter more than random ones {figures}, but its darkest parts matter "
-                "more than it says: believe its bright spots, not its dark ones.")
-    if result.insertion_beats_random:
-        return (f"The map's darkest parts really do not matter, but its brightest parts are no more important than "
-                f"random ones {figures}: do not read much into its bright spots.")
-    return (f"Careful: hiding the map's brightest parts lowers {what} no faster than hiding random parts {figures}, "
-            "so this map may not show what the model used.")
+    if result.faithful:
+        return (f"The map points at what the model used: hiding its brightest parts first and its darkest parts "
+                f"last changes {what} more than the same map moved elsewhere on the photo does — "
+                f"{result.standing}. A map made of noise passes this test at most "
+                f"{result.alpha:.0%} of the time.")
+    return (f"Careful: this map is not shown to be faithful — hiding parts in its order changes {what} no more than "
+            f"the same map moved elsewhere on the photo does ({result.standing}), so it may not show what the "
+            "model used.")
 
 
 def saco_sentence(result) -> str:
@@ -63,20 +60,21 @@ def saco_sentence(result) -> str:
 
 
 def draw_check(figure, result, label: str = "") -> None:
-    """The two curves, the random orders' mean and their range, the protocol named."""
+    """The two curves and the range of the moved copies' curves, the protocol and score named."""
     axes = figure.subplots()
     percent = result.deletion.fractions * 100
-    band = result.random.curves
-    axes.fill_between(percent, band.min(axis=0), band.max(axis=0), color="0.85",
-                      label=f"{len(band)} random orders (range)")
-    axes.plot(percent, result.random.mean_curve.scores, "--", color="gray",
-              label=f"random, mean ({result.random.mean:.2f} ± {result.random.spread:.2f})")
+    copies = result.copies
+    for band, colour, what in ((copies.deletion, "#f2c4bd", "brightest"), (copies.insertion, "#c3d7e8", "darkest")):
+        axes.fill_between(percent, band.min(axis=0), band.max(axis=0), color=colour, alpha=0.6,
+                          label=f"{len(band)} moved copies, {what} first (range)")
     axes.plot(percent, result.deletion.scores, "o-", color="#c0392b",
               label=f"brightest hidden first ({result.deletion.auc:.2f})")
     axes.plot(percent, result.insertion.scores, "s-", color="#2471a3",
               label=f"darkest hidden first ({result.insertion.auc:.2f})")
     axes.set_xlabel(f"% of the photo hidden, by {PROTOCOL_WORDS[result.protocol]} ({PROTOCOL_NAMES[result.protocol]})")
-    axes.set_ylabel(plain("likeness to the photo" if result.measure == "cosine" else
-                          f"confidence in “{label}”" if label else "confidence"))
-    axes.set_ylim(min(0.0, float(band.min()), float(result.deletion.scores.min())), 1.02)
+    axes.set_ylabel(plain("likeness to the photo (cosine)" if result.measure == "cosine" else
+                          f"confidence in “{label}” (log-odds)" if label else "confidence (log-odds)"))
+    low = min(float(copies.deletion.min()), float(result.deletion.scores.min()))
+    high = max(float(copies.insertion.max()), float(result.insertion.scores.max()))
+    axes.set_ylim(low - 0.05 * (high - low + 1e-9), high + 0.05 * (high - low + 1e-9))
     axes.legend(fontsize=7, loc="lower left")

@@ -1,6 +1,10 @@
 """Which map should I believe for this photo? Every map method the model offers, judged on
-the same photo against the same random orders (faithfulness), and moved by a few pixels
-(stability); the best is the most faithful of the stable ones.
+the same photo against its own moved copies (faithfulness), with its weights scrambled
+(sanity, Adebayo et al.) and moved by a few pixels (stability).
+
+A map that barely changes when every weight is scrambled shows the photo, not the model: it
+is ranked below every map that passes, and never called best, however faithful or stable it
+looks (a centre blob or an edge detector is both). Each row says why it stands where it does.
 """
 
 from __future__ import annotations
@@ -10,33 +14,51 @@ from dataclasses import dataclass
 
 from vit_gui.explain.faithfulness import Faithfulness, Judge
 from vit_gui.explain.maps import MapSpec
-from vit_gui.explain.trust import Stability, map_function, stability_test
+from vit_gui.explain.trust import Randomisation, Stability, map_function, randomisation_test, stability_test
 
 
 @dataclass
 class MethodScore:
-    spec: MapSpec
+    spec: MapSpec | None  # None for a map given as a function (`extra` of compare_maps)
     title: str
     faithfulness: Faithfulness
     stability: Stability | None
+    randomisation: Randomisation | None = None
+
+    @property
+    def sane(self) -> bool:
+        """False only when the randomisation test ran and the map ignored the weights."""
+        return self.randomisation is None or self.randomisation.depends_on_weights
+
+    @property
+    def can_be_best(self) -> bool:
+        return self.sane
 
     @property
     def strength(self) -> float:
-        """How far the map beats random, in units of the random orders' spread: the mean of
-        its deletion and insertion gaps."""
-        random = self.faithfulness.random
-        spread = max(random.spread, 1e-9)
-        deletion = (random.mean - self.faithfulness.deletion.auc) / spread
-        insertion = (self.faithfulness.insertion.auc - random.mean) / spread
-        return float((deletion + insertion) / 2)
+        """How far the map's statistic is above its moved copies', in units of their spread."""
+        copies = self.faithfulness.copies.statistics
+        if len(copies) < 2:
+            return 0.0
+        return float((self.faithfulness.statistic - copies.mean()) / max(copies.std(ddof=1), 1e-9))
+
+    def why(self) -> str:
+        """The reasons for its place, in the order the ranking weighs them."""
+        f = self.faithfulness
+        reasons = []
+        if self.randomisation is not None:
+            reasons.append(f"{'changes' if self.sane else 'barely changes'} when every weight is scrambled "
+                           f"(rank correlation {self.randomisation.final:.2f})"
+                           + ("" if self.sane else ": it shows the photo, not the model, so it cannot be best"))
+        reasons.append(f"{f.verdict}: {f.standing}")
+        if self.stability is not None:
+            reasons.append(f"{'stable' if self.stability.stable else 'unstable'} when the photo moves "
+                           f"(rank correlation {self.stability.correlation:.2f})")
+        return "; ".join(reasons)
 
     def line(self) -> str:
-        f = self.faithfulness
-        stable = "" if self.stability is None else (
-            f"; {'stable' if self.stability.stable else 'unstable'} when moved (rank correlation "
-            f"{self.stability.correlation:.2f})")
-        return (f"{self.title}: {f.verdict} (hiding its top patches: area {f.deletion.auc:.2f} against "
-                f"{f.random.mean:.2f} ± {f.random.spread:.2f} for random; SaCo {f.saco:+.2f}){stable}")
+        saco = "" if self.faithfulness.saco is None else f"; SaCo {self.faithfulness.saco:+.2f}"
+        return f"{self.title}: {self.why()}{saco}"
 
 
 def candidate_specs(info, class_index: int | None) -> list[tuple[str, MapSpec]]:
@@ -58,34 +80,47 @@ def candidate_specs(info, class_index: int | None) -> list[tuple[str, MapSpec]]:
 
 def compare_maps(predictor, image, protocol: str = "drop", class_index: int | None = None,
                  with_stability: bool = True, cancelled: Callable[[], bool] | None = None,
-                 progress: Callable[[int, int, str], None] | None = None) -> list[MethodScore]:
-    """Every candidate map judged on one photo, best first."""
+                 progress: Callable[[int, int, str], None] | None = None, with_randomisation: bool = True,
+                 extra: list[tuple[str, Callable]] | None = None) -> list[MethodScore]:
+    """Every candidate map judged on one photo, best first. `extra`: more maps as (title,
+    `map_of(model, pixels)`), judged the same way (a baseline, or a method of your own)."""
     from vit_gui.explain.photo_area import photo_pixels
 
     judge = Judge(predictor, image, protocol, class_index, cancelled=cancelled)
-    specs = candidate_specs(predictor.info, judge.class_index)
     prediction = predictor.predict([image], with_attentions=True)[0]
+    candidates = [(title, spec, map_function(spec, prediction.photo))
+                  for title, spec in candidate_specs(predictor.info, judge.class_index)]
+    candidates += [(title, None, map_of) for title, map_of in extra or []]
+    model = predictor.gradient_model
     scores = []
-    for number, (title, spec) in enumerate(specs):
+    for number, (title, spec, map_of) in enumerate(candidates):
         if progress:
-            progress(number, len(specs), title)
-        if spec.method.needs_gradients:
+            progress(number, len(candidates), title)
+        if spec is None:
+            grid_map = map_of(model, judge.pixels)
+        elif spec.method.needs_gradients:
             grid_map, _ = predictor.gradient_map(image, spec)
         else:
             grid_map = prediction.map(spec)
-        stability = None
+        stability = randomisation = None
         if with_stability:
-            map_of = map_function(spec, prediction.photo)
-            stability = stability_test(predictor.model, judge.pixels, map_of, photo_pixels(prediction.geometry))
-        scores.append(MethodScore(spec, title, judge.judge(grid_map), stability))
+            stability = stability_test(model, judge.pixels, map_of, photo_pixels(prediction.geometry))
+        if with_randomisation:
+            randomisation = randomisation_test(model, judge.pixels, map_of, prediction.photo)
+        scores.append(MethodScore(spec, title, judge.judge(grid_map), stability, randomisation))
     if progress:
-        progress(len(specs), len(specs), "")
-    return sorted(scores, key=_rank, reverse=True)
+        progress(len(candidates), len(candidates), "")
+    return sorted(scores, key=rank, reverse=True)
 
 
-def _rank(score: MethodScore) -> tuple[bool, int, float]:
-    """Stable maps before unstable ones, then by their verdict (beating random on both tests,
-    on one, on none), then by how far they beat random."""
+def rank(score: MethodScore) -> tuple[bool, bool, bool, float, float]:
+    """Maps that depend on the weights before those that do not; then faithful before not
+    shown to be; then stable before unstable; then the lower p-value, then the larger margin
+    over the moved copies."""
     f = score.faithfulness
-    return (score.stability is None or score.stability.stable,
-            int(f.deletion_beats_random) + int(f.insertion_beats_random), score.strength)
+    return (score.sane, f.faithful, score.stability is None or score.stability.stable, -f.p_value, score.strength)
+
+
+def best(scores: list[MethodScore]) -> MethodScore | None:
+    """The first map that may be called best (none when every map ignores the weights)."""
+    return next((s for s in scores if s.can_be_best), None)

@@ -1,40 +1,56 @@
-"""Can I trust this map? Deletion and insertion curves against a distribution of random
-orders, and SaCo, for one photo.
+"""Can I trust this map? Deletion and insertion curves, judged against copies of the map moved
+around the photo, and SaCo, for one photo.
 
 - Deletion (Petsiuk et al. 2018; Chefer et al.'s positive perturbation): remove the photo's
   patches most relevant first, a tenth at a time; a faithful map makes the score fall fast
   (a low area under the curve). Insertion (negative perturbation): least relevant first; it
-  should hold (a high area).
-- The baseline is a distribution: `RANDOM_ORDERS` random orders, seeded by the photo and
-  the explained class (every map of one photo meets the same orders), each an area; the map
-  is "more faithful than random" only where the gap between its area and their mean exceeds
-  their spread (standard deviation).
+  should hold (a high area). One statistic joins them: insertion area minus deletion area.
+- The baseline is the map's own values moved around the photo (`moved_copies`): same grain,
+  same smoothness, same removal pipeline. The map is "faithful" when its statistic beats
+  that many moved copies that the p-value is at most ALPHA; a map made of noise is called
+  faithful at most ALPHA of the time (measured: `FALSE_ALARMS`).
 - SaCo (Wu et al., CVPR 2024): the photo's patches in ten groups by the map's value; each
   group removed alone; every pair of groups whose salience and effect disagree in order
   counts against the map, weighted by their salience difference: +1 is a perfect ordering,
   0 no better than chance.
-- The score is the explained class's probability for a classifier; for a backbone (no
+- The score is the explained class's log-odds for a classifier, log p - log(1 - p): a
+  probability stuck at 0.99 hides what removal does (issue #29, item 3). For a backbone (no
   classes) it is the cosine between the class-token embedding of the altered photo and of
   the whole photo: how fast the photo stops looking like itself.
 
-Only photo patches count: letterbox padding is never ranked, removed or counted.
+Only photo patches count: letterbox padding is never ranked, removed, moved or counted.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from vit_gui.explain import moved_copies as mc
 from vit_gui.explain.photo_area import photo_patches, photo_pixels
-from vit_gui.explain.removal import PROTOCOL_NAMES, Remover, check_protocol, pixel_values
+from vit_gui.explain.removal import PROTOCOL_NAMES, PROTOCOLS, Remover, check_protocol, pixel_values
 
 STEPS = 10
-RANDOM_ORDERS = 10
+RANDOM_ORDERS = mc.MOVED_COPIES  # the old name: how many moved copies a map meets at most
 SACO_GROUPS = 10
+MEASURES = {"log-odds": "the class's log-odds, log p - log(1 - p)",
+            "cosine": "the cosine of the photo's embedding to the unaltered photo's"}
+#: noise maps called faithful, measured by benchmarks/false_alarms.py (results/false-alarms.md)
+FALSE_ALARMS = "see benchmarks/results/false-alarms.md"
+
+
+def log_odds(logits: torch.Tensor, index: int) -> torch.Tensor:
+    """log p_c - log(1 - p_c) = logit_c - logsumexp of the other logits (the logit itself for
+    a one-logit head): it does not saturate as the probability does."""
+    logits = logits.float()
+    if logits.shape[-1] == 1:
+        return logits[..., 0]
+    others = torch.cat([logits[..., :index], logits[..., index + 1 :]], dim=-1)
+    return logits[..., index] - torch.logsumexp(others, dim=-1)
 
 
 @dataclass
@@ -47,80 +63,121 @@ class Curve:
         return float(((self.scores[1:] + self.scores[:-1]) / 2 * np.diff(self.fractions)).sum())  # trapezoids
 
 
+def _aucs(fractions: np.ndarray, curves: np.ndarray) -> np.ndarray:
+    return np.array([Curve(fractions, c).auc for c in curves])
+
+
 @dataclass
-class RandomBaseline:
+class MovedCopies:
+    """The curves of the copies compared so far (in their drawn order)."""
+
     fractions: np.ndarray
-    curves: np.ndarray  # (orders, points)
+    deletion: np.ndarray  # (copies, points)
+    insertion: np.ndarray
+    moves: list = field(default_factory=list)  # (turn, down, right) of each
 
     @property
-    def aucs(self) -> np.ndarray:
-        return np.array([Curve(self.fractions, c).auc for c in self.curves])
+    def statistics(self) -> np.ndarray:
+        return _aucs(self.fractions, self.insertion) - _aucs(self.fractions, self.deletion)
+
+    @property
+    def deletion_aucs(self) -> np.ndarray:
+        return _aucs(self.fractions, self.deletion)
+
+    @property
+    def curves(self) -> np.ndarray:  # the deletion curves: what the plot's band shows
+        return self.deletion
 
     @property
     def mean_curve(self) -> Curve:
-        return Curve(self.fractions, self.curves.mean(axis=0))  # the mean score, not a vote
+        return Curve(self.fractions, self.deletion.mean(axis=0))
 
     @property
     def mean(self) -> float:
-        return float(self.aucs.mean())
+        return float(self.deletion_aucs.mean())
 
     @property
     def spread(self) -> float:
-        return float(self.aucs.std(ddof=1)) if len(self.curves) > 1 else 0.0
-
-    @property
-    def low(self) -> float:
-        return float(self.aucs.min())
-
-    @property
-    def high(self) -> float:
-        return float(self.aucs.max())
+        return float(self.deletion_aucs.std(ddof=1)) if len(self.deletion) > 1 else 0.0
 
 
 @dataclass
 class Faithfulness:
     protocol: str
-    measure: str  # "probability" (of class_index) or "cosine" (of the photo's embedding)
+    measure: str  # "log-odds" (of class_index) or "cosine" (of the photo's embedding)
     class_index: int | None
     deletion: Curve
     insertion: Curve
-    random: RandomBaseline
+    copies: MovedCopies
     saco: float | None
     photo_patches: int
     padding_patches: int
+    copies_wanted: int = mc.MOVED_COPIES
+    alpha: float = mc.ALPHA
 
     @property
-    def deletion_beats_random(self) -> bool:
-        return self.random.mean - self.deletion.auc > self.random.spread
+    def statistic(self) -> float:
+        """Insertion area minus deletion area: higher is more faithful."""
+        return self.insertion.auc - self.deletion.auc
 
     @property
-    def insertion_beats_random(self) -> bool:
-        return self.insertion.auc - self.random.mean > self.random.spread
+    def compared(self) -> int:
+        return len(self.copies.deletion)
+
+    @property
+    def at_least_as_good(self) -> int:
+        return mc.at_least_as_good(self.statistic, self.copies.statistics)
+
+    @property
+    def beaten(self) -> int:
+        return self.compared - self.at_least_as_good
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.compared < self.copies_wanted
+
+    @property
+    def p_value(self) -> float:
+        return mc.p_value(self.at_least_as_good, self.compared, self.copies_wanted, self.alpha)
+
+    @property
+    def faithful(self) -> bool:
+        return self.p_value <= self.alpha + 1e-12
 
     @property
     def verdict(self) -> str:
-        """"faithful", "partly faithful" or "not shown to be faithful"; beating random means
-        a gap to the random orders' mean area larger than their spread (standard deviation),
-        not just a better area than their mean."""
-        wins = self.deletion_beats_random + self.insertion_beats_random
-        return ("faithful", "partly faithful", "not shown to be faithful")[2 - wins]
+        """"faithful" (p <= alpha against its moved copies) or "not shown to be faithful";
+        one test, so no "partly"."""
+        return "faithful" if self.faithful else "not shown to be faithful"
+
+    @property
+    def standing(self) -> str:
+        """Where the map stands among its moved copies, in the fewest words that are true."""
+        if self.stopped_early:
+            return (f"{self.at_least_as_good} of the first {self.compared} moved copies of itself did as well "
+                    f"(p = {self.p_value:.2f}; more copies could not have made it p <= {self.alpha:g})")
+        return f"it beats {self.beaten} of {self.compared} moved copies of itself (p = {self.p_value:.2f})"
 
     @property
     def gap(self) -> float:
-        """How much faster the map's top patches take the score down than random ones do."""
-        return self.random.mean - self.deletion.auc
+        """How much faster the map's top patches take the score down than its moved copies'."""
+        return self.copies.mean - self.deletion.auc
 
     def to_json(self) -> dict:
         rounded = lambda a: [round(float(v), 6) for v in a]  # noqa: E731
+        aucs = self.copies.deletion_aucs
         return {"protocol": PROTOCOL_NAMES[self.protocol], "measure": self.measure, "class_index": self.class_index,
                 "deletion_auc": round(self.deletion.auc, 6), "insertion_auc": round(self.insertion.auc, 6),
-                "random_auc": round(self.random.mean, 6), "random_auc_std": round(self.random.spread, 6),
-                "random_auc_range": [round(self.random.low, 6), round(self.random.high, 6)],
-                "random_orders": len(self.random.curves), "verdict": self.verdict,
-                "saco": None if self.saco is None else round(self.saco, 6),
+                "statistic": round(self.statistic, 6), "p_value": round(self.p_value, 6),
+                "copies_beaten": self.beaten, "copies_compared": self.compared,
+                "copies_wanted": self.copies_wanted, "alpha": self.alpha,
+                "random_auc": round(self.copies.mean, 6), "random_auc_std": round(self.copies.spread, 6),
+                "random_auc_range": [round(float(aucs.min()), 6), round(float(aucs.max()), 6)],
+                "random_orders": self.compared, "baseline": "the map's own values moved around the photo",
+                "verdict": self.verdict, "saco": None if self.saco is None else round(self.saco, 6),
                 "photo_patches": self.photo_patches, "padding_patches": self.padding_patches,
                 "fractions": rounded(self.deletion.fractions), "deletion": rounded(self.deletion.scores),
-                "insertion": rounded(self.insertion.scores), "random": rounded(self.random.mean_curve.scores)}
+                "insertion": rounded(self.insertion.scores), "random": rounded(self.copies.mean_curve.scores)}
 
 
 def removal_counts(units: int, steps: int = STEPS) -> list[int]:
@@ -142,14 +199,15 @@ def saco(salience: np.ndarray, effect: np.ndarray) -> float:
 
 class Judge:
     """One photo, one model, one removal protocol and one explained score: judges any number
-    of maps against the same random orders (drawn once, seeded by the photo and the class)."""
+    of maps, each against its own copies moved by the same moves (seeded by the photo, the
+    class and the protocol). `random_orders`: how many moved copies at most."""
 
     def __init__(self, predictor, image, protocol: str = "drop", class_index: int | None = None,
                  steps: int = STEPS, random_orders: int = RANDOM_ORDERS,
-                 cancelled: Callable[[], bool] | None = None):
+                 cancelled: Callable[[], bool] | None = None, alpha: float = mc.ALPHA, early_stop: bool = True):
         check_protocol(protocol)
         model = predictor.model
-        self.protocol, self.steps, self.orders_wanted = protocol, steps, random_orders
+        self.protocol, self.steps, self.alpha, self.early_stop = protocol, steps, alpha, early_stop
         self.pixels, (geometry,) = predictor.prepare([image])
         self.grid, self.patch = model.grid_for(*self.pixels.shape[-2:]), model.patch_size
         self.photo = photo_patches(geometry, self.grid, self.patch)
@@ -160,10 +218,10 @@ class Judge:
             reference = out.features.float()
             score = lambda _logits, features: torch.cosine_similarity(features.float(), reference, dim=-1)  # noqa: E731
         else:
-            self.measure = "probability"
+            self.measure = "log-odds"
             self.class_index = int(out.logits[0].argmax()) if class_index is None else int(class_index)
             index = self.class_index
-            score = lambda logits, _features: torch.softmax(logits.float(), dim=-1)[:, index]  # noqa: E731
+            score = lambda logits, _features: log_odds(logits, index)  # noqa: E731
         prep = predictor.info.preprocessing
         self.remover = Remover(model, self.pixels, protocol, prep.mean, prep.std, score, cancelled)
         if protocol == "blackout":
@@ -173,28 +231,32 @@ class Judge:
                                                                             : self.grid[1] * self.patch])
         else:
             self.units = np.flatnonzero(self.photo.ravel())
-        self.fractions = np.array(removal_counts(len(self.units), steps)) / len(self.units)
+        self.counts = removal_counts(len(self.units), steps)
+        self.fractions = np.array(self.counts) / len(self.units)
         digest = hashlib.sha256(self.pixels.float().cpu().numpy().tobytes()).digest()
-        self.seed = int.from_bytes(digest[:8], "little") ^ (0 if self.class_index is None else self.class_index + 1)
-        self._random: RandomBaseline | None = None
+        self.seed = (int.from_bytes(digest[:8], "little") ^ (0 if self.class_index is None else self.class_index + 1)
+                     ^ (PROTOCOLS.index(protocol) << 40))
+        self.moves = mc.draw_moves(self.photo, random_orders, self.seed)
+        self._ends: np.ndarray | None = None
+
+    def _masks(self, order: np.ndarray, counts: list[int]) -> list[np.ndarray]:
+        masks = []
+        for count in counts:
+            removed = np.zeros(self.remover.unit_count, bool)
+            removed[self.units[order[:count]]] = True
+            masks.append(removed)
+        return masks
 
     def curves(self, orders: list[np.ndarray]) -> np.ndarray:
-        """Scores (orders, steps + 1) removing the units in each order (positions into `units`)."""
-        masks = []
-        for order in orders:
-            for count in removal_counts(len(self.units), self.steps):
-                removed = np.zeros(self.remover.unit_count, bool)
-                removed[self.units[order[:count]]] = True
-                masks.append(removed)
-        return self.remover.run(np.stack(masks)).reshape(len(orders), self.steps + 1)
-
-    @property
-    def random(self) -> RandomBaseline:
-        if self._random is None:
-            rng = np.random.default_rng(self.seed)
-            orders = [rng.permutation(len(self.units)) for _ in range(self.orders_wanted)]
-            self._random = RandomBaseline(self.fractions, self.curves(orders))
-        return self._random
+        """Scores (orders, steps + 1) removing the units in each order (positions into `units`);
+        nothing and everything removed are the same for every order, so they run once."""
+        if self._ends is None:
+            self._ends = self.remover.run(np.stack(self._masks(np.arange(len(self.units)), [0, len(self.units)])))
+        inner = self.counts[1:-1]
+        masks = [mask for order in orders for mask in self._masks(order, inner)]
+        middle = self.remover.run(np.stack(masks)).reshape(len(orders), len(inner), *self._ends.shape[1:])
+        ends = np.broadcast_to(self._ends, (len(orders), *self._ends.shape))
+        return np.concatenate([ends[:, :1], middle, ends[:, 1:]], axis=1)
 
     def unit_values(self, grid_map: np.ndarray) -> np.ndarray:
         """The map's value for each removable unit (a patch, or a pixel for the black-out)."""
@@ -205,15 +267,31 @@ class Judge:
         values = pixel_values(grid_map, self.patch) if self.protocol == "blackout" else grid_map
         return np.asarray(values, np.float64).ravel()[self.units]
 
-    def judge(self, grid_map: np.ndarray, with_saco: bool = True) -> Faithfulness:
+    def both_curves(self, grid_map: np.ndarray) -> np.ndarray:
+        """(2, steps + 1): deletion (most relevant first) and insertion (least first)."""
         values = self.unit_values(grid_map)
-        most_first = np.argsort(-values, kind="stable")
-        least_first = np.argsort(values, kind="stable")
-        deletion, insertion = self.curves([most_first, least_first])
+        return self.curves([np.argsort(-values, kind="stable"), np.argsort(values, kind="stable")])
+
+    def moved(self, grid_map: np.ndarray, move) -> np.ndarray:
+        return mc.moved(grid_map, self.photo, move)
+
+    def judge(self, grid_map: np.ndarray, with_saco: bool = True) -> Faithfulness:
+        deletion, insertion = self.both_curves(grid_map)
+        statistic = Curve(self.fractions, insertion).auc - Curve(self.fractions, deletion).auc
+        stop, done, seen = mc.stop_at(len(self.moves), self.alpha), [], []
+        for move in self.moves:
+            curves = self.both_curves(self.moved(grid_map, move))
+            done.append(curves)
+            seen.append(Curve(self.fractions, curves[1]).auc - Curve(self.fractions, curves[0]).auc)
+            if self.early_stop and mc.at_least_as_good(statistic, np.array(seen)) >= stop:
+                break
+        done = np.array(done).reshape(len(done), 2, -1)
+        copies = MovedCopies(self.fractions, done[:, 0], done[:, 1], self.moves[: len(done)])
         padding = int((~self.photo).sum())
         return Faithfulness(self.protocol, self.measure, self.class_index, Curve(self.fractions, deletion),
-                            Curve(self.fractions, insertion), self.random,
-                            self.saco(grid_map) if with_saco else None, int(self.photo.sum()), padding)
+                            Curve(self.fractions, insertion), copies,
+                            self.saco(grid_map) if with_saco else None, int(self.photo.sum()), padding,
+                            len(self.moves), self.alpha)
 
     def saco(self, grid_map: np.ndarray, groups: int = SACO_GROUPS) -> float:
         """SaCo over the photo's patches (groups removed alone with this protocol)."""
@@ -230,6 +308,7 @@ class Judge:
 
 def check_map(predictor, image, grid_map: np.ndarray, class_index: int | None = None, protocol: str = "drop",
               steps: int = STEPS, random_orders: int = RANDOM_ORDERS,
-              cancelled: Callable[[], bool] | None = None) -> Faithfulness:
-    """The whole check of one map: curves, the random orders, SaCo."""
-    return Judge(predictor, image, protocol, class_index, steps, random_orders, cancelled).judge(grid_map)
+              cancelled: Callable[[], bool] | None = None, early_stop: bool = True) -> Faithfulness:
+    """The whole check of one map: its curves, its moved copies' curves, SaCo."""
+    return Judge(predictor, image, protocol, class_index, steps, random_orders, cancelled,
+                 early_stop=early_stop).judge(grid_map)

@@ -1,8 +1,9 @@
 """Two tests of a map that need no ground truth:
 
 - Sanity (Adebayo et al. 2018, model-parameter randomisation, cascading): re-initialise the
-  head, then the blocks from the top down, one more each time, and compare each new map
-  with the original by rank correlation. A map that stays the same while the model's
+  head, the final norm, then the blocks from the top down, then the position embedding, the
+  prefix tokens and the patch embedding, one more each time, until no learned weight is
+  left, and compare each new map with the original by rank correlation. A map that stays the same while the model's
   learned weights are scrambled shows the photo (edges, brightness), not the model.
 - Stability: move the photo by a few input pixels (1, 2, 4, 8) and compare the map, moved
   back, with the original (rank correlation, and how much of the brightest tenth stays). A
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ import torch
 from vit_gui.explain.removal import pixel_values
 
 SHIFTS = (1, 2, 4, 8)
-LEARNED = 0.5  # rank correlation below which, all blocks scrambled, a map depends on the weights
+LEARNED = 0.5  # rank correlation below which, every weight scrambled, a map depends on the weights
 STABLE = 0.7  # mean rank correlation over the shifts from which a map is called stable
 
 
@@ -67,6 +68,7 @@ def map_function(spec, photo: np.ndarray | None) -> Callable:
 @dataclass
 class Randomisation:
     steps: list[tuple[str, float]]  # (what is scrambled so far, rank correlation with the original map)
+    added: list[str] = field(default_factory=list)  # what each step scrambled on top of the one before
 
     @property
     def final(self) -> float:
@@ -80,52 +82,90 @@ class Randomisation:
         top = self.steps[0]
         if self.depends_on_weights:
             return (f"Scrambling the model's learned weights changes this map (rank correlation with the original "
-                    f"{top[1]:.2f} with {top[0]} scrambled, {self.final:.2f} with every layer scrambled): it shows "
-                    "what the model learned.")
+                    f"{top[1]:.2f} with {top[0]} scrambled, {self.final:.2f} with every weight scrambled, down to "
+                    "the patch and position embeddings): it shows what the model learned.")
         return (f"Careful: this map barely changes when the model's learned weights are scrambled (rank correlation "
-                f"{self.final:.2f} with all of them scrambled): it shows the photo more than the model.")
+                f"{self.final:.2f} with every weight scrambled, down to the patch and position embeddings): it shows "
+                "the photo more than the model.")
 
     def to_json(self) -> dict:
-        return {"scrambled": [{"what": what, "rank_correlation": round(rho, 6)} for what, rho in self.steps],
+        added = self.added or [""] * len(self.steps)
+        return {"scrambled": [{"what": what, "added": more, "rank_correlation": round(rho, 6)}
+                              for (what, rho), more in zip(self.steps, added)],
                 "depends_on_weights": self.depends_on_weights}
+
+
+def cascade(model) -> list[tuple[str, list]]:
+    """Adebayo et al.'s cascade, top down to the input: (name, modules or parameters) of the
+    head, the final norm, block L … 1, the position embedding, the prefix tokens, the patch
+    embedding. After the last step no learned weight is left."""
+    steps = [("the head", [model.head, model.head_dist])] if model.head is not None else []
+    steps.append(("the final norm", [model.norm]))
+    steps += [(index, [model.blocks[index]]) for index in range(len(model.blocks) - 1, -1, -1)]
+    steps.append(("the position embedding", [(model.pos_embed, 0.02)]))
+    tokens = [("class", model.cls_token), ("distillation", model.dist_token), ("register", model.reg_token)]
+    present = [(name, token) for name, token in tokens if token is not None]
+    names = [name for name, _ in present]
+    words = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    steps.append((f"the {words} token{'s' if len(names) > 1 else ''}", [(t, 1e-6) for _, t in present]))
+    steps.append(("the patch embedding", [model.patch_embed]))
+    return steps
+
+
+def _so_far(names: list, depth: int, last: bool) -> str:
+    """The cumulative name: blocks as one range, in the order scrambled."""
+    parts, blocks = [], [n for n in names if isinstance(n, int)]
+    for name in names:
+        if isinstance(name, int):
+            if name == blocks[0]:
+                low = min(blocks) + 1
+                parts.append(f"block {depth}" if low == depth else f"blocks {low}–{depth}")
+        else:
+            parts.append(name)
+    joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"every weight ({joined})" if last else joined
 
 
 def randomisation_test(model, pixels: torch.Tensor, map_of: Callable, photo: np.ndarray | None = None,
                        seed: int = 0) -> Randomisation:
-    """Cascading re-initialisation from the top: the head (if any), then block L, L-1, …, 1."""
+    """Cascading re-initialisation from the top (`cascade`): one more part each step."""
     original = map_of(model, pixels)
     scrambled = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(seed)
     depth = len(scrambled.blocks)
-    layers = [("the head", [scrambled.head, scrambled.head_dist])] if scrambled.head is not None else []
-    layers += [(index, [scrambled.blocks[index]]) for index in range(depth - 1, -1, -1)]
-    steps = []
-    for name, modules in layers:
-        for module in modules:
-            if module is not None:
-                _reinitialise(module, generator)
-        if isinstance(name, int):  # blocks name+1 … depth are scrambled now
-            blocks = f"block {depth}" if name == depth - 1 else f"blocks {name + 1}–{depth}"
-            name = f"the head and {blocks}" if scrambled.head is not None else blocks
-        steps.append((name, _compare(original, map_of(scrambled, pixels), photo)))
-    return Randomisation(steps)
+    layers = cascade(scrambled)
+    steps, added, names = [], [], []
+    for number, (name, parts) in enumerate(layers):
+        for part in parts:
+            if part is not None:
+                _reinitialise(part, generator)
+        names.append(name)
+        added.append(f"block {name + 1}" if isinstance(name, int) else name)
+        steps.append((_so_far(names, depth, number == len(layers) - 1), _compare(original, map_of(scrambled, pixels),
+                                                                                 photo)))
+    return Randomisation(steps, added)
 
 
 @torch.no_grad()
-def _reinitialise(module, generator: torch.Generator) -> None:
-    """The layer's weights drawn again as a new model's are (timm's init)."""
+def _reinitialise(part, generator: torch.Generator) -> None:
+    """The layer's weights drawn again as a new model's are (timm's init); a (parameter, std)
+    pair is an embedding or a prefix token, drawn with that spread."""
     from vit_gui.model.vit import Affine, LayerNorm, LayerScale
 
-    for part in module.modules():
-        if isinstance(part, LayerScale):
-            part.gamma.fill_(1e-5)
-        elif isinstance(part, LayerNorm):
-            part.weight.fill_(1.0)
-            part.bias.zero_()
-        elif isinstance(part, Affine):
-            part.weight.copy_(torch.randn(part.weight.shape, generator=generator).clamp_(-2, 2) * 0.02)
-            if part.bias is not None:
-                part.bias.zero_()
+    if isinstance(part, tuple):
+        parameter, std = part
+        parameter.copy_(torch.randn(parameter.shape, generator=generator).clamp_(-2, 2) * std)
+        return
+    for module in part.modules():
+        if isinstance(module, LayerScale):
+            module.gamma.fill_(1e-5)
+        elif isinstance(module, LayerNorm):
+            module.weight.fill_(1.0)
+            module.bias.zero_()
+        elif isinstance(module, Affine):
+            module.weight.copy_(torch.randn(module.weight.shape, generator=generator).clamp_(-2, 2) * 0.02)
+            if module.bias is not None:
+                module.bias.zero_()
 
 
 def _compare(first: np.ndarray, second: np.ndarray, photo: np.ndarray | None) -> float:

@@ -63,8 +63,10 @@ class CheckWindow(QDialog):
                                  "hidden can change the verdict, so it is always named (hover over each choice)")
         self.check_again = QPushButton("Check this map")
         self.compare = QPushButton("Which map should I believe?")
-        self.compare.setToolTip("check every kind of map on this photo against the same random orders, and "
-                                "whether it stays put when the photo moves; the best comes first")
+        self.compare.setToolTip("check every kind of map on this photo against copies of itself moved around the "
+                                "photo, whether it changes when the model's weights are scrambled, and whether it "
+                                "stays put when the photo moves; the best comes first, and a map that ignores the "
+                                "weights is never best")
         self.cancel = QPushButton("Cancel")
         self.cancel.setEnabled(False)
         self.progress = QProgressBar()
@@ -79,8 +81,8 @@ class CheckWindow(QDialog):
         self.words.setWordWrap(True)
         self.words.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["Map", "Verdict", "Brightest hidden first (random)", "Ranking (SaCo)",
-                                              "Stays put when moved"])
+        self.table.setHorizontalHeaderLabels(["Map", "Verdict (p against its moved copies)", "Depends on the weights",
+                                              "Stays put when moved", "Ranking (SaCo)"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
@@ -177,14 +179,18 @@ class CheckWindow(QDialog):
         self.words.setText("\n\n".join(s for s in sentences if s))
 
     def show_compare(self, scores: list) -> None:
+        """`scores`: explain.compare.MethodScore, best first; each row's tooltip says why it is there."""
+        from vit_gui.explain.compare import best
+
         self._done()
         self.scores = scores
         self.table.setRowCount(len(scores))
         for row, score in enumerate(scores):
-            f, stability = score.faithfulness, score.stability
-            cells = (score.title, f.verdict, f"{f.deletion.auc:.2f} ({f.random.mean:.2f} ± {f.random.spread:.2f})",
-                     f"{f.saco:+.2f}",
-                     "—" if stability is None else f"{'yes' if stability.stable else 'no'} ({stability.correlation:.2f})")
+            f, stability, sanity = score.faithfulness, score.stability, score.randomisation
+            cells = (score.title, f"{f.verdict} (p = {f.p_value:.2f})",
+                     "—" if sanity is None else f"{'yes' if sanity.depends_on_weights else 'no'} ({sanity.final:.2f})",
+                     "—" if stability is None else f"{'yes' if stability.stable else 'no'} ({stability.correlation:.2f})",
+                     "—" if f.saco is None else f"{f.saco:+.2f}")
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(score.line())
@@ -194,11 +200,15 @@ class CheckWindow(QDialog):
                                   + sum(self.table.rowHeight(r) for r in range(len(scores))))
         self.table.selectRow(0)
         self.show_best.setVisible(bool(scores))
-        best = scores[0] if scores else None
-        self.status.setText(f"Best for this photo: {best.title} ({best.faithfulness.verdict}"
-                            + ("" if best.stability is None else f", {'stable' if best.stability.stable else 'unstable'}")
-                            + "). Double-click a row, or choose it and click Show, to see that map."
-                            if best else "no map could be checked")
+        chosen = best(scores)
+        if not scores:
+            self.status.setText("no map could be checked")
+        elif chosen is None:
+            self.status.setText("No map can be called best: every one barely changes when the model's weights are "
+                                "scrambled, so they show the photo more than the model. Hover over a row for why.")
+        else:
+            self.status.setText(f"Best for this photo: {chosen.title} ({chosen.why()}). Double-click a row, or "
+                                "choose it and click Show, to see that map; hover over a row for why it is there.")
 
     @Slot()
     def _show_chosen(self) -> None:

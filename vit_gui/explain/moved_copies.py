@@ -1,0 +1,85 @@
+"""The baseline a map is judged against: copies of the map itself, moved around the photo.
+
+A map's own values, shifted around the photo's patch grid (toroidally) and turned or flipped
+(8 ways on a square photo, 4 on an oblong one), keep its grain, its smoothness and its
+histogram: only *where* its values lie changes. Each copy goes through exactly the same
+removal as the map (patch order, or bilinear upsampling and pixel thresholding for the
+black-out), so single pixels are never compared with connected regions (issue #29, item 2).
+
+For a map made of noise (any stationary noise, rough or smooth) the moved copies are as
+likely as the map itself to do well, so the Monte-Carlo p-value (1 + copies at least as good)
+/ (copies + 1) calls it faithful at most `ALPHA` of the time, by construction (Hemerik &
+Goeman 2018: the identity plus random distinct transformations of a group). A map that sits
+on what the model used loses that when moved. Checking stops as soon as the p-value can no
+longer reach `ALPHA` (Besag & Clifford 1991's sequential p-value): the verdict is the same as
+with every copy, and a map no better than noise costs a few copies, not all of them.
+
+Letterbox padding never moves: only the photo's rectangle of patches is moved around.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+ALPHA = 0.05  # the false-alarm rate a "faithful" verdict allows
+MOVED_COPIES = 19  # the fewest for which a p-value can reach ALPHA: 1 / (19 + 1)
+TIE = 1e-9  # a copy within this (relative) of the map's statistic counts as at least as good
+
+
+def photo_box(photo: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the photo's patches (a letterboxed photo is a rectangle)."""
+    rows, cols = np.flatnonzero(photo.any(axis=1)), np.flatnonzero(photo.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _turns(height: int, width: int) -> int:
+    return 8 if height == width else 4
+
+
+def _turned(values: np.ndarray, turn: int) -> np.ndarray:
+    """One of the symmetries of the rectangle: 0-3 as rotations by 180 and flips, 4-7 (square
+    only) the quarter turns and transposes."""
+    if turn < 4:
+        return values[:: (-1 if turn & 1 else 1), :: (-1 if turn & 2 else 1)]
+    return _turned(values.T, turn - 4)
+
+
+def draw_moves(photo: np.ndarray, count: int, seed: int) -> list[tuple[int, int, int]]:
+    """`count` distinct moves (turn, down, right), never the identity, in a seeded order."""
+    top, bottom, left, right = photo_box(photo)
+    height, width = bottom - top, right - left
+    total = _turns(height, width) * height * width
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(np.arange(1, total), size=min(count, total - 1), replace=False) if total > 1 else []
+    return [(int(p) // (height * width), int(p) % (height * width) // width, int(p) % width) for p in picks]
+
+
+def moved(grid_map: np.ndarray, photo: np.ndarray, move: tuple[int, int, int]) -> np.ndarray:
+    """The map with its photo rectangle turned and shifted (wrapping round); padding as it was."""
+    top, bottom, left, right = photo_box(photo)
+    turn, down, across = move
+    copy = np.array(grid_map, np.float64)
+    region = _turned(copy[top:bottom, left:right], turn)
+    copy[top:bottom, left:right] = np.roll(region, (down, across), axis=(0, 1))
+    return copy
+
+
+def stop_at(copies: int, alpha: float = ALPHA) -> int:
+    """How many copies at least as good as the map make a p-value <= alpha impossible."""
+    return max(1, math.floor(alpha * (copies + 1) + 1e-9))
+
+
+def at_least_as_good(statistic: float, copies: np.ndarray) -> int:
+    copies = np.asarray(copies, np.float64)
+    slack = TIE * max(1.0, abs(statistic))
+    return int((copies >= statistic - slack).sum())
+
+
+def p_value(at_least: int, compared: int, wanted: int, alpha: float = ALPHA) -> float:
+    """Besag & Clifford's p-value: (1 + at_least) / (wanted + 1) when every copy was compared,
+    at_least / compared when checking stopped early because it reached `stop_at`."""
+    if compared < wanted and at_least >= stop_at(wanted, alpha):
+        return at_least / compared
+    return (1 + at_least) / (compared + 1)
