@@ -335,3 +335,30 @@ def test_csv_with_sanity_has_its_columns_and_figures_stand_on_the_checked_row(ca
                                "stable"} <= rows[0].keys()
     assert rows[0]["deletion_auc"] and rows[0]["randomised_correlation"] and rows[0]["shift_correlation"]
     assert all(row["deletion_auc"] == "" and row["randomised_correlation"] == "" for row in rows[1:])
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "JPEG"])
+def test_a_turned_photo_says_so_in_the_csv_note(capsys, tiny_checkpoint, tmp_path, fmt):
+    from PIL import Image
+
+    from vit_gui.images import HEIF_READABLE, _register_heif
+
+    assert HEIF_READABLE and _register_heif()  # pillow-heif ships with the app: HEIC must open
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera was held upright: turn 90 degrees to show it
+    photo = tmp_path / f"phone.{'heic' if fmt == 'HEIF' else 'jpg'}"
+    Image.new("RGB", (96, 64), (200, 40, 40)).save(photo, format=fmt, exif=exif.tobytes())
+    code, out, err = classify(capsys, photo, "--model", tiny_checkpoint, "--format", "csv", "--top-k", "1")
+    assert code == 0, err
+    assert "EXIF orientation 6" in next(csv.DictReader(io.StringIO(out)))["note"]
+
+
+# ---- 13 (its warning). more names than classes is not "names are missing" -----------------
+
+def test_more_names_than_classes_says_the_extra_names_are_not_used(tmp_path):
+    from vit_gui.model.config import parse_labels
+
+    (tmp_path / "names.txt").write_text("".join(f"name {i}\n" for i in range(12)))
+    labels, warnings = parse_labels({"labels_file": "names.txt", "_path": str(tmp_path / "m.pth.json")}, 10)
+    assert len(labels) == 10 and "2 names past class 9 are not used" in warnings[0]
+    assert "without a name" not in warnings[0]

@@ -123,12 +123,26 @@ def _decode(opened: Image.Image, max_pixels: int) -> tuple[Image.Image, tuple[st
         else:
             notes.append(f"animation with {frames} frames: using the first")
     opened.load()
+    turned = _orientation(opened)
     image = ImageOps.exif_transpose(opened) or opened
+    if turned:
+        notes.append(f"turned upright as the camera recorded it (EXIF orientation {turned}): the map is drawn on "
+                     "the upright photo")
     if image.mode == "F":
         bad = int((~np.isfinite(np.asarray(image))).sum())
         if bad:
             notes.append(f"{bad:,} pixel{'s are' if bad > 1 else ' is'} not a number (NaN or infinite), shown black")
     return to_rgb(image), tuple(notes)
+
+
+def _orientation(opened: Image.Image) -> int | None:
+    """The EXIF orientation (2-8) a photo is shown turned by, else None. pillow-heif turns a
+    HEIC itself while decoding and keeps the tag it applied as `original_orientation`."""
+    try:
+        value = opened.info.get("original_orientation") or opened.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block is no reason to lose the photo
+        return None
+    return value if isinstance(value, int) and 2 <= value <= 8 else None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -321,11 +321,14 @@ def parse_labels(sidecar: dict, num_classes: int) -> tuple[tuple[str, ...], tupl
         return (), ()
     labels = [x.strip() for x in labels]
     warnings = ()
-    if len(labels) != num_classes:
+    if len(labels) < num_classes:
         warnings = (
             f"{origin} has {len(labels)} names but the model has {num_classes} classes; "
             "classes without a name are shown as 'class N'",
         )
+    elif len(labels) > num_classes:
+        warnings = (f"{origin} has {len(labels)} names but the model has {num_classes} classes; "
+                    f"the {len(labels) - num_classes} names past class {num_classes - 1} are not used",)
         labels = labels[:num_classes]
     return tuple(labels), warnings
 
