@@ -121,7 +121,7 @@ def exif_rotated(folder, photos):
     exif[0x0112] = 6  # stored sideways; viewers rotate it 90 degrees clockwise
     path = folder / "sideways.jpg"
     _photo(photos, "chelsea").transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=92)
-    return path, ("ok", None)
+    return path, ("ok", "turned upright as the camera recorded it (EXIF orientation 6): the map is drawn on the upright photo")
 
 
 def animated_gif(folder, photos):
