@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from vit_gui.explain import moved_copies as mc
 from vit_gui.explain.faithfulness import RANDOM_ORDERS, Judge, check_map, removal_counts, saco
 from vit_gui.model.safetensors_io import write_safetensors
 from vit_gui.model.vit import VisionTransformer
@@ -83,18 +84,21 @@ def test_the_constructed_model_reads_only_the_chosen_patches(constructed):
 
 
 @pytest.mark.parametrize("protocol", ["drop", "mean", "blackout"])
-def test_known_answer_the_class_map_beats_every_random_order(constructed, protocol):
+def test_known_answer_the_class_map_beats_every_moved_copy(constructed, protocol):
+    """Was "beats every random order"; the baseline is now the map moved around the photo
+    (issue #29, item 2) and the score the class's log-odds (item 3): p 0.99 is log-odds 4.6."""
     image = bright_chosen_image()
     grid_map, _ = constructed.class_map(image, 1)
     assert set(np.argsort(-grid_map.ravel())[:2]) == set(CHOSEN)
-    result = check_map(constructed, image, grid_map, class_index=1, protocol=protocol)
-    assert result.protocol == protocol and result.measure == "probability" and len(result.random.curves) == 10
-    assert result.deletion.scores[0] > 0.99 and result.deletion.scores[1] < 0.01  # the chosen gone at step 1
-    assert result.random.mean_curve.scores[1] > 0.5  # a random tenth seldom takes both chosen patches
-    assert result.insertion.scores[:8].min() > 0.99  # least relevant first: holds while the chosen remain
-    assert result.deletion.auc <= result.random.low + 1e-6 and result.insertion.auc >= result.random.high - 1e-6
-    assert result.deletion_beats_random and result.random.mean - result.deletion.auc > result.random.spread
-    assert result.verdict in ("faithful", "partly faithful") and result.saco == pytest.approx(1.0)
+    result = check_map(constructed, image, grid_map, class_index=1, protocol=protocol, early_stop=False)
+    assert result.protocol == protocol and result.measure == "log-odds" and result.compared == RANDOM_ORDERS == 19
+    assert result.deletion.scores[0] > 4.6 and result.deletion.scores[1] < -4.6  # the chosen gone at step 1
+    assert result.copies.mean_curve.scores[1] > 0  # a moved copy seldom takes both chosen patches
+    assert result.insertion.scores[:8].min() > 4.6  # least relevant first: holds while the chosen remain
+    copies = result.copies
+    assert result.deletion.auc <= copies.deletion_aucs.min() + 1e-6
+    assert result.statistic >= copies.statistics.max() - 1e-6
+    assert result.verdict == "faithful" and result.p_value == pytest.approx(0.05) and result.saco == pytest.approx(1.0)
 
 
 def test_known_answer_a_map_of_the_wrong_patches_is_not_called_faithful(constructed):
@@ -102,7 +106,7 @@ def test_known_answer_a_map_of_the_wrong_patches_is_not_called_faithful(construc
     wrong = np.zeros((4, 4), np.float32)
     wrong.ravel()[[0, 3, 12, 15]] = 1.0  # the corners, which the model ignores
     result = check_map(constructed, image, wrong, class_index=1)
-    assert not result.deletion_beats_random and result.verdict != "faithful"
+    assert result.verdict == "not shown to be faithful" and result.p_value > 0.05
     reversed_map = 1.0 - constructed.class_map(image, 1)[0]  # the chosen patches ranked last
     assert check_map(constructed, image, reversed_map, class_index=1).saco < 0
 
@@ -115,13 +119,16 @@ def test_saco_counts_pairs_weighted_by_their_salience_difference():
     assert saco(salience, np.array([0.3, 0.2, 0.4])) == pytest.approx(-0.5)
 
 
-def test_random_orders_are_a_distribution_seeded_by_the_photo_and_the_class(constructed):
+def test_moved_copies_are_seeded_by_the_photo_the_class_and_the_protocol(constructed):
+    """Was about random orders; the same for the moves that make the moved copies."""
     image = bright_chosen_image()
     first, again = Judge(constructed, image, class_index=1), Judge(constructed, image, class_index=1)
-    np.testing.assert_array_equal(first.random.curves, again.random.curves)
-    assert len(first.random.curves) == RANDOM_ORDERS
-    assert first.random.spread > 0 and first.random.low < first.random.mean < first.random.high
+    assert first.moves == again.moves and len(first.moves) == RANDOM_ORDERS and (0, 0, 0) not in first.moves
+    noise = np.random.default_rng(0).random((4, 4))
+    one, two = first.judge(noise), again.judge(noise)
+    np.testing.assert_array_equal(one.copies.deletion, two.copies.deletion)
     assert Judge(constructed, image, class_index=0).seed != first.seed
+    assert Judge(constructed, image, "mean", class_index=1).seed != first.seed
     assert Judge(constructed, Image.fromarray(255 - np.asarray(image)), class_index=1).seed != first.seed
 
 
@@ -148,7 +155,15 @@ def test_known_answer_a_backbone_is_judged_by_its_embedding(tmp_path, constructe
     assert result.deletion.scores[0] == pytest.approx(1.0, abs=1e-5)
     # the embedding [.5, -.5, .5, -.5] becomes [-.25, -.25, .75, -.25] without the chosen patches
     assert result.deletion.scores[1] == pytest.approx(0.577, abs=0.01)
-    assert result.deletion_beats_random and result.insertion.auc >= result.random.high - 1e-6  # ties: float noise
+    result = check_map(backbone, image, right, early_stop=False)
+    assert result.deletion.auc <= result.copies.deletion_aucs.min() + 1e-6  # ties: float noise
+    assert result.statistic >= result.copies.statistics.max() - 1e-6
+    # a copy does as well only when its move keeps the chosen patches on top (a transpose of
+    # this diagonal pair, say): then it is as good an answer, and counts against the map
+    for move, value in zip(result.copies.moves, result.copies.statistics):
+        top = set(np.argsort(-mc.moved(right, np.ones((4, 4), bool), move).ravel())[:2])
+        assert (value >= result.statistic - 1e-6) == (top == set(CHOSEN))
+    assert result.p_value == pytest.approx((1 + result.at_least_as_good) / 20)
     wrong = np.zeros((4, 4), np.float32)
     wrong.ravel()[[0, 3, 12, 15]] = 1.0
     assert check_map(backbone, image, wrong).verdict != "faithful"
@@ -210,14 +225,19 @@ def test_cli_adds_the_check_to_json_and_csv(tmp_path, tiny_checkpoint, photo_fol
     record = json.loads(capsys.readouterr()[0])[0]
     figures = record["faithfulness"]
     assert code == 0 and figures["map"] == "block4" and figures["class_index"] == record["top"][0]["index"]
-    assert figures["protocol"] == "token drop" and figures["random_orders"] == 10 and figures["random_auc_std"] > 0
-    assert len(figures["deletion"]) == 11 and 0 <= figures["deletion_auc"] <= 1 and -1 <= figures["saco"] <= 1
-    assert figures["verdict"] in ("faithful", "partly faithful", "not shown to be faithful")
+    # the score is now the class's log-odds (not a probability in [0, 1]) and the baseline the
+    # map's moved copies, of which checking may stop early (issue #29, items 1 and 3)
+    assert figures["protocol"] == "token drop" and figures["measure"] == "log-odds"
+    assert 1 <= figures["copies_compared"] <= figures["copies_wanted"] == 19 and 0 < figures["p_value"] <= 1
+    assert len(figures["deletion"]) == 11 and figures["deletion_auc"] == pytest.approx(
+        float(np.trapezoid(figures["deletion"], figures["fractions"])), abs=1e-4) and -1 <= figures["saco"] <= 1
+    assert figures["verdict"] in ("faithful", "not shown to be faithful")
     code = main(["classify", str(photo_folder / "chelsea.jpg"), "--model", str(tiny_checkpoint), "--faithfulness",
                  "--class-index", "3", "--removal", "blackout", "--format", "csv"])
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr()[0])))
-    assert code == 0 and {r["protocol"] for r in rows} == {"black-out (Chefer et al.)"}
-    assert {r["deletion_auc"] for r in rows} != {""} and len({r["insertion_auc"] for r in rows}) == 1
+    checked = [r for r in rows if r["index"] == "3"]  # the explained class's row (others may leave it blank)
+    assert code == 0 and len(checked) == 1 and checked[0]["protocol"] == "black-out (Chefer et al.)"
+    assert {r["protocol"] for r in rows} <= {"black-out (Chefer et al.)", ""} and checked[0]["deletion_auc"] != ""
 
 
 def test_cli_checks_a_backbones_map_by_its_embedding(tmp_path, photo_folder, capsys):
@@ -247,7 +267,7 @@ def test_the_check_window_judges_the_shown_map_and_can_be_cancelled(qtbot, tmp_p
     qtbot.waitUntil(lambda: not check.busy, timeout=60_000)
     assert not check.plot.pixmap().isNull(), check.status.text()
     words = check.words.text().lower()
-    assert "random orders" in words and "saco" in words and "scrambl" in words and "pixels" in words
+    assert "moved copies" in words and "saco" in words and "scrambl" in words and "pixels" in words  # was "random orders"
     assert view.check_result.text().startswith("Checked: ")  # the verdict beside the map it judged
     view.opacity.setValue(20)  # a look-only change keeps the verdict
     assert view.check_result.text().startswith("Checked: ")

@@ -54,8 +54,14 @@ def chelsea_pixels(tiny, photos):
 
 def test_known_answer_a_map_that_ignores_the_weights_fails_the_randomisation_test(tiny, chelsea_pixels):
     result = randomisation_test(tiny.model, chelsea_pixels, brightness_map)
-    assert [what for what, _ in result.steps] == ["the head", "the head and block 4", "the head and blocks 3–4",
-                                                  "the head and blocks 2–4", "the head and blocks 1–4"]
+    # the cascade now goes on down to the embeddings (issue #29, item 5): each step named
+    assert [what for what, _ in result.steps] == [
+        "the head", "the head and the final norm", "the head, the final norm and block 4",
+        "the head, the final norm and blocks 3–4", "the head, the final norm and blocks 2–4",
+        "the head, the final norm and blocks 1–4", "the head, the final norm, blocks 1–4 and the position embedding",
+        "the head, the final norm, blocks 1–4, the position embedding and the class token",
+        "every weight (the head, the final norm, blocks 1–4, the position embedding, the class token and the patch "
+        "embedding)"]
     assert all(rho == pytest.approx(1.0) for _, rho in result.steps)
     assert not result.depends_on_weights and result.sentence().startswith("Careful")
 
@@ -85,18 +91,25 @@ def test_cli_sanity_adds_both_tests_to_each_image(tiny_checkpoint, photo_folder,
     record = json.loads(capsys.readouterr()[0])[0]
     sanity = record["sanity"]
     assert code == 0 and sanity["map"] == f"gradcam{record['top'][0]['index']}"  # the top class without --class-index
-    assert len(sanity["randomisation"]["scrambled"]) == 5 and len(sanity["stability"]["shifts"]) == 4
+    # 9 steps, was 5: head, final norm, 4 blocks, position embedding, class token, patch embedding (item 5)
+    assert len(sanity["randomisation"]["scrambled"]) == 9 and len(sanity["stability"]["shifts"]) == 4
     assert isinstance(sanity["randomisation"]["depends_on_weights"], bool) and len(sanity["in_words"]) == 2
 
 
 def test_which_map_to_believe_ranks_every_method_on_one_photo(tiny, photos):
+    """Was: the same random orders for every method, ranked by stability, verdict, margin. Now
+    each map meets its own copies moved by the same moves, and the randomisation test comes
+    first in the ranking (issue #29, items 2 and 4)."""
+    from vit_gui.explain.compare import rank
+
     image = Image.fromarray(photos["coffee"])
     scores = compare_maps(tiny, image, with_stability=True)
     titles = [s.title for s in scores]
     assert sorted(titles) == sorted(["Rollout from block 1", "Block 4", "Class evidence", "Grad-CAM", "LeGrad"])
-    randoms = {id(s.faithfulness.random) for s in scores}
-    assert len(randoms) == 1  # every method met the same random orders
-    ranks = [(s.stability.stable, s.faithfulness.deletion_beats_random + s.faithfulness.insertion_beats_random,
-              s.strength) for s in scores]
-    assert ranks == sorted(ranks, reverse=True)  # stable first, then the verdict, then how far beyond random
-    assert all(s.line().startswith(s.title) for s in scores)
+    moves = {tuple(s.faithfulness.copies.moves) for s in scores}
+    assert len(moves) == 1 or all(len(set(m)) == len(m) for m in moves)  # one sequence of moves (some stop early)
+    longest = max(moves, key=len)
+    assert all(longest[: len(m)] == m for m in moves)
+    ranks = [rank(s) for s in scores]
+    assert ranks == sorted(ranks, reverse=True)  # sane first, then the verdict, stability, p-value, margin
+    assert all(s.line().startswith(s.title) and "scrambled" in s.line() for s in scores)
