@@ -286,8 +286,8 @@ def test_a_photo_that_failed_is_tried_again_on_resume(capsys, tiny_checkpoint, p
     code, _, err = classify(capsys, photo_folder, "--model", tiny_checkpoint, "--format", "jsonl", "-o", out,
                             "--resume")
     assert code == 0 and "1 that failed before tried again" in err
-    records = jsonl(out)
-    assert len(records) == 4 and all(r["error"] is None for r in records)
+    last = {r["path"]: r for r in jsonl(out)}  # a photo's last line is its result (the file is only added to)
+    assert len(last) == 4 and all(r["error"] is None for r in last.values())
 
 
 def _peak_rss_of_resume(tiny_checkpoint, photo, out) -> int:
@@ -362,3 +362,112 @@ def test_more_names_than_classes_says_the_extra_names_are_not_used(tmp_path):
     labels, warnings = parse_labels({"labels_file": "names.txt", "_path": str(tmp_path / "m.pth.json")}, 10)
     assert len(labels) == 10 and "2 names past class 9 are not used" in warnings[0]
     assert "without a name" not in warnings[0]
+
+
+# ---- found by a red-team pass of the round-four change ----------------------------------
+
+def test_a_second_run_on_the_same_results_file_is_refused_while_the_first_runs(tiny_checkpoint, photo_folder,
+                                                                             tmp_path):
+    out = tmp_path / "r.jsonl"
+    out.write_text(json.dumps({"path": "/elsewhere/x.jpg", "top": [], "error": None, "notes": []}) + "\n")
+    from vit_gui.cli.output import hold_lock
+
+    held = hold_lock(out)  # as a run in progress holds it
+    try:
+        done = subprocess.run(CLASSIFY + [str(photo_folder), "--model", str(tiny_checkpoint), "--format", "jsonl",
+                                          "-o", str(out), "--resume"], capture_output=True, text=True, timeout=300)
+    finally:
+        os.close(held)
+    assert done.returncode == 2 and "being written by another vit-gui run" in done.stderr
+    assert len(jsonl(out)) == 1
+
+
+def test_a_whole_last_line_without_its_newline_is_kept(capsys, tiny_checkpoint, photo_folder, tmp_path):
+    out = tmp_path / "r.jsonl"
+    assert classify(capsys, photo_folder, "--model", tiny_checkpoint, "--format", "jsonl", "-o", out)[0] == 0
+    out.write_bytes(out.read_bytes()[:-1])
+    code, _, err = classify(capsys, photo_folder, "--model", tiny_checkpoint, "--format", "jsonl", "-o", out,
+                            "--resume")
+    assert code == 0 and "3 photos already there, 0 to go" in err and len(jsonl(out)) == 3
+
+
+def test_the_last_photo_of_a_csv_is_done_again_so_none_is_left_with_some_rows(capsys, tiny_checkpoint, photo_folder,
+                                                                              tmp_path):
+    out = tmp_path / "r.csv"
+    assert classify(capsys, photo_folder, "--model", tiny_checkpoint, "--format", "csv", "-o", out)[0] == 0
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:-2]))  # a full disk took its last two rows
+    code, _, err = classify(capsys, photo_folder, "--model", tiny_checkpoint, "--format", "csv", "-o", out,
+                            "--resume")
+    assert code == 0 and "2 photos already there, 1 to go" in err
+    counts = {}
+    for row in csv.DictReader(io.StringIO(out.read_text())):
+        counts[row["path"]] = counts.get(row["path"], 0) + 1
+    assert sorted(counts.values()) == [5, 5, 5]
+
+
+def test_resume_from_another_folder_or_through_a_linked_folder_doubles_nothing(tiny_checkpoint, photo_folder,
+                                                                               tmp_path):
+    out = tmp_path / "r.jsonl"
+    base = CLASSIFY + ["--model", str(tiny_checkpoint), "--format", "jsonl", "-o", str(out)]
+    assert subprocess.run(base + [os.path.relpath(photo_folder, tmp_path)], cwd=tmp_path, capture_output=True,
+                          timeout=300).returncode == 0
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "linked").symlink_to(photo_folder)
+    for where, photos in ((tmp_path / "elsewhere", os.path.relpath(photo_folder, tmp_path / "elsewhere")),
+                          (tmp_path, "linked")):
+        again = subprocess.run(base + [photos, "--resume"], cwd=where, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0 and "3 photos already there, 0 to go" in again.stderr, again.stderr
+    assert len(jsonl(out)) == 3
+
+
+def test_csv_names_with_backslashes_and_newlines_come_back_exactly(capsys, tiny_checkpoint, photo_folder, tmp_path):
+    names = tmp_path / "names"
+    names.mkdir()
+    for name in ("a\\x41.jpg", "aA.jpg", "new\nline.jpg"):
+        os.link(photo_folder / "chelsea.jpg", names / name)
+    out = tmp_path / "r.csv"
+    assert classify(capsys, names / "a\\x41.jpg", "--model", tiny_checkpoint, "--format", "csv", "-o", out)[0] == 0
+    code, _, err = classify(capsys, names, "--model", tiny_checkpoint, "--format", "csv", "-o", out, "--resume")
+    assert code == 0 and "1 photos already there, 2 to go" in err
+    code, _, err = classify(capsys, names, "--model", tiny_checkpoint, "--format", "csv", "-o", out, "--resume")
+    assert code == 0 and "3 photos already there, 0 to go" in err
+
+
+def test_resume_through_a_linked_output_checks_the_record_beside_its_target(capsys, tiny_checkpoint, photo_folder,
+                                                                            tmp_path):
+    from conftest import make_hf_vit, write_checkpoint
+
+    (tmp_path / "store").mkdir()
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(tmp_path / "store" / "real.jsonl")
+    assert classify(capsys, photo_folder / "chelsea.jpg", "--model", tiny_checkpoint, "--format", "jsonl",
+                    "-o", link)[0] == 0
+    (tmp_path / "m2").mkdir()
+    other = write_checkpoint(make_hf_vit("ViT-Ti/16", depth=2, seed=7), tmp_path / "m2", sidecar={"num_heads": 3})
+    code, _, err = classify(capsys, photo_folder, "--model", other, "--format", "jsonl", "-o", link, "--resume")
+    assert code == 2 and "the model:" in err and link.is_symlink()
+
+
+def test_a_damaged_record_stops_a_resume_instead_of_turning_the_check_off(capsys, tiny_checkpoint, photo_folder,
+                                                                          tmp_path):
+    out = tmp_path / "r.csv"
+    assert classify(capsys, photo_folder / "chelsea.jpg", "--model", tiny_checkpoint, "--format", "csv",
+                    "-o", out)[0] == 0
+    Path(str(out) + ".run.json").write_text('{"made_by": "vit-gui 0.1.0", "model_sha')
+    code, _, err = classify(capsys, photo_folder, "--model", tiny_checkpoint, "--format", "csv", "-o", out, "--resume")
+    assert code == 2 and "cannot be read" in err
+
+
+def test_a_json_list_of_other_objects_and_a_models_sidecar_as_record_are_not_replaced(capsys, tiny_checkpoint,
+                                                                                       photo_folder, tmp_path):
+    settings = tmp_path / "settings.json"
+    settings.write_text('[{"path": "/etc/x", "owner": "me"}]')
+    code, _, err = classify(capsys, photo_folder / "chelsea.jpg", "--model", tiny_checkpoint, "-o", settings)
+    assert code == 2 and settings.read_text() == '[{"path": "/etc/x", "owner": "me"}]'
+    model = tmp_path / "w.run"  # its sidecar is w.run.json: where -o w would put its record
+    os.link(tiny_checkpoint, model)
+    model.with_name("w.run.json").write_text(tiny_checkpoint.with_name("model.pth.json").read_text())
+    before = model.with_name("w.run.json").read_bytes()
+    code, _, err = classify(capsys, photo_folder / "chelsea.jpg", "--model", model, "-o", tmp_path / "w")
+    assert code == 2 and model.with_name("w.run.json").read_bytes() == before

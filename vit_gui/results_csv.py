@@ -26,7 +26,7 @@ OVERLAY = "overlay"  # the overlay picture written for the image (--maps), or wh
 #: categories written out as escapes in a cell: controls (terminal escape sequences), lone
 #: surrogates (bytes of a file name that are not UTF-8) and line or paragraph separators
 ESCAPED_CATEGORIES = ("Cc", "Cs", "Zl", "Zp")
-ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+ESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
 
 
 def printable(text: str) -> str:
@@ -41,10 +41,30 @@ def _escaped(ch: str) -> str:
 
 def cell_text(text: str) -> str:
     """A name as a spreadsheet should show it: only what could harm or cannot be stored is
-    written out as an escape (see ESCAPED_CATEGORIES). A narrow no-break space in a macOS
-    screenshot's name stays itself, so the CSV holds the real name."""
-    return "".join(_escaped(ch) if unicodedata.category(ch) in ESCAPED_CATEGORIES else ch
-                   for ch in str(text))
+    written out as an escape (\\xNN, \\uNNNN, \\UNNNNNNNN; see ESCAPED_CATEGORIES). A narrow
+    no-break space in a macOS screenshot's name stays itself, so the CSV holds the real name.
+    A backslash is doubled only where it would read as the start of an escape (C:\\photos
+    stays as it is), so unsafe_cell() gives every name back exactly."""
+    text = str(text)
+    out = []
+    for i, ch in enumerate(text):
+        following = text[i + 1] if i + 1 < len(text) else ""
+        if _needs_escape(ch):
+            out.append(_code(ch))
+        elif ch == "\\" and following and (following in "xuU\\" or _needs_escape(following)):
+            out.append("\\\\")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _needs_escape(ch: str) -> bool:
+    return unicodedata.category(ch) in ESCAPED_CATEGORIES
+
+
+def _code(ch: str) -> str:
+    n = ord(ch)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
 
 
 def safe_cell(text: str) -> str:
@@ -52,15 +72,22 @@ def safe_cell(text: str) -> str:
     = + - @ neutralised with an apostrophe so a spreadsheet shows it instead of running it
     as a formula."""
     text = cell_text(text)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if _formula_like(text) else text
+
+
+def _formula_like(text: str) -> bool:
+    """A formula start, after any apostrophes (so the guard is added, and taken off, exactly)."""
+    return text.lstrip("'").startswith(FORMULA_STARTS)
 
 
 def unsafe_cell(text: str) -> str:
     """The text safe_cell() wrote, back (for reading our own CSV): the formula guard removed
     and the escapes turned back into the characters they stand for (a file name that is not
     UTF-8 gets its own bytes back)."""
-    text = text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
-    return ESCAPE.sub(lambda m: chr(int(m.group(1)[1:], 16)), text) if "\\" in text else text
+    text = text[1:] if text.startswith("'") and _formula_like(text[1:]) else text
+    if "\\" not in text:
+        return text
+    return ESCAPE.sub(lambda m: "\\" if m.group(1) == "\\" else chr(int(m.group(1)[1:], 16)), text)
 
 
 def results_csv(records: Iterable[ImageRecord]) -> str:

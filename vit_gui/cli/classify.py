@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from vit_gui.cli.common import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, say, writable_folder
-from vit_gui.cli.output import ResultsOutput, open_output, sigterm_as_interrupt
+from vit_gui.cli.output import OutputFailed, ResultsOutput, hold_lock, open_output, sigterm_as_interrupt
 from vit_gui.cli.parser import map_spec_from_args
 from vit_gui.errors import VitGuiError
 
@@ -29,6 +29,15 @@ def check_output_places(args) -> None:
 
 
 def run_classify(args) -> int:
+    locks: list[int] = []  # the results file's lock, held for the whole run
+    try:
+        return _run_classify(args, locks)
+    finally:
+        for fd in locks:
+            os.close(fd)
+
+
+def _run_classify(args, locks: list[int]) -> int:
     from vit_gui.cli.results_file import output_problem
     from vit_gui.errors import NoModelError
     from vit_gui.images import find_images
@@ -58,6 +67,8 @@ def run_classify(args) -> int:
             say(f"share {shard[0] + 1} of {shard[1]}: {len(paths)} photos")
         columns = csv_columns(args.faithfulness, args.sanity, args.maps is not None)
         run = _run_record(args, model_path)
+        if run is not None and args.output.is_file():
+            locks.append(hold_lock(results_at(args.output)))
         finished = _finished_before(args, run, columns)
     except (ValueError, NoModelError) as exc:
         say(f"error: {exc}")
@@ -65,7 +76,11 @@ def run_classify(args) -> int:
     except OSError as exc:
         say(f"error: {args.output} cannot be read ({exc.strerror or exc})")
         return EXIT_CANNOT_RUN
-    predictor, spec = _load(args, model_path)
+    try:
+        predictor, spec = _load(args, model_path)
+    except KeyboardInterrupt:
+        say("interrupted while the model was loading: nothing was classified, nothing written")
+        return EXIT_INTERRUPTED
     if predictor is None:
         return EXIT_CANNOT_RUN
     if finished is not None:
@@ -86,6 +101,8 @@ def run_classify(args) -> int:
         except KeyboardInterrupt:
             interrupted = True
             say(f"interrupted after {output.count} of {len(paths)} images: writing the {output.count} that finished")
+        except OutputFailed:
+            interrupted = True  # what was written is kept; the rest needs room first
         except BaseException:
             output.finish(complete=False)  # a bug must not cost the results that finished, nor an earlier file
             raise
@@ -120,22 +137,28 @@ def _run_record(args, model_path: Path) -> dict | None:
     return describe_run(args, model_path)
 
 
+def results_at(output: Path) -> Path:
+    """The file results really go to: a symlink's target (the link itself stays a link)."""
+    return Path(os.path.realpath(output)) if os.path.islink(output) else output
+
+
 def _finished_before(args, run: dict | None, columns: list[str]):
     """With --resume: what -o already holds (a resume.Finished), checked line by line and
     against the run that made it, before the model loads; None when there is nothing to
     continue (no file yet, or an empty one)."""
-    if not args.resume or run is None or not args.output.is_file() or not args.output.stat().st_size:
+    target = results_at(args.output) if args.output is not None else None
+    if not args.resume or run is None or not target.is_file() or not target.stat().st_size:
         return None
     from vit_gui.cli.results_file import results_kind
     from vit_gui.cli.resume import read_finished
     from vit_gui.cli.run_record import differences, read_record, shape_differences
 
-    kind = results_kind(args.output)
+    kind = results_kind(target)
     if kind != args.format:
         raise ValueError(f"{args.output} holds {kind.upper() if kind else 'something else'} results, not "
                          f"{args.format.upper()}: --resume adds only to a file of the same format")
-    finished = read_finished(args.output, args.format)
-    recorded = read_record(args.output)
+    recorded = read_record(target)  # ValueError when there is one that cannot be read
+    finished = read_finished(target, args.format, recorded.get("cwd") if recorded else None)
     said = differences(recorded, run) if recorded else shape_differences(finished, args, columns)
     if said:
         raise ValueError(f"{args.output} was made by another run, which --resume would mix with this one: "
@@ -149,13 +172,16 @@ def _finished_before(args, run: dict | None, columns: list[str]):
 def _still_to_do(finished, paths: list[Path], skipped: list):
     """The photos the file does not hold yet; those that failed there are tried again (their
     lines taken out first, so each photo ends with one result)."""
-    from vit_gui.cli.resume import drop_for_resume, photo_key
+    from vit_gui.cli.resume import photo_key, ready_to_add
 
     keys = {photo_key(str(p)) for p in paths} | {photo_key(str(p)) for p, _ in skipped}
-    retry = finished.failed & keys - finished.done
-    drop_for_resume(finished, retry)
+    retry = finished.failed & keys
+    ready_to_add(finished)
     paths = [p for p in paths if photo_key(str(p)) not in finished.done]
     skipped = [(p, why) for p, why in skipped if photo_key(str(p)) not in finished.done]
+    if finished.base and finished.base != os.getcwd():  # relative paths in the file are read from its folder
+        paths = [p.absolute() for p in paths]
+        skipped = [(p.absolute(), why) for p, why in skipped]
     say(f"resuming {finished.path}: {len(finished.done)} photos already there, {len(paths)} to go"
         + (f" ({len(retry)} that failed before tried again)" if retry else ""))
     return paths, skipped

@@ -24,6 +24,28 @@ from pathlib import Path
 from vit_gui.cli.common import say
 
 
+class OutputFailed(Exception):
+    """-o could not take more (a full disk): the run stops, what was written is kept."""
+
+
+def hold_lock(path: Path) -> int | None:
+    """An exclusive lock on the results file for this run (released when the process ends):
+    a second run resuming or replacing the same file is refused instead of losing lines
+    (None where the system has no flock: Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ValueError(f"{path} is being written by another vit-gui run: wait until it ends, or name "
+                         "another -o file") from None
+    return fd
+
+
 class Place:
     """Where the results file goes and how: straight into -o (a new or empty file, a pipe,
     a file being resumed), or, when -o already holds a file, into a hidden part file that
@@ -40,6 +62,7 @@ class Place:
         self.through = st is not None and not stat.S_ISREG(st.st_mode)  # a pipe, /dev/null: written through
         self.replacing = not append and st is not None and stat.S_ISREG(st.st_mode) and st.st_size > 0
         self.part: Path | None = None
+        self.existed, self.lock = st is not None, None  # an existing file is locked by run_classify
 
     def open(self) -> int:
         """A file descriptor to write the lines to (streamed formats)."""
@@ -47,11 +70,21 @@ class Place:
             fd, part = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".part", dir=self.target.parent)
             self.part = Path(part)
             return fd
-        fd = os.open(self.target, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if self.append else os.O_TRUNC), 0o666)
+        fd = os.open(self.target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        if not self.existed:
+            self.lock = hold_lock(self.target)  # a new file: locked as soon as it exists
+        if not self.through and not self.append:
+            os.ftruncate(fd, 0)  # empty (or made just now): nothing lost
         self._record(self.target)
         return fd
 
     def _record(self, results: Path) -> None:
+        """Write the run's record; a resumed file keeps its own (the same run, and the
+        folder its relative paths are read from)."""
+        from vit_gui.cli.run_record import record_path
+
+        if self.append and record_path(results).exists():
+            return
         if self.run is not None and not self.through:
             from vit_gui.cli.run_record import write_record
 
@@ -64,14 +97,20 @@ class Place:
             return None
         from vit_gui.fileio import settle
 
-        settle(self.part, like=self.target)
-        if complete:
-            self._record(self.target)
-            os.replace(self.part, self.target)
-            return None
+        try:
+            settle(self.part, like=self.target)
+            if complete:
+                os.replace(self.part, self.target)
+                self._record(self.target)
+                return None
+        except OSError as exc:
+            say(f"error: could not put the results in place of {self.path} ({exc.strerror or exc})")
         kept = next_free_name(self.target.with_name(f"{self.target.stem}.partial{self.target.suffix}"))
-        self._record(kept)
-        os.replace(self.part, kept)
+        os.replace(self.part, kept)  # a rename needs no room
+        try:
+            self._record(kept)
+        except OSError:
+            pass  # a full disk: the results are whole; only their record is missing
         return kept
 
     def write_whole(self, data: bytes, complete: bool) -> Path | None:
@@ -194,18 +233,28 @@ class Streamed(ResultsOutput):
         if self.failed_write:
             return
         data = text.encode("utf-8")
+        end = os.lseek(self.fd, 0, os.SEEK_END)
         try:
             while data:  # one write for one image's lines, repeated only if the system took part of it
                 data = data[os.write(self.fd, data):]
         except OSError as exc:
             self.failed_write = True
-            say(f"error: could not write {self.path} ({exc.strerror or exc}); the results after this one are lost "
-                "for it: run again with --resume once there is room")
+            try:
+                os.ftruncate(self.fd, end)  # no photo is left with only some of its lines
+            except OSError:
+                pass
+            said = (f"error: could not write {self.path} ({exc.strerror or exc}): stopped; the photos written before "
+                    "this one are kept")
+            say(said + ("" if self.place.part else ". Once there is room, run the same command with --resume "
+                        "to add the rest"))
+            raise OutputFailed from None
 
     def finish(self, complete: bool = True) -> bool:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+            if self.place.lock is not None:
+                os.close(self.place.lock)
             with _uninterruptible():
                 self._said_kept(self.place.close(complete and not self.failed_write))
         return not self.failed_write

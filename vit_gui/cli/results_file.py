@@ -17,7 +17,7 @@ from pathlib import Path
 from vit_gui.results_csv import COLUMNS
 
 HEAD_BYTES = 65536  # enough of a file to tell what it is
-JSON_LIST_START = re.compile(rb'^\s*\[\s*(\]|\{\s*"path"\s*:)')
+JSON_LIST_START = re.compile(rb'^\s*\[\s*(\]\s*$|\{\s*"path"\s*:\s*"(?:[^"\\]|\\.)*"\s*,\s*"top"\s*:)')
 RECORD_KEYS = {"path", "top", "error", "notes"}
 MAGIC = (
     (b"\xff\xd8\xff", "a JPEG photo"), (b"\x89PNG\r\n\x1a\n", "a PNG picture"), (b"GIF8", "a GIF picture"),
@@ -35,6 +35,7 @@ def results_kind(path: Path) -> str | None:
         head = stream.read(HEAD_BYTES)
     if not head:
         return "empty"
+    head = head.removeprefix(b"\xef\xbb\xbf")  # a spreadsheet's byte-order mark
     first = head.split(b"\n", 1)[0]
     if first.rstrip(b"\r").split(b",")[: len(COLUMNS)] == [c.encode() for c in COLUMNS]:
         return "csv"
@@ -69,7 +70,7 @@ def what_file(path: Path) -> str:
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not just a character cut by the read
             return "a binary file"
-    return "a text file (not results of vit-gui)"
+    return "a text file"
 
 
 def model_files(model: Path | None) -> list[Path]:
@@ -79,28 +80,28 @@ def model_files(model: Path | None) -> list[Path]:
         return []
     if model.is_dir():
         return [p for p in model.iterdir() if p.is_file()]
-    return [model, model.with_name(model.name + ".json")]
+    real = Path(os.path.realpath(model))  # through a link: the real file's sidecar too
+    return [model, model.with_name(model.name + ".json"), real.with_name(real.name + ".json")]
 
 
 def output_problem(output: Path, inputs: list[Path], model: Path | None, force: bool, resume: bool) -> str | None:
     """Why results may not be written to `output`, or None. The photos and the model in use
     are never replaced; any other file that is not our results needs --force (and --resume
-    continues only our results)."""
+    continues only our results); so does a file where the run's record would go."""
+    protected = [*inputs, *model_files(model)]
+    if (problem := _record_problem(output, protected, force, resume)) is not None:
+        return problem
     try:
         target = os.stat(output)
     except OSError:
         return None  # not there yet (or not reachable: writing will say so)
-    for path in [*inputs, *model_files(model)]:
-        try:
-            same = os.path.samestat(target, os.stat(path))
-        except OSError:
-            continue
-        if same:
+    for path in protected:
+        if _same(target, path):
             what = ("one of the photos being classified" if path in inputs else "the model in use"
                     if path == model else "a file of the model in use")
             return f"-o {output} is {what} ({path}); writing the results there would destroy it: name another file"
     if not os.path.isfile(output):
-        return None  # a pipe, a device: written through, nothing to destroy
+        return f"--resume continues a results file of vit-gui; {output} is not a file" if resume else None
     if results_kind(output) is not None:
         return None  # ours (or empty): replaced once the new results are complete, or resumed
     what = what_file(output)
@@ -110,3 +111,28 @@ def output_problem(output: Path, inputs: list[Path], model: Path | None, force: 
         return None
     return (f"-o {output} is {what}, not a results file of vit-gui; writing there would destroy it: name another "
             "file, or add --force to replace it")
+
+
+def _same(stat_result, path: Path) -> bool:
+    try:
+        return os.path.samestat(stat_result, os.stat(path))
+    except OSError:
+        return False
+
+
+def _record_problem(output: Path, protected: list[Path], force: bool, resume: bool) -> str | None:
+    """NAME.run.json beside the results: never a file of the model or a photo, and another
+    file there only with --force."""
+    from vit_gui.cli.run_record import foreign_record, record_path
+
+    record = record_path(Path(os.path.realpath(output)))
+    try:
+        there = os.stat(record)
+    except OSError:
+        return None
+    if any(_same(there, path) for path in protected):
+        return (f"-o {output}: the record of the run would go to {record}, a file of the model in use or a photo: "
+                "name another -o file")
+    if (problem := foreign_record(Path(os.path.realpath(output)))) and not force:
+        return problem + ("" if resume else " (--force replaces it)")
+    return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from vit_gui import __version__
@@ -41,7 +42,7 @@ def describe_run(args, model: Path) -> dict:
     options = {name: getattr(args, name, None) for name in OPTIONS}
     if not options["faithfulness"]:
         options["removal"] = None  # only the check reads it
-    return {"made_by": f"vit-gui {__version__}", "format": args.format, "model": str(model),
+    return {"made_by": f"vit-gui {__version__}", "format": args.format, "model": str(model), "cwd": os.getcwd(),
             "model_sha256": model_digest(model), "maps": args.maps is not None, "options": options}
 
 
@@ -52,15 +53,33 @@ def write_record(results: Path, run: dict) -> None:
 
 
 def read_record(results: Path) -> dict | None:
-    """The record beside a results file; None where there is none (or it is not ours)."""
+    """The record beside a results file; None where there is none. ValueError for one that
+    is there but cannot be read, or is not ours: a damaged record must not turn the check
+    of the model off."""
     path = record_path(results)
+    if not os.path.lexists(path):
+        return None
     try:
         if path.stat().st_size > 1_000_000:
-            return None
+            raise ValueError("over 1 MB")
         run = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    return run if isinstance(run, dict) and str(run.get("made_by", "")).startswith("vit-gui") else None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{path}, the record of what made {results.name}, cannot be read ({exc}): remove it to "
+                         "resume by the file's columns alone, or name a new -o file") from None
+    if not (isinstance(run, dict) and str(run.get("made_by", "")).startswith("vit-gui")
+            and isinstance(run.get("model_sha256"), str)):
+        raise ValueError(f"{path} is not a record of vit-gui: remove it to resume by the file's columns alone, or "
+                         "name a new -o file")
+    return run
+
+
+def foreign_record(results: Path) -> str | None:
+    """Why writing the record beside `results` would destroy a file that is not a record."""
+    try:
+        read_record(results)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def differences(before: dict, now: dict) -> list[str]:
