@@ -24,15 +24,6 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
     return _write_then_rename(Path(path), lambda stream: stream.write(data))
 
 
-def replace_by_streaming(path: Path | str, lines_of) -> Path:
-    """Replace a file by what `lines_of(its open binary stream)` yields, a line at a time
-    (memory flat for a file of any size), atomically: until the new file is complete the
-    old one stays as it was."""
-    path = Path(path)
-    with open(path, "rb") as source:
-        return _write_then_rename(path, lambda stream: stream.writelines(lines_of(source)))
-
-
 def settle(part: Path, like: Path) -> None:
     """A file written under a temporary name made ready to take `like`'s place: on disk
     (fsync), with the mode `like` has (else what the umask allows; mkstemp makes 0600)."""
