@@ -172,3 +172,43 @@ def test_teach_window_says_why_no_photo_was_kept_aside(qtbot, tmp_path, tiny_che
     assert "each class has only one photo" in summary and "unknown" in summary  # before: no reason given
     assert teach.result.taught.facts["validation"] == "no photos held out: each class has one photo"
     teach.done(0)
+
+
+# ---- after the red-team pass: links named one by one, twins, unreadable repeats, duplicates ------
+
+def test_class_folders_named_one_by_one_get_the_link_checks_too(tmp_path, photos):
+    data = tmp_path / "data"
+    class_folders(data, photos, 4, shift=29)
+    os.symlink("..", data / "loop")  # named beside the others: it holds them all
+    os.symlink(data / "cats", tmp_path / "kitty")  # a second name for cats
+    dataset = read_class_folders([data / "cats", data / "cups", data / "loop", tmp_path / "kitty"])
+    assert dataset.classes == ["cats", "cups"]  # before: cats, cups, loop (27 photos), kitty (cats again)
+    assert dataset.counts() == {"cats": 4, "cups": 4}
+    reasons = {path.name: why for path, why in dataset.skipped}
+    assert set(reasons) == {"loop", "kitty"}
+    assert reasons["loop"].startswith(f"a link to {tmp_path.resolve()}, which holds the class folders cats, cups")
+    assert "(a loop)" in reasons["loop"] and "not followed" in reasons["loop"]
+    assert "the same folder as the class folder cats" in reasons["kitty"]
+
+
+def test_teach_with_a_loop_named_as_a_class_leaves_it_out_and_says_why(capsys, tmp_path, tiny_checkpoint, photos):
+    data = tmp_path / "data"
+    class_folders(data, photos, 4, shift=31)
+    os.symlink("..", data / "loop")
+    code, out, err = run_teach(capsys, "--model", tiny_checkpoint, "-o", tmp_path / "out",
+                               data / "cats", data / "cups", data / "loop")
+    report = json.loads(out)
+    assert report["classes"] == ["cats", "cups"] and report["counts"] == {"cats": 4, "cups": 4}  # before: loop: 27
+    assert code == 1 and f"left out {data / 'loop'}: a link to {tmp_path.resolve()}, which holds" in err
+
+
+def test_two_links_to_one_hidden_folder_are_one_class(tmp_path, photos):
+    data = tmp_path / "data"
+    class_folders(data, photos, 2, shift=37)
+    class_folders(data, photos, 2, shift=41, classes=((".stash", "rocket"),))
+    os.symlink(".stash", data / "e")
+    os.symlink(".stash", data / "f")
+    dataset = read_class_folders([data])
+    assert dataset.classes == ["cats", "cups", "e"]  # before: e and f, the same photos in two classes
+    reasons = {path.name: why for path, why in dataset.skipped}
+    assert set(reasons) == {"f"} and "the same folder as the class folder e" in reasons["f"]

@@ -39,6 +39,7 @@ def read_class_folders(folders: list[Path]) -> Dataset:
         subfolders = sorted(p for p in folders[0].iterdir() if p.is_dir() and not p.name.startswith("."))
         if subfolders:
             folders = _linked_class_folders_inside(folders[0], subfolders, skipped)
+    folders = _one_class_per_real_folder(folders, skipped)
     _refuse_duplicate_names(folders)
     for folder in folders:
         found = _files_inside(folder, find_images([folder], skipped=skipped), skipped)
@@ -64,13 +65,12 @@ def _inside(path: str, folder: str) -> bool:
 
 def _linked_class_folders_inside(root: Path, subfolders: list[Path], skipped: list) -> list[Path]:
     """The class folders of `root`, less those that are links leading out of it (`loop -> ..`
-    is the data folder's parent: every other class again) or onto another class folder (its
-    photos in two classes): each left out with where it points. Links within stay."""
+    is the data folder's parent: every other class again): each left out with where it
+    points. Links within stay (a link onto another class is _one_class_per_real_folder's)."""
     home = os.path.realpath(root)
-    real = {folder: os.path.realpath(folder) for folder in subfolders}
     kept = []
     for folder in subfolders:
-        target = real[folder]
+        target = os.path.realpath(folder)
         if not folder.is_symlink():
             kept.append(folder)
         elif _inside(home, target):
@@ -79,13 +79,39 @@ def _linked_class_folders_inside(root: Path, subfolders: list[Path], skipped: li
         elif not _inside(target, home):
             skipped.append((folder, f"{LINK_NOT_FOLLOWED} {target}, outside the data folder {home}: not followed "
                                     "(to teach that class, name its folder beside the others' instead)"))
-        elif twin := next((other for other in subfolders if other != folder and not other.is_symlink()
-                           and (_inside(target, real[other]) or _inside(real[other], target))), None):
-            skipped.append((folder, f"{LINK_NOT_FOLLOWED} {target}, the class folder {twin.name}: not followed "
-                                    "(its photos would be in two classes)"))
         else:
             kept.append(folder)
     return kept
+
+
+def _one_class_per_real_folder(folders: list[Path], skipped: list) -> list[Path]:
+    """`folders` less those whose real folder is, holds or lies in another's: its photos would
+    be in two classes (`loop -> ..` named beside the others took in all of theirs; two links
+    onto one folder made two classes of the same photos). Real folders win over links, then
+    the earlier; each one left out is listed with the folders it overlaps."""
+    real = {folder: os.path.realpath(folder) for folder in folders}
+    kept: list[Path] = []
+    for folder in sorted(folders, key=lambda f: f.is_symlink()):  # stable: real folders first, in order
+        target = real[folder]
+        same = [k for k in kept if real[k] == target]
+        holds = [k for k in kept if real[k] != target and _inside(real[k], target)]
+        within = [k for k in kept if real[k] != target and _inside(target, real[k])]
+        if not (same or holds or within):
+            kept.append(folder)
+            continue
+        names = lambda group: ", ".join(k.name for k in group[:3]) + (", …" if len(group) > 3 else "")  # noqa: E731
+        if same:
+            what = f"the same folder as the class folder {same[0].name}"
+        elif holds:
+            what = f"which holds the class folder{'s' if len(holds) > 1 else ''} {names(holds)}"
+            if folder.is_symlink() and _inside(os.path.realpath(folder.parent), target):
+                what += " and the link itself (a loop)"
+        else:
+            what = f"inside the class folder {within[0].name}"
+        lead, verb = ((f"{LINK_NOT_FOLLOWED} {target}, ", "not followed") if folder.is_symlink()
+                      else ("", "not taught as a class of its own"))
+        skipped.append((folder, f"{lead}{what}: {verb} (its photos would be in two classes)"))
+    return [folder for folder in folders if folder in kept]
 
 
 def _files_inside(folder: Path, found: list[Path], skipped: list) -> list[Path]:
