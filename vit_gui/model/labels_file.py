@@ -23,5 +23,7 @@ def read_labels_file(path: Path) -> list[str]:
         raise ModelConfigError(f"labels file {path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     # lines end at \n, \r\n or \r only, as the seed project's text-mode readlines() reads them:
     # str.splitlines() would also split a name at a form feed, U+2028 and the like
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
-    return lines.split("\n") if text.strip() else []
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    while lines and not lines[-1].strip():  # trailing blank lines, whitespace-only ones too (\f, spaces)
+        lines.pop()
+    return lines
