@@ -12,6 +12,7 @@ import math
 import pickle
 import re
 import struct
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,36 +70,61 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _check_strides(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """Every number a tensor reads must be stored once, for it alone. A pickle sets each
-    tensor's strides: a zero stride (torch.zeros(1).expand) or overlapping ones repeat a few
-    stored numbers millions of times, and names sharing bytes are each copied when widened,
-    so memory would follow the claims, not the file. Checked before anything is copied."""
-    spans = []
+    """Memory must follow the file, yet a pickle sets each tensor's strides: before any copy, no
+    tensor may read a number twice (a zero stride from .expand, overlapping ones), nor the names
+    over one storage read more than it holds. Honest sharing passes: q, k, v as chunks of a fused
+    tensor, even and odd slices, a tensor under a second name (tied weights, widened once)."""
+    storages: dict[int, tuple[int, dict[tuple, list[str]]]] = {}  # address -> (bytes, view -> names)
     for name, tensor in tensors.items():
-        if not tensor.numel():
-            continue
-        reach = 0  # the furthest element (in elements) the smaller strides reach
-        for stride, size in sorted((st, sz) for st, sz in zip(tensor.stride(), tensor.shape) if sz > 1):
-            if stride <= reach:
-                stored = tensor.untyped_storage().nbytes() // tensor.element_size()
-                raise CheckpointError(
-                    f"{path.name}: '{name}' repeats stored numbers ({tensor.numel():,} numbers drawn from "
-                    f"{stored:,} stored, {'a zero stride' if stride == 0 else 'overlapping strides'}); "
-                    "refused before copying them, as a damaged or hostile file")
-            reach += (size - 1) * stride
-        spans.append((tensor.data_ptr(), tensor.data_ptr() + (reach + 1) * tensor.element_size(), name))
-    spans.sort()
-    for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
-        if start < end:
-            raise CheckpointError(f"{path.name}: '{first}' and '{second}' share stored numbers; refused before "
-                                  "copying them, as each copy would take memory the file does not hold")
+        if tensor.numel():
+            _check_self_overlap(name, tensor, path)
+            storage = tensor.untyped_storage()
+            storages.setdefault(storage.data_ptr(), (storage.nbytes(), {}))[1].setdefault(_view(tensor), []).append(name)
+    for size, views in storages.values():
+        if names := next((names for names in views.values() if len(names) > 2), None):
+            raise CheckpointError(
+                f"{path.name}: {_listed(names)} are one tensor under {len(names)} names; refused before copying "
+                "it, as a second name (tied weights) costs nothing but each further one could cost a copy")
+        read = sum(math.prod(shape) * dtype.itemsize for _, dtype, shape, _ in views)
+        if read > size:
+            item = min(dtype.itemsize for _, dtype, _, _ in views)
+            raise CheckpointError(
+                f"{path.name}: {_listed(names[0] for names in views.values())} read {read // item:,} numbers from "
+                f"one stored block of {size // item:,}, so some are read twice; refused before copying them, "
+                "as each copy would take memory the file does not hold")
+
+
+def _listed(names) -> str:
+    names = sorted(names)
+    return (f"{names[0]!r}, {names[1]!r} and {len(names) - 2} other names" if len(names) > 3
+            else ", ".join([*map(repr, names[:-2]), " and ".join(map(repr, names[-2:]))]))
+
+
+def _view(tensor: torch.Tensor) -> tuple:
+    """What a tensor reads from its storage: two names with the same view are one tensor."""
+    return tensor.data_ptr(), tensor.dtype, tuple(tensor.shape), tensor.stride()
+
+
+def _check_self_overlap(name: str, tensor: torch.Tensor, path: Path) -> None:
+    """Read once: each stride (smallest first) steps past all the smaller ones span, as in any torch view."""
+    reach = 0  # the furthest element the smaller strides reach
+    for stride, size, dim in sorted((st, sz, d) for d, (st, sz) in enumerate(zip(tensor.stride(), tensor.shape))
+                                    if sz > 1):
+        if stride <= reach:
+            stored = tensor.untyped_storage().nbytes() // tensor.element_size()
+            what = (f"repeats stored numbers ({tensor.numel():,} numbers drawn from {stored:,} stored, a zero "
+                    "stride)") if stride == 0 else (
+                f"reads stored numbers more than once: along its dimension {dim} it steps {stride:,} "
+                f"number{'s' * (stride != 1)}, within the {reach + 1:,} numbers its other dimensions span (shape "
+                f"{tuple(tensor.shape)}, strides {tensor.stride()})")
+            raise CheckpointError(f"{path.name}: '{name}' {what}; refused before copying them, as a damaged or "
+                                  "hostile file")
+        reach += (size - 1) * stride
 
 
 def _check_zip(path: Path) -> None:
     """PyTorch's zip format stores tensors uncompressed, each once: entries that expand
     (deflate) or overlap would make loading allocate far more than the file holds."""
-    import zipfile
-
     size = path.stat().st_size
     try:
         with zipfile.ZipFile(path) as archive:
@@ -202,23 +228,12 @@ def infer_architecture(state: dict[str, torch.Tensor], sidecar: dict, default_ep
     if fc1 is None or fc1.ndim != 2:
         raise CheckpointError("block 0 has no MLP ('blocks.0.mlp.fc1.weight')")
     return cfg.Architecture(
-        depth=depth,
-        embed_dim=embed_dim,
-        num_heads=cfg.parse_num_heads(sidecar, embed_dim),
-        patch_size=patch,
-        grid=grid,
-        num_classes=num_classes,
-        mlp_hidden=fc1.shape[0],
-        qkv_bias="blocks.0.attn.qkv.bias" in state,
-        layer_norm_eps=cfg.parse_layer_norm_eps(sidecar, default_eps),
-        layer_scale="blocks.0.ls1.gamma" in state,
-        dist_token="dist_token" in state,
-        dist_head="head_dist.weight" in state,
-        num_reg_tokens=num_reg,
-        prefix_pos_tokens=prefix_pos,
-        gelu=cfg.parse_gelu(sidecar),
-        pos_embed_antialias=cfg.parse_flag(sidecar, "pos_embed_antialias", default_antialias),
-        head_input=head_input,
+        depth=depth, embed_dim=embed_dim, num_heads=cfg.parse_num_heads(sidecar, embed_dim), patch_size=patch,
+        grid=grid, num_classes=num_classes, mlp_hidden=fc1.shape[0], qkv_bias="blocks.0.attn.qkv.bias" in state,
+        layer_norm_eps=cfg.parse_layer_norm_eps(sidecar, default_eps), layer_scale="blocks.0.ls1.gamma" in state,
+        dist_token="dist_token" in state, dist_head="head_dist.weight" in state, num_reg_tokens=num_reg,
+        prefix_pos_tokens=prefix_pos, gelu=cfg.parse_gelu(sidecar),
+        pos_embed_antialias=cfg.parse_flag(sidecar, "pos_embed_antialias", default_antialias), head_input=head_input,
     )
 
 
@@ -252,12 +267,9 @@ def build_model(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> Visio
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing[:4])}{' …' if len(missing) > 4 else ''}")
-        if unexpected:
-            parts.append(f"unexpected {', '.join(unexpected[:4])}{' …' if len(unexpected) > 4 else ''}")
-        raise CheckpointError(f"not a ViT of a known kind ({'; '.join(parts)}); {EXPECTED}")
+        parts = "; ".join(f"{what} {', '.join(names[:4])}{' …' if len(names) > 4 else ''}"
+                          for what, names in (("missing", missing), ("unexpected", unexpected)) if names)
+        raise CheckpointError(f"not a ViT of a known kind ({parts}); {EXPECTED}")
     for name, tensor in expected.items():
         if state[name].shape != tensor.shape:
             raise CheckpointError(
@@ -265,8 +277,12 @@ def build_model(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> Visio
                 f"for a {arch.name} with {arch.num_heads} heads"
             )
         _check_values(name, state[name])
+    widened: dict[tuple, torch.Tensor] = {}  # a tensor under two names (tied weights) is widened once
     for name in list(state):  # widened one by one, each half-precision original let go at once
-        state[name] = state[name].float().contiguous()
+        view = _view(state[name])
+        if view not in widened:
+            widened[view] = state[name].float().contiguous()
+        state[name] = widened[view]
     model.load_state_dict(state, assign=True)
     return model.eval()
 
@@ -293,14 +309,18 @@ def _check_size_claims(state: dict[str, torch.Tensor], arch: cfg.Architecture) -
 
 
 def _stored_numbers(state: dict[str, torch.Tensor]) -> int:
-    """How many numbers the tensors' storages hold: each storage counted once and never for
-    more than its bytes, so expanded or shared tensors do not count as numbers held."""
-    storages: dict[int, tuple[int, int, int]] = {}  # address -> (bytes, smallest element, numbers seen)
+    """Numbers held: each storage's distinct views, never past its bytes (expanded or overlapping
+    tensors hold no more), and a tensor under a second name (tied: one copy) under each."""
+    storages: dict[int, list[int]] = {}  # address -> [bytes, smallest element, numbers read, numbers tied]
+    views = set()
     for tensor in state.values():
         storage = tensor.untyped_storage()
-        size, item, seen = storages.get(storage.data_ptr(), (storage.nbytes(), tensor.element_size(), 0))
-        storages[storage.data_ptr()] = (size, min(item, tensor.element_size()), seen + tensor.numel())
-    return sum(min(seen, size // item) for size, item, seen in storages.values())
+        entry = storages.setdefault(storage.data_ptr(), [storage.nbytes(), tensor.element_size(), 0, 0])
+        entry[1] = min(entry[1], tensor.element_size())
+        tied = _view(tensor) in views
+        entry[3 if tied else 2] += min(tensor.numel(), entry[0] // tensor.element_size()) if tied else tensor.numel()
+        views.add(_view(tensor))
+    return sum(min(read, size // item) + tied for size, item, read, tied in storages.values())
 
 
 def _check_values(name: str, tensor: torch.Tensor) -> None:
@@ -309,8 +329,9 @@ def _check_values(name: str, tensor: torch.Tensor) -> None:
     if not tensor.is_floating_point():
         raise CheckpointError(f"'{name}' holds {str(tensor.dtype).removeprefix('torch.')} values, "
                               "not floating-point weights")
-    # NaN spreads into both extremes and an infinity is one: two reductions, ~6x faster
-    # than a full isfinite() mask on the load path
+    if tensor.element_size() == 1:  # 8-bit floats: torch has no max/min for them; widening is exact
+        tensor = tensor.float()
+    # NaN spreads into both extremes and an infinity is one: two reductions, ~6x faster than isfinite()
     if tensor.numel() and not (torch.isfinite(tensor.amax()) and torch.isfinite(tensor.amin())):
         raise CheckpointError(f"'{name}' holds values that are not numbers (NaN or infinite): the file is damaged")
 
@@ -365,14 +386,8 @@ def model_from_state(state: dict[str, torch.Tensor], arch: cfg.Architecture, sid
         labels = imagenet_labels()
         warnings += ("no class names given: assuming ImageNet-1k's 1000 classes",)
     info = cfg.ModelInfo(
-        name=str(sidecar.get("name") or path.stem),
-        path=path,
-        architecture=arch,
-        preprocessing=preprocessing,
-        labels=labels,
-        layout=layout,
-        source=str(sidecar.get("source", "")),
-        license=str(sidecar.get("license", "")),
+        name=str(sidecar.get("name") or path.stem), path=path, architecture=arch, preprocessing=preprocessing,
+        labels=labels, layout=layout, source=str(sidecar.get("source", "")), license=str(sidecar.get("license", "")),
         warnings=warnings,
         rollout_start_block=cfg.parse_rollout_start(sidecar, arch.depth),
         precision=cfg.parse_precision(sidecar),
