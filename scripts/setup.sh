@@ -39,13 +39,24 @@ builtin_model() {
     case "${VIT_GUI_SKIP_MODEL:-}" in
         1|yes|true) echo "setup: built-in model skipped (VIT_GUI_SKIP_MODEL=$VIT_GUI_SKIP_MODEL)" >&2; return 0 ;;
     esac
-    local made said
-    if made=$(.venv/bin/python scripts/builtin_model.py 2>"$log"); then
+    local made said code=0
+    made=$(.venv/bin/python scripts/builtin_model.py 2>"$log") || code=$?
+    if [ "$code" -eq 0 ]; then
         echo "setup: built-in model: $made" >&2
         grep -v '^ *$' "$log" | sed 's/^builtin_model: /setup:   /' >&2 || true  # what it repaired, kept
     else
-        said=$(grep -v '^ *$' "$log" | tail -n 1 | sed 's/^builtin_model: //')
-        echo "setup: FAILED to make the built-in model: ${said:-no reason given}. vit-gui is installed and runs" \
+        # the reason is its last "builtin_model: " message, lines after it joined on; after a
+        # traceback, the traceback's last line; a step killed (out of memory) says nothing at all
+        said=$(awk 'NF { $1 = $1; if (/^builtin_model: /) { s = substr($0, 16); on = 1 }
+                         else if (/^Traceback /) { on = 0; s = "" }
+                         else if (on) { s = s " " $0 } else { s = $0 } }
+                    END { print s }' "$log" 2>/dev/null) || said=""
+        if [ -z "$said" ]; then
+            said="no reason given (exit code $code"
+            [ "$code" -gt 128 ] && said="$said: killed by signal $((code - 128)), perhaps for want of memory"
+            said="$said)"
+        fi
+        echo "setup: FAILED to make the built-in model: $said. vit-gui is installed and runs" \
              "with other models (Get models…, Add model file…); run 'bash scripts/setup.sh --model-only' to" \
              "try again." >&2
         return 1
