@@ -27,12 +27,24 @@ def run_models(args) -> int:
         if sys.stdout is not None:
             print("\n".join(printable(line) for line in lines))
         return EXIT_OK
-    from vit_gui.model.download import DownloadCancelled, DownloadError, download_model, installed_path, sha256_of
+    from vit_gui.model.download import (
+        DownloadCancelled,
+        DownloadError,
+        check_url,
+        download_model,
+        installed_path,
+        sha256_of,
+    )
 
     try:
         model = catalog.known_model(args.name)
+        if args.url:
+            check_url(args.url)  # before 'downloading ... from' an address that is none
     except KeyError as exc:
         say(f"error: {exc.args[0]}")
+        return EXIT_CANNOT_RUN
+    except DownloadError as exc:
+        say(f"error: {exc}")
         return EXIT_CANNOT_RUN
     present = installed_path(model)
     if present.is_file() and model.sha256 and sha256_of(present) == model.sha256:

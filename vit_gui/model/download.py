@@ -4,7 +4,8 @@ Bytes arrive in `<data>/downloads/<file>.part`, outside the models folder, so di
 never sees a half-written model. An interrupted or cancelled download keeps its part
 file and resumes with an HTTP Range request. Only a file that has the announced size,
 the catalogue's SHA-256 (where recorded), and parses as the expected architecture is
-moved into `<data>/models/`, with its sidecar written first.
+moved into `<data>/models/`, with its sidecar written first. A source is an http(s)://
+address or a file:// one (a mirror in a local folder); nothing else is tried.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def download_model(
     `url` overrides the catalogue's source (a mirror); `cancelled` is polled between
     chunks and raises DownloadCancelled when it returns True.
     """
+    check_url(url or model.url)
     part = partial_path(model, data_dir)
     final = installed_path(model, data_dir)
     part.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +89,16 @@ def download_model(
     atomic_write_text(final.with_name(final.name + ".json"), json.dumps(model.sidecar(), indent=1))
     os.replace(part, final)
     return final
+
+
+def check_url(url: str) -> None:
+    """Refuse, in words, an address urllib would only fail on later as 'could not be reached'."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https", "file"):
+        raise DownloadError(f"{url} is not an http://, https:// or file:// address (a file:// one names a model "
+                            "file in a local mirror folder); nothing was downloaded")
+    if parts.scheme.lower() != "file" and not parts.hostname:
+        raise DownloadError(f"{url} names no server; nothing was downloaded")
 
 
 class Watchdog:
@@ -154,6 +166,7 @@ def _fetch(url: str, part: Path, progress: Progress, watchdog: Watchdog, timeout
     for attempt in range(2):  # a second go from zero when the server rejects our range
         have = part.stat().st_size if part.exists() else 0
         headers = {"User-Agent": "vit-gui", **({"Range": f"bytes={have}-"} if have else {})}
+        response = None
         try:
             watchdog.check()
             with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
@@ -170,6 +183,8 @@ def _fetch(url: str, part: Path, progress: Progress, watchdog: Watchdog, timeout
             raise DownloadError(unreachable(url, exc.reason, have)) from None
         except (http.client.HTTPException, TimeoutError, ConnectionError, ValueError) as exc:
             watchdog.check()  # the watchdog cut it: say why
+            if response is None:  # closed or silent before any answer: no download began, none to resume
+                raise DownloadError(unreachable(url, exc, have)) from None
             reason = getattr(exc, "reason", None) or exc
             raise DownloadError(f"download interrupted ({reason}); run it again to resume") from None
         except OSError as exc:  # e.g. the disk is full or the folder is read-only
@@ -178,23 +193,29 @@ def _fetch(url: str, part: Path, progress: Progress, watchdog: Watchdog, timeout
 
 
 def unreachable(url: str, reason, have: int = 0) -> str:
-    """Why the server could not be reached, in words: offline, a download that never began
+    """Why the source could not be reached, in words: offline, a download that never began
     is no 'interrupted' one and has nothing to resume."""
-    host = urllib.parse.urlsplit(url).hostname or url
-    if isinstance(reason, socket.gaierror):
+    parts = urllib.parse.urlsplit(url)
+    host, check = parts.hostname or url, "Check the connection"
+    if parts.scheme.lower() == "file":
+        path = urllib.request.url2pathname(parts.path)
+        cause, check = f"{path} cannot be read ({getattr(reason, 'strerror', None) or reason})", "Check the address"
+    elif isinstance(reason, socket.gaierror):
         cause = f"no network (or no such server: the name {host} cannot be looked up)"
     elif isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH):
         cause = f"no network ({host} cannot be reached)"
     elif isinstance(reason, ConnectionRefusedError):
         cause = f"{host} refused the connection (no server is answering there)"
+    elif isinstance(reason, (ConnectionResetError, ConnectionAbortedError, http.client.RemoteDisconnected)):
+        cause = f"{host} closed the connection without answering (the server is down, busy or refused the request)"
     elif isinstance(reason, TimeoutError) or "timed out" in str(reason):
         cause = f"{host} did not answer (no network, or the server is down)"
     else:
         cause = f"{host} could not be reached ({getattr(reason, 'strerror', None) or reason})"
     if have:
         return (f"download failed before it began: {cause}. The {have / 1e6:.1f} MB downloaded earlier are kept: once "
-                "connected, run it again to resume")
-    return f"download failed before it began: {cause}; nothing was downloaded. Check the connection and run it again"
+                "the source can be reached, run it again to resume")
+    return f"download failed before it began: {cause}; nothing was downloaded. {check} and run it again"
 
 
 def _stream(response, part: Path, have: int, progress: Progress, watchdog: Watchdog, limit: int) -> None:
