@@ -323,14 +323,20 @@ def parse_labels(sidecar: dict, num_classes: int) -> tuple[tuple[str, ...], tupl
     warnings = ()
     if len(labels) < num_classes:
         warnings = (
-            f"{origin} has {len(labels)} names but the model has {num_classes} classes; "
+            f"{origin} has {_names(len(labels))} but the model has {num_classes} classes; "
             "classes without a name are shown as 'class N'",
         )
     elif len(labels) > num_classes:
-        warnings = (f"{origin} has {len(labels)} names but the model has {num_classes} classes; "
-                    f"the {len(labels) - num_classes} names past class {num_classes - 1} are not used",)
+        extra = len(labels) - num_classes
+        warnings = (f"{origin} has {_names(len(labels))} but the model has {num_classes} classes; "
+                    + (f"the name past class {num_classes - 1} is not used" if extra == 1 else
+                       f"the {extra:,} names past class {num_classes - 1} are not used"),)
         labels = labels[:num_classes]
     return tuple(labels), warnings
+
+
+def _names(count: int) -> str:
+    return "1 name" if count == 1 else f"{count:,} names"
 
 
 def _labels_by_number(sidecar: dict, num_classes: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -342,8 +348,8 @@ def _labels_by_number(sidecar: dict, num_classes: int) -> tuple[tuple[str, ...],
     warnings = ()
     if beyond:
         warnings = (f"id2label names classes up to {beyond[-1]:,} but the model has {num_classes} classes; "
-                    f"the {len(beyond):,} names past class {num_classes - 1} are ignored",)
+                    f"{_names(len(beyond))} past class {num_classes - 1} ignored",)
     elif len(names) < num_classes:
-        warnings = (f"id2label has {len(names)} names but the model has {num_classes} classes; "
+        warnings = (f"id2label has {_names(len(names))} but the model has {num_classes} classes; "
                     "classes without a name are shown as 'class N'",)
     return labels, warnings
