@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     models_commands.add_parser("list", help="catalogue models and the model files present")
     get = models_commands.add_parser("get", help="download, verify and install a catalogue model")
     get.add_argument("name", help="short name (e.g. vit-b16) or timm name")
-    get.add_argument("--url", help="download from this mirror instead of the catalogue's source")
+    get.add_argument("--url", help="download from this mirror instead of the catalogue's source: an http(s):// "
+                     "address, or file:///path for a copy on this computer or a shared drive")
     return parser
 
 
