@@ -36,7 +36,8 @@ def test_val_dir_naming_the_training_folder_validates_on_nothing_and_says_so(cap
     assert report["val_images"] == 0 and report["validation_accuracy"] is None and report["train_images"] == 15
     assert "15 of the 15 validation photos are also training photos" in err and "the same file" in err
     assert "Nothing is left to check the classifier on" in err and "validation accuracy" not in err
-    assert report["validation"] == "separate folder (no photos left)" and len(report["notes"]) == 2
+    # one note: the repeats and that nothing is left (a second note said the same again)
+    assert report["validation"] == "separate folder (no photos left)" and len(report["notes"]) == 1
 
 
 def test_validation_copies_of_training_photos_are_found_by_their_bytes(capsys, tmp_path, tiny_checkpoint):
@@ -212,3 +213,84 @@ def test_two_links_to_one_hidden_folder_are_one_class(tmp_path, photos):
     assert dataset.classes == ["cats", "cups", "e"]  # before: e and f, the same photos in two classes
     reasons = {path.name: why for path, why in dataset.skipped}
     assert set(reasons) == {"f"} and "the same folder as the class folder e" in reasons["f"]
+
+
+def test_empty_and_unreadable_photos_are_not_called_repeats_and_not_counted(capsys, tmp_path, tiny_checkpoint):
+    data = noise_folders(tmp_path / "data")
+    val = noise_folders(tmp_path / "val", per_class=2, seed=3)
+    for folder in (data, val):
+        (folder / "class0000" / "empty.png").write_bytes(b"")
+        (folder / "class0000" / "junk.png").write_bytes(b"not a photo at all" * 10)
+    code, out, err = run_teach(capsys, data, "--val-dir", val, "--model", tiny_checkpoint, "-o", tmp_path / "out")
+    report = json.loads(out)
+    assert code == 1, err
+    assert "also training photos" not in err  # before: "2 of the 8 validation photos are also training photos"
+    assert report["counts"]["class0000"] == 5  # before: 7, the empty and the junk file counted
+    assert report["val_images"] == 6 and report["train_images"] == 15
+    skipped = {s["path"] for s in report["skipped"]}
+    assert {str(val / "class0000" / "empty.png"), str(val / "class0000" / "junk.png")} <= skipped
+    assert "the file is empty" in err
+
+
+def test_a_class_whose_validation_photos_were_all_repeats_is_named(capsys, tmp_path, tiny_checkpoint):
+    data = noise_folders(tmp_path / "data")
+    for i in range(1, 5):  # class0000: one photo five times, so its held-out photos repeat trained ones
+        shutil.copy(data / "class0000" / "0.png", data / "class0000" / f"{i}.png")
+    code, out, err = run_teach(capsys, data, "--model", tiny_checkpoint, "-o", tmp_path / "out", "--val-split", "0.4")
+    report = json.loads(out)
+    assert code == 0, err
+    assert report["val_images"] == 4
+    # before: "40% of each class (4 photos)", as if each class were checked
+    assert report["validation"].startswith("40% of each class (4 photos); no validation photo left for class0000")
+
+
+def test_a_hard_linked_validation_folder_is_the_same_file_and_is_not_read(capsys, tmp_path, tiny_checkpoint,
+                                                                          monkeypatch):
+    from vit_gui.teach import overlap
+
+    data = noise_folders(tmp_path / "data")
+    val = tmp_path / "val"
+    for photo in sorted(data.rglob("*.png")):  # cp -al
+        (val / photo.parent.name).mkdir(parents=True, exist_ok=True)
+        os.link(photo, val / photo.parent.name / photo.name)
+    hashed = []
+    real_digest = overlap._digest
+    monkeypatch.setattr(overlap, "_digest", lambda *a: hashed.append(a[0]) or real_digest(*a))
+    code, out, err = run_teach(capsys, data, "--val-dir", val, "--model", tiny_checkpoint, "-o", tmp_path / "out")
+    report = json.loads(out)
+    assert code == 0, err
+    assert "the same file" in err and "the same bytes" not in err and hashed == []  # before: 30 files hashed
+    assert report["val_images"] == 0 and len(report["notes"]) == 1  # before: two notes saying nothing is left
+    assert err.count("unknown") == 1 and "no photos were kept aside" not in err
+
+
+def test_teach_window_says_once_that_nothing_is_left_to_check(qtbot, tmp_path, tiny_checkpoint):
+    from vit_gui.gui.teach_window import TeachWindow
+
+    data = noise_folders(tmp_path / "data", classes=2, per_class=1, side=16)
+    for c in range(2):  # each class one photo three times: what is held out repeats what is trained on
+        for i in range(1, 3):
+            shutil.copy(data / f"class{c:04d}" / "0.png", data / f"class{c:04d}" / f"{i}.png")
+    teach = TeachWindow(str(tiny_checkpoint))
+    qtbot.addWidget(teach)
+    teach.set_folders([data])
+    teach.start_teaching()
+    qtbot.waitUntil(lambda: teach.save.isEnabled() or teach.status.text().startswith("not taught"), timeout=60_000)
+    assert teach.result is not None, teach.status.text()
+    summary = teach.summary.text()
+    assert len(teach.result.taught.notes) == 1  # before: two, the second saying the first's end again
+    assert summary.count("unknown") == 1 and summary.count("Nothing is left") == 1
+    teach.done(0)
+
+
+def test_duplicates_within_validation_are_counted_once(capsys, tmp_path, tiny_checkpoint):
+    data = noise_folders(tmp_path / "data")
+    val = noise_folders(tmp_path / "val", per_class=2, seed=5)
+    shutil.copy(val / "class0000" / "0.png", val / "class0000" / "0-again.png")
+    shutil.copy(val / "class0000" / "1.png", val / "class0001" / "stray.png")  # under another class too
+    code, out, err = run_teach(capsys, data, "--val-dir", val, "--model", tiny_checkpoint, "-o", tmp_path / "out")
+    report = json.loads(out)
+    assert code == 0, err
+    assert report["val_images"] == 6  # before: 8, two photos counted twice
+    assert "2 validation photos repeat other validation photos and were counted once" in err
+    assert "under class0000" in err and "also training photos" not in err

@@ -10,7 +10,7 @@ import numpy as np
 
 from vit_gui.teach.data import Dataset, TeachDataError, read_class_folders, split
 from vit_gui.teach.features import extract, model_digest
-from vit_gui.teach.overlap import drop_repeats
+from vit_gui.teach.overlap import repeat_notes, repeats
 from vit_gui.teach.probe import Probe, train_probe
 from vit_gui.teach.report import Report, evaluate
 
@@ -56,14 +56,15 @@ def teach(folders: list[Path], predictor, base_path: Path, val_split: float = 0.
         dataset.skipped += held_out.skipped
     else:
         train, val = split(dataset.items, val_split, seed)
-    val, repeated = drop_repeats(train, val)
-    notes = [repeated] if repeated else []
+    found = repeats(train, val)  # before reading: a repeat's features are never needed
+    counts, planned = dataset.counts(), {label for _, label in val}
+    kept_val = [item for i, item in enumerate(val) if i not in found]
     digest = model_digest(model_weights(Path(base_path)))
-    items = train + val
+    items = train + kept_val
     features, failed, cached = extract(predictor, [p for p, _ in items], digest,
                                        (lambda d, t: progress("reading images", d, t)) if progress else None, cancelled,
                                        feature=feature)
-    dataset.skipped += [(items[i][0], why) for i, why in sorted(failed.items())]
+    found, gone = _unreadable(dataset, items, failed, val, found)
     keep = [i for i in range(len(items)) if i not in failed]
     train_rows = [i for i in keep if i < len(train)]
     val_rows = [i for i in keep if i >= len(train)]
@@ -90,27 +91,55 @@ def teach(folders: list[Path], predictor, base_path: Path, val_split: float = 0.
         tuning = {"blocks_tuned": blocks, "epochs": epochs, "epochs_history": history,
                   "probe_validation_accuracy": probe_report.to_json(matrix=False)["validation_accuracy"]}
     report = evaluate(dataset.classes, labels[val_rows], val_logits, [i - len(train) for i in val_rows])
-    validation, empty = _validation_words(dataset, bool(val_folders), val_split, len(val_rows))
-    notes += [empty] if empty else []
+    left = {label for _, label in (items[i] for i in val_rows)}
+    validation, empty = _validation_words(dataset.classes, counts, bool(val_folders), val_split, len(val_rows),
+                                          sorted(planned - left))
+    advice = ("give a validation folder of other photos, or none, to keep a share of each class aside" if val_folders
+              else "remove the copies from the class folders, or give a validation folder of other photos")
+    readable = len(val) - sum(1 for i in failed if i >= len(train)) - gone  # repeats of unreadable ones: gone
+    emptied_by_repeats = bool(found) and not val_rows  # the repeats' note says so: one note, not two
+    notes = repeat_notes(val, found, dataset.classes, readable, advice if emptied_by_repeats else None)
+    notes += [empty] if empty and not emptied_by_repeats else []
     facts = {"mode": mode, "feature": feature, "weight_decay": probe.weight_decay, **tuning,
              "validation": validation, "seed": seed, "train_images": len(train_rows), "val_images": len(val_rows),
              "validation_accuracy": report.to_json(matrix=False)["validation_accuracy"], "cached_features": cached}
-    return Taught(dataset, train, val, probe, report, digest, facts, tuned_state, notes)
+    return Taught(dataset, train, kept_val, probe, report, digest, facts, tuned_state, notes)
 
 
-def _validation_words(dataset: Dataset, folder: bool, share: float, held: int) -> tuple[str, str | None]:
+def _unreadable(dataset: Dataset, items: list, failed: dict[int, str], val: list, found: dict) -> tuple[dict, int]:
+    """Photos that could not be read are left out with their reason and not counted; a repeat
+    of one has its bytes, so it is unreadable too and said so, not called a repeat (an empty
+    file was "a training photo" while its twin was "left out: the file is empty").
+    Returns (the repeats of readable photos, how many repeats were of unreadable ones)."""
+    why = {items[i][0]: reason for i, reason in failed.items()}
+    copies = {i: r for i, r in found.items() if r.twin in why}
+    dataset.skipped += [(items[i][0], reason) for i, reason in sorted(failed.items())]
+    dataset.skipped += [(val[i][0], why[r.twin]) for i, r in sorted(copies.items()) if val[i][0] != r.twin]
+    gone = set(why) | {val[i][0] for i in copies}
+    dataset.items = [item for item in dataset.items if item[0] not in gone]
+    return {i: r for i, r in found.items() if i not in copies}, len(copies)
+
+
+def _validation_words(classes: list[str], counts: dict[str, int], folder: bool, share: float, held: int,
+                      emptied: list[int]) -> tuple[str, str | None]:
     """(how the classifier was checked, as the report and the sidecar say it; a note when it
     was not checked at all). "20% of each class" with no photo held out misled: a class of
-    one photo keeps it to learn from."""
-    singles = sum(1 for n in dataset.counts().values() if n == 1)
+    one photo keeps it to learn from; and a class whose held-out photos were all repeats or
+    unreadable (`emptied`) was not checked, which the share alone does not say."""
+    singles = sum(1 for n in counts.values() if n == 1)
     if held:
         words = f"separate folder ({held} photos)" if folder else f"{share:.0%} of each class ({held} photos)"
         if singles and not folder:
-            words += f"; {singles} of the {len(dataset.classes)} classes have one photo: none held out from them"
+            words += f"; {singles} of the {len(classes)} classes have one photo: none held out from them"
+        if emptied:
+            names = ", ".join(classes[c] for c in emptied[:5]) + (f" and {len(emptied) - 5} more" if len(emptied) > 5
+                                                                  else "")
+            words += (f"; no validation photo left for {names} (what was held out repeats training photos or could "
+                      "not be read)")
         return words, None
     if folder:
         words, why = "separate folder (no photos left)", "the validation folder has no photos left to check on"
-    elif singles == len(dataset.classes):
+    elif singles == len(classes):
         words = "no photos held out: each class has one photo"
         why = "each class has only one photo, which it needs to learn from"
     else:
