@@ -165,7 +165,8 @@ def test_mean_fill_areas_match_torchcams_deletion_insertion_metric(same_weights,
     metric = DeletionInsertionMetric(FixedMap(Logits(ours.model), cam), partial(torch.softmax, dim=-1), steps=14)
     metric.update(pixels, class_idx=class_index)
     theirs = metric.summary()
-    result = Judge(ours, photo, "mean", class_index, steps=14, random_orders=2).judge(grid_map, with_saco=False)
+    result = Judge(ours, photo, "mean", class_index, steps=14, random_orders=2,
+                   follow="probability").judge(grid_map, with_saco=False)
     assert result.deletion.auc == pytest.approx(theirs["deletion_auc"], abs=1e-5)
     # torchcam's insertion restores the top patches onto the fill: ours hides the least relevant first
     assert result.insertion.auc == pytest.approx(theirs["insertion_auc"], abs=1e-5)
@@ -184,7 +185,7 @@ def test_blackout_areas_match_torchcams_metric_with_a_black_baseline(same_weight
                                      baseline=lambda x: black.expand_as(x))
     metric.update(pixels, class_idx=4)
     theirs = metric.summary()
-    result = Judge(ours, photo, "blackout", 4, steps=16, random_orders=2).judge(grid_map, with_saco=False)
+    result = Judge(ours, photo, "blackout", 4, steps=16, random_orders=2, follow="probability").judge(grid_map, with_saco=False)
     assert result.deletion.auc == pytest.approx(theirs["deletion_auc"], abs=1e-5)
     # the two insertions mirror each other except where tied pixels straddle a step
     assert result.insertion.auc == pytest.approx(theirs["insertion_auc"], abs=2e-3)

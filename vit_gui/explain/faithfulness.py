@@ -204,8 +204,13 @@ class Judge:
 
     def __init__(self, predictor, image, protocol: str = "drop", class_index: int | None = None,
                  steps: int = STEPS, random_orders: int = RANDOM_ORDERS,
-                 cancelled: Callable[[], bool] | None = None, alpha: float = mc.ALPHA, early_stop: bool = True):
+                 cancelled: Callable[[], bool] | None = None, alpha: float = mc.ALPHA, early_stop: bool = True,
+                 follow: str = "log-odds"):
+        """`follow`: a classifier's score, "log-odds" (the check's) or "probability" (what
+        torchcam's deletion/insertion metric follows; for the parity tests)."""
         check_protocol(protocol)
+        if follow not in ("log-odds", "probability"):
+            raise ValueError(f"follow must be 'log-odds' or 'probability', got {follow!r}")
         model = predictor.model
         self.protocol, self.steps, self.alpha, self.early_stop = protocol, steps, alpha, early_stop
         self.pixels, (geometry,) = predictor.prepare([image])
@@ -218,10 +223,13 @@ class Judge:
             reference = out.features.float()
             score = lambda _logits, features: torch.cosine_similarity(features.float(), reference, dim=-1)  # noqa: E731
         else:
-            self.measure = "log-odds"
+            self.measure = follow
             self.class_index = int(out.logits[0].argmax()) if class_index is None else int(class_index)
             index = self.class_index
-            score = lambda logits, _features: log_odds(logits, index)  # noqa: E731
+            if follow == "probability":
+                score = lambda logits, _features: torch.softmax(logits.float(), dim=-1)[..., index]  # noqa: E731
+            else:
+                score = lambda logits, _features: log_odds(logits, index)  # noqa: E731
         prep = predictor.info.preprocessing
         self.remover = Remover(model, self.pixels, protocol, prep.mean, prep.std, score, cancelled)
         if protocol == "blackout":
