@@ -99,10 +99,16 @@ def repeat_notes(val: list[tuple[Path, int]], found: dict[int, Repeat], classes:
 def _named(val: list[tuple[Path, int]], found: list[tuple[int, Repeat]], classes: list[str]) -> str:
     def one(i: int, r: Repeat) -> str:
         elsewhere = f", under {classes[r.label]}" if r.label != val[i][1] else ""
-        return f"{val[i][0]} ({r.how} as {r.twin}{elsewhere})"
+        return f"{_short(val[i][0])} ({r.how} as {_short(r.twin)}{elsewhere})"
 
     more = f", and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
     return "; ".join(one(i, r) for i, r in found[:SHOWN]) + more
+
+
+def _short(path: Path) -> str:
+    """A photo as the user knows it: its folder's folder, its class folder and its name (a
+    full temporary path fills the report with what says nothing)."""
+    return str(Path(*Path(path).parts[-3:]))
 
 
 def _status(path: Path) -> os.stat_result | None:
