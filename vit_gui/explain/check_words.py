@@ -32,6 +32,15 @@ def followed(result, label: str = "") -> str:
     return f"the model's confidence in {what} (as log-odds, which do not flatten out near 100%)"
 
 
+def noise_rate() -> str:
+    """What this test does with maps made of noise, as measured (no more is claimed)."""
+    from vit_gui.explain.faithfulness import FALSE_ALARMS
+
+    (rough, rough_n), (smooth, smooth_n) = FALSE_ALARMS["rough"], FALSE_ALARMS["smooth"]
+    return (f"Measured on maps made of noise, this test called {rough / rough_n:.0%} of rough ones and "
+            f"{smooth / smooth_n:.0%} of smooth ones faithful: evidence, not proof.")
+
+
 def faithfulness_sentence(result, label: str = "") -> str:
     """One sentence: does hiding what the map calls important matter more than hiding the
     same map moved elsewhere on the photo? It claims only the map's standing among its copies."""
@@ -39,8 +48,7 @@ def faithfulness_sentence(result, label: str = "") -> str:
     if result.faithful:
         return (f"The map points at what the model used: hiding its brightest parts first and its darkest parts "
                 f"last changes {what} more than the same map moved elsewhere on the photo does — "
-                f"{result.standing}. A map made of noise passes this test at most "
-                f"{result.alpha:.0%} of the time.")
+                f"{result.standing}. {noise_rate()}")
     return (f"Careful: this map is not shown to be faithful — hiding parts in its order changes {what} no more than "
             f"the same map moved elsewhere on the photo does ({result.standing}), so it may not show what the "
             "model used.")
