@@ -18,7 +18,8 @@ from vit_gui.record import ImageRecord
 
 COLUMNS = ["path", "rank", "label", "index", "prob", "error", "note"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-FAITHFULNESS_COLUMNS = ["protocol", "deletion_auc", "insertion_auc", "random_auc", "random_auc_std", "saco", "verdict"]
+FAITHFULNESS_COLUMNS = ["protocol", "measure", "deletion_auc", "insertion_auc", "statistic", "p_value", "copies_beaten",
+                        "copies_compared", "random_auc", "random_auc_std", "saco", "verdict"]
 CHECK_ERROR = "check_error"  # why an image's map could not be checked
 SANITY_COLUMNS = ["randomised_correlation", "depends_on_weights", "shift_correlation", "shift_top_tenth_kept",
                   "stable", "sanity_error"]

@@ -61,15 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--batch-size", type=int, default=8, help="images per model run (default: 8)")
     maps = _add_map_options(classify)
     maps.add_argument("--faithfulness", action="store_true",
-                      help="check the map: deletion and insertion curves against 10 random orders (their mean, "
-                           "spread and range) and SaCo; a backbone's map is judged by how fast the photo's "
-                           "embedding stops resembling itself. Only photo patches count, never letterbox padding")
+                      help="check the map: deletion and insertion curves of the class's log-odds against up to 19 "
+                           "copies of the map moved around the photo (a p-value; faithful when it beats them all) "
+                           "and SaCo; a backbone's map is judged by how fast the photo's embedding stops resembling "
+                           "itself. Only photo patches count, never letterbox padding")
     maps.add_argument("--removal", choices=("drop", "mean", "blackout"), default="drop",
                       help="with --faithfulness: how patches are removed: drop their tokens (default), fill them "
-                           "with the mean colour, or black out the top pixels as Chefer et al.'s test does")
+                           "with the model's mean colour (the normalisation mean), or black out the top pixels as Chefer et al.'s test does")
     maps.add_argument("--sanity", action="store_true",
-                      help="test the map: cascading randomisation of the blocks from the top (Adebayo et al. "
-                           "2018; a map that stays the same ignores what the model learned) and moving the photo "
+                      help="test the map: cascading randomisation from the head down to the embeddings (Adebayo "
+                           "et al. 2018; a map that stays the same ignores what the model learned) and moving the photo "
                            "by 1-8 pixels (a map that jumps is not stable)")
     maps.add_argument("--colormap", default="inferno", help="matplotlib colormap for overlays")
     maps.add_argument("--opacity", type=float, default=0.5, help="overlay opacity in [0, 1] (default: 0.5)")

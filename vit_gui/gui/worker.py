@@ -214,7 +214,7 @@ class InferenceWorker(QObject):
 
     @Slot(int, object, object, object, str, str)
     def run_check(self, key: int, source, spec, grid_map, protocol: str, label: str) -> None:
-        """The shown map's check (against random orders, SaCo), then its sanity and
+        """The shown map's check (against the map's moved copies, SaCo), then its sanity and
         stability tests, and the check's picture."""
         from vit_gui.explain.check_words import CheckResult, draw_check
         from vit_gui.explain.faithfulness import Judge
@@ -224,7 +224,7 @@ class InferenceWorker(QObject):
         try:
             image = self._load(source).image
             explained = spec.class_index if spec.method.needs_gradients else None
-            self.check_progress.emit("hiding parts of the photo, in the map's order and in 10 random orders…")
+            self.check_progress.emit("hiding parts of the photo, in the map's order and in copies of the map moved around the photo…")
             result = Judge(self.predictor, image, protocol, explained, cancelled=self._check_cancelled.is_set).judge(grid_map)
             randomisation = stability = None
             if not self._check_cancelled.is_set():
