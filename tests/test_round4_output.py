@@ -139,43 +139,36 @@ def test_a_name_that_is_not_utf8_reaches_stdout(tiny_checkpoint, latin1_photo):
     assert os.fsencode(json.loads(done.stdout.decode("utf-8"))[0]["path"]) == os.fsencode(str(latin1_photo))
 
 
-def test_a_rerun_that_dies_leaves_the_earlier_results_whole(tiny_checkpoint, photo_folder, tmp_path):
+def _rerun_stopped(tiny_checkpoint, photo_folder, tmp_path, fmt: str, count: int, stop: int, how):
+    """A complete results file of `count` photos, then the same command again, stopped by the
+    signal `how` after `stop` photos: (out, the complete file's bytes, exit code, stderr)."""
     many = tmp_path / "many"
     many.mkdir()
-    for i in range(20):
+    for i in range(count):
         os.link(photo_folder / "chelsea.jpg", many / f"p{i:02d}.jpg")
-    out = tmp_path / "r.jsonl"
-    command = CLASSIFY + [str(many), "--model", str(tiny_checkpoint), "--format", "jsonl", "-o", str(out),
+    out = tmp_path / f"r.{fmt}"
+    command = CLASSIFY + [str(many), "--model", str(tiny_checkpoint), "--format", fmt, "-o", str(out),
                           "--batch-size", "1"]
     assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0
     complete = out.read_bytes()
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     for line in process.stderr:
-        if "[3/20]" in line:
-            process.send_signal(signal.SIGKILL)
+        if f"[{stop}/{count}]" in line:
+            process.send_signal(how)
             break
-    process.wait(60)
+    said = process.stderr.read()
+    return out, complete, process.wait(60), said
+
+
+def test_a_rerun_that_dies_leaves_the_earlier_results_whole(tiny_checkpoint, photo_folder, tmp_path):
+    out, complete, _, _ = _rerun_stopped(tiny_checkpoint, photo_folder, tmp_path, "jsonl", 20, 3, signal.SIGKILL)
     assert out.read_bytes() == complete and len(jsonl(out)) == 20
 
 
 def test_an_interrupted_rerun_keeps_the_earlier_results_and_writes_its_own_beside(tiny_checkpoint, photo_folder,
                                                                                    tmp_path):
-    many = tmp_path / "many"
-    many.mkdir()
-    for i in range(12):
-        os.link(photo_folder / "chelsea.jpg", many / f"p{i:02d}.jpg")
-    out = tmp_path / "r.csv"
-    command = CLASSIFY + [str(many), "--model", str(tiny_checkpoint), "--format", "csv", "-o", str(out),
-                          "--batch-size", "1"]
-    assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0
-    complete = out.read_bytes()
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    for line in process.stderr:
-        if "[3/12]" in line:
-            process.send_signal(signal.SIGINT)
-            break
-    said = process.stderr.read()
-    assert process.wait(60) == 130
+    out, complete, code, said = _rerun_stopped(tiny_checkpoint, photo_folder, tmp_path, "csv", 12, 3, signal.SIGINT)
+    assert code == 130
     partial = tmp_path / "r.partial.csv"
     assert out.read_bytes() == complete and partial.is_file() and str(partial) in said
     assert 3 <= len(list(csv.DictReader(io.StringIO(partial.read_text())))) < 12 * 5

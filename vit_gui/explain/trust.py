@@ -150,22 +150,13 @@ def randomisation_test(model, pixels: torch.Tensor, map_of: Callable, photo: np.
 def _reinitialise(part, generator: torch.Generator) -> None:
     """The layer's weights drawn again as a new model's are (timm's init); a (parameter, std)
     pair is an embedding or a prefix token, drawn with that spread."""
-    from vit_gui.model.vit import Affine, LayerNorm, LayerScale
+    from vit_gui.model.vit import init_layers
 
     if isinstance(part, tuple):
         parameter, std = part
         parameter.copy_(torch.randn(parameter.shape, generator=generator).clamp_(-2, 2) * std)
         return
-    for module in part.modules():
-        if isinstance(module, LayerScale):
-            module.gamma.fill_(1e-5)
-        elif isinstance(module, LayerNorm):
-            module.weight.fill_(1.0)
-            module.bias.zero_()
-        elif isinstance(module, Affine):
-            module.weight.copy_(torch.randn(module.weight.shape, generator=generator).clamp_(-2, 2) * 0.02)
-            if module.bias is not None:
-                module.bias.zero_()
+    init_layers(part, generator)
 
 
 def _compare(first: np.ndarray, second: np.ndarray, photo: np.ndarray | None) -> float:

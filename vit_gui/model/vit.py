@@ -268,16 +268,7 @@ class VisionTransformer(nn.Module):
         for token in (self.cls_token, self.dist_token, self.reg_token):
             if token is not None:
                 nn.init.normal_(token, std=1e-6)
-        for module in self.modules():
-            if isinstance(module, LayerScale):
-                module.gamma.fill_(1e-5)
-            elif isinstance(module, LayerNorm):
-                module.weight.fill_(1.0)
-                module.bias.zero_()
-            elif isinstance(module, Affine):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    module.bias.zero_()
+        init_layers(self)
 
     def grid_for(self, height: int, width: int) -> tuple[int, int]:
         """The patch grid an input of this pixel size is cut into."""
@@ -336,3 +327,20 @@ class VisionTransformer(nn.Module):
             if self.head_dist is not None:  # distilled DeiT at inference: the mean of both heads
                 logits = (logits + self.head_dist(x[:, 1])) / 2
         return ViTOutput(logits, tuple(attentions) if return_attention else None, x[:, 0], patch_mean, stack)
+
+
+@torch.no_grad()
+def init_layers(part: nn.Module, generator: torch.Generator | None = None) -> None:
+    """timm's initialisation of every LayerScale, LayerNorm and linear layer in `part`: for
+    a new model, and, with a seeded generator, for the randomisation test, which draws a
+    trained model's layers again one at a time."""
+    for module in part.modules():
+        if isinstance(module, LayerScale):
+            module.gamma.fill_(1e-5)
+        elif isinstance(module, LayerNorm):
+            module.weight.fill_(1.0)
+            module.bias.zero_()
+        elif isinstance(module, Affine):
+            nn.init.trunc_normal_(module.weight, std=0.02, generator=generator)
+            if module.bias is not None:
+                module.bias.zero_()
