@@ -47,3 +47,17 @@ def wait_map(qtbot, view, timeout=30_000):
     """Maps are computed on the map thread: wait until the one the controls ask for is drawn."""
     qtbot.waitUntil(lambda: not view.computing and (view.current_map is not None or view.tile_count()),
                     timeout=timeout)
+
+
+def taught_in_window(qtbot, model, folders, finetune=False, timeout=60_000):
+    """A Teach window on `model`, taught from `folders` (finetune: the fine-tuning box
+    ticked), once it is done or has said why not; the test reads its result."""
+    from vit_gui.gui.teach_window import TeachWindow
+
+    teach = TeachWindow(str(model))
+    qtbot.addWidget(teach)
+    teach.set_folders(list(folders))
+    teach.finetune.setChecked(finetune)
+    teach.start_teaching()
+    qtbot.waitUntil(lambda: teach.result is not None or teach.status.text().startswith("not taught"), timeout=timeout)
+    return teach

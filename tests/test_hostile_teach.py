@@ -25,7 +25,6 @@ def test_teach_window_with_dollar_names_draws_off_the_gui_thread_and_leaves_no_t
         qtbot, tmp_path, tiny_checkpoint, photos, monkeypatch, private_data_dir):
     from matplotlib.figure import Figure
 
-    from vit_gui.gui.teach_window import TeachWindow
 
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -37,11 +36,9 @@ def test_teach_window_with_dollar_names_draws_off_the_gui_thread_and_leaves_no_t
     names = ("$", "$$", "$x^$")  # matplotlib's maths markers, as class names
     class_folders(tmp_path / "data", photos, 4, shift=29,
                   classes=tuple(zip(names, ("chelsea", "coffee", "rocket"))))
-    teach = TeachWindow(str(tiny_checkpoint))
-    qtbot.addWidget(teach)
-    teach.set_folders([tmp_path / "data"])
-    teach.start_teaching()
-    qtbot.waitUntil(lambda: teach.save.isEnabled() or teach.status.text().startswith("not taught"), timeout=60_000)
+    from gui_helpers import taught_in_window
+
+    teach = taught_in_window(qtbot, tiny_checkpoint, [tmp_path / "data"])
     assert teach.result is not None, teach.status.text()
     assert not teach.confusion.pixmap().isNull() and not teach.plot.pixmap().isNull()
     assert drawn_on and threading.main_thread() not in drawn_on  # every picture drawn by the worker

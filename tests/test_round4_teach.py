@@ -162,14 +162,10 @@ def test_some_one_photo_classes_are_counted_in_the_validation_words(capsys, tmp_
 
 
 def test_teach_window_says_why_no_photo_was_kept_aside(qtbot, tmp_path, tiny_checkpoint):
-    from vit_gui.gui.teach_window import TeachWindow
-
     noise_folders(tmp_path / "data", classes=3, per_class=1, side=16)
-    teach = TeachWindow(str(tiny_checkpoint))
-    qtbot.addWidget(teach)
-    teach.set_folders([tmp_path / "data"])
-    teach.start_teaching()
-    qtbot.waitUntil(lambda: teach.save.isEnabled() or teach.status.text().startswith("not taught"), timeout=60_000)
+    from gui_helpers import taught_in_window
+
+    teach = taught_in_window(qtbot, tiny_checkpoint, [tmp_path / "data"])
     assert teach.result is not None, teach.status.text()
     summary = teach.summary.text()
     assert "each class has only one photo" in summary and "unknown" in summary  # before: no reason given
@@ -267,17 +263,14 @@ def test_a_hard_linked_validation_folder_is_the_same_file_and_is_not_read(capsys
 
 
 def test_teach_window_says_once_that_nothing_is_left_to_check(qtbot, tmp_path, tiny_checkpoint):
-    from vit_gui.gui.teach_window import TeachWindow
 
     data = noise_folders(tmp_path / "data", classes=2, per_class=1, side=16)
     for c in range(2):  # each class one photo three times: what is held out repeats what is trained on
         for i in range(1, 3):
             shutil.copy(data / f"class{c:04d}" / "0.png", data / f"class{c:04d}" / f"{i}.png")
-    teach = TeachWindow(str(tiny_checkpoint))
-    qtbot.addWidget(teach)
-    teach.set_folders([data])
-    teach.start_teaching()
-    qtbot.waitUntil(lambda: teach.save.isEnabled() or teach.status.text().startswith("not taught"), timeout=60_000)
+    from gui_helpers import taught_in_window
+
+    teach = taught_in_window(qtbot, tiny_checkpoint, [data])
     assert teach.result is not None, teach.status.text()
     summary = teach.summary.text()
     assert len(teach.result.taught.notes) == 1  # before: two, the second saying the first's end again

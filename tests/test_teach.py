@@ -203,15 +203,10 @@ def test_finetune_trains_only_the_last_blocks_and_saves_them(capsys, tmp_path, t
 
 
 def test_teach_window_fine_tunes_when_asked(qtbot, tmp_path, tiny_checkpoint, photos):
-    from vit_gui.gui.teach_window import TeachWindow
-
     class_folders(tmp_path / "data", photos, 4, shift=29)
-    teach = TeachWindow(str(tiny_checkpoint))
-    qtbot.addWidget(teach)
-    teach.set_folders([tmp_path / "data"])
-    teach.finetune.setChecked(True)
-    teach.start_teaching()
-    qtbot.waitUntil(lambda: teach.result is not None or teach.status.text().startswith("not taught"), timeout=60_000)
+    from gui_helpers import taught_in_window
+
+    teach = taught_in_window(qtbot, tiny_checkpoint, [tmp_path / "data"], finetune=True)
     taught = teach.result.taught
     assert taught.facts["mode"] == "finetune" and taught.tuned_state is not None
     assert [r["epoch"] for r in teach.trials if "epoch" in r] == [1, 2, 3, 4, 5]
