@@ -267,7 +267,7 @@ def test_the_check_window_judges_the_shown_map_and_can_be_cancelled(qtbot, tmp_p
     qtbot.waitUntil(lambda: not check.busy, timeout=60_000)
     assert not check.plot.pixmap().isNull(), check.status.text()
     words = check.words.text().lower()
-    assert "moved copies" in words and "saco" in words and "scrambl" in words and "pixels" in words  # was "random orders"
+    assert "moved elsewhere" in words and "saco" in words and "scrambl" in words and "pixels" in words  # was "random orders"
     assert view.check_result.text().startswith("Checked: ")  # the verdict beside the map it judged
     view.opacity.setValue(20)  # a look-only change keeps the verdict
     assert view.check_result.text().startswith("Checked: ")

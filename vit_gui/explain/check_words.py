@@ -74,7 +74,8 @@ def draw_check(figure, result, label: str = "") -> None:
     copies = result.copies
     for band, colour, what in ((copies.deletion, "#f2c4bd", "brightest"), (copies.insertion, "#c3d7e8", "darkest")):
         axes.fill_between(percent, band.min(axis=0), band.max(axis=0), color=colour, alpha=0.6,
-                          label=f"{len(band)} moved copies, {what} first (range)")
+                          label=f"the map moved elsewhere ({len(band)} {'copy' if len(band) == 1 else 'copies'}), "
+                                f"{what} first: range")
     axes.plot(percent, result.deletion.scores, "o-", color="#c0392b",
               label=f"brightest hidden first ({result.deletion.auc:.2f})")
     axes.plot(percent, result.insertion.scores, "s-", color="#2471a3",

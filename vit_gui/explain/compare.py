@@ -50,7 +50,7 @@ class MethodScore:
             reasons.append(f"{'changes' if self.sane else 'barely changes'} when every weight is scrambled "
                            f"(rank correlation {self.randomisation.final:.2f})"
                            + ("" if self.sane else ": it shows the photo, not the model, so it cannot be best"))
-        reasons.append(f"{f.verdict}: {f.standing}")
+        reasons.append(f"{f.verdict}: {f.standing} (p = {f.p_value:.2f})")
         if self.stability is not None:
             reasons.append(f"{'stable' if self.stability.stable else 'unstable'} when the photo moves "
                            f"(rank correlation {self.stability.correlation:.2f})")

@@ -153,11 +153,14 @@ class Faithfulness:
 
     @property
     def standing(self) -> str:
-        """Where the map stands among its moved copies, in the fewest words that are true."""
+        """Where the map stands among its moved copies, in plain words that claim no more than
+        the count (the p-value is in the figures and the tooltip)."""
         if self.stopped_early:
-            return (f"{self.at_least_as_good} of the first {self.compared} moved copies of itself did as well "
-                    f"(p = {self.p_value:.2f}; more copies could not have made it p <= {self.alpha:g})")
-        return f"it beats {self.beaten} of {self.compared} moved copies of itself (p = {self.p_value:.2f})"
+            return (f"{self.at_least_as_good} of the first {self.compared} copies of the map moved elsewhere on the "
+                    "photo did as well or better, so more copies were not needed")
+        if self.beaten == self.compared:
+            return f"it did better than all {self.compared} copies of itself moved elsewhere on the photo"
+        return f"it did better than {self.beaten} of {self.compared} copies of itself moved elsewhere on the photo"
 
     @property
     def gap(self) -> float:
@@ -292,7 +295,8 @@ class Judge:
             curves = self.both_curves(self.moved(grid_map, move))
             done.append(curves)
             seen.append(Curve(self.fractions, curves[1]).auc - Curve(self.fractions, curves[0]).auc)
-            if self.early_stop and mc.at_least_as_good(statistic, np.array(seen)) >= stop:
+            if (self.early_stop and len(seen) >= min(mc.FEWEST_COPIES, len(self.moves))
+                    and mc.at_least_as_good(statistic, np.array(seen)) >= stop):
                 break
         done = np.array(done).reshape(len(done), 2, -1)
         copies = MovedCopies(self.fractions, done[:, 0], done[:, 1], self.moves[: len(done)])

@@ -120,7 +120,7 @@ class CheckController(QObject):
             from vit_gui.explain.check_words import PROTOCOL_WORDS
 
             f = result.faithfulness
-            words = f"Checked: {f.verdict} (p = {f.p_value:.2f} against its moved copies, hiding parts by {PROTOCOL_WORDS[f.protocol]})"
+            words = f"Checked: {f.verdict} (hiding parts by {PROTOCOL_WORDS[f.protocol]})"
             if result.stability is not None and not result.stability.stable:
                 words += ", unstable when the photo moves"
             if result.randomisation is not None and not result.randomisation.depends_on_weights:

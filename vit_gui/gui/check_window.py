@@ -81,7 +81,7 @@ class CheckWindow(QDialog):
         self.words.setWordWrap(True)
         self.words.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["Map", "Verdict (p against its moved copies)", "Depends on the weights",
+        self.table.setHorizontalHeaderLabels(["Map", "Verdict (copies of it moved elsewhere that it beat)", "Depends on the weights",
                                               "Stays put when moved", "Ranking (SaCo)"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
@@ -187,7 +187,7 @@ class CheckWindow(QDialog):
         self.table.setRowCount(len(scores))
         for row, score in enumerate(scores):
             f, stability, sanity = score.faithfulness, score.stability, score.randomisation
-            cells = (score.title, f"{f.verdict} (p = {f.p_value:.2f})",
+            cells = (score.title, f"{f.verdict} (beat {f.beaten} of {f.compared})",
                      "—" if sanity is None else f"{'yes' if sanity.depends_on_weights else 'no'} ({sanity.final:.2f})",
                      "—" if stability is None else f"{'yes' if stability.stable else 'no'} ({stability.correlation:.2f})",
                      "—" if f.saco is None else f"{f.saco:+.2f}")
