@@ -782,3 +782,30 @@ def test_freed_memory_goes_back_to_the_system_at_most_every_interval():
     trims_here = sys.platform.startswith("linux")
     assert release_freed_memory(force=True) is trims_here
     assert release_freed_memory() is False  # within TRIM_INTERVAL_S of the last trim
+
+
+def test_maps_of_a_class_are_not_offered_by_a_model_without_classes(qtbot, tmp_path, tiny_checkpoint):
+    """Issue #29, item 9: class evidence, Grad-CAM and LeGrad were offered on a backbone and
+    showed nothing; now they are greyed out with the reason, and a chosen one gives way."""
+    import torch as torch_
+
+    from vit_gui.model.safetensors_io import write_safetensors
+    from vit_gui.model.vit import VisionTransformer
+
+    window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
+    controls = window.attention.controls
+    controls.set_method("gradcam")  # chosen while a classifier is loaded
+    torch_.manual_seed(0)
+    backbone = write_safetensors(tmp_path / "backbone.safetensors",
+                                 VisionTransformer(embed_dim=192, depth=1, num_heads=3, num_classes=0).state_dict())
+    window.add_model_file(str(backbone))
+    qtbot.waitUntil(lambda: window.model_info is not None and window.model_info.architecture.is_backbone,
+                    timeout=30_000)
+    items = {controls.mode.itemData(i): controls.mode.model().item(i) for i in range(controls.mode.count())}
+    assert [name for name, item in items.items() if not item.isEnabled()] == ["class", "gradcam", "legrad"]
+    assert "no classes yet" in items["legrad"].toolTip() and controls.method.name == "rollout"
+    window.add_model_file(str(tiny_checkpoint))  # a classifier again: offered again
+    qtbot.waitUntil(lambda: window.model_info is not None and not window.model_info.architecture.is_backbone,
+                    timeout=30_000)
+    assert all(item.isEnabled() for item in items.values())
+    window.close()

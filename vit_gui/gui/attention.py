@@ -136,10 +136,12 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
             signal.connect(self._on_control_changed)
         self._update_enabled()
 
-    def set_model_shape(self, depth: int, heads: int, rollout_start_block: int = 0) -> None:
-        """Block and head selectors follow the loaded model; the rollout starts where the model advises."""
+    def set_model_shape(self, depth: int, heads: int, rollout_start_block: int = 0, has_classes: bool = True) -> None:
+        """Block and head selectors follow the loaded model; the rollout starts where the model
+        advises; the maps of a class are offered only by a model with classes."""
         self.depth, self.heads = depth, heads
         self.controls.set_model_shape(depth, heads, rollout_start_block)
+        self.controls.offer_class_maps(has_classes)
 
     # ---- content ----------------------------------------------------------------------------
     def show_item(self, display_image, prediction) -> None:

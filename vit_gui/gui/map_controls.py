@@ -128,6 +128,20 @@ class MapControls(QGroupBox):
         for widget in (self.block, self.head, self.start_block):
             widget.blockSignals(False)
 
+    def offer_class_maps(self, has_classes: bool) -> None:
+        """The maps of a class (class evidence, Grad-CAM, LeGrad) need a model with classes:
+        for a backbone they are greyed out, their tooltip says why, and a chosen one gives way
+        to the rollout (they showed nothing under the previous map's words)."""
+        for index in range(self.mode.count()):
+            method = METHODS[self.mode.itemData(index)]
+            if "class_index" in method.parameters:
+                self.mode.model().item(index).setEnabled(has_classes)
+                self.mode.setItemData(index, method.description if has_classes else
+                                      f"{method.description}. This model has no classes yet: teach it some "
+                                      "(Model > Teach new classes…) to see this map", Qt.ItemDataRole.ToolTipRole)
+        if not has_classes and "class_index" in self.method.parameters:
+            self.set_method("rollout")
+
     def live_parameters(self) -> tuple[str, ...]:
         """The map parameters what is shown now reads."""
         return VIEW_PARAMETERS.get(self.view.currentIndex(), self.method.parameters)
