@@ -308,6 +308,14 @@ def test_which_map_to_believe_lists_every_method_and_shows_the_chosen_one(qtbot,
     qtbot.waitUntil(lambda: view.current_map is not None and view.map_spec_shown is not None
                     and view.map_spec_shown.kind == "legrad", timeout=60_000)
     assert view.method.name == "legrad"
+    # everything now speaks of the map shown (issue #29, item 9): the window's title and words,
+    # no chart of the map checked before, and the verdict beside the map is LeGrad's own
+    assert "LeGrad" in check.subject.text() and check.plot.pixmap().isNull()
+    from vit_gui.gui.check_controller import verdict_line
+
+    score = check.scores[row]
+    assert check.words.text().startswith(("The map points", "Careful: this map is not shown"))
+    assert view.check_result.text() == verdict_line(score.faithfulness, score.randomisation, score.stability)
 
 
 def test_every_shown_map_is_scaled_over_the_photo_only(tiny_checkpoint):

@@ -117,15 +117,8 @@ class CheckController(QObject):
         self.window.show_result(result)
         shown = self.shown()
         if shown is not None and shown[0] == key:
-            from vit_gui.explain.check_words import PROTOCOL_WORDS
-
-            f = result.faithfulness
-            words = f"Checked: {f.verdict} (hiding parts by {PROTOCOL_WORDS[f.protocol]})"
-            if result.stability is not None and not result.stability.stable:
-                words += ", unstable when the photo moves"
-            if result.randomisation is not None and not result.randomisation.depends_on_weights:
-                words += ", barely depends on the model's weights"
-            self.attention.show_verdict(result.spec, words)
+            self.attention.show_verdict(result.spec, verdict_line(result.faithfulness, result.randomisation,
+                                                                  result.stability))
 
     @Slot(int, object, str)
     def on_compare_ready(self, key: int, scores, error: str) -> None:
@@ -138,9 +131,31 @@ class CheckController(QObject):
 
     @Slot(object)
     def on_show_map(self, spec) -> None:
+        """The map chosen in the table is shown, and from then on everything speaks of it:
+        the verdict beside it is its own (the previous map's was left there), and the check
+        window's title and words are its own."""
         label = self.label_of(spec.class_index) if spec.method.needs_gradients else ""
         self.attention.apply_spec(spec, label)
+        self.attention.clear_check()
+        score = self.window.score_of(spec) if self.window is not None else None
+        shown = self.shown()
+        if score is None or shown is None:
+            return
+        self.attention.show_verdict(spec, verdict_line(score.faithfulness, score.randomisation, score.stability))
+        self.window.show_score(score, f"{shown[2]}: {spec.describe(self.attention.depth, label)}", label)
 
     def close(self) -> None:
         if self.window is not None:
             self.window.close()
+
+
+def verdict_line(faithfulness, randomisation, stability) -> str:
+    """The line beside the map it judged, in the main window."""
+    from vit_gui.explain.check_words import PROTOCOL_WORDS
+
+    words = f"Checked: {faithfulness.verdict} (hiding parts by {PROTOCOL_WORDS[faithfulness.protocol]})"
+    if stability is not None and not stability.stable:
+        words += ", unstable when the photo moves"
+    if randomisation is not None and not randomisation.depends_on_weights:
+        words += ", barely depends on the model's weights"
+    return words

@@ -178,6 +178,23 @@ class CheckWindow(QDialog):
         sentences += [test.sentence() for test in (result.randomisation, result.stability) if test is not None]
         self.words.setText("\n\n".join(s for s in sentences if s))
 
+    def score_of(self, spec):
+        """The row of the table for `spec`, or None."""
+        return next((score for score in self.scores if score.spec == spec), None)
+
+    def show_score(self, score, subject: str, label: str = "") -> None:
+        """The map chosen from the table becomes the window's subject: its title and its words;
+        the chart of the map checked before is taken away (Check this map draws this one's)."""
+        from vit_gui.explain.check_words import faithfulness_sentence, saco_sentence
+
+        self.set_subject(subject)
+        self.plot.clear()
+        self.plot.setText("Check this map draws this map's curves.")
+        f = score.faithfulness
+        sentences = [faithfulness_sentence(f, label), saco_sentence(f)]
+        sentences += [test.sentence() for test in (score.randomisation, score.stability) if test is not None]
+        self.words.setText("\n\n".join(s for s in sentences if s))
+
     def show_compare(self, scores: list) -> None:
         """`scores`: explain.compare.MethodScore, best first; each row's tooltip says why it is there."""
         from vit_gui.explain.compare import best
