@@ -4,7 +4,7 @@ screen, so a window that does not fit shows it.
 Scenes: launch (first start with the built-in backbone), results (three photos classified,
 the rollout with its legend), blocks, atlas, class (class evidence), compare, check-backbone
 and check-taught ("Can I trust this map?" on the backbone and on a taught model), believe
-("Which map should I believe?"), teach (the Teach window's report), help, getmodels. Class
+("Which map should I believe?"), shown-best (the same after "Show the best map"), teach (the Teach window's report), help, getmodels. Class
 names need a model with classes: the backbone is taught four classes (cat, coffee, rocket,
 astronaut) from crops of scikit-image's photos, in a scratch folder, first.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "resources" / "samples"
 SCENES = ("launch", "results", "blocks", "atlas", "class", "compare", "check-backbone", "check-taught", "believe",
-          "teach", "help", "getmodels")
+          "shown-best", "teach", "help", "getmodels")
 SIZES = ((1280, 800), (1366, 768))
 ON_THE_BACKBONE = ("launch", "check-backbone", "teach", "help", "getmodels")
 
@@ -87,7 +87,7 @@ def shoot_scene(scene: str, out: Path, model: Path) -> None:
     def ready() -> bool:
         """Whether what the scene shows has finished arriving."""
         view = window.attention
-        if scene in ("check-backbone", "check-taught", "believe"):
+        if scene in ("check-backbone", "check-taught", "believe", "shown-best"):
             return check_window() is not None and not check_window().busy
         if scene == "teach":
             return window.teach_window.result is not None
@@ -133,14 +133,17 @@ def shoot_scene(scene: str, out: Path, model: Path) -> None:
                 window.results.click_class(key, record.top[0].index)
             elif scene == "compare":
                 view.compare.setValue(50)
-            elif scene.startswith("check") or scene == "believe":
+            elif scene.startswith("check") or scene in ("believe", "shown-best"):
                 view.check.click()
             state["stage"] = "settle"
         elif state["stage"] == "settle" and ready():
-            if scene == "believe" and not state.get("asked"):
+            if scene in ("believe", "shown-best") and not state.get("asked"):
                 state["asked"] = True
                 check_window().compare.click()  # busy at once, until every map is judged
-            else:
+            elif scene == "shown-best" and not state.get("shown"):
+                state["shown"] = True
+                check_window().show_best.click()  # the best map in the main window, the words its own
+            elif not view.computing:
                 state["stage"] = "shoot"
         if state["stage"] == "shoot":
             QTimer.singleShot(1200, shoot)

@@ -310,7 +310,7 @@ def test_which_map_to_believe_lists_every_method_and_shows_the_chosen_one(qtbot,
     assert view.method.name == "legrad"
     # everything now speaks of the map shown (issue #29, item 9): the window's title and words,
     # no chart of the map checked before, and the verdict beside the map is LeGrad's own
-    assert "LeGrad" in check.subject.text() and check.plot.pixmap().isNull()
+    assert "LeGrad" in check.subject.text() and check.plot.pixmap().isNull() and check.plot.isHidden()
     from vit_gui.gui.check_controller import verdict_line
 
     score = check.scores[row]

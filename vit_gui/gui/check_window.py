@@ -174,6 +174,7 @@ class CheckWindow(QDialog):
         self._done()
         self.status.setText("")
         self.plot.setPixmap(png_pixmap(result.plot_png))
+        self.plot.setVisible(True)
         sentences = [faithfulness_sentence(result.faithfulness, result.label), saco_sentence(result.faithfulness)]
         sentences += [test.sentence() for test in (result.randomisation, result.stability) if test is not None]
         self.words.setText("\n\n".join(s for s in sentences if s))
@@ -184,12 +185,12 @@ class CheckWindow(QDialog):
 
     def show_score(self, score, subject: str, label: str = "") -> None:
         """The map chosen from the table becomes the window's subject: its title and its words;
-        the chart of the map checked before is taken away (Check this map draws this one's)."""
+        the chart of the map checked before is taken away ("Check this map" draws this one's)."""
         from vit_gui.explain.check_words import faithfulness_sentence, saco_sentence
 
         self.set_subject(subject)
         self.plot.clear()
-        self.plot.setText("Check this map draws this map's curves.")
+        self.plot.setVisible(False)  # "Check this map" draws this map's curves
         f = score.faithfulness
         sentences = [faithfulness_sentence(f, label), saco_sentence(f)]
         sentences += [test.sentence() for test in (score.randomisation, score.stability) if test is not None]
