@@ -97,21 +97,20 @@ class Place:
             return None
         from vit_gui.fileio import settle
 
+        where = self.target
         try:
             settle(self.part, like=self.target)
-            if complete:
-                os.replace(self.part, self.target)
-                self._record(self.target)
-                return None
         except OSError as exc:
             say(f"error: could not put the results in place of {self.path} ({exc.strerror or exc})")
-        kept = next_free_name(self.target.with_name(f"{self.target.stem}.partial{self.target.suffix}"))
-        os.replace(self.part, kept)  # a rename needs no room
+            complete = False
+        if not complete:
+            where = next_free_name(self.target.with_name(f"{self.target.stem}.partial{self.target.suffix}"))
+        os.replace(self.part, where)  # a rename needs no room
         try:
-            self._record(kept)
+            self._record(where)
         except OSError:
             pass  # a full disk: the results are whole; only their record is missing
-        return kept
+        return None if complete else where
 
     def write_whole(self, data: bytes, complete: bool) -> Path | None:
         """A whole file at once (JSON): over -o, unless the run is incomplete and -o holds
