@@ -21,7 +21,20 @@ UMASK = _umask()
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
     """Write to a temporary file in the same folder, then rename it over `path`."""
-    return _write_then_rename(Path(path), lambda stream: stream.write(data))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600 files: the mode it had, else the umask's
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def settle(part: Path, like: Path) -> None:
@@ -42,20 +55,11 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~UMASK
 
 
-def _write_then_rename(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600 files: the mode it had, else the umask's
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+def link_target(path: Path | str) -> Path:
+    """Where results named `path` really go: a symlink's target (the link itself stays a
+    link, as a shell's `>` leaves it), else the path itself."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if os.path.islink(path) else path
 
 
 def atomic_write_text(path: Path | str, text: str) -> Path:
@@ -89,7 +93,7 @@ def write_output_bytes(path: Path | str, data: bytes) -> Path:
     written through, never replaced by a file; a block device or a socket is refused.
     Returns the path written."""
     path = Path(path)
-    target = Path(os.path.realpath(path)) if os.path.islink(path) else path
+    target = link_target(path)
     try:
         mode = os.stat(target).st_mode
     except FileNotFoundError:

@@ -40,6 +40,7 @@ def run_classify(args) -> int:
 def _run_classify(args, locks: list[int]) -> int:
     from vit_gui.cli.results_file import output_problem
     from vit_gui.errors import NoModelError
+    from vit_gui.fileio import link_target
     from vit_gui.images import find_images
     from vit_gui.results_csv import csv_columns
 
@@ -68,7 +69,7 @@ def _run_classify(args, locks: list[int]) -> int:
         columns = csv_columns(args.faithfulness, args.sanity, args.maps is not None)
         run = _run_record(args, model_path)
         if run is not None and args.output.is_file():
-            locks.append(hold_lock(results_at(args.output)))
+            locks.append(hold_lock(link_target(args.output)))
         finished = _finished_before(args, run, columns)
     except (ValueError, NoModelError) as exc:
         say(f"error: {exc}")
@@ -137,16 +138,13 @@ def _run_record(args, model_path: Path) -> dict | None:
     return describe_run(args, model_path)
 
 
-def results_at(output: Path) -> Path:
-    """The file results really go to: a symlink's target (the link itself stays a link)."""
-    return Path(os.path.realpath(output)) if os.path.islink(output) else output
-
-
 def _finished_before(args, run: dict | None, columns: list[str]):
     """With --resume: what -o already holds (a resume.Finished), checked line by line and
     against the run that made it, before the model loads; None when there is nothing to
     continue (no file yet, or an empty one)."""
-    target = results_at(args.output) if args.output is not None else None
+    from vit_gui.fileio import link_target
+
+    target = link_target(args.output) if args.output is not None else None
     if not args.resume or run is None or not target.is_file() or not target.stat().st_size:
         return None
     from vit_gui.cli.results_file import results_kind
@@ -171,7 +169,7 @@ def _finished_before(args, run: dict | None, columns: list[str]):
 
 def _still_to_do(finished, paths: list[Path], skipped: list):
     """The photos the file does not hold yet; those that failed there are tried again (their
-    lines taken out first, so each photo ends with one result)."""
+    new line follows the failed one: a photo's last line is its result)."""
     from vit_gui.cli.resume import photo_key, ready_to_add
 
     keys = {photo_key(str(p)) for p in paths} | {photo_key(str(p)) for p, _ in skipped}

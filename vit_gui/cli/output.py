@@ -54,7 +54,9 @@ class Place:
 
     def __init__(self, path: Path, run: dict | None, append: bool = False):
         self.path, self.run, self.append = path, run, append
-        self.target = Path(os.path.realpath(path)) if os.path.islink(path) else path
+        from vit_gui.fileio import link_target
+
+        self.target = link_target(path)
         try:
             st = os.stat(self.target)
         except OSError:

@@ -124,8 +124,10 @@ def _record_problem(output: Path, protected: list[Path], force: bool, resume: bo
     """NAME.run.json beside the results: never a file of the model or a photo, and another
     file there only with --force."""
     from vit_gui.cli.run_record import foreign_record, record_path
+    from vit_gui.fileio import link_target
 
-    record = record_path(Path(os.path.realpath(output)))
+    target = link_target(output)  # where Place writes the results, and so the record
+    record = record_path(target)
     try:
         there = os.stat(record)
     except OSError:
@@ -133,6 +135,6 @@ def _record_problem(output: Path, protected: list[Path], force: bool, resume: bo
     if any(_same(there, path) for path in protected):
         return (f"-o {output}: the record of the run would go to {record}, a file of the model in use or a photo: "
                 "name another -o file")
-    if (problem := foreign_record(Path(os.path.realpath(output)))) and not force:
+    if (problem := foreign_record(target)) and not force:
         return problem + ("" if resume else " (--force replaces it)")
     return None

@@ -44,17 +44,12 @@ class Finished:
     keys_seen: set[str] = field(default_factory=set)  # JSON Lines: the keys its records have
     cut_at: int | None = None  # where the file is to be cut (a cut-off line, a CSV's last photo)
     ends_without_newline: bool = False  # a whole last line, its newline lost
-    last_photo: str | None = None
-
-    @property
-    def count(self) -> int:
-        return len(self.done) + len(self.failed)
 
 
 def read_finished(path: Path, fmt: str, base: str | None = None) -> Finished:
     """ValueError (naming the line) for anything that is not our results."""
     found = Finished(path, fmt, base)
-    offset, number, last_start = 0, 0, None
+    offset, number, last, last_start = 0, 0, None, None
     rows: dict[str, int] = {}  # CSV: rows per photo, to tell a last photo left with only some
     with open(path, "rb") as stream:
         while True:
@@ -74,11 +69,10 @@ def read_finished(path: Path, fmt: str, base: str | None = None) -> Finished:
                 break
             key = _read_line(found, line, number)
             if fmt == "csv" and key is not None:
-                if key != found.last_photo:
-                    found.last_photo, last_start, rows[key] = key, offset, 0
+                if key != last:
+                    last, last_start, rows[key] = key, offset, 0
                 rows[key] += 1
             offset += len(line)
-    last = found.last_photo
     if last in found.done and rows[last] < max(rows[k] for k in found.done):
         # fewer rows than the other photos have: a kill or a full disk cut them; done again
         found.cut_at = last_start
