@@ -24,6 +24,7 @@ from vit_gui.model import config as cfg
 from vit_gui.model import hf_config
 from vit_gui.model.layouts import count_blocks, find_layout
 from vit_gui.model.safetensors_io import looks_like_safetensors, read_safetensors
+from vit_gui.model.tensor_claims import check_strides, stored_numbers, tensor_view
 from vit_gui.model.vit import VisionTransformer
 
 EXPECTED = (
@@ -65,61 +66,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         what = "zero bytes" if not head.strip(b"\0") else f"bytes {head[:8].hex(' ')}"
         raise CheckpointError(f"{path.name} is not a readable checkpoint (it starts with {what}); {EXPECTED}")
     tensors = _unwrap(state, path)
-    _check_strides(tensors, path)
+    check_strides(tensors, path)
     return tensors
-
-
-def _check_strides(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """Memory must follow the file, yet a pickle sets each tensor's strides: before any copy, no
-    tensor may read a number twice (a zero stride from .expand, overlapping ones), nor the names
-    over one storage read more than it holds. Honest sharing passes: q, k, v as chunks of a fused
-    tensor, even and odd slices, a tensor under a second name (tied weights, widened once)."""
-    storages: dict[int, tuple[int, dict[tuple, list[str]]]] = {}  # address -> (bytes, view -> names)
-    for name, tensor in tensors.items():
-        if tensor.numel():
-            _check_self_overlap(name, tensor, path)
-            storage = tensor.untyped_storage()
-            storages.setdefault(storage.data_ptr(), (storage.nbytes(), {}))[1].setdefault(_view(tensor), []).append(name)
-    for size, views in storages.values():
-        if names := next((names for names in views.values() if len(names) > 2), None):
-            raise CheckpointError(
-                f"{path.name}: {_listed(names)} are one tensor under {len(names)} names; refused before copying "
-                "it, as a second name (tied weights) costs nothing but each further one could cost a copy")
-        read = sum(math.prod(shape) * dtype.itemsize for _, dtype, shape, _ in views)
-        if read > size:
-            item = min(dtype.itemsize for _, dtype, _, _ in views)
-            raise CheckpointError(
-                f"{path.name}: {_listed(names[0] for names in views.values())} read {read // item:,} numbers from "
-                f"one stored block of {size // item:,}, so some are read twice; refused before copying them, "
-                "as each copy would take memory the file does not hold")
-
-
-def _listed(names) -> str:
-    names = sorted(names)
-    return (f"{names[0]!r}, {names[1]!r} and {len(names) - 2} other names" if len(names) > 3
-            else ", ".join([*map(repr, names[:-2]), " and ".join(map(repr, names[-2:]))]))
-
-
-def _view(tensor: torch.Tensor) -> tuple:
-    """What a tensor reads from its storage: two names with the same view are one tensor."""
-    return tensor.data_ptr(), tensor.dtype, tuple(tensor.shape), tensor.stride()
-
-
-def _check_self_overlap(name: str, tensor: torch.Tensor, path: Path) -> None:
-    """Read once: each stride (smallest first) steps past all the smaller ones span, as in any torch view."""
-    reach = 0  # the furthest element the smaller strides reach
-    for stride, size, dim in sorted((st, sz, d) for d, (st, sz) in enumerate(zip(tensor.stride(), tensor.shape))
-                                    if sz > 1):
-        if stride <= reach:
-            stored = tensor.untyped_storage().nbytes() // tensor.element_size()
-            what = (f"repeats stored numbers ({tensor.numel():,} numbers drawn from {stored:,} stored, a zero "
-                    "stride)") if stride == 0 else (
-                f"reads stored numbers more than once: along its dimension {dim} it steps {stride:,} "
-                f"number{'s' * (stride != 1)}, within the {reach + 1:,} numbers its other dimensions span (shape "
-                f"{tuple(tensor.shape)}, strides {tensor.stride()})")
-            raise CheckpointError(f"{path.name}: '{name}' {what}; refused before copying them, as a damaged or "
-                                  "hostile file")
-        reach += (size - 1) * stride
 
 
 def _check_zip(path: Path) -> None:
@@ -228,12 +176,23 @@ def infer_architecture(state: dict[str, torch.Tensor], sidecar: dict, default_ep
     if fc1 is None or fc1.ndim != 2:
         raise CheckpointError("block 0 has no MLP ('blocks.0.mlp.fc1.weight')")
     return cfg.Architecture(
-        depth=depth, embed_dim=embed_dim, num_heads=cfg.parse_num_heads(sidecar, embed_dim), patch_size=patch,
-        grid=grid, num_classes=num_classes, mlp_hidden=fc1.shape[0], qkv_bias="blocks.0.attn.qkv.bias" in state,
-        layer_norm_eps=cfg.parse_layer_norm_eps(sidecar, default_eps), layer_scale="blocks.0.ls1.gamma" in state,
-        dist_token="dist_token" in state, dist_head="head_dist.weight" in state, num_reg_tokens=num_reg,
-        prefix_pos_tokens=prefix_pos, gelu=cfg.parse_gelu(sidecar),
-        pos_embed_antialias=cfg.parse_flag(sidecar, "pos_embed_antialias", default_antialias), head_input=head_input,
+        depth=depth,
+        embed_dim=embed_dim,
+        num_heads=cfg.parse_num_heads(sidecar, embed_dim),
+        patch_size=patch,
+        grid=grid,
+        num_classes=num_classes,
+        mlp_hidden=fc1.shape[0],
+        qkv_bias="blocks.0.attn.qkv.bias" in state,
+        layer_norm_eps=cfg.parse_layer_norm_eps(sidecar, default_eps),
+        layer_scale="blocks.0.ls1.gamma" in state,
+        dist_token="dist_token" in state,
+        dist_head="head_dist.weight" in state,
+        num_reg_tokens=num_reg,
+        prefix_pos_tokens=prefix_pos,
+        gelu=cfg.parse_gelu(sidecar),
+        pos_embed_antialias=cfg.parse_flag(sidecar, "pos_embed_antialias", default_antialias),
+        head_input=head_input,
     )
 
 
@@ -279,7 +238,7 @@ def build_model(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> Visio
         _check_values(name, state[name])
     widened: dict[tuple, torch.Tensor] = {}  # a tensor under two names (tied weights) is widened once
     for name in list(state):  # widened one by one, each half-precision original let go at once
-        view = _view(state[name])
+        view = tensor_view(state[name])
         if view not in widened:
             widened[view] = state[name].float().contiguous()
         state[name] = widened[view]
@@ -301,26 +260,11 @@ def parameter_count(arch: cfg.Architecture) -> int:
 def _check_size_claims(state: dict[str, torch.Tensor], arch: cfg.Architecture) -> None:
     """Shapes read from a file decide how much memory the model takes: a file must hold
     (about) every number of the model it describes before that model is built."""
-    present = _stored_numbers(state)
+    present = stored_numbers(state)
     needed = parameter_count(arch)
     if needed > present * 1.01 + 1024:
         raise CheckpointError(f"the file describes a model of {needed:,} numbers but holds {present:,}; "
                               "refused before allocating it")
-
-
-def _stored_numbers(state: dict[str, torch.Tensor]) -> int:
-    """Numbers held: each storage's distinct views, never past its bytes (expanded or overlapping
-    tensors hold no more), and a tensor under a second name (tied: one copy) under each."""
-    storages: dict[int, list[int]] = {}  # address -> [bytes, smallest element, numbers read, numbers tied]
-    views = set()
-    for tensor in state.values():
-        storage = tensor.untyped_storage()
-        entry = storages.setdefault(storage.data_ptr(), [storage.nbytes(), tensor.element_size(), 0, 0])
-        entry[1] = min(entry[1], tensor.element_size())
-        tied = _view(tensor) in views
-        entry[3 if tied else 2] += min(tensor.numel(), entry[0] // tensor.element_size()) if tied else tensor.numel()
-        views.add(_view(tensor))
-    return sum(min(read, size // item) + tied for size, item, read, tied in storages.values())
 
 
 def _check_values(name: str, tensor: torch.Tensor) -> None:
