@@ -86,6 +86,30 @@ def atomic_save_npy(path: Path | str, array) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+def claim_name(staged: Path, final: Path) -> bool:
+    """Give `staged` the name `final` unless that name exists (atomically); False if taken.
+    Claimed by a hard link, `staged` keeps its own name too (the caller lets it go)."""
+    try:
+        os.link(staged, final)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+            raise
+    # a file system without hard links (FAT, some network shares): claim by exclusive create
+    try:
+        os.close(os.open(final, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except FileExistsError:
+        return False
+    try:
+        os.replace(staged, final)
+    except BaseException:
+        final.unlink(missing_ok=True)
+        raise
+    return True
+
+
 def write_output_bytes(path: Path | str, data: bytes) -> Path:
     """Results to a path the user named, as a shell's `>` would treat it, without its risks:
     a symlink is followed (its target is replaced atomically, the link stays a link); a

@@ -14,6 +14,7 @@ that is interrupted leaves the old file as it was and its own results beside it
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import stat
@@ -99,44 +100,50 @@ class Place:
             return None
         from vit_gui.fileio import settle
 
-        where = self.target
         try:
             settle(self.part, like=self.target)
         except OSError as exc:
             say(f"error: could not put the results in place of {self.path} ({exc.strerror or exc})")
             complete = False
-        if not complete:
-            where = next_free_name(self.target.with_name(f"{self.target.stem}.partial{self.target.suffix}"))
-        os.replace(self.part, where)  # a rename needs no room
+        if complete:
+            os.replace(self.part, self.target)
+        where = self.target if complete else self._beside(self.part)
         try:
             self._record(where)
         except OSError:
             pass  # a full disk: the results are whole; only their record is missing
         return None if complete else where
 
+    def _beside(self, part: Path) -> Path:
+        """Give a finished part file the first free name NAME.partial.EXT, NAME.partial-2.EXT, …
+        beside -o, claimed atomically (a file that appears meanwhile is never replaced; a
+        rename or a link needs no room on a full disk)."""
+        from vit_gui.fileio import claim_name
+
+        first = self.target.with_name(f"{self.target.stem}.partial{self.target.suffix}")
+        for n in itertools.count(1):
+            name = first if n == 1 else first.with_name(f"{first.stem}-{n}{first.suffix}")
+            if claim_name(part, name):
+                part.unlink(missing_ok=True)  # claimed by a link: the part's own name goes
+                return name
+
     def write_whole(self, data: bytes, complete: bool) -> Path | None:
         """A whole file at once (JSON): over -o, unless the run is incomplete and -o holds
         an earlier file, which is then kept and the results go beside it (returned)."""
-        from vit_gui.fileio import atomic_write_bytes, write_output_bytes
+        from vit_gui.fileio import settle, write_output_bytes
 
         if self.through or not self.replacing or complete:
             write_output_bytes(self.path, data)
             if not self.through:
                 self._record(self.target)
             return None
-        kept = next_free_name(self.target.with_name(f"{self.target.stem}.partial{self.target.suffix}"))
-        atomic_write_bytes(kept, data)
+        fd, part = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".part", dir=self.target.parent)
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        settle(Path(part), like=self.target)
+        kept = self._beside(Path(part))
         self._record(kept)
         return kept
-
-
-def next_free_name(path: Path) -> Path:
-    """`path`, else NAME-2.EXT, NAME-3.EXT, …: never a file that is there."""
-    candidate, n = path, 1
-    while os.path.lexists(candidate):
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate
 
 
 class ResultsOutput:

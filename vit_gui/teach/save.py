@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from vit_gui.fileio import claim_name
 from vit_gui.model import checkpoints
 from vit_gui.model.catalog import user_models_dir
 from vit_gui.model.safetensors_io import safetensors_bytes
@@ -98,10 +99,10 @@ def claim_and_write(folder: Path, stem: str, weights: bytes, sidecar: bytes) -> 
         for n in range(1, 10_000):
             candidate = folder / (f"{stem}.safetensors" if n == 1 else f"{stem}-{n}.safetensors")
             side = candidate.with_name(candidate.name + ".json")
-            if os.path.lexists(side) or not _claim(staged[0], candidate):
+            if os.path.lexists(side) or not claim_name(staged[0], candidate):
                 continue  # taken: by another model, another save at this moment, or an orphan sidecar
             try:
-                if _claim(staged[1], side):
+                if claim_name(staged[1], side):
                     return candidate
                 _release(candidate, staged[0])  # its sidecar's name was taken meanwhile: try the next name
             except BaseException:
@@ -129,29 +130,6 @@ def _staged(folder: Path, stem: str, data: bytes) -> Path:
         Path(name).unlink(missing_ok=True)
         raise
     return Path(name)
-
-
-def _claim(staged: Path, final: Path) -> bool:
-    """Give `staged` the name `final` unless that name exists (atomically); False if taken."""
-    try:
-        os.link(staged, final)
-        return True
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
-            raise
-    # a file system without hard links (FAT, some network shares): claim by exclusive create
-    try:
-        os.close(os.open(final, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-    except FileExistsError:
-        return False
-    try:
-        os.replace(staged, final)
-    except BaseException:
-        final.unlink(missing_ok=True)
-        raise
-    return True
 
 
 def _release(claimed: Path, staged: Path) -> None:
