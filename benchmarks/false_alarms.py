@@ -1,7 +1,7 @@
 """How often is a map made of noise called faithful? (issue #29, item 1)
 
 Noise maps, rough (i.i.d. per patch) and smooth (Gaussian-blurred at two widths, cut from a
-larger field so they do not wrap round as the moved copies do), on real photos, under every
+larger field, as a real map is: no edge of it continues the opposite one), on real photos, under every
 removal protocol, checked the way the app checks a map (faithfulness.Judge's curves, moved
 copies and sequential p-value), on two model kinds from one forward pass:
 
@@ -191,8 +191,8 @@ def summarise(rows: list[dict], args, seconds: float, per_forward: float) -> lis
     maps = {(r["photo"], r["map"]) for r in rows}
     lines = [f"Noise maps: {len(maps)} ({', '.join(f'{k}: {len({m for m in maps if m[1].startswith(k)})}' for k in KINDS)}) "
              f"on {len({r['photo'] for r in rows})} photos ({', '.join(sorted({r['photo'] for r in rows}))}); "
-             f"{len(rows)} checks (map x protocol x model kind). Curves of {args.steps} steps (the app draws 10; the "
-             f"test's validity does not depend on it), up to {args.copies} moved copies, alpha 0.05, checking "
+             f"{len(rows)} checks (map x protocol x model kind). Curves of {args.steps} steps (the app draws 10 and "
+             f"judges a map at every other point: these 5), copies moved over the map's mirror tiling, up to {args.copies} moved copies, alpha 0.05, checking "
              f"stopped once p could no longer reach 0.05 (same verdict as with every copy). Models: {MODELS[args.model]}. "
              f"{seconds / 60:.1f} minutes, {per_forward * 1000:.0f} ms a forward pass. "
              f"Revision {git_revision()}; CPU features: {cpu_features()}.", "",

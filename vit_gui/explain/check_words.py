@@ -73,7 +73,7 @@ def draw_check(figure, result, label: str = "") -> None:
     percent = result.deletion.fractions * 100
     copies = result.copies
     for band, colour, what in ((copies.deletion, "#f2c4bd", "brightest"), (copies.insertion, "#c3d7e8", "darkest")):
-        axes.fill_between(percent, band.min(axis=0), band.max(axis=0), color=colour, alpha=0.6,
+        axes.fill_between(copies.fractions * 100, band.min(axis=0), band.max(axis=0), color=colour, alpha=0.6,
                           label=f"the map moved elsewhere ({len(band)} {'copy' if len(band) == 1 else 'copies'}), "
                                 f"{what} first: range")
     axes.plot(percent, result.deletion.scores, "o-", color="#c0392b",

@@ -35,6 +35,9 @@ from vit_gui.explain.photo_area import photo_patches, photo_pixels
 from vit_gui.explain.removal import PROTOCOL_NAMES, PROTOCOLS, Remover, check_protocol, pixel_values
 
 STEPS = 10
+#: the points the map is judged at, and its copies drawn at: every other point of the map's own
+#: curve (the false-alarm rate was measured at these 5 steps; 10 would double the check's time)
+JUDGE_STEPS = 5
 RANDOM_ORDERS = mc.MOVED_COPIES  # the old name: how many moved copies a map meets at most
 SACO_GROUPS = 10
 MEASURES = {"log-odds": "the class's log-odds, log p - log(1 - p)",
@@ -117,9 +120,16 @@ class Faithfulness:
     alpha: float = mc.ALPHA
 
     @property
+    def judged(self) -> np.ndarray:
+        """The points of the map's curves that its copies have too (every point, or every other)."""
+        return np.flatnonzero(np.isin(np.round(self.deletion.fractions, 9), np.round(self.copies.fractions, 9)))
+
+    @property
     def statistic(self) -> float:
-        """Insertion area minus deletion area: higher is more faithful."""
-        return self.insertion.auc - self.deletion.auc
+        """Insertion area minus deletion area, at the points the copies have: higher is more faithful."""
+        at = self.judged
+        fractions = self.deletion.fractions[at]
+        return Curve(fractions, self.insertion.scores[at]).auc - Curve(fractions, self.deletion.scores[at]).auc
 
     @property
     def compared(self) -> int:
@@ -165,7 +175,8 @@ class Faithfulness:
     @property
     def gap(self) -> float:
         """How much faster the map's top patches take the score down than its moved copies'."""
-        return self.copies.mean - self.deletion.auc
+        at = self.judged
+        return self.copies.mean - Curve(self.deletion.fractions[at], self.deletion.scores[at]).auc
 
     def to_json(self) -> dict:
         rounded = lambda a: [round(float(v), 6) for v in a]  # noqa: E731
@@ -181,7 +192,8 @@ class Faithfulness:
                 "verdict": self.verdict, "saco": None if self.saco is None else round(self.saco, 6),
                 "photo_patches": self.photo_patches, "padding_patches": self.padding_patches,
                 "fractions": rounded(self.deletion.fractions), "deletion": rounded(self.deletion.scores),
-                "insertion": rounded(self.insertion.scores), "random": rounded(self.copies.mean_curve.scores)}
+                "insertion": rounded(self.insertion.scores), "random": rounded(self.copies.mean_curve.scores),
+                "random_fractions": rounded(self.copies.fractions)}
 
 
 def removal_counts(units: int, steps: int = STEPS) -> list[int]:
@@ -209,9 +221,10 @@ class Judge:
     def __init__(self, predictor, image, protocol: str = "drop", class_index: int | None = None,
                  steps: int = STEPS, random_orders: int = RANDOM_ORDERS,
                  cancelled: Callable[[], bool] | None = None, alpha: float = mc.ALPHA, early_stop: bool = True,
-                 follow: str = "log-odds"):
+                 follow: str = "log-odds", judge_steps: int = JUDGE_STEPS):
         """`follow`: a classifier's score, "log-odds" (the check's) or "probability" (what
-        torchcam's deletion/insertion metric follows; for the parity tests)."""
+        torchcam's deletion/insertion metric follows; for the parity tests). `judge_steps`: the
+        copies' steps (the map's curve's own when `steps` is not a multiple of it)."""
         check_protocol(protocol)
         if follow not in ("log-odds", "probability"):
             raise ValueError(f"follow must be 'log-odds' or 'probability', got {follow!r}")
@@ -245,6 +258,9 @@ class Judge:
             self.units = np.flatnonzero(self.photo.ravel())
         self.counts = removal_counts(len(self.units), steps)
         self.fractions = np.array(self.counts) / len(self.units)
+        copy_steps = judge_steps if steps % judge_steps == 0 else steps
+        self.copy_counts = removal_counts(len(self.units), copy_steps)
+        self.copy_fractions = np.array(self.copy_counts) / len(self.units)
         digest = hashlib.sha256(self.pixels.float().cpu().numpy().tobytes()).digest()
         self.seed = (int.from_bytes(digest[:8], "little") ^ (0 if self.class_index is None else self.class_index + 1)
                      ^ (PROTOCOLS.index(protocol) << 40))
@@ -259,12 +275,14 @@ class Judge:
             masks.append(removed)
         return masks
 
-    def curves(self, orders: list[np.ndarray]) -> np.ndarray:
-        """Scores (orders, steps + 1) removing the units in each order (positions into `units`);
-        nothing and everything removed are the same for every order, so they run once."""
+    def curves(self, orders: list[np.ndarray], counts: list[int] | None = None) -> np.ndarray:
+        """Scores (orders, points) removing the first `counts` units (the map's curve's by
+        default) in each order (positions into `units`); nothing and everything removed are the
+        same for every order, so they run once."""
+        counts = self.counts if counts is None else counts
         if self._ends is None:
             self._ends = self.remover.run(np.stack(self._masks(np.arange(len(self.units)), [0, len(self.units)])))
-        inner = self.counts[1:-1]
+        inner = counts[1:-1]
         masks = [mask for order in orders for mask in self._masks(order, inner)]
         middle = self.remover.run(np.stack(masks)).reshape(len(orders), len(inner), *self._ends.shape[1:])
         ends = np.broadcast_to(self._ends, (len(orders), *self._ends.shape))
@@ -279,27 +297,35 @@ class Judge:
         values = pixel_values(grid_map, self.patch) if self.protocol == "blackout" else grid_map
         return np.asarray(values, np.float64).ravel()[self.units]
 
-    def both_curves(self, grid_map: np.ndarray) -> np.ndarray:
-        """(2, steps + 1): deletion (most relevant first) and insertion (least first)."""
+    def both_curves(self, grid_map: np.ndarray, counts: list[int] | None = None) -> np.ndarray:
+        """(2, points): deletion (most relevant first) and insertion (least first)."""
         values = self.unit_values(grid_map)
-        return self.curves([np.argsort(-values, kind="stable"), np.argsort(values, kind="stable")])
+        return self.curves([np.argsort(-values, kind="stable"), np.argsort(values, kind="stable")], counts)
 
     def moved(self, grid_map: np.ndarray, move) -> np.ndarray:
         return mc.moved(grid_map, self.photo, move)
 
-    def judge(self, grid_map: np.ndarray, with_saco: bool = True) -> Faithfulness:
+    def judge(self, grid_map: np.ndarray, with_saco: bool = True,
+              progress: Callable[[int, int], None] | None = None) -> Faithfulness:
+        """The map's curves, then its moved copies' (at the judged points) until the verdict
+        is settled; `progress(copies compared, copies at most)` after each."""
         deletion, insertion = self.both_curves(grid_map)
-        statistic = Curve(self.fractions, insertion).auc - Curve(self.fractions, deletion).auc
+        at = np.flatnonzero(np.isin(self.counts, self.copy_counts))
+        statistic = (Curve(self.copy_fractions, insertion[at]).auc - Curve(self.copy_fractions, deletion[at]).auc)
         stop, done, seen = mc.stop_at(len(self.moves), self.alpha), [], []
         for move in self.moves:
-            curves = self.both_curves(self.moved(grid_map, move))
+            if progress:
+                progress(len(done), len(self.moves))
+            curves = self.both_curves(self.moved(grid_map, move), self.copy_counts)
             done.append(curves)
-            seen.append(Curve(self.fractions, curves[1]).auc - Curve(self.fractions, curves[0]).auc)
+            seen.append(Curve(self.copy_fractions, curves[1]).auc - Curve(self.copy_fractions, curves[0]).auc)
             if (self.early_stop and len(seen) >= min(mc.FEWEST_COPIES, len(self.moves))
                     and mc.at_least_as_good(statistic, np.array(seen)) >= stop):
                 break
+        if progress:
+            progress(len(done), len(done))
         done = np.array(done).reshape(len(done), 2, -1)
-        copies = MovedCopies(self.fractions, done[:, 0], done[:, 1], self.moves[: len(done)])
+        copies = MovedCopies(self.copy_fractions, done[:, 0], done[:, 1], self.moves[: len(done)])
         padding = int((~self.photo).sum())
         return Faithfulness(self.protocol, self.measure, self.class_index, Curve(self.fractions, deletion),
                             Curve(self.fractions, insertion), copies,
@@ -321,7 +347,8 @@ class Judge:
 
 def check_map(predictor, image, grid_map: np.ndarray, class_index: int | None = None, protocol: str = "drop",
               steps: int = STEPS, random_orders: int = RANDOM_ORDERS,
-              cancelled: Callable[[], bool] | None = None, early_stop: bool = True) -> Faithfulness:
+              cancelled: Callable[[], bool] | None = None, early_stop: bool = True, judge_steps: int = JUDGE_STEPS,
+              progress: Callable[[int, int], None] | None = None) -> Faithfulness:
     """The whole check of one map: its curves, its moved copies' curves, SaCo."""
     return Judge(predictor, image, protocol, class_index, steps, random_orders, cancelled,
-                 early_stop=early_stop).judge(grid_map)
+                 early_stop=early_stop, judge_steps=judge_steps).judge(grid_map, progress=progress)

@@ -2,8 +2,8 @@
 verdict on a map can depend on them (issue #23 found maps whose ranking flips between them):
 
 - "drop" (token drop): the removed patches' tokens leave the sequence; the others keep their
-  own position embeddings (done by masking them out of every attention, so a whole curve
-  runs in one batch; checked equal to a really shorter sequence).
+  own position embeddings (removals of as many patches run together as shorter sequences;
+  mixed ones are masked out of every attention, checked equal).
 - "mean" (mean fill): the removed patches take the normalisation's mean colour (0 after
   normalising), the value a letterbox pads with.
 - "blackout" (Chefer et al.'s perturbation test, `pertubation_eval_from_hdf5.py`): the map is
@@ -62,23 +62,34 @@ class Remover:
 
     def run(self, removed: np.ndarray) -> np.ndarray:
         """(runs, units) bool, True = removed -> (runs,) scores, float64."""
-        results = []
+        removed = np.asarray(removed, bool)
+        scores = np.zeros(len(removed))
         with torch.inference_mode():
-            for start in range(0, len(removed), CHUNK):
+            for rows in self._batches(removed):
                 if self.cancelled and self.cancelled():
                     from vit_gui.errors import VitGuiError
 
                     raise VitGuiError("the check was cancelled")
-                part = torch.from_numpy(np.asarray(removed[start : start + CHUNK], bool)).to(self.pixels.device)
-                out = self._forward(part)
-                results.append(self.score(out.logits, out.features).double().cpu())
-        scores = torch.cat(results).numpy() if results else np.zeros(0)
+                out = self._forward(torch.from_numpy(removed[rows]).to(self.pixels.device))
+                scores[rows] = self.score(out.logits, out.features).double().cpu().numpy()
         if not np.isfinite(scores).all():
             from vit_gui.errors import VitGuiError
 
             raise VitGuiError(f"the model's output is not a number (NaN or infinite) for {int((~np.isfinite(scores)).sum())} "
                               f"of the {len(scores)} partly hidden versions of this image, so the map cannot be judged on it")
         return scores
+
+    def _batches(self, removed: np.ndarray) -> list[np.ndarray]:
+        """Rows per forward pass, at most CHUNK; for token drop, only rows that remove as many
+        patches, so each batch runs as one shorter sequence."""
+        if self.protocol != "drop":
+            return [np.arange(start, min(start + CHUNK, len(removed))) for start in range(0, len(removed), CHUNK)]
+        counts = removed.sum(axis=1)
+        batches = []
+        for count in np.unique(counts):
+            rows = np.flatnonzero(counts == count)
+            batches += [rows[start : start + CHUNK] for start in range(0, len(rows), CHUNK)]
+        return batches
 
     def _forward(self, removed: torch.Tensor):
         batch = self.pixels.expand(len(removed), -1, -1, -1)

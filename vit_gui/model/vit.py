@@ -291,13 +291,16 @@ class VisionTransformer(nn.Module):
         """Classify a batch (B, 3, H, W); H and W need not match the trained size.
 
         `keep` (B, patches) bool runs each image on a subset of its patch tokens, each with
-        its own position embedding (the rest are masked out of every attention and of the
-        patch mean: the same as dropping them from the sequence, in one batch)."""
+        its own position embedding. Rows that keep as many patches run as a really shorter
+        sequence (the cost falls with what is dropped); otherwise the rest are masked out of
+        every attention and of the patch mean, which gives the same numbers in one batch."""
         grid = self.grid_for(pixels.shape[-2], pixels.shape[-1])
         if grid[0] < 1 or grid[1] < 1:
             raise ValueError(f"input {tuple(pixels.shape[-2:])} is smaller than one patch")
         x = self._embed(pixels, grid)
         mask = None
+        if keep is not None and not return_attention and _same_count(keep):
+            x, keep = _kept_tokens(x, keep, self.num_prefix_tokens), None  # a really shorter sequence
         if keep is not None:
             prefix = torch.ones(keep.shape[0], self.num_prefix_tokens, dtype=torch.bool, device=keep.device)
             mask = torch.cat([prefix, keep.bool()], dim=1)[:, None, None, :]
@@ -316,7 +319,7 @@ class VisionTransformer(nn.Module):
         x = self.norm(x)
         patches = x[:, self.num_prefix_tokens :]
         if keep is None:
-            patch_mean = patches.mean(dim=1)
+            patch_mean = patches.mean(dim=1) if patches.shape[1] else patches.new_zeros(patches.shape[0], patches.shape[2])
         else:
             weights = keep.to(patches.dtype)[..., None]
             patch_mean = (patches * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
@@ -327,6 +330,21 @@ class VisionTransformer(nn.Module):
             if self.head_dist is not None:  # distilled DeiT at inference: the mean of both heads
                 logits = (logits + self.head_dist(x[:, 1])) / 2
         return ViTOutput(logits, tuple(attentions) if return_attention else None, x[:, 0], patch_mean, stack)
+
+
+def _same_count(keep: torch.Tensor) -> bool:
+    counts = keep.sum(dim=1)
+    return bool((counts == counts[0]).all())
+
+
+def _kept_tokens(x: torch.Tensor, keep: torch.Tensor, prefix: int) -> torch.Tensor:
+    """The prefix tokens and each row's kept patch tokens, in their order: the sequence token
+    drop runs, as short as what is left of the photo (every row keeps as many)."""
+    batch, _, width = x.shape
+    count = int(keep[0].sum())
+    index = torch.nonzero(keep, as_tuple=False)[:, 1].view(batch, count)  # row-major: each row's positions
+    patches = torch.gather(x[:, prefix:], 1, index[..., None].expand(-1, -1, width))
+    return torch.cat([x[:, :prefix], patches], dim=1)
 
 
 @torch.no_grad()
