@@ -333,12 +333,20 @@ def _map_and_check(predictor, record, image, prediction, args, spec, writer) -> 
             record.maps = writer.write(image, prediction, grid_map, spec)
         except OSError as exc:  # a full disk, a folder removed meanwhile: the result still counts
             record.maps = {"kind": spec.slug, "error": f"could not write the map files ({exc.strerror or exc})"}
+    from vit_gui.cli.check_lines import CheckLines
+    from vit_gui.explain.check_progress import CheckProgress
+
+    progress = CheckProgress(1, CheckLines(record.name), with_sanity=args.sanity)
     if args.faithfulness:  # a backbone's map is judged by its embedding (class-free)
         from vit_gui.explain.faithfulness import check_map
 
         explained = spec.class_index if spec.method.needs_gradients else None
         try:
-            figures = check_map(predictor, image.image, grid_map, explained, args.removal).to_json()
+            progress.start_map(0)
+            checked = check_map(predictor, image.image, grid_map, explained, args.removal,
+                                progress=progress.copies_done)
+            progress.copies_finished(checked.compared)
+            figures = checked.to_json()
         except (VitGuiError, ValueError, RuntimeError) as exc:
             figures = {"error": f"the map could not be checked ({exc})"}
         record.faithfulness = {"map": spec.slug, **figures}
@@ -347,6 +355,7 @@ def _map_and_check(predictor, record, image, prediction, args, spec, writer) -> 
 
         try:
             randomisation, stability = test_map(predictor, image.image, spec)
+            progress.finished()
             record.sanity = {"map": spec.slug, "randomisation": randomisation.to_json(),
                              "stability": stability.to_json(), "in_words": [randomisation.sentence(),
                                                                             stability.sentence()]}

@@ -80,10 +80,12 @@ def candidate_specs(info, class_index: int | None) -> list[tuple[str, MapSpec]]:
 
 def compare_maps(predictor, image, protocol: str = "drop", class_index: int | None = None,
                  with_stability: bool = True, cancelled: Callable[[], bool] | None = None,
-                 progress: Callable[[int, int, str], None] | None = None, with_randomisation: bool = True,
+                 report: Callable[[str, int], None] | None = None, with_randomisation: bool = True,
                  extra: list[tuple[str, Callable]] | None = None) -> list[MethodScore]:
     """Every candidate map judged on one photo, best first. `extra`: more maps as (title,
-    `map_of(model, pixels)`), judged the same way (a baseline, or a method of your own)."""
+    `map_of(model, pixels)`), judged the same way (a baseline, or a method of your own).
+    `report(sentence, per mille done)`: how far it has gone and the time left."""
+    from vit_gui.explain.check_progress import CheckProgress
     from vit_gui.explain.photo_area import photo_pixels
 
     judge = Judge(predictor, image, protocol, class_index, cancelled=cancelled)
@@ -92,24 +94,27 @@ def compare_maps(predictor, image, protocol: str = "drop", class_index: int | No
                   for title, spec in candidate_specs(predictor.info, judge.class_index)]
     candidates += [(title, None, map_of) for title, map_of in extra or []]
     model = predictor.gradient_model
+    progress = CheckProgress(len(candidates), report or (lambda _words, _done: None), len(judge.moves),
+                             with_stability or with_randomisation)
     scores = []
     for number, (title, spec, map_of) in enumerate(candidates):
-        if progress:
-            progress(number, len(candidates), title)
+        progress.start_map(number, title)
         if spec is None:
             grid_map = map_of(model, judge.pixels)
         elif spec.method.needs_gradients:
             grid_map, _ = predictor.gradient_map(image, spec)
         else:
             grid_map = prediction.map(spec)
+        faithfulness = judge.judge(grid_map, progress=progress.copies_done)
+        progress.copies_finished(faithfulness.compared)
         stability = randomisation = None
         if with_stability:
-            stability = stability_test(model, judge.pixels, map_of, photo_pixels(prediction.geometry))
+            stability = stability_test(model, judge.pixels, map_of, photo_pixels(prediction.geometry),
+                                       cancelled=cancelled)
         if with_randomisation:
-            randomisation = randomisation_test(model, judge.pixels, map_of, prediction.photo)
-        scores.append(MethodScore(spec, title, judge.judge(grid_map), stability, randomisation))
-    if progress:
-        progress(len(candidates), len(candidates), "")
+            randomisation = randomisation_test(model, judge.pixels, map_of, prediction.photo, cancelled=cancelled)
+        scores.append(MethodScore(spec, title, faithfulness, stability, randomisation))
+    progress.finished()
     return sorted(scores, key=rank, reverse=True)
 
 

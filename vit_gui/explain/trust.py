@@ -127,7 +127,7 @@ def _so_far(names: list, depth: int, last: bool) -> str:
 
 
 def randomisation_test(model, pixels: torch.Tensor, map_of: Callable, photo: np.ndarray | None = None,
-                       seed: int = 0) -> Randomisation:
+                       seed: int = 0, cancelled: Callable[[], bool] | None = None) -> Randomisation:
     """Cascading re-initialisation from the top (`cascade`): one more part each step."""
     original = map_of(model, pixels)
     scrambled = copy.deepcopy(model)
@@ -136,6 +136,7 @@ def randomisation_test(model, pixels: torch.Tensor, map_of: Callable, photo: np.
     layers = cascade(scrambled)
     steps, added, names = [], [], []
     for number, (name, parts) in enumerate(layers):
+        stop_if(cancelled)
         for part in parts:
             if part is not None:
                 _reinitialise(part, generator)
@@ -195,7 +196,7 @@ class Stability:
 
 
 def stability_test(model, pixels: torch.Tensor, map_of: Callable, photo_pixels: np.ndarray | None = None,
-                   shifts=SHIFTS) -> Stability:
+                   shifts=SHIFTS, cancelled: Callable[[], bool] | None = None) -> Stability:
     """The photo moved right and down by d input pixels (the edge filled with the mean
     colour); each map, upsampled to pixels and moved back, against the original's."""
     patch = model.patch_size
@@ -204,6 +205,7 @@ def stability_test(model, pixels: torch.Tensor, map_of: Callable, photo_pixels: 
     inside = np.ones((height, width), bool) if photo_pixels is None else photo_pixels[:height, :width]
     results = []
     for d in shifts:
+        stop_if(cancelled)
         moved = torch.zeros_like(pixels)
         moved[..., d:, d:] = pixels[..., :-d, :-d]
         back = pixel_values(map_of(model, moved), patch)[d:, d:]  # back[y, x] is the moved map at (y + d, x + d)
@@ -221,7 +223,14 @@ def _top_kept(first: np.ndarray, second: np.ndarray, share: float = 0.1) -> floa
     return len(top_first & top_second) / count
 
 
-def test_map(predictor, image, spec) -> tuple[Randomisation, Stability]:
+def stop_if(cancelled: Callable[[], bool] | None) -> None:
+    if cancelled is not None and cancelled():
+        from vit_gui.errors import VitGuiError
+
+        raise VitGuiError("the check was cancelled")
+
+
+def test_map(predictor, image, spec, cancelled: Callable[[], bool] | None = None) -> tuple[Randomisation, Stability]:
     """Both tests of the map `spec` names, for one photo, with the predictor's model (its
     float32 copy when int8 runs: int8 layers can be neither re-initialised nor differentiated)."""
     from vit_gui.explain.photo_area import photo_patches, photo_pixels
@@ -230,5 +239,5 @@ def test_map(predictor, image, spec) -> tuple[Randomisation, Stability]:
     pixels, (geometry,) = predictor.prepare([image])
     photo = photo_patches(geometry, model.grid_for(*pixels.shape[-2:]), model.patch_size)
     map_of = map_function(spec, photo)
-    return (randomisation_test(model, pixels, map_of, photo),
-            stability_test(model, pixels, map_of, photo_pixels(geometry)))
+    return (randomisation_test(model, pixels, map_of, photo, cancelled=cancelled),
+            stability_test(model, pixels, map_of, photo_pixels(geometry), cancelled=cancelled))

@@ -70,7 +70,8 @@ class CheckWindow(QDialog):
         self.cancel = QPushButton("Cancel")
         self.cancel.setEnabled(False)
         self.progress = QProgressBar()
-        self.progress.setRange(0, 0)
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)  # the line under it says how far, and how long is left
         self.progress.setVisible(False)
         self.status = plain_label("")
         self.status.setWordWrap(True)
@@ -142,6 +143,7 @@ class CheckWindow(QDialog):
         for button in (self.check_again, self.compare, self.protocol):
             button.setEnabled(False)
         self.cancel.setEnabled(True)
+        self.progress.setValue(0)
         self.progress.setVisible(True)
         self.status.setText(f"{words}: the model looks at the photo with parts of it hidden…")
         signal.emit(self.protocol_name())
@@ -156,12 +158,17 @@ class CheckWindow(QDialog):
     @Slot()
     def _cancel(self) -> None:
         self.cancel_requested.emit()
+        self.cancel.setEnabled(False)
         self.status.setText("stopping…")
 
     # ---- results ----------------------------------------------------------------------------
-    @Slot(str)
-    def on_progress(self, text: str) -> None:
+    @Slot(str, int)
+    def on_progress(self, text: str, permille: int) -> None:
+        """The worker's count of what is done and the time left (until Cancel is pressed)."""
+        if not self.busy or not self.cancel.isEnabled():
+            return
         self.status.setText(text)
+        self.progress.setValue(max(0, min(1000, permille)))
 
     def show_error(self, message: str) -> None:
         self._done()

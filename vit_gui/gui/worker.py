@@ -55,7 +55,7 @@ class InferenceWorker(QObject):
     gradient_map_ready = Signal(int, object, object, str)  # key, MapSpec, map or None, error
     check_ready = Signal(int, object, str)  # key, check_words.CheckResult or None, error
     compare_ready = Signal(int, object, str)  # key, [explain.compare.MethodScore] or None, error
-    check_progress = Signal(str)  # what the check is doing, in words
+    check_progress = Signal(str, int)  # what the check is doing and the time left, in words; share done (per mille)
     cuda_status = Signal(str)  # why CUDA cannot be used, or "" when it can
 
     def __init__(self):
@@ -216,6 +216,7 @@ class InferenceWorker(QObject):
     def run_check(self, key: int, source, spec, grid_map, protocol: str, label: str) -> None:
         """The shown map's check (against the map's moved copies, SaCo), then its sanity and
         stability tests, and the check's picture."""
+        from vit_gui.explain.check_progress import CheckProgress
         from vit_gui.explain.check_words import CheckResult, draw_check
         from vit_gui.explain.faithfulness import Judge
         from vit_gui.explain.trust import test_map
@@ -224,12 +225,13 @@ class InferenceWorker(QObject):
         try:
             image = self._load(source).image
             explained = spec.class_index if spec.method.needs_gradients else None
-            self.check_progress.emit("hiding parts of the photo, in the map's order and in copies of the map moved around the photo…")
-            result = Judge(self.predictor, image, protocol, explained, cancelled=self._check_cancelled.is_set).judge(grid_map)
-            randomisation = stability = None
-            if not self._check_cancelled.is_set():
-                self.check_progress.emit("scrambling the model's layers, and moving the photo a few pixels…")
-                randomisation, stability = test_map(self.predictor, image, spec)
+            progress = CheckProgress(1, self.check_progress.emit)
+            progress.start_map(0)
+            result = Judge(self.predictor, image, protocol, explained, cancelled=self._check_cancelled.is_set).judge(
+                grid_map, progress=progress.copies_done)
+            progress.copies_finished(result.compared)
+            randomisation, stability = test_map(self.predictor, image, spec, cancelled=self._check_cancelled.is_set)
+            progress.finished()
             png = figure_png(lambda figure: draw_check(figure, result, label), size=(6.4, 3.4))
             self.check_ready.emit(key, CheckResult(spec, result, randomisation, stability, png, label), "")
         except Exception as exc:  # noqa: BLE001 - the window says why, the app lives on
@@ -240,14 +242,10 @@ class InferenceWorker(QObject):
         """Every kind of map on this photo, best first (class_index -1: the top class)."""
         from vit_gui.explain.compare import compare_maps
 
-        def progress(done: int, total: int, title: str) -> None:
-            if title:
-                self.check_progress.emit(f"checking map {done + 1} of {total}: {title}…")
-
         try:
             image = self._load(source).image
             scores = compare_maps(self.predictor, image, protocol, None if class_index < 0 else class_index,
-                                  cancelled=self._check_cancelled.is_set, progress=progress)
+                                  cancelled=self._check_cancelled.is_set, report=self.check_progress.emit)
             self.compare_ready.emit(key, scores, "")
         except Exception as exc:  # noqa: BLE001
             self.compare_ready.emit(key, None, str(exc) or type(exc).__name__)
