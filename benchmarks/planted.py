@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, git_revision, write_results  # noqa: E402
+from planted_checks import t_interval  # noqa: E402
 
 METHODS = {  # label -> MapSpec keywords (class maps explain the class "marked")
     "rollout from block 1": dict(kind="rollout"),
@@ -39,9 +39,13 @@ METHODS = {  # label -> MapSpec keywords (class maps explain the class "marked")
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--per-photo", type=int, default=12, help="scenes cut from each photo (half marked)")
+    parser.add_argument("--check", type=int, default=0, help="marked scenes per photo whose maps the check judges "
+                        "(token drop, the log-odds of 'marked'); 0: none")
+    parser.add_argument("--results", default="planted", help="results file name")
     args = parser.parse_args()
     import numpy as np
 
+    from vit_gui.explain.faithfulness import Judge
     from vit_gui.explain.maps import MapSpec
     from vit_gui.explain.overlay import heat_on_image
     from vit_gui.explain.planted import flat_share, points_at_box, real_photos, scenes, share_on_box
@@ -67,8 +71,9 @@ def main() -> None:
         test = [i for i in np.flatnonzero(~train)]
         right = [i for i in test if int(probe.predict(features[i:i + 1])[0]) == labels[i]]
         marked = [i for i in right if made[i].marked]
+        judges = {i: Judge(model, made[i].image, "drop", class_index=1) for i in marked[: args.check]}
         for label, keywords in METHODS.items():
-            shares, hits = [], []
+            shares, hits, checks = [], [], []
             for i in marked:
                 spec = MapSpec(**keywords)
                 if spec.method.needs_gradients:
@@ -79,27 +84,26 @@ def main() -> None:
                 heat, _ = heat_on_image(grid_map, geometry)
                 shares.append(share_on_box(heat, made[i].box))
                 hits.append(points_at_box(heat, made[i].box))
+                if i in judges:
+                    verdict = judges[i].judge(grid_map, with_saco=False)
+                    checks.append({"statistic": verdict.statistic, "p_value": verdict.p_value,
+                                   "faithful": verdict.faithful, "copies": verdict.compared,
+                                   "share": shares[-1], "points": bool(hits[-1])})
             rows.append({"photo": held, "method": label, "accuracy": len(right) / len(test), "marked_right": len(marked),
                          "share": float(np.mean(shares)) if shares else None,
                          "pointing": float(np.mean(hits)) if hits else None,
-                         "flat_share": float(np.mean([flat_share(made[i].box) for i in marked])) if marked else None})
+                         "flat_share": float(np.mean([flat_share(made[i].box) for i in marked])) if marked else None,
+                         "checks": checks})
         print(f"{held}: probe right on {len(right)}/{len(test)} held-out scenes", flush=True)
     minutes = (time.perf_counter() - started) / 60
-    (RESULTS / "planted.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (RESULTS / f"{args.results}.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = report(rows, photos, args.per_photo, minutes)
+    if args.check:
+        from planted_checks import check_report
+
+        lines += check_report(rows)
     print("\n".join(lines))
-    write_results("planted", "Maps against planted evidence (issue #29, item 6)", lines)
-
-
-def t_interval(values: list[float]) -> tuple[float, float, float]:
-    """(mean, low, high): a 95% t interval over photos."""
-    from scipy import stats
-
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, float("nan"), float("nan")
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
-    return mean, mean - half, mean + half
+    write_results(args.results, "Maps against planted evidence (issue #29, item 6)", lines)
 
 
 def report(rows: list[dict], photos: list[str], per_photo: int, minutes: float) -> list[str]:

@@ -77,13 +77,10 @@ def backbone(tmp_path_factory):
     return path, Predictor.from_file(path)
 
 
-def test_a_probe_learns_the_planted_logo_and_class_evidence_points_at_it(backbone, photos):
-    """The known answer end to end, on photos the probe never saw: taught on scenes of six
-    photos, judged on scenes of the other two. The logo decided "marked", so the class
-    evidence map must put far more of its mass on the logo than a flat map does (measured by
-    benchmarks/planted.py over 8 photos: 0.46 against 0.06)."""
-    from vit_gui.explain.maps import MapSpec
-    from vit_gui.explain.overlay import heat_on_image
+@pytest.fixture(scope="module")
+def planted_probe(backbone, photos):
+    """A probe taught "marked" on scenes of six photos; the scenes of the other two (coffee,
+    rocket) are held out: (model, probe, scenes, features, held-out mask)."""
     from vit_gui.predict import Predictor
     from vit_gui.teach.probe import train_probe
     from vit_gui.teach.save import taught_model, taught_sidecar
@@ -92,20 +89,61 @@ def test_a_probe_learns_the_planted_logo_and_class_evidence_points_at_it(backbon
     made = scenes(photos, per_photo=8, seed=1)
     features = np.stack([p.features for p in predictor.predict([s.image for s in made])])
     labels = np.array([int(s.marked) for s in made])
-    held = {"coffee", "rocket"}
-    train = np.array([s.photo not in held for s in made])
-    probe = train_probe(features[train], labels[train], features[train], labels[train], 2)
-    assert (probe.predict(features[~train]) == labels[~train]).mean() >= 0.75  # learned on other photos
+    held = np.array([s.photo in {"coffee", "rocket"} for s in made])
+    probe = train_probe(features[~held], labels[~held], features[~held], labels[~held], 2)
     model = Predictor(taught_model(base_path, predictor.info, probe,
                                    taught_sidecar(base_path, predictor.info, "planted", ["plain", "marked"], {},
                                                   "planted")))
+    return model, probe, made, features, labels, held
+
+
+def marked_right(planted_probe) -> list:
+    model, probe, made, features, labels, held = planted_probe
+    return [made[i] for i in np.flatnonzero(held) if made[i].marked and probe.predict(features[i:i + 1])[0] == 1]
+
+
+def test_a_probe_learns_the_planted_logo_and_class_evidence_points_at_it(planted_probe):
+    """The known answer end to end, on photos the probe never saw: taught on scenes of six
+    photos, judged on scenes of the other two. The logo decided "marked", so the class
+    evidence map must put far more of its mass on the logo than a flat map does (measured by
+    benchmarks/planted.py over 8 photos: 0.46 against 0.06)."""
+    from vit_gui.explain.maps import MapSpec
+    from vit_gui.explain.overlay import heat_on_image
+
+    model, probe, made, features, labels, held = planted_probe
+    assert (probe.predict(features[held]) == labels[held]).mean() >= 0.75  # learned on other photos
     shares, flat = [], []
-    for i in np.flatnonzero(~train):
-        scene = made[i]
-        if scene.marked and probe.predict(features[i:i + 1])[0] == 1:
-            grid_map, geometry = model.gradient_map(scene.image, MapSpec("class", class_index=1))
-            heat, _ = heat_on_image(grid_map, geometry)
-            shares.append(share_on_box(heat, scene.box))
-            flat.append(flat_share(scene.box))
+    for scene in marked_right(planted_probe):
+        grid_map, geometry = model.gradient_map(scene.image, MapSpec("class", class_index=1))
+        heat, _ = heat_on_image(grid_map, geometry)
+        shares.append(share_on_box(heat, scene.box))
+        flat.append(flat_share(scene.box))
     assert len(shares) >= 4, len(shares)
     assert np.mean(shares) > 3 * np.mean(flat), (shares, flat)
+
+
+def box_map(box, patch: int = 14, grid: int = 16) -> np.ndarray:
+    """1 on the patches a pixel box covers, 0 elsewhere."""
+    x0, y0, x1, y1 = box
+    values = np.zeros((grid, grid))
+    values[y0 // patch : -(-y1 // patch), x0 // patch : -(-x1 // patch)] = 1.0
+    return values
+
+
+def test_the_check_calls_a_map_on_the_logo_faithful_and_one_beside_it_not(planted_probe):
+    """Item 6: the check must call faithful the maps that find the planted evidence and not
+    those that miss it. On held-out marked scenes: a map lit exactly on the logo's patches is
+    faithful (p <= 0.05); the same map lit on a box as large as far from the logo as the
+    scene allows is not."""
+    from vit_gui.explain.faithfulness import check_map
+
+    model = planted_probe[0]
+    scenes_right = marked_right(planted_probe)[:2]
+    assert len(scenes_right) == 2
+    for scene in scenes_right:
+        x0, y0 = scene.box[:2]  # the decoy: in the opposite corner of the scene
+        far = (0 if x0 >= SCENE_SIZE / 2 else SCENE_SIZE - MARK_SIZE, 0 if y0 >= SCENE_SIZE / 2 else SCENE_SIZE - MARK_SIZE)
+        truth = check_map(model, scene.image, box_map(scene.box), class_index=1)
+        decoy = check_map(model, scene.image, box_map((*far, far[0] + MARK_SIZE, far[1] + MARK_SIZE)), class_index=1)
+        assert truth.verdict == "faithful", (scene.box, truth.p_value, truth.standing)
+        assert decoy.verdict == "not shown to be faithful", (scene.box, far, decoy.p_value)

@@ -43,22 +43,34 @@ class MethodScore:
         return float((self.faithfulness.statistic - copies.mean()) / max(copies.std(ddof=1), 1e-9))
 
     def why(self) -> str:
-        """The reasons for its place, in the order the ranking weighs them."""
+        """The reasons for its place, in plain words, in the order the ranking weighs them."""
         f = self.faithfulness
         reasons = []
         if self.randomisation is not None:
-            reasons.append(f"{'changes' if self.sane else 'barely changes'} when every weight is scrambled "
-                           f"(rank correlation {self.randomisation.final:.2f})"
-                           + ("" if self.sane else ": it shows the photo, not the model, so it cannot be best"))
-        reasons.append(f"{f.verdict}: {f.standing} (p = {f.p_value:.2f})")
+            reasons.append("it changes when the model's weights are scrambled" if self.sane else
+                           "it barely changes when the model's weights are scrambled: it shows the photo, not the "
+                           "model, so it cannot be best")
+        reasons.append(f"{f.verdict}: {f.standing}")
         if self.stability is not None:
-            reasons.append(f"{'stable' if self.stability.stable else 'unstable'} when the photo moves "
-                           f"(rank correlation {self.stability.correlation:.2f})")
+            reasons.append("it stays put when the photo moves a few pixels" if self.stability.stable else
+                           "it moves about when the photo moves a few pixels")
         return "; ".join(reasons)
 
+    def figures(self) -> str:
+        """The same reasons as figures, with the terms the help explains (for the tooltip)."""
+        f = self.faithfulness
+        parts = []
+        if self.randomisation is not None:
+            parts.append(f"rank correlation with the scrambled model's map {self.randomisation.final:.2f}")
+        parts.append(f"p = {f.p_value:.2f} ({f.beaten} of {f.compared} copies beaten)")
+        if self.stability is not None:
+            parts.append(f"rank correlation when moved {self.stability.correlation:.2f}")
+        if f.saco is not None:
+            parts.append(f"SaCo {f.saco:+.2f}")
+        return "; ".join(parts)
+
     def line(self) -> str:
-        saco = "" if self.faithfulness.saco is None else f"; SaCo {self.faithfulness.saco:+.2f}"
-        return f"{self.title}: {self.why()}{saco}"
+        return f"{self.title}: {self.why()}. Figures: {self.figures()}"
 
 
 def candidate_specs(info, class_index: int | None) -> list[tuple[str, MapSpec]]:

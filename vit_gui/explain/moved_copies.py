@@ -87,3 +87,4 @@ def p_value(at_least: int, compared: int, wanted: int, alpha: float = ALPHA) -> 
     if compared < wanted and at_least >= stop_at(wanted, alpha):
         return at_least / compared
     return (1 + at_least) / (compared + 1)
+

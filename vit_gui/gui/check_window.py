@@ -38,6 +38,23 @@ PROTOCOL_CHOICES = (
 )
 
 
+COLUMNS = (
+    ("Map", "the kind of map"),
+    ("Verdict (copies it did better than)", "faithful: hiding parts in the map's order changes the model's answer "
+     "more than in every one of 19 copies of the map moved elsewhere (p <= 0.05); the count says how many copies it "
+     "did better than, of those compared (checking stops once the verdict cannot change)"),
+    ("Uses the weights", "the randomisation test (Adebayo et al.): does the map change when the model's weights are "
+     "scrambled, layer by layer? A map that does not shows the photo, not the model"),
+    ("Stays put", "stability: does the map stay on the same spots when the photo moves by 1-8 pixels?"),
+    ("Orders parts", "SaCo (Wu et al.): do the parts the map ranks higher matter more to the model, one tenth of the "
+     "photo at a time?"),
+)
+
+
+def saco_words(value: float) -> str:
+    return "mostly right" if value > 0.5 else "partly right" if value > 0 else "no better than chance"
+
+
 class CheckWindow(QDialog):
     check_requested = Signal(str)  # protocol
     compare_requested = Signal(str)  # protocol
@@ -81,11 +98,14 @@ class CheckWindow(QDialog):
         self.words = plain_label("")
         self.words.setWordWrap(True)
         self.words.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["Map", "Verdict (copies of it moved elsewhere that it beat)", "Depends on the weights",
-                                              "Stays put when moved", "Ranking (SaCo)"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels([title for title, _ in COLUMNS])
+        for column, (_, tip) in enumerate(COLUMNS):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # every column in view: no sideways scrolling
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -212,10 +232,10 @@ class CheckWindow(QDialog):
         self.table.setRowCount(len(scores))
         for row, score in enumerate(scores):
             f, stability, sanity = score.faithfulness, score.stability, score.randomisation
-            cells = (score.title, f"{f.verdict} (beat {f.beaten} of {f.compared})",
-                     "—" if sanity is None else f"{'yes' if sanity.depends_on_weights else 'no'} ({sanity.final:.2f})",
-                     "—" if stability is None else f"{'yes' if stability.stable else 'no'} ({stability.correlation:.2f})",
-                     "—" if f.saco is None else f"{f.saco:+.2f}")
+            cells = (score.title, f"{f.verdict} ({f.beaten} of {f.compared})",
+                     "—" if sanity is None else ("yes" if sanity.depends_on_weights else "no"),
+                     "—" if stability is None else ("yes" if stability.stable else "no"),
+                     "—" if f.saco is None else saco_words(f.saco))
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(score.line())
@@ -233,7 +253,7 @@ class CheckWindow(QDialog):
                                 "scrambled, so they show the photo more than the model. Hover over a row for why.")
         else:
             self.status.setText(f"Best for this photo: {chosen.title} ({chosen.why()}). Double-click a row, or "
-                                "choose it and click Show, to see that map; hover over a row for why it is there.")
+                                "choose it and click Show, to see that map; hover over a row for its figures.")
 
     @Slot()
     def _show_chosen(self) -> None:

@@ -26,7 +26,10 @@ and the map, and <b>Opacity</b> to see more or less of the photo.</p>
 
 <h3>The maps</h3>
 <p><b>Rollout (through the blocks)</b> follows the attention from the patches to the summary
-through all the layers, and is the best single answer to "where did it look?". Some models
+through all the layers: where the model gathered its information from. Whether that is what
+decided its answer is another question, which <b>Can I trust this map?</b> tests on your photo
+(on photos where a planted logo decided a taught model's answer, the class evidence map below
+found the logo more often than the rollout did). Some models
 (DINOv2, the built-in one) send the summary to one background patch in the first layer; starting
 the rollout at block 2 hides that.</p>
 <p><b>One block</b> shows a single layer: early layers look at colours and edges, later ones at
