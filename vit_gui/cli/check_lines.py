@@ -13,14 +13,25 @@ EVERY = 5.0  # seconds between lines when stderr is not a terminal
 
 
 class CheckLines:
-    """`report(sentence, per mille)` for explain.check_progress.CheckProgress, about one photo."""
+    """`report(sentence, per mille)` for explain.check_progress.CheckProgress, about one photo;
+    `end()` closes its last line (after the check, or its error, which goes beside the photo)."""
 
     def __init__(self, photo: str, clock=time.monotonic):
-        self.photo, self.clock, self.last, self.width = photo, clock, None, 0
+        self.photo, self.clock = photo, clock
+        self.started, self.last_line = clock(), None  # when the last line was written (not on a terminal)
+        self.said, self.width = False, 0  # anything said yet; the length of a terminal's open line
+
+    def end(self) -> None:
+        if self.said:
+            from vit_gui.explain.check_progress import seconds_words
+
+            self(f"done in {seconds_words(self.clock() - self.started)}", 1000)
+            self.said = False
 
     def __call__(self, sentence: str, permille: int) -> None:
         if sys.stderr is None:
             return
+        self.said = True
         text = f"checking the map of {self.photo}: {sentence}"
         if sys.stderr.isatty():
             from vit_gui.results_csv import printable
@@ -30,6 +41,6 @@ class CheckLines:
             self.width = 0 if permille >= 1000 else len(line)
             return
         now = self.clock()
-        if permille >= 1000 or self.last is None or now - self.last >= EVERY:
-            self.last = now
+        if permille >= 1000 or self.last_line is None or now - self.last_line >= EVERY:
+            self.last_line = now
             say(text)

@@ -336,7 +336,16 @@ def _map_and_check(predictor, record, image, prediction, args, spec, writer) -> 
     from vit_gui.cli.check_lines import CheckLines
     from vit_gui.explain.check_progress import CheckProgress
 
-    progress = CheckProgress(1, CheckLines(record.name), with_sanity=args.sanity)
+    lines = CheckLines(record.name)
+    progress = CheckProgress(1, lines, with_sanity=args.sanity)
+    try:
+        _check(predictor, record, image, grid_map, args, spec, progress)
+    finally:
+        lines.end()
+
+
+def _check(predictor, record, image, grid_map, args, spec, progress) -> None:
+    """--faithfulness and --sanity for one image, each error beside it."""
     if args.faithfulness:  # a backbone's map is judged by its embedding (class-free)
         from vit_gui.explain.faithfulness import check_map
 
@@ -355,7 +364,6 @@ def _map_and_check(predictor, record, image, prediction, args, spec, writer) -> 
 
         try:
             randomisation, stability = test_map(predictor, image.image, spec)
-            progress.finished()
             record.sanity = {"map": spec.slug, "randomisation": randomisation.to_json(),
                              "stability": stability.to_json(), "in_words": [randomisation.sentence(),
                                                                             stability.sentence()]}

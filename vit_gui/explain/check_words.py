@@ -57,14 +57,23 @@ def faithfulness_sentence(result, label: str = "") -> str:
 def saco_sentence(result) -> str:
     if result.saco is None:
         return ""
-    if result.saco > 0.5:
-        words = "its ranking of the parts is mostly right"
-    elif result.saco > 0:
-        words = "its ranking of the parts is only partly right"
-    else:
-        words = "its ranking of the parts is no better than chance"
-    return (f"Hiding one tenth of the photo at a time, in the map's order: {words} (SaCo {result.saco:+.2f}, "
-            "from −1 to +1).")
+    return (f"Hiding one tenth of the photo at a time, in the map's order: its ranking of the parts is "
+            f"{saco_words(result.saco)} (SaCo {result.saco:+.2f}, from −1 to +1).")
+
+
+#: SaCo within this of 0 is called chance: with ten groups of like salience SaCo is Kendall's
+#: tau, whose standard deviation over random orderings is sqrt(2(2n+5) / (9n(n-1))) = 0.25
+SACO_CHANCE = 0.2
+
+
+def saco_words(value: float) -> str:
+    if value > 0.5:
+        return "mostly right"
+    if value > SACO_CHANCE:
+        return "partly right"
+    if value >= -SACO_CHANCE:
+        return "about as good as chance"
+    return "reversed: the parts it ranks lower matter more"
 
 
 def draw_check(figure, result, label: str = "") -> None:

@@ -118,11 +118,12 @@ class Faithfulness:
     padding_patches: int
     copies_wanted: int = mc.MOVED_COPIES
     alpha: float = mc.ALPHA
+    every: int = 1  # the copies have every `every`-th point of the map's curves
 
     @property
     def judged(self) -> np.ndarray:
         """The points of the map's curves that its copies have too (every point, or every other)."""
-        return np.flatnonzero(np.isin(np.round(self.deletion.fractions, 9), np.round(self.copies.fractions, 9)))
+        return np.arange(0, len(self.deletion.fractions), self.every)
 
     @property
     def statistic(self) -> float:
@@ -258,7 +259,10 @@ class Judge:
             self.units = np.flatnonzero(self.photo.ravel())
         self.counts = removal_counts(len(self.units), steps)
         self.fractions = np.array(self.counts) / len(self.units)
+        if steps < 1 or judge_steps < 1:
+            raise ValueError(f"steps and judge_steps must be at least 1, got {steps} and {judge_steps}")
         copy_steps = judge_steps if steps % judge_steps == 0 else steps
+        self.every = steps // copy_steps  # by index: with fewer units than steps, counts repeat
         self.copy_counts = removal_counts(len(self.units), copy_steps)
         self.copy_fractions = np.array(self.copy_counts) / len(self.units)
         digest = hashlib.sha256(self.pixels.float().cpu().numpy().tobytes()).digest()
@@ -310,7 +314,7 @@ class Judge:
         """The map's curves, then its moved copies' (at the judged points) until the verdict
         is settled; `progress(copies compared, copies at most)` after each."""
         deletion, insertion = self.both_curves(grid_map)
-        at = np.flatnonzero(np.isin(self.counts, self.copy_counts))
+        at = np.arange(0, len(self.counts), self.every)
         statistic = (Curve(self.copy_fractions, insertion[at]).auc - Curve(self.copy_fractions, deletion[at]).auc)
         stop, done, seen = mc.stop_at(len(self.moves), self.alpha), [], []
         for move in self.moves:
@@ -324,13 +328,13 @@ class Judge:
                 break
         if progress:
             progress(len(done), len(done))
-        done = np.array(done).reshape(len(done), 2, -1)
+        done = np.array(done).reshape(len(done), 2, len(self.copy_counts))  # none at all on a one-patch photo
         copies = MovedCopies(self.copy_fractions, done[:, 0], done[:, 1], self.moves[: len(done)])
         padding = int((~self.photo).sum())
         return Faithfulness(self.protocol, self.measure, self.class_index, Curve(self.fractions, deletion),
                             Curve(self.fractions, insertion), copies,
                             self.saco(grid_map) if with_saco else None, int(self.photo.sum()), padding,
-                            len(self.moves), self.alpha)
+                            len(self.moves), self.alpha, self.every)
 
     def saco(self, grid_map: np.ndarray, groups: int = SACO_GROUPS) -> float:
         """SaCo over the photo's patches (groups removed alone with this protocol)."""

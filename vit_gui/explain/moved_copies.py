@@ -42,14 +42,20 @@ def photo_box(photo: np.ndarray) -> tuple[int, int, int, int]:
 
 def _turns(height: int, width: int) -> int:
     """As is, and transposed on a square photo (flips and half turns are mirror shifts already)."""
-    return 2 if height == width else 1
+    return 2 if height == width and height > 1 else 1
+
+
+def _period(size: int) -> int:
+    """The mirror tiling's period along a side: twice it, but 1 for a side one patch long (its
+    mirror image is itself, so any shift along it would give the map back unchanged)."""
+    return 2 * size if size > 1 else 1
 
 
 def draw_moves(photo: np.ndarray, count: int, seed: int) -> list[tuple[int, int, int]]:
     """`count` distinct moves (turn, down, right) over the mirror-tiled map, never the identity,
     in a seeded order: down in [0, 2 x height), right in [0, 2 x width)."""
     top, bottom, left, right = photo_box(photo)
-    rows, cols = 2 * (bottom - top), 2 * (right - left)
+    rows, cols = _period(bottom - top), _period(right - left)
     total = _turns(bottom - top, right - left) * rows * cols
     rng = np.random.default_rng(seed)
     picks = rng.choice(np.arange(1, total), size=min(count, total - 1), replace=False) if total > 1 else []
@@ -65,7 +71,7 @@ def moved(grid_map: np.ndarray, photo: np.ndarray, move: tuple[int, int, int]) -
     region = copy[top:bottom, left:right]
     region = region.T if turn else region
     height, width = region.shape
-    tile = np.pad(region, ((0, height), (0, width)), mode="symmetric")  # one period of the mirror tiling
+    tile = np.pad(region, ((0, _period(height) - height), (0, _period(width) - width)), mode="symmetric")
     copy[top:bottom, left:right] = np.roll(tile, (-down, -across), axis=(0, 1))[:height, :width]
     return copy
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vit_gui.explain.check_words import saco_words
 from vit_gui.gui.pictures import png_pixmap
 from vit_gui.gui.plain import plain_label
 from vit_gui.gui.screen_fit import fit_to_screen
@@ -49,10 +50,6 @@ COLUMNS = (
     ("Orders parts", "SaCo (Wu et al.): do the parts the map ranks higher matter more to the model, one tenth of the "
      "photo at a time?"),
 )
-
-
-def saco_words(value: float) -> str:
-    return "mostly right" if value > 0.5 else "partly right" if value > 0 else "no better than chance"
 
 
 class CheckWindow(QDialog):
@@ -235,7 +232,7 @@ class CheckWindow(QDialog):
             cells = (score.title, f"{f.verdict} ({f.beaten} of {f.compared})",
                      "—" if sanity is None else ("yes" if sanity.depends_on_weights else "no"),
                      "—" if stability is None else ("yes" if stability.stable else "no"),
-                     "—" if f.saco is None else saco_words(f.saco))
+                     "—" if f.saco is None else saco_words(f.saco).split(":")[0])
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(score.line())

@@ -216,6 +216,7 @@ class InferenceWorker(QObject):
     def run_check(self, key: int, source, spec, grid_map, protocol: str, label: str) -> None:
         """The shown map's check (against the map's moved copies, SaCo), then its sanity and
         stability tests, and the check's picture."""
+        from vit_gui.errors import VitGuiError
         from vit_gui.explain.check_progress import CheckProgress
         from vit_gui.explain.check_words import CheckResult, draw_check
         from vit_gui.explain.faithfulness import Judge
@@ -230,7 +231,13 @@ class InferenceWorker(QObject):
             result = Judge(self.predictor, image, protocol, explained, cancelled=self._check_cancelled.is_set).judge(
                 grid_map, progress=progress.copies_done)
             progress.copies_finished(result.compared)
-            randomisation, stability = test_map(self.predictor, image, spec, cancelled=self._check_cancelled.is_set)
+            try:
+                randomisation, stability = test_map(self.predictor, image, spec,
+                                                    cancelled=self._check_cancelled.is_set)
+            except VitGuiError:
+                if not self._check_cancelled.is_set():
+                    raise
+                randomisation = stability = None  # cancelled during them: the finished check still shows
             progress.finished()
             png = figure_png(lambda figure: draw_check(figure, result, label), size=(6.4, 3.4))
             self.check_ready.emit(key, CheckResult(spec, result, randomisation, stability, png, label), "")

@@ -334,7 +334,7 @@ class VisionTransformer(nn.Module):
 
 def _same_count(keep: torch.Tensor) -> bool:
     counts = keep.sum(dim=1)
-    return bool((counts == counts[0]).all())
+    return len(counts) > 0 and bool((counts == counts[0]).all())
 
 
 def _kept_tokens(x: torch.Tensor, keep: torch.Tensor, prefix: int) -> torch.Tensor:
