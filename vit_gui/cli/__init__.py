@@ -1,5 +1,6 @@
 """Command line: `vit-gui classify PATH...` classifies images headlessly (JSON or CSV out),
-`vit-gui teach` teaches new classes, `vit-gui models` lists and downloads models; one
+`vit-gui teach` teaches new classes, `vit-gui audit` reads how a model decides a folder's
+classes, `vit-gui models` lists and downloads models; one
 module per command beside this one, which only dispatches.
 
 Exit codes: 0 every image classified; 1 some images failed (each has its error in the
@@ -13,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from vit_gui.cli.audit import run_audit
 from vit_gui.cli.classify import run_classify
 from vit_gui.cli.common import EXIT_CANNOT_RUN, say
 from vit_gui.cli.models import run_models
@@ -22,7 +24,7 @@ from vit_gui.cli.teach import run_teach
 __all__ = ["build_parser", "console_main", "main", "run_classify"]
 
 
-COMMANDS = ("classify", "models", "teach")
+COMMANDS = ("classify", "models", "teach", "audit")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_models(args)
     if args.command == "teach":
         return run_teach(args)
+    if args.command == "audit":
+        return run_audit(args)
     if args.self_test:
         from vit_gui.selftest import run_self_test
 

@@ -1,4 +1,4 @@
-"""The command line's options: `vit-gui classify`, `teach` and `models`, and the map
+"""The command line's options: `vit-gui classify`, `teach`, `audit` and `models`, and the map
 options whose choices come from the map registry."""
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how many of the last blocks fine-tuning trains (finetune mode; default 2)")
     teach.add_argument("--seed", type=int, default=0, help="seed of the validation split")
     teach.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    _add_audit(commands)
     models = commands.add_parser("models", help="list the known models, or download one")
     models_commands = models.add_subparsers(dest="models_command", required=True)
     models_commands.add_parser("list", help="catalogue models and the model files present")
@@ -110,6 +111,24 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("--url", help="download from this mirror instead of the catalogue's source: an http(s):// "
                      "address, or file:///path for a copy on this computer or a shared drive")
     return parser
+
+
+def _add_audit(commands) -> None:
+    audit = commands.add_parser(
+        "audit", help="how a model decides each class of a folder: groups of maps, parts, findings in words",
+        description="Audit a folder: one subfolder per class (the truth known), or any photos (grouped by the "
+                    "model's answer). For each class, its photos grouped by their maps (spectral clustering, as "
+                    "SpRAy), the parts its evidence sits on (factorised patch features, as CRAFT) and findings "
+                    "that say what was measured (the same spot, one small spot, outside the object), each with "
+                    "its photos. A model with classes is read by its class evidence map; a backbone by rollout.")
+    audit.add_argument("folder", type=Path, metavar="FOLDER")
+    audit.add_argument("--model", type=Path, help="checkpoint file (default: the installed default model)")
+    audit.add_argument("--format", choices=("text", "json"), default="text",
+                       help="text: the findings in words (default); json: the whole audit")
+    audit.add_argument("--report", type=Path, metavar="DIR",
+                       help="write DIR/audit.html, a page with the pictures embedded (opens in any browser)")
+    audit.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    audit.add_argument("--batch-size", type=int, default=8, help="photos per model run (default: 8)")
 
 
 # The option that sets each MapSpec parameter: (flag, argparse keywords). Which ones a map

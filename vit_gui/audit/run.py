@@ -1,0 +1,132 @@
+"""An audit from start to finish: read the folder, run every photo once, then for each class
+its groups of maps, its parts and the findings; `to_json` is the contract other tools read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vit_gui.audit import findings as fd
+from vit_gui.audit.collect import Collected, Progress, collect, read_folder
+from vit_gui.audit.evidence import SIDE, map_name
+from vit_gui.audit.groups import Group, group_maps
+from vit_gui.audit.parts import OTHER_PHOTOS, Part, find_parts
+
+
+@dataclass
+class ClassAudit:
+    name: str
+    members: list[int]  # indices into Collected's photos
+    groups: list[Group]
+    parts: list[Part]
+    findings: list[fd.Finding]
+
+
+@dataclass
+class Audit:
+    folder: Path
+    model: str
+    map: str
+    collected: Collected
+    classes: list[ClassAudit]
+
+
+def audit(folder: Path, predictor, progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
+          seed: int = 0, batch: int = 8) -> Audit:
+    collected = collect(predictor, read_folder(folder), progress, cancelled, seed, batch)
+    return Audit(Path(folder), predictor.info.name, map_name(predictor), collected, analyse(collected, seed))
+
+
+def analyse(collected: Collected, seed: int = 0) -> list[ClassAudit]:
+    """Every class that has photos, in the order of `collected.classes`."""
+    labels = np.array(collected.labels, int)
+    heats = np.stack([e.heat for e in collected.evidence]) if collected.evidence else np.zeros((0, SIDE, SIDE))
+    objects = np.stack([e.object for e in collected.evidence]) if collected.evidence else np.zeros((0, SIDE, SIDE), bool)
+    audits = []
+    for c, name in enumerate(collected.classes):
+        members = np.flatnonzero(labels == c).tolist()
+        if not members:
+            continue
+        rest = labels != c
+        groups = group_maps(heats[members], seed)
+        if len(members) < fd.MIN_PHOTOS:
+            audits.append(ClassAudit(name, members, groups, [], [fd.too_few(name, len(members))]))
+            continue
+        parts, sampled = _parts(collected, labels, c, members, seed)
+        spot = fd.same_spot(name, heats[members], heats[rest])
+        found = [spot or fd.small_spot(name, heats[members], heats[rest]),
+                 fd.outside_object(name, heats[members], objects[members], heats[rest], objects[rest]),
+                 fd.own_part(name, parts, sampled)]
+        audits.append(ClassAudit(name, members, groups, parts, [f for f in found if f is not None]))
+    return audits
+
+
+def _parts(collected: Collected, labels: np.ndarray, c: int, members: list[int], seed: int) -> tuple[list[Part], int]:
+    """Parts of class c from its sampled photos (those that kept their tokens), tested
+    against up to OTHER_PHOTOS sampled photos of the other classes, taken evenly."""
+    evidence = collected.evidence
+    local = [k for k, i in enumerate(members) if evidence[i].tokens is not None]
+    others_by_class: dict[int, list[int]] = {}
+    for i, e in enumerate(evidence):
+        if labels[i] != c and e.tokens is not None:
+            others_by_class.setdefault(int(labels[i]), []).append(i)
+    chosen = []
+    while len(chosen) < OTHER_PHOTOS and any(others_by_class.values()):
+        for queue in others_by_class.values():
+            if queue and len(chosen) < OTHER_PHOTOS:
+                chosen.append(queue.pop(0))
+    others = [(evidence[i].tokens, evidence[i].photo) for i in chosen]
+    sample = [evidence[members[k]] for k in local]
+    parts = find_parts([e.tokens for e in sample], [e.photo for e in sample], [e.heat for e in sample], local,
+                       others, SIDE, seed)
+    return parts, len(local)
+
+
+def photo_box(box, regions) -> list[float]:
+    """A box in the model's view (0..1 of its grid) -> 0..1 of the photo, the median over the
+    photos' own placements (they differ only where photos were letterboxed)."""
+    converted = []
+    for x0, y0, x1, y1 in regions:
+        w, h = max(x1 - x0, 1e-9), max(y1 - y0, 1e-9)
+        converted.append([(box[0] - x0) / w, (box[1] - y0) / h, (box[2] - x0) / w, (box[3] - y0) / h])
+    return [round(float(v), 4) for v in np.clip(np.median(np.array(converted), axis=0), 0.0, 1.0)]
+
+
+def to_json(result: Audit) -> dict:
+    """The contract: {"classes": [{"name", "photos", "groups", "parts", "findings"}], ...}."""
+    paths = [str(p) for p in result.collected.paths]
+    regions = [e.region for e in result.collected.evidence]
+    classes = []
+    for item in result.classes:
+        member = item.members.__getitem__  # class-local index -> collected index
+        classes.append({
+            "name": item.name,
+            "photos": [paths[i] for i in item.members],
+            "groups": [{"size": len(g.members), "photos": [paths[member(k)] for k in g.members],
+                        "mean_map": np.round(g.mean_map, 5).tolist()} for g in item.groups],
+            "parts": [{"share": round(p.share, 4), "present": round(p.present, 4),
+                       "other_classes": None if not np.isfinite(p.other_classes) else round(p.other_classes, 4),
+                       "area": round(p.area, 4), "photos": [paths[member(k)] for k in p.decides],
+                       "crops": [{"photo": paths[member(k)], "box": photo_box(box, [regions[member(k)]])}
+                                 for k, box in p.crops]} for p in item.parts],
+            "findings": [_finding_json(f, item, paths, regions) for f in item.findings],
+        })
+    return {"folder": str(result.folder), "model": result.model, "map": result.map, "classes": classes,
+            "failed": [{"path": str(p), "reason": why} for p, why in result.collected.failed],
+            "seconds": round(result.collected.seconds, 2)}
+
+
+def _finding_json(finding: fd.Finding, item: ClassAudit, paths: list[str], regions: list) -> dict:
+    members = [item.members[k] for k in finding.photos]
+    box = None if finding.box is None else photo_box(finding.box, [regions[i] for i in members] or regions[:1])
+    group = None
+    if finding.kind != "too_few" and item.groups:
+        counts = [len(set(g.members) & set(finding.photos)) for g in item.groups]
+        group = int(np.argmax(counts))
+    return {"kind": finding.kind, "share": None if finding.share is None else round(finding.share, 4), "box": box,
+            "photos": [paths[i] for i in members], "words": finding.words,
+            "elsewhere": None if finding.elsewhere is None else round(finding.elsewhere, 4), "group": group,
+            **finding.details}
