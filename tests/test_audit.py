@@ -100,6 +100,24 @@ def test_batched_class_rows_match_chefer_one_photo_at_a_time():
         assert np.allclose(got, expected, atol=1e-5)
 
 
+def test_batched_gradcam_matches_one_photo_at_a_time(tiny_checkpoint, photos):
+    """The audit's maps for a batch are the maps the window shows for each photo alone."""
+    from PIL import Image
+
+    from vit_gui.audit.evidence import Evidence, to_side
+    from vit_gui.explain.maps import MapSpec
+    from vit_gui.predict import Predictor
+
+    predictor = Predictor.from_file(tiny_checkpoint)
+    images = [Image.fromarray(photos[name]) for name in ("chelsea", "coffee", "rocket")]
+    for kind in ("gradcam", "class"):
+        found = Evidence(predictor, kind).batch(images, [3, 3, 3], [False] * 3)
+        for image, item in zip(images, found):
+            alone, _ = predictor.gradient_map(image, MapSpec(kind, class_index=3))
+            alone = to_side(torch.from_numpy(np.asarray(alone, np.float32))[None, None])[0, 0].numpy()
+            assert np.allclose(item.heat, alone / alone.sum(), atol=1e-4), kind
+
+
 def test_power_iteration_finds_the_first_component():
     torch.manual_seed(1)
     data = torch.randn(200, 30, dtype=torch.float64) * torch.linspace(3, 0.5, 30)  # a first component 3% ahead
@@ -179,7 +197,7 @@ def test_the_command_keeps_the_json_contract_and_lists_an_unreadable_photo(class
                               "--report", str(tmp_path / "report")], capsys)
     assert code == 1, err  # one photo could not be read: it is listed, the rest audited
     report = json.loads(out)
-    assert report["map"] == "class"
+    assert report["map"] == "gradcam"
     assert [f["path"].endswith("broken.jpg") for f in report["failed"]] == [True]
     assert report["failed"][0]["reason"]
     assert [c["name"] for c in report["classes"]] == ["cats", "things"]
@@ -206,6 +224,12 @@ def test_a_users_file_is_never_replaced_by_the_report(class_folder, tiny_checkpo
     assert (folder / "audit.html").read_text() == "my own notes"
     assert "vit-gui audit" in (folder / "audit-2.html").read_text()
     assert not list(folder.glob(".*part"))  # no half files left
+
+
+def test_the_class_evidence_map_can_be_chosen(class_folder, tiny_checkpoint, capsys):
+    code, out, _ = run_cli(["audit", str(class_folder), "--model", str(tiny_checkpoint), "--format", "json",
+                            "--map", "class"], capsys)
+    assert code == 1 and json.loads(out)["map"] == "class"
 
 
 def test_too_few_photos_in_a_class_are_said_to_be_too_few(tmp_path, photos, tiny_checkpoint, capsys):

@@ -82,7 +82,8 @@ def model_class_for(name: str, labels: tuple[str, ...]) -> int | None:
 
 
 def collect(predictor, folder: Folder, progress: Progress | None = None,
-            cancelled: Callable[[], bool] | None = None, seed: int = 0, batch: int = BATCH) -> Collected:
+            cancelled: Callable[[], bool] | None = None, seed: int = 0, batch: int = BATCH,
+            kind: str = "gradcam") -> Collected:
     """Run every photo once. With class folders and a classifier, the map explains the
     folder's class where the model has a class of that name, else the model's answer."""
     backbone = predictor.info.architecture.is_backbone
@@ -91,7 +92,7 @@ def collect(predictor, folder: Folder, progress: Progress | None = None,
                           "give a folder with one subfolder per class")
     labels_of_model = predictor.info.labels
     mapped = [model_class_for(name, labels_of_model) if not backbone else None for name in folder.classes]
-    evidence = Evidence(predictor)
+    evidence = Evidence(predictor, kind)
     rng = random.Random(seed)
     seen: dict[int, int] = {}  # class -> photos seen (reservoir sampling)
     held: dict[int, list[int]] = {}  # class -> indices of `kept` that hold tokens

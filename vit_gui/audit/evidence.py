@@ -1,10 +1,10 @@
 """What the audit keeps of each photo, computed once per batch: its map downsized to a
 fixed grid, its patch tokens on that grid, the model's answer and an estimate of the object.
 
-The map: for a model with classes, the class evidence map (Chefer et al.) of the class being
-audited, its gradients taken for a whole batch at once (photos in a batch do not interact,
-so the gradient of the sum of each photo's own logit is each photo's gradient); for a
-backbone, rollout from the model's own start block. The object estimate uses no new
+The map: for a model with classes, Grad-CAM (or the class evidence map of Chefer et al.) of
+the class being audited, its gradients taken for a whole batch at once (photos in a batch do
+not interact, so the gradient of the sum of each photo's own logit is each photo's
+gradient); for a backbone, rollout from the model's own start block. The object estimate uses no new
 weights: the first principal component of the photo's own final-norm patch tokens splits
 them in two (DINOv2's PCA foreground, Oquab et al. 2023, Fig. 1); the side that touches
 the photo's border less is taken as the object.
@@ -19,12 +19,18 @@ import torch
 import torch.nn.functional as F
 
 from vit_gui.explain.maps import MapSpec, compute_map
-from vit_gui.explain.photo_area import photo_patches, photo_region
+from vit_gui.explain.photo_area import photo_patches, photo_region, scale_over_photo
 from vit_gui.explain.rollout import row_to_grid
 
 #: every map and token grid is brought to SIDE x SIDE cells: 16 is the built-in DINOv2's own
 #: grid at 224 pixels, so its maps are kept at full detail; other models' grids are resampled
 SIDE = 16
+#: the maps the audit reads for a model with classes. Grad-CAM by default: on the planted logo
+#: it matched the class evidence map (benchmarks/results/planted.md: 0.457 against 0.462 of
+#: the map on the logo, no difference shown), and on the planted background it alone put the
+#: background class's evidence behind the object (benchmarks/results/audit.md); it also needs
+#: no attention matrices
+CLASSIFIER_MAPS = ("gradcam", "class")
 #: power iteration for the tokens' first principal component stops when successive
 #: vectors agree to this cosine, or after POWER_STEPS (tests: a component 3% ahead of the
 #: next is found to 1e-6)
@@ -44,11 +50,11 @@ class PhotoEvidence:
     tokens: np.ndarray | None = None  # (SIDE * SIDE, width) float16, final-norm patch tokens
 
 
-def map_name(predictor) -> str:
+def map_name(predictor, kind: str = "gradcam") -> str:
     """Which map the audit reads, as the JSON names it."""
     if predictor.info.architecture.is_backbone:
         return MapSpec("rollout", start_block=predictor.info.rollout_start_block).slug
-    return "class"
+    return kind
 
 
 def to_side(values: torch.Tensor) -> torch.Tensor:
@@ -109,6 +115,14 @@ def _border(photo: np.ndarray) -> np.ndarray:
     return border & photo
 
 
+def gradcam_values(activation: torch.Tensor, gradient: torch.Tensor, prefix: int) -> torch.Tensor:
+    """Grad-CAM for ViTs for a batch, as gradient_maps.gradcam computes it for one photo:
+    (B, N, D) activations and gradients at the last block's first LayerNorm -> (B, patches)."""
+    activation, gradient = activation[:, prefix:].double(), gradient[:, prefix:].double()
+    weights = gradient.mean(dim=1)  # per photo, one per channel
+    return torch.relu(torch.einsum("bpd,bd->bp", activation, weights))
+
+
 def class_rows(attn: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     """Chefer et al.'s class-token rows for a batch, (B, blocks, heads, N, N) each -> (B, N):
     rollout.class_relevance's recursion with the heads fused in float32 for all photos at
@@ -122,12 +136,16 @@ def class_rows(attn: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
 
 
 class Evidence:
-    """Runs the model on batches of photos and returns their PhotoEvidence."""
+    """Runs the model on batches of photos and returns their PhotoEvidence. `kind`: the map
+    for a classifier, "gradcam" (default) or "class"; a backbone's is always rollout."""
 
-    def __init__(self, predictor):
+    def __init__(self, predictor, kind: str = "gradcam"):
+        if kind not in CLASSIFIER_MAPS:
+            raise ValueError(f"the audit's map is one of {', '.join(CLASSIFIER_MAPS)}, got {kind!r}")
         self.predictor = predictor
         self.model = predictor.gradient_model
         self.backbone = predictor.info.architecture.is_backbone
+        self.kind = "rollout" if self.backbone else kind
         self.spec = MapSpec("rollout", start_block=predictor.info.rollout_start_block)
 
     def batch(self, images: list, classes: list[int | None], keep_tokens: list[bool]) -> list[PhotoEvidence]:
@@ -137,41 +155,49 @@ class Evidence:
         grid = self.model.grid_for(*pixels.shape[-2:])
         prefix = self.model.num_prefix_tokens
         kept = {}
-        hook = self.model.norm.register_forward_hook(lambda _m, _i, output: kept.__setitem__("x", output))
+        hooks = [self.model.norm.register_forward_hook(lambda _m, _i, output: kept.__setitem__("x", output)),
+                 self.model.blocks[-1].norm1.register_forward_hook(lambda _m, _i, output: kept.__setitem__("a", output))]
         try:
-            if self.backbone:
-                with torch.inference_mode():
-                    out = self.model(pixels, return_attention=True)
-                answers = [-1] * len(images)
-                attn = torch.stack(out.attentions, dim=1).float()
-                grads = None
-            else:
-                pixels.requires_grad_(True)
-                with torch.enable_grad():
-                    out = self.model(pixels, return_attention=True)
-                    answers = out.logits.argmax(dim=1).tolist()
-                    chosen = [answers[b] if c is None else c for b, c in enumerate(classes)]
-                    score = out.logits[torch.arange(len(images)), torch.tensor(chosen)].sum()
-                    grads = torch.autograd.grad(score, out.attentions)
-                attn = torch.stack([a.detach() for a in out.attentions], dim=1).float()
-                grads = torch.stack(grads, dim=1).float()
+            answers, rows = self._run(pixels, classes, kept)
         finally:
-            hook.remove()
+            for hook in hooks:
+                hook.remove()
         tokens = kept["x"].detach().float()[:, prefix:]
         width = tokens.shape[-1]
         tokens = to_side(tokens.transpose(1, 2).reshape(len(images), width, *grid))
         tokens = tokens.reshape(len(images), width, SIDE * SIDE).transpose(1, 2)
-        relevance = None if grads is None else class_rows(attn, grads)
         found = []
         for b, geometry in enumerate(geometries):
             photo_grid = photo_patches(geometry, grid, self.model.patch_size)
-            if grads is None:
-                grid_map = compute_map(attn[b], grid, self.spec, prefix, photo_grid)
+            if self.kind == "rollout":
+                grid_map = compute_map(rows[b], grid, self.spec, prefix, photo_grid)
+            elif self.kind == "class":
+                grid_map = row_to_grid(rows[b], grid, prefix, photo_grid)
             else:
-                grid_map = row_to_grid(relevance[b], grid, prefix, photo_grid)
+                grid_map = scale_over_photo(rows[b].reshape(grid).numpy(), photo_grid)
             found.append(self._reduce(np.asarray(grid_map, np.float32), photo_grid, geometry, tokens[b], answers[b],
                                       keep_tokens[b]))
         return found
+
+    def _run(self, pixels, classes, kept) -> tuple[list[int], torch.Tensor]:
+        """(answers, per photo: attentions for rollout, Chefer's rows, or Grad-CAM's patch values)."""
+        if self.kind == "rollout":
+            with torch.inference_mode():
+                out = self.model(pixels, return_attention=True)
+            return [-1] * len(pixels), torch.stack(out.attentions, dim=1).float()
+        pixels.requires_grad_(True)  # the weights are frozen: this makes the graph
+        with torch.enable_grad():
+            out = self.model(pixels, return_attention=self.kind == "class")
+            answers = out.logits.argmax(dim=1).tolist()
+            chosen = [answers[b] if c is None else c for b, c in enumerate(classes)]
+            # photos in a batch do not interact: the sum's gradient is each photo's own
+            score = out.logits[torch.arange(len(pixels)), torch.tensor(chosen)].sum()
+            if self.kind == "class":
+                grads = torch.autograd.grad(score, out.attentions)
+                attn = torch.stack([a.detach() for a in out.attentions], dim=1).float()
+                return answers, class_rows(attn, torch.stack(grads, dim=1).float())
+            (gradient,) = torch.autograd.grad(score, kept["a"])
+        return answers, gradcam_values(kept["a"].detach(), gradient, self.model.num_prefix_tokens)
 
     def _reduce(self, grid_map, photo_grid, geometry, tokens, answer, keep) -> PhotoEvidence:
         heat = to_side(torch.from_numpy(np.clip(grid_map, 0, None))[None, None].float())[0, 0].numpy()

@@ -35,9 +35,10 @@ class Audit:
 
 
 def audit(folder: Path, predictor, progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
-          seed: int = 0, batch: int = 8) -> Audit:
-    collected = collect(predictor, read_folder(folder), progress, cancelled, seed, batch)
-    return Audit(Path(folder), predictor.info.name, map_name(predictor), collected, analyse(collected, seed))
+          seed: int = 0, batch: int = 8, kind: str = "gradcam") -> Audit:
+    """`kind`: the map read for a model with classes (evidence.CLASSIFIER_MAPS)."""
+    collected = collect(predictor, read_folder(folder), progress, cancelled, seed, batch, kind)
+    return Audit(Path(folder), predictor.info.name, map_name(predictor, kind), collected, analyse(collected, seed))
 
 
 def analyse(collected: Collected, seed: int = 0) -> list[ClassAudit]:

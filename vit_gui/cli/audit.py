@@ -56,7 +56,7 @@ def run_audit(args) -> int:
             model_path = args.model or default_model_path()
             say(f"loading {model_path.name} on {args.device}")
             predictor = Predictor.from_file(model_path, args.device)
-            result = audit(args.folder, predictor, Progress(), batch=args.batch_size)
+            result = audit(args.folder, predictor, Progress(), batch=args.batch_size, kind=args.map_kind)
             report = json_safe(to_json(result))
             page = None
             if args.report is not None:

@@ -120,13 +120,16 @@ def _add_audit(commands) -> None:
                     "model's answer). For each class, its photos grouped by their maps (spectral clustering, as "
                     "SpRAy), the parts its evidence sits on (factorised patch features, as CRAFT) and findings "
                     "that say what was measured (the same spot, one small spot, outside the object), each with "
-                    "its photos. A model with classes is read by its class evidence map; a backbone by rollout.")
+                    "its photos. A model with classes is read by Grad-CAM (or --map class); a backbone by rollout.")
     audit.add_argument("folder", type=Path, metavar="FOLDER")
     audit.add_argument("--model", type=Path, help="checkpoint file (default: the installed default model)")
     audit.add_argument("--format", choices=("text", "json"), default="text",
                        help="text: the findings in words (default); json: the whole audit")
     audit.add_argument("--report", type=Path, metavar="DIR",
                        help="write DIR/audit.html, a page with the pictures embedded (opens in any browser)")
+    audit.add_argument("--map", dest="map_kind", choices=("gradcam", "class"), default="gradcam",
+                       help="the map read for a model with classes: Grad-CAM (default) or class evidence; a "
+                            "backbone is read by rollout from its own first block")
     audit.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     audit.add_argument("--batch-size", type=int, default=8, help="photos per model run (default: 8)")
 
