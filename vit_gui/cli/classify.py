@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vit_gui.cli.common import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, say, writable_folder
 from vit_gui.cli.output import OutputFailed, ResultsOutput, hold_lock, open_output, sigterm_as_interrupt
-from vit_gui.cli.parser import map_spec_from_args
+from vit_gui.cli.parser import MAP_PARAMETER_OPTIONS, map_spec_from_args
 from vit_gui.errors import VitGuiError
 
 
@@ -223,6 +223,8 @@ def _load(args, model_path: Path):
         predictor = Predictor.from_file(model_path, args.device, args.precision)
         if predictor.precision.name != "float32" or args.precision:
             say(f"runs in {predictor.precision.name}: {predictor.precision.reason}")
+        if args.map_kind is None and not any(getattr(args, p, None) is not None for p in MAP_PARAMETER_OPTIONS):
+            args.map_kind = predictor.info.default_map  # class evidence for a taught model
         spec = map_spec_from_args(args, predictor.info.rollout_start_block)
         arch = predictor.info.architecture
         spec.check_against(arch.depth, arch.num_heads, arch.num_classes)

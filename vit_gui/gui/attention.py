@@ -136,12 +136,19 @@ class AttentionView(ClassMapsMixin, TilesMixin, ExportRecipesMixin, QWidget):
             signal.connect(self._on_control_changed)
         self._update_enabled()
 
-    def set_model_shape(self, depth: int, heads: int, rollout_start_block: int = 0, has_classes: bool = True) -> None:
+    def set_model_shape(self, depth: int, heads: int, rollout_start_block: int = 0, has_classes: bool = True,
+                        default_map: str = "rollout") -> None:
         """Block and head selectors follow the loaded model; the rollout starts where the model
-        advises; the maps of a class are offered only by a model with classes."""
+        advises; the maps of a class are offered only by a model with classes; a model whose
+        default map is class evidence opens on it, for each photo's top class."""
         self.depth, self.heads = depth, heads
         self.controls.set_model_shape(depth, heads, rollout_start_block)
         self.controls.offer_class_maps(has_classes)
+        if has_classes and default_map == "class":
+            self.mode.blockSignals(True)
+            self.set_method("class")
+            self.mode.blockSignals(False)
+            self.class_index, self.follow_top = -1, True  # each photo's top class, when it comes
 
     # ---- content ----------------------------------------------------------------------------
     def show_item(self, display_image, prediction) -> None:

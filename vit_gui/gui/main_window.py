@@ -227,7 +227,7 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
         self.settings.set("model", self.loaded_model)
         self.model_panel.show_info(info, device, precision)
         self.attention.set_model_shape(info.architecture.depth, info.architecture.num_heads, info.rollout_start_block,
-                                       not info.architecture.is_backbone)
+                                       not info.architecture.is_backbone, info.default_map)
         self.top_k.setEnabled(not info.architecture.is_backbone)
         most = max(1, min(20, info.architecture.num_classes or 20))  # a 4-class model lists at most 4
         self.top_k.blockSignals(True)  # the user's own choice stays in the settings for the next model

@@ -334,6 +334,7 @@ def model_from_state(state: dict[str, torch.Tensor], arch: cfg.Architecture, sid
         labels=labels, layout=layout, source=str(sidecar.get("source", "")), license=str(sidecar.get("license", "")),
         warnings=warnings,
         rollout_start_block=cfg.parse_rollout_start(sidecar, arch.depth),
+        default_map=cfg.parse_default_map(sidecar, arch.num_classes > 0),
         precision=cfg.parse_precision(sidecar),
     )
     return LoadedModel(model, info)

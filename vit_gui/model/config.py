@@ -115,6 +115,7 @@ class ModelInfo:
     license: str = ""
     warnings: tuple[str, ...] = field(default=())
     rollout_start_block: int = 0  # 0-based: where this model's rollout is most telling by default
+    default_map: str = "rollout"  # the map shown first: "class" (evidence for the top class) for taught models
     precision: str = "float32"  # the format it runs in unless the user picks another (model/precision.py)
 
     def label(self, index: int) -> str:
@@ -269,6 +270,18 @@ def parse_rollout_start(sidecar: dict, depth: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= depth:
         _fail(sidecar, f"'rollout_start_block' must be a block number 1..{depth}, got {value!r}", "rollout_start_block")
     return value - 1
+
+
+#: the maps a sidecar may name as shown first (class evidence needs a model with classes)
+DEFAULT_MAPS = ("rollout", "class")
+
+
+def parse_default_map(sidecar: dict, has_classes: bool) -> str:
+    """`default_map`: "rollout" unless the sidecar says "class" (and the model has classes)."""
+    value = sidecar.get("default_map", "rollout")
+    if value not in DEFAULT_MAPS:
+        _fail(sidecar, f"'default_map' must be \"rollout\" or \"class\", got {value!r}", "default_map")
+    return value if has_classes else "rollout"
 
 
 def parse_precision(sidecar: dict) -> str:

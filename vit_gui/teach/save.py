@@ -51,6 +51,9 @@ def taught_sidecar(base_path: Path, base_info, base_digest: str, classes: list[s
         "interpolation": prep.interpolation,
         "resize_mode": prep.resize_mode,
         "rollout_start_block": base_info.rollout_start_block + 1,
+        # class evidence found a planted logo that decided a taught probe better than the
+        # rollout did (benchmarks/results/planted-checks.md): shown first for taught models
+        "default_map": "class",
         "source": f"{base_info.name}, taught new classes with vit-gui",
         "license": base_info.license,
         "taught": {
