@@ -64,9 +64,13 @@ def test_evidence_outside_the_object():
     objects[:, 5:11, 5:11] = True  # the object in the middle
     background = np.stack([blob(*rng.choice([1.5, 13.5], 2)) for _ in range(20)])  # evidence in the corners
     on_object = np.stack([blob(*rng.uniform(6, 9, 2)) for _ in range(20)])
-    finding = fd.outside_object("cow", background, objects, on_object, objects)
+    photos = np.ones((20, SIDE, SIDE), bool)
+    finding = fd.outside_object("cow", background, objects, photos, on_object, objects, photos)
     assert finding is not None and finding.share == 1.0 and "outside the main object" in finding.words
-    assert fd.outside_object("horse", on_object, objects, background, objects) is None
+    assert fd.outside_object("horse", on_object, objects, photos, background, objects, photos) is None
+    touching = objects.copy()
+    touching[:, :, 0:11] = True  # an "object" that runs into the border does not stand out
+    assert fd.outside_object("cow", background, touching, photos, on_object, objects, photos) is None
 
 
 def test_too_few_photos_say_so():

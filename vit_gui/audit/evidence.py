@@ -79,7 +79,7 @@ def object_estimate(tokens: torch.Tensor, photo: np.ndarray) -> np.ndarray:
     positive[inside.numpy()] = side
     positive = positive.reshape(SIDE, SIDE)
     negative = photo & ~positive
-    border = _border(photo)
+    border = border_cells(photo)
 
     def touching(mask):
         return (mask & border).sum() / max(border.sum(), 1)
@@ -105,7 +105,7 @@ def first_component(centred: torch.Tensor, steps: int = POWER_STEPS) -> torch.Te
     return vector
 
 
-def _border(photo: np.ndarray) -> np.ndarray:
+def border_cells(photo: np.ndarray) -> np.ndarray:
     """The photo's outermost ring of cells."""
     rows, cols = np.nonzero(photo)
     border = np.zeros_like(photo)

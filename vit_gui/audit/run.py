@@ -45,7 +45,9 @@ def analyse(collected: Collected, seed: int = 0) -> list[ClassAudit]:
     """Every class that has photos, in the order of `collected.classes`."""
     labels = np.array(collected.labels, int)
     heats = np.stack([e.heat for e in collected.evidence]) if collected.evidence else np.zeros((0, SIDE, SIDE))
-    objects = np.stack([e.object for e in collected.evidence]) if collected.evidence else np.zeros((0, SIDE, SIDE), bool)
+    empty = np.zeros((0, SIDE, SIDE), bool)
+    objects = np.stack([e.object for e in collected.evidence]) if collected.evidence else empty
+    photos = np.stack([e.photo for e in collected.evidence]) if collected.evidence else empty
     audits = []
     for c, name in enumerate(collected.classes):
         members = np.flatnonzero(labels == c).tolist()
@@ -59,7 +61,8 @@ def analyse(collected: Collected, seed: int = 0) -> list[ClassAudit]:
         parts, sampled = _parts(collected, labels, c, members, seed)
         spot = fd.same_spot(name, heats[members], heats[rest])
         found = [spot or fd.small_spot(name, heats[members], heats[rest]),
-                 fd.outside_object(name, heats[members], objects[members], heats[rest], objects[rest]),
+                 fd.outside_object(name, heats[members], objects[members], photos[members], heats[rest], objects[rest],
+                                   photos[rest]),
                  fd.own_part(name, parts, sampled)]
         audits.append(ClassAudit(name, members, groups, parts, [f for f in found if f is not None]))
     return audits
