@@ -94,16 +94,18 @@ def clean(root: Path, photos: dict, split: list[list[str]], per_photo: int, seed
     """One class per list of photo names, made of those photos' plain crops: classes that
     differ by their pictures, nothing planted."""
     folder = KnownFolder(Path(root), [f"class{c}" for c in range(len(split))])
-    crops = _plain_crops({name: photos[name] for group in split for name in group}, per_photo, seed)
+    chosen = sorted(name for group in split for name in group)  # the same crops whatever the split
+    crops = _plain_crops({name: photos[name] for name in chosen}, per_photo, seed)
     for k, scene in enumerate(crops):
         c = next(c for c, group in enumerate(split) if scene.photo in group)
         _save(folder, f"class{c}", k, scene.image, scene.photo)
     return folder
 
 
-def teach_probe(predictor, base_path: Path, folder: KnownFolder):
+def teach_probe(predictor, base_path: Path, folder: KnownFolder, known_features: dict | None = None):
     """A probe taught on the folder's own photos with the backbone's class-token features:
-    the classifier whose decisions the audit reads. Returns (Predictor, training accuracy)."""
+    the classifier whose decisions the audit reads. Returns (Predictor, training accuracy).
+    `known_features`: file name -> feature, for photos already seen (a benchmark reuses them)."""
     from vit_gui.images import load_image
     from vit_gui.predict import Predictor
     from vit_gui.teach.data import read_class_folders
@@ -111,8 +113,12 @@ def teach_probe(predictor, base_path: Path, folder: KnownFolder):
     from vit_gui.teach.save import taught_model, taught_sidecar
 
     data = read_class_folders([folder.root])
-    features = np.stack([p.features for i in range(0, len(data.items), 8)
-                         for p in predictor.predict([load_image(path).image for path, _ in data.items[i:i + 8]])])
+    known_features = {} if known_features is None else known_features
+    todo = [path for path, _ in data.items if path.name not in known_features]
+    for i in range(0, len(todo), 8):
+        for path, prediction in zip(todo[i:i + 8], predictor.predict([load_image(p).image for p in todo[i:i + 8]])):
+            known_features[path.name] = prediction.features
+    features = np.stack([known_features[path.name] for path, _ in data.items])
     labels = np.array([label for _, label in data.items])
     probe = train_probe(features, labels, features, labels, len(data.classes))
     sidecar = taught_sidecar(base_path, predictor.info, "audit", data.classes, {}, "audit")
