@@ -273,3 +273,24 @@ def test_cancel_stops_between_batches_and_writes_nothing(class_folder, tiny_chec
         audit(class_folder, Predictor.from_file(tiny_checkpoint),
               progress=lambda done, total, left: heard.append((done, total, left)), cancelled=lambda: len(heard) >= 1)
     assert heard[0][0] == 8 and heard[0][1] == 25 and heard[0][2] > 0  # the time left was said
+
+
+def test_any_photos_are_grouped_by_the_models_answer(photo_folder, tiny_checkpoint, capsys):
+    """No class folders: each photo goes to the class the model answers; three photos are too
+    few to tell for whichever classes they land in."""
+    from vit_gui.predict import Predictor
+
+    code, out, _ = run_cli(["audit", str(photo_folder), "--model", str(tiny_checkpoint), "--format", "json"], capsys)
+    report = json.loads(out)
+    assert code == 0
+    answers = {}
+    from vit_gui.images import load_image
+
+    predictor = Predictor.from_file(tiny_checkpoint)
+    for item in report["classes"]:
+        for path in item["photos"]:
+            answers[path] = item["name"]
+            [prediction] = predictor.predict([load_image(path).image], top_k=1)
+            assert prediction.top[0].label == item["name"]
+        assert [f["kind"] for f in item["findings"]] == ["too_few"]
+    assert len(answers) == 3
