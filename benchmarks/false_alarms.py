@@ -217,8 +217,9 @@ def summarise(rows: list[dict], args, seconds: float, per_forward: float) -> lis
              f"{len(rows)} checks (map x protocol x model kind). Curves of {args.steps} steps (the app draws 10 and "
              f"judges a map at every other point: these 5), copies moved over the map's mirror tiling, up to {args.copies} moved copies, alpha 0.05, checking "
              f"stopped once p could no longer reach 0.05 (same verdict as with every copy). Models: {MODELS[args.model]}. "
-             f"{seconds / 60:.1f} minutes, {per_forward * 1000:.0f} ms a forward pass. "
-             f"Revision {git_revision()}; CPU features: {cpu_features()}.", "",
+             + (f"{seconds / 60:.1f} minutes, {per_forward * 1000:.0f} ms a forward pass. " if seconds == seconds else
+                "Tables written from the stored rows (--report-only). ")
+             + f"Revision {git_revision()}; CPU features: {cpu_features()}.", "",
              "| model kind | protocol | noise kind | n | called faithful | rate | 95% interval | old rule: faithful or partly |",
              "|---|---|---|---|---|---|---|---|"]
     groups = [(m, p, k) for m in ("backbone", "classifier") for p in PROTOCOLS + ("all",) for k in KINDS + ("all",)]
@@ -264,7 +265,14 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=0, help="first map number: > 0 adds to an earlier run's rows")
     parser.add_argument("--kinds", default=",".join(KINDS), help="noise kinds, in turn")
     parser.add_argument("--stem", default="", help="results file name (default false-alarms[-tiny])")
+    parser.add_argument("--report-only", action="store_true", help="write the tables from the stored rows only")
     args = parser.parse_args()
+    if args.report_only:
+        stem = args.stem or "false-alarms" + ("-tiny" if args.model == "tiny" else "")
+        rows = [json.loads(line) for line in (RESULTS / f"{stem}.jsonl").read_text().splitlines()]
+        write_results(stem, "Noise maps called faithful (issue #29, item 1)", summarise(rows, args, float("nan"),
+                                                                                         float("nan")))
+        return
     started = time.perf_counter()
     pictures = photos()
     if args.model == "tiny":

@@ -39,8 +39,13 @@ def words(report: dict) -> str:
 def run_audit(args) -> int:
     """Exit codes: 0 every photo audited, 1 some photos could not be read (each listed with
     its reason), 2 nothing could run, 130 interrupted (nothing written)."""
-    from vit_gui.audit.collect import AuditCancelled
-    from vit_gui.audit.run import audit, to_json
+    try:
+        from vit_gui.audit.collect import AuditCancelled
+        from vit_gui.audit.run import audit, to_json
+    except ImportError as exc:  # the packaged app leaves scipy and scikit-learn out (build.spec)
+        say(f"error: the audit needs scikit-learn and scipy, which this copy of vit-gui does not carry ({exc}); "
+            "install vit-gui with pip (README) to audit folders")
+        return EXIT_CANNOT_RUN
     from vit_gui.cli.output import sigterm_as_interrupt
     from vit_gui.model.catalog import default_model_path
     from vit_gui.predict import Predictor
