@@ -36,9 +36,9 @@ def noise_rate() -> str:
     """What this test does with maps made of noise, as measured (no more is claimed)."""
     from vit_gui.explain.faithfulness import FALSE_ALARMS
 
-    (rough, rough_n), (smooth, smooth_n) = FALSE_ALARMS["rough"], FALSE_ALARMS["smooth"]
-    return (f"Measured on maps made of noise, this test called {rough / rough_n:.0%} of rough ones and "
-            f"{smooth / smooth_n:.0%} of smooth ones faithful: evidence, not proof.")
+    rates = [f"{round(100 * hits / n)} in 100 {kind}" for kind, (hits, n) in FALSE_ALARMS.items()]
+    return (f"Measured on maps made of noise, this test called faithful {', '.join(rates[:-1])} and {rates[-1]}: "
+            "evidence, not proof.")
 
 
 def faithfulness_sentence(result, label: str = "") -> str:

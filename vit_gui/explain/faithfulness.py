@@ -8,7 +8,7 @@ around the photo, and SaCo, for one photo.
 - The baseline is the map's own values moved around the photo (`moved_copies`): same grain,
   same smoothness, same removal pipeline. The map is "faithful" when its statistic beats
   that many moved copies that the p-value is at most ALPHA. Rough noise maps are called
-  faithful at most about ALPHA of the time; smooth ones more often (measured: FALSE_ALARMS).
+  faithful less than ALPHA of the time, noise in blotches a patch wide more often (FALSE_ALARMS).
 - SaCo (Wu et al., CVPR 2024): the photo's patches in ten groups by the map's value; each
   group removed alone; every pair of groups whose salience and effect disagree in order
   counts against the map, weighted by their salience difference: +1 is a perfect ordering,
@@ -44,7 +44,9 @@ MEASURES = {"log-odds": "the class's log-odds, log p - log(1 - p)",
             "cosine": "the cosine of the photo's embedding to the unaltered photo's"}
 #: noise maps called faithful / checked, by kind of noise, on the built-in backbone and a probe on
 #: it: benchmarks/false_alarms.py, benchmarks/results/false-alarms.md (smooth noise exceeds ALPHA)
-FALSE_ALARMS = {"rough": (3, 210), "smooth": (32, 420)}  # 105 maps, 5 photos, 3 protocols, 2 kinds
+#: 140 maps on 5 photos, 3 protocols, 2 kinds: blotches of about one patch pass more than ALPHA
+FALSE_ALARMS = {"speckled maps": (7, 300), "maps with broad blotches": (12, 270),
+                "maps with blotches a patch wide": (31, 270)}
 
 
 def log_odds(logits: torch.Tensor, index: int) -> torch.Tensor:
