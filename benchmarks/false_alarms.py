@@ -266,6 +266,8 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(KINDS), help="noise kinds, in turn")
     parser.add_argument("--stem", default="", help="results file name (default false-alarms[-tiny])")
     parser.add_argument("--report-only", action="store_true", help="write the tables from the stored rows only")
+    parser.add_argument("--moves-per-map", action="store_true",
+                        help="draw each map's moves afresh (seeded by the map too), not once per photo and protocol")
     args = parser.parse_args()
     if args.report_only:
         stem = args.stem or "false-alarms" + ("-tiny" if args.model == "tiny" else "")
@@ -311,6 +313,10 @@ def main() -> None:
                 for protocol in PROTOCOLS:
                     judge = judges[name, protocol]
                     grid_map = noise_map(kind, judge.photo, 1000 * index + number)
+                    if args.moves_per_map:
+                        from vit_gui.explain import moved_copies as mc
+
+                        judge.moves = mc.draw_moves(judge.photo, args.copies, judge.seed ^ (1000 * index + number + 1))
                     for model, figures in check(judge, grid_map, old[name, protocol]).items():
                         row = {"photo": name, "map": f"{kind}#{number}", "protocol": protocol, "model": model,
                                **figures}

@@ -137,6 +137,11 @@ def test_moved_copies_are_seeded_by_the_photo_the_class_and_the_protocol(constru
     noise = np.random.default_rng(0).random((4, 4))
     one, two = first.judge(noise), again.judge(noise)
     np.testing.assert_array_equal(one.copies.deletion, two.copies.deletion)
+    # each map meets moves drawn for it (seeded by its values too): one photo's draw no longer
+    # decides every map's verdict on it (noise passed 11.5% of the time so, 5.0% drawn per map)
+    other = np.random.default_rng(1).random((4, 4))
+    assert first.moves_for(noise) == again.moves_for(noise) != first.moves_for(other)
+    assert len(set(first.moves_for(other))) == RANDOM_ORDERS and (0, 0, 0) not in first.moves_for(other)
     assert Judge(constructed, image, class_index=0).seed != first.seed
     assert Judge(constructed, image, "mean", class_index=1).seed != first.seed
     assert Judge(constructed, Image.fromarray(255 - np.asarray(image)), class_index=1).seed != first.seed

@@ -4,9 +4,9 @@ A map's own values, shifted around the photo's patch grid and transposed (on a s
 keep their grain and their smoothness: only *where* the values lie changes. A shift runs over
 the map tiled with mirror images of itself (period twice the photo's height and width), so a
 copy never has a seam: wrapping round like a torus put a smooth map's far edges side by side,
-a cliff no real map has. (That was not why smooth noise passes too often: wrapped, mirrored
-and seamless look-alike baselines called the same noise maps faithful; see
-benchmarks/results/false-alarms.md.) Each copy goes through exactly the same removal as the map (patch order, or bilinear
+a cliff no real map has. (That was not why smooth noise passed too often: wrapped, mirrored
+and seamless look-alike baselines called the same noise maps faithful. One draw of moves
+shared by every map of a photo was: faithfulness.Judge.moves_for.) Each copy goes through exactly the same removal as the map (patch order, or bilinear
 upsampling and pixel thresholding for the black-out), so single pixels are never compared with
 connected regions (issue #29, item 2).
 
