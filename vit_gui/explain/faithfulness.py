@@ -44,11 +44,10 @@ MEASURES = {"log-odds": "the class's log-odds, log p - log(1 - p)",
             "cosine": "the cosine of the photo's embedding to the unaltered photo's"}
 #: noise maps called faithful / checked, by kind of noise, on the built-in backbone and a probe on
 #: it: benchmarks/false_alarms.py, benchmarks/results/false-alarms.md (smooth noise exceeds ALPHA)
-#: noise maps called faithful / checked (5 photos, 3 protocols, 2 model kinds): speckled and broad
-#: blotches measured with one draw of moves per photo (false-alarms.md), blotches a patch wide with
-#: moves drawn per map as the check now does (false-alarms-per-map.md; 31 of 270 with one draw)
-FALSE_ALARMS = {"speckled maps": (7, 300), "maps with broad blotches": (12, 270),
-                "maps with blotches a patch wide": (9, 180)}
+#: noise maps called faithful / checked (5 photos, 3 protocols, 2 model kinds), moves drawn per
+#: map as the check does: false-alarms-drawn-per-map.md and false-alarms-per-map.md
+FALSE_ALARMS = {"speckled maps": (1, 90), "maps with broad blotches": (2, 90),
+                "maps with blotches a patch wide": (12, 270)}
 
 
 def log_odds(logits: torch.Tensor, index: int) -> torch.Tensor:

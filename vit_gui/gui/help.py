@@ -80,8 +80,8 @@ the model's confidence (for a model without classes: how much the photo still lo
 to the model); hiding the least important parts first should change little. For a model with
 classes it follows the class's log-odds, which does not flatten out as a probability near 100%
 does. It then does the same with up to 19 copies of the map itself, moved around the photo: the
-map is called faithful only when it beats all of them. Measured on maps made of noise, 2 in 100
-speckled ones, 4 in 100 with broad blotches and 5 in 100 with blotches a patch wide still pass:
+map is called faithful only when it beats all of them. Measured on maps made of noise, 1 in 100
+speckled ones, 2 in 100 with broad blotches and 4 in 100 with blotches a patch wide still pass:
 a verdict is evidence, not proof.</li>
 <li>How parts are hidden can change the verdict, so you choose it and it is always named:
 left out of what the model reads (<i>token drop</i>), painted grey (<i>mean fill</i>), or painted
