@@ -144,7 +144,7 @@ def old_rule(fractions, curve, random_curves) -> bool:
         aucs) > 1 else bool(np.nan)
 
 
-def check(judge, grid_map, old_random) -> dict:
+def check(judge, grid_map, old_random, per_photo: bool = False) -> dict:
     """Both kinds' p-values (sequential, as Judge.judge), and the old rule's verdicts."""
     import numpy as np
 
@@ -157,9 +157,10 @@ def check(judge, grid_map, old_random) -> dict:
 
     own = judge.both_curves(grid_map)
     mine = statistic(own)
-    stop, seen, done = mc.stop_at(len(judge.moves), judge.alpha), [], np.zeros(len(mine), bool)
+    moves = judge.moves if per_photo else judge.moves_for(grid_map)
+    stop, seen, done = mc.stop_at(len(moves), judge.alpha), [], np.zeros(len(mine), bool)
     compared = np.zeros(len(mine), int)
-    for move in judge.moves:
+    for move in moves:
         seen.append(statistic(judge.both_curves(judge.moved(grid_map, move))))
         compared[~done] += 1
         for k in range(len(mine)):
@@ -170,7 +171,7 @@ def check(judge, grid_map, old_random) -> dict:
     out = {}
     for k, kind in enumerate(("backbone", "classifier")):
         at_least = mc.at_least_as_good(mine[k], np.array(seen)[: compared[k], k])
-        p = mc.p_value(at_least, int(compared[k]), len(judge.moves), judge.alpha)
+        p = mc.p_value(at_least, int(compared[k]), len(moves), judge.alpha)
         scores = own[..., k] if kind == "backbone" else 1 / (1 + np.exp(-own[..., k]))  # the old rule: probability
         rand = old_random[..., k] if kind == "backbone" else 1 / (1 + np.exp(-old_random[..., k]))
         out[kind] = {"statistic": float(mine[k]), "p_value": p, "copies_compared": int(compared[k]),
@@ -266,8 +267,9 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(KINDS), help="noise kinds, in turn")
     parser.add_argument("--stem", default="", help="results file name (default false-alarms[-tiny])")
     parser.add_argument("--report-only", action="store_true", help="write the tables from the stored rows only")
-    parser.add_argument("--moves-per-map", action="store_true",
-                        help="draw each map's moves afresh (seeded by the map too), not once per photo and protocol")
+    parser.add_argument("--moves-per-photo", action="store_true",
+                        help="one draw of moves per photo and protocol for every map (the check before f3548e3); "
+                             "default: each map's own, as the check draws them (Judge.moves_for)")
     args = parser.parse_args()
     if args.report_only:
         stem = args.stem or "false-alarms" + ("-tiny" if args.model == "tiny" else "")
@@ -313,11 +315,7 @@ def main() -> None:
                 for protocol in PROTOCOLS:
                     judge = judges[name, protocol]
                     grid_map = noise_map(kind, judge.photo, 1000 * index + number)
-                    if args.moves_per_map:
-                        from vit_gui.explain import moved_copies as mc
-
-                        judge.moves = mc.draw_moves(judge.photo, args.copies, judge.seed ^ (1000 * index + number + 1))
-                    for model, figures in check(judge, grid_map, old[name, protocol]).items():
+                    for model, figures in check(judge, grid_map, old[name, protocol], args.moves_per_photo).items():
                         row = {"photo": name, "map": f"{kind}#{number}", "protocol": protocol, "model": model,
                                **figures}
                         rows.append(row)

@@ -61,3 +61,15 @@ def taught_in_window(qtbot, model, folders, finetune=False, timeout=60_000):
     teach.start_teaching()
     qtbot.waitUntil(lambda: teach.result is not None or teach.status.text().startswith("not taught"), timeout=timeout)
     return teach
+
+
+def open_check(qtbot, tmp_path, model, photo):
+    """The main window with `photo` shown and "Can I trust this map?" just clicked:
+    (window, map view, check window), the check under way."""
+    window = make_window(qtbot, tmp_path / "s.ini", model)
+    drop(window, paths=[photo])
+    wait_idle(qtbot, window)
+    view = window.attention
+    wait_map(qtbot, view)
+    view.check.click()
+    return window, view, window.checks.window

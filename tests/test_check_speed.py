@@ -124,15 +124,9 @@ def test_the_cli_says_how_far_the_check_has_gone(tiny_checkpoint, photo_folder, 
 
 
 def test_the_window_shows_the_share_done_and_the_time_left(qtbot, tmp_path, tiny_checkpoint, photo_folder):
-    from gui_helpers import drop, make_window, wait_idle, wait_map
+    from gui_helpers import open_check
 
-    window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
-    drop(window, paths=[photo_folder / "coffee.png"])
-    wait_idle(qtbot, window)
-    view = window.attention
-    wait_map(qtbot, view)
-    view.check.click()
-    check = window.checks.window
+    window, view, check = open_check(qtbot, tmp_path, tiny_checkpoint, photo_folder / "coffee.png")
     seen = []
     window.worker.check_progress.connect(lambda words, permille: seen.append((words, permille)))
     assert check.progress.maximum() == 1000  # a share done, not a busy bar

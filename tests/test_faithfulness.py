@@ -284,15 +284,9 @@ def test_cli_checks_a_backbones_map_by_its_embedding(tmp_path, photo_folder, cap
 
 def test_the_check_window_judges_the_shown_map_and_can_be_cancelled(qtbot, tmp_path, tiny_checkpoint,
                                                                      photo_folder, monkeypatch):
-    from gui_helpers import drop, make_window, wait_idle, wait_map
+    from gui_helpers import open_check
 
-    window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
-    drop(window, paths=[photo_folder / "coffee.png"])
-    wait_idle(qtbot, window)
-    view = window.attention
-    wait_map(qtbot, view)
-    view.check.click()
-    check = window.checks.window
+    window, view, check = open_check(qtbot, tmp_path, tiny_checkpoint, photo_folder / "coffee.png")
     assert check.isVisible() and check.busy and check.protocol_name() == "drop"
     qtbot.waitUntil(lambda: not check.busy, timeout=60_000)
     assert not check.plot.pixmap().isNull(), check.status.text()
