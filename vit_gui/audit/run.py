@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from vit_gui.audit import findings as fd
-from vit_gui.audit.collect import Collected, Progress, collect, read_folder
+from vit_gui.audit.collect import Collected, Folder, Progress, collect, read_folder
 from vit_gui.audit.evidence import SIDE, map_name
 from vit_gui.audit.groups import Group, group_maps
 from vit_gui.audit.parts import OTHER_PHOTOS, Part, find_parts
@@ -34,11 +34,16 @@ class Audit:
     classes: list[ClassAudit]
 
 
-def audit(folder: Path, predictor, progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
-          seed: int = 0, batch: int = 8, kind: str = "gradcam") -> Audit:
-    """`kind`: the map read for a model with classes (evidence.CLASSIFIER_MAPS)."""
-    collected = collect(predictor, read_folder(folder), progress, cancelled, seed, batch, kind)
-    return Audit(Path(folder), predictor.info.name, map_name(predictor, kind), collected, analyse(collected, seed))
+def audit(folder: Path | Folder, predictor, progress: Progress | None = None,
+          cancelled: Callable[[], bool] | None = None, seed: int = 0, batch: int = 8, kind: str = "gradcam",
+          root: Path | None = None) -> Audit:
+    """`folder`: a folder to read, or photos already read (the Teach window's, as a Folder,
+    with `root` naming where they came from). `kind`: the map read for a model with classes
+    (evidence.CLASSIFIER_MAPS)."""
+    source = folder if isinstance(folder, Folder) else read_folder(folder)
+    collected = collect(predictor, source, progress, cancelled, seed, batch, kind)
+    where = Path(root) if root is not None else Path(folder) if not isinstance(folder, Folder) else Path()
+    return Audit(where, predictor.info.name, map_name(predictor, kind), collected, analyse(collected, seed))
 
 
 def analyse(collected: Collected, seed: int = 0) -> list[ClassAudit]:
