@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from vit_gui.gui.attention import AttentionView
+from vit_gui.gui.audit_launcher import ShortcutChecks
 from vit_gui.gui.check_controller import CheckController
 from vit_gui.gui.drop_zone import DropHint
 from vit_gui.gui.map_jobs import MapJobs
@@ -164,6 +165,8 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
         self.worker.attentions_ready.connect(self.on_attentions_ready)
         self.worker.cuda_status.connect(self.on_cuda_status)
         self.checks = CheckController(self, self.attention, self.worker, self._shown_photo, self._label_of)
+        self.shortcut_checks = ShortcutChecks(self, lambda: (self.loaded_model, self.model_panel.current_device()),
+                                              self.add_paths, self.results.select_key, self.status)
 
     def _shown_photo(self):
         """(key, source, name) of the photo shown, or None."""

@@ -47,6 +47,7 @@ THUMBS_PER_CLASS = 3
 
 class TeachWindow(QDialog):
     model_saved = Signal(str)  # path of the saved model
+    show_photos = Signal(list)  # paths a shortcut finding concerns, for the main list
     start = Signal(object, str, str, float, str)
 
     def __init__(self, base_path: str | None, device: str = "cpu", parent=None):
@@ -57,6 +58,7 @@ class TeachWindow(QDialog):
         self.folders: list[Path] = []
         self.result = None
         self.trials: list[dict] = []
+        self.shortcuts = None  # the shortcut check window, once asked for
         self._build()
         self._start_worker()
 
@@ -108,6 +110,10 @@ class TeachWindow(QDialog):
         self.hardest_title = plain_label("")
         self.save = QPushButton("Save as a model")
         self.save.setEnabled(False)
+        self.check_shortcuts = QPushButton("Check for shortcuts…")
+        self.check_shortcuts.setToolTip("before saving: is it right for the right reason? Looks at what it used in "
+                                        "every photo it was taught with (a logo, the background, …)")
+        self.check_shortcuts.setEnabled(False)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -149,6 +155,7 @@ class TeachWindow(QDialog):
         splitter.setSizes([300, 900])
         bottom = QHBoxLayout()
         bottom.addStretch()
+        bottom.addWidget(self.check_shortcuts)
         bottom.addWidget(self.save)
         layout = QVBoxLayout(self)
         layout.addWidget(splitter, 1)
@@ -159,6 +166,7 @@ class TeachWindow(QDialog):
         self.train.clicked.connect(self.start_teaching)
         self.cancel.clicked.connect(self.cancel_teaching)
         self.save.clicked.connect(self.save_model)
+        self.check_shortcuts.clicked.connect(self.check_for_shortcuts)
         if not self.base_path:
             self.status.setText("Load a model in the main window first: the classes are taught on top of it.")
 
@@ -236,6 +244,7 @@ class TeachWindow(QDialog):
         self.trials.clear()
         self.result = None
         self.save.setEnabled(False)
+        self.check_shortcuts.setEnabled(False)
         self.train.setEnabled(False)
         self.cancel.setEnabled(True)
         self.status.setText("reading the photos…")
@@ -271,6 +280,7 @@ class TeachWindow(QDialog):
         self.result = result
         self.show_report(result)
         self.save.setEnabled(True)
+        self.check_shortcuts.setEnabled(True)
         self.status.setText("taught: look at the report, then save it as a model")
 
     def show_report(self, result: TeachResult) -> None:
@@ -327,7 +337,27 @@ class TeachWindow(QDialog):
         self.save.setEnabled(False)
         self.model_saved.emit(str(path))
 
+    @Slot()
+    def check_for_shortcuts(self) -> None:
+        """The shortcut check on every photo it was taught with, by the taught model in memory."""
+        from vit_gui.audit.collect import Folder
+        from vit_gui.gui.audit_window import AuditWindow
+
+        if self.shortcuts is not None:
+            self.shortcuts.done(0)
+        data = self.result.taught.dataset
+        photos = Folder([path for path, _ in data.items], [label for _, label in data.items], list(data.classes))
+        where = self.folders[0] if len(self.folders) == 1 else None
+        self.shortcuts = AuditWindow(photos, self.result.model, self.device,
+                                     f"the {len(data.items)} photos taught" + (f" from {where.name}" if where else ""),
+                                     self)
+        self.shortcuts.show_photos.connect(self.show_photos)
+        self.shortcuts.show()
+        self.shortcuts.run()
+
     def done(self, result: int) -> None:
+        if self.shortcuts is not None:
+            self.shortcuts.done(0)
         self.worker.cancel()
         stop_worker_thread(self.thread)
         super().done(result)

@@ -54,7 +54,7 @@ class TeachWorker(QObject):
             model = Predictor(taught_model(Path(base_path), predictor.info, taught.probe, sidecar,
                                            taught.tuned_state), device)
             maps = self._hardest_maps(model, taught)
-            self.finished.emit(TeachResult(taught, predictor.info, maps, confusion_png(taught.report)), "")
+            self.finished.emit(TeachResult(taught, predictor.info, maps, confusion_png(taught.report), model), "")
         except Exception as exc:  # noqa: BLE001 - the window says what went wrong, the app lives on
             self.finished.emit(None, str(exc) or type(exc).__name__)
 
@@ -84,3 +84,4 @@ class TeachResult:
     base_info: object  # the base model's ModelInfo, for saving
     maps: list  # (overlay, caption) of the hardest photos
     confusion_png: bytes
+    model: object = None  # the taught model in memory (a Predictor), for the shortcut check before saving

@@ -22,6 +22,8 @@ class MenusMixin:
         self.legend_action.setChecked(True)
         self._action(file_menu, "Export results as &CSV…", self.export_csv_dialog, "Ctrl+Shift+E")
         file_menu.addSeparator()
+        self._action(file_menu, "Check a folder for s&hortcuts…", lambda: self.shortcut_checks.choose_folder())
+        file_menu.addSeparator()
         self._action(file_menu, "C&lear results", self.clear_results)
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         model_menu = self.menuBar().addMenu("&Model")

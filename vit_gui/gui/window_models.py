@@ -85,6 +85,7 @@ class ModelsMixin:
 
         self.teach_window = TeachWindow(self.loaded_model, self.model_panel.current_device(), self)
         self.teach_window.model_saved.connect(self.on_model_taught)
+        self.teach_window.show_photos.connect(self.shortcut_checks.show_in_list)
         self.teach_window.show()
 
     @Slot(str)

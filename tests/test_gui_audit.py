@@ -1,0 +1,151 @@
+"""The shortcut check in the window (issue #30): File > "Check a folder for shortcuts…", the
+Teach window's "Check for shortcuts…" on the model in memory, pictures first, a finding's
+photos opened in the main list, Cancel, the web page; and the pictures themselves, headless."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vit_gui.audit.pictures import ClassPictures, FindingPicture, Photos, draw, typical
+
+
+@pytest.fixture
+def class_folder(tmp_path, photos):
+    """Two class folders of real photo crops (12 each)."""
+    root = tmp_path / "data"
+    rng = np.random.default_rng(1)
+    for name, sources in (("cats", ("chelsea", "astronaut")), ("things", ("coffee", "rocket"))):
+        (root / name).mkdir(parents=True)
+        for k in range(12):
+            pixels = photos[sources[k % 2]]
+            side = int(min(pixels.shape[:2]) * rng.uniform(0.5, 0.9))
+            y, x = rng.integers(0, pixels.shape[0] - side), rng.integers(0, pixels.shape[1] - side)
+            Image.fromarray(pixels[y:y + side, x:x + side]).resize((96, 80)).save(root / name / f"{k}.png")
+    return root
+
+
+def finished(qtbot, check, timeout=120_000):
+    qtbot.waitUntil(lambda: check.outcome is not None or bool(check.error), timeout=timeout)
+    assert check.outcome is not None, check.status.text()
+    return check.outcome
+
+
+def test_the_typical_photo_is_the_one_whose_map_is_nearest_the_mean():
+    heats = np.zeros((3, 4, 4))
+    heats[0, 0, 0] = heats[1, 1, 1] = heats[2, 0, 1] = 1.0
+    mean = np.full((4, 4), 0.0)
+    mean[0, 1], mean[0, 0] = 0.6, 0.4
+    assert typical(heats, mean) == 2
+
+
+def test_a_map_is_drawn_over_the_photo_not_over_its_letterbox(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (200, 100), (0, 0, 0)).save(path)
+    heat = np.zeros((16, 16), np.float32)
+    heat[4:12, :8] = 1.0  # the left half of where the photo sits: rows 4-11 of the view
+    picture = Photos(size=100).map_over(str(path), heat, (0.0, 0.25, 1.0, 0.75), opacity=1.0)
+    assert picture.size == (100, 50)
+    pixels = np.asarray(picture).astype(int).sum(axis=2)
+    assert pixels[:, :40].mean() > 2 * pixels[:, 60:].mean()  # the hot half lands on the photo's left half
+
+
+def test_the_window_check_shows_every_class_as_pictures_and_opens_photos_in_the_main_list(
+        qtbot, tmp_path, tiny_checkpoint, class_folder):
+    from gui_helpers import make_window, wait_idle
+
+    window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
+    titles = [a.text() for a in window.menuBar().actions()[0].menu().actions()]
+    assert "Check a folder for s&hortcuts…" in titles
+    check = window.shortcut_checks.open(class_folder)
+    outcome = finished(qtbot, check)
+    assert [s.title() for s in check.sections] == ["cats — 12 photos", "things — 12 photos"]
+    for section, item in zip(check.sections, outcome.report["classes"]):
+        assert section.groups.count() == len(item["groups"]) >= 1  # pictures of how it decided
+        assert not section.groups.item(0).icon().isNull()
+        assert section.parts.count() == len(item["parts"])
+    assert "Map read: Grad-CAM" in check.summary.text() and "24 photos" in check.status.text()
+    from vit_gui.gui.audit_sections import PATH_ROLE
+
+    group = check.sections[1].groups.item(0)
+    wanted = group.data(PATH_ROLE)
+    check.sections[1].groups.itemDoubleClicked.emit(group)  # double-click: its photos in the main list
+    wait_idle(qtbot, window)
+    listed = [window.results.item_text(k).split("\n")[0] for k in window.results.keys()]
+    assert sorted(listed) == sorted(p.rsplit("/", 1)[-1] for p in wanted)
+    assert window.results.current_key() is not None
+    window.close()
+    assert not check.thread.isRunning()  # closing the main window stopped the check's thread
+
+
+def test_a_finding_card_shows_its_photos_then_its_words_and_lists_them_all(qtbot, tmp_path):
+    from vit_gui.gui.audit_sections import ClassSection
+
+    paths = []
+    for k in range(15):
+        paths.append(str(tmp_path / f"{k}.png"))
+        Image.new("RGB", (60, 40), (k * 10, 0, 0)).save(paths[-1])
+    photos = Photos()
+    finding = FindingPicture("same_spot", "the evidence for \"marked\" sits on the same spot in 93% of its photos",
+                             paths, [(p, photos.thumb(p, (0.5, 0.0, 1.0, 0.5))) for p in paths[:12]])
+    section = ClassSection(ClassPictures("marked", 15, [finding]))
+    qtbot.addWidget(section)
+    [card] = section.cards
+    layout = card.layout()
+    assert layout.itemAt(1).widget() is card.strip and card.strip.count() == 12  # pictures first ...
+    assert layout.itemAt(2).widget().text().startswith("The evidence for")  # ... words second
+    assert card.show_button.text() == "Show these 15 photos in the main list"
+    with qtbot.waitSignal(section.show_photos) as shown:
+        card.show_button.click()
+    assert shown.args == [paths]
+
+
+def test_cancel_stops_the_check_and_keeps_nothing(qtbot, tmp_path, tiny_checkpoint, class_folder):
+    from vit_gui.gui.audit_window import AuditWindow
+
+    check = AuditWindow(class_folder, str(tiny_checkpoint))
+    qtbot.addWidget(check)
+    check.run()
+    check.cancel_audit()  # before the worker has begun: the request must not be forgotten
+    qtbot.waitUntil(lambda: bool(check.error), timeout=60_000)
+    assert check.outcome is None and check.status.text() == "cancelled: nothing was kept"
+    assert not check.save_page.isEnabled()
+    check.done(0)
+
+
+def test_the_teach_window_checks_the_photos_it_taught_with_before_saving(qtbot, tmp_path, tiny_checkpoint,
+                                                                         class_folder):
+    from gui_helpers import taught_in_window
+
+    teach = taught_in_window(qtbot, tiny_checkpoint, [class_folder])
+    assert teach.result is not None and teach.check_shortcuts.isEnabled()
+    teach.check_shortcuts.click()
+    check = teach.shortcuts
+    outcome = finished(qtbot, check)
+    assert [c["name"] for c in outcome.report["classes"]] == ["cats", "things"]
+    taught = sorted(str(p) for p, _ in teach.result.taught.dataset.items)
+    assert sorted(p for c in outcome.report["classes"] for p in c["photos"]) == taught
+    assert outcome.report["model"] == teach.result.model.info.name  # the model in memory, not saved yet
+    assert "24 photos taught from data" in check.windowTitle()
+    with qtbot.waitSignal(teach.show_photos) as shown:
+        check.sections[0].groups.itemDoubleClicked.emit(check.sections[0].groups.item(0))
+    assert set(shown.args[0]) <= set(taught)
+    (tmp_path / "out").mkdir()
+    page = check.save_page_to(tmp_path / "out")
+    assert page.read_text(encoding="utf-8").count("<img") >= 24
+    teach.done(0)
+    assert not check.thread.isRunning()
+
+
+def test_the_pictures_match_the_report(tmp_path, tiny_checkpoint, class_folder):
+    from vit_gui.audit.run import audit, to_json
+    from vit_gui.predict import Predictor
+
+    result = audit(class_folder, Predictor.from_file(tiny_checkpoint))
+    report = to_json(result)
+    drawn = draw(result, report)
+    assert [(p.name, p.count) for p in drawn] == [(c["name"], len(c["photos"])) for c in report["classes"]]
+    for pictures, item in zip(drawn, report["classes"]):
+        assert [g.size for g in pictures.groups] == [g["size"] for g in item["groups"]]
+        for group in pictures.groups:
+            assert group.typical in group.photos and max(group.picture.size) == 112
+        assert [len(p.crops) for p in pictures.parts] == [len(p["crops"]) for p in item["parts"]]

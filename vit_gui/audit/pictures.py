@@ -1,0 +1,153 @@
+"""The audit's pictures, drawn once from its result and read by both the window and the HTML
+page: flagged photos with the finding's box, each group's mean map over its most typical
+photo, and each part's best crops. Pure PIL: no Qt, so it runs on a worker thread and in
+tests without a display.
+
+A group's mean map is drawn over the member whose own map is nearest the mean (its most
+typical photo), cropped to where that photo sits in the model's view, so the colours land
+on the photo, not on letterbox bars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+THUMB = 112  # pixels on the longer side of a photo shown
+SHOWN = 12  # photos shown per group or finding; the JSON lists them all
+BOX_COLOUR = (255, 40, 40)
+MISSING = (200, 200, 200)  # a photo moved or deleted since the audit
+
+
+class Photos:
+    """Photos read on demand, each once, kept small; an unreadable one is drawn grey."""
+
+    def __init__(self, size: int = THUMB):
+        self.size = size
+        self.cache: dict[str, Image.Image | None] = {}
+
+    def get(self, path: str) -> Image.Image | None:
+        if path not in self.cache:
+            from vit_gui.errors import VitGuiError
+            from vit_gui.images import load_image
+
+            try:
+                image = load_image(path).image.convert("RGB")
+                image.thumbnail((4 * self.size, 4 * self.size))
+                self.cache[path] = image
+            except VitGuiError:
+                self.cache[path] = None
+        return self.cache[path]
+
+    def thumb(self, path: str, box=None) -> Image.Image:
+        """The photo, with `box` (0..1 of the photo) drawn on it when given."""
+        image = self.get(path)
+        if image is None:
+            return Image.new("RGB", (self.size, self.size), MISSING)
+        image = image.copy()
+        if box is not None:
+            w, h = image.size
+            ImageDraw.Draw(image).rectangle([box[0] * w, box[1] * h, box[2] * w, box[3] * h], outline=BOX_COLOUR,
+                                            width=max(2, w // 60))
+        return self.fit(image)
+
+    def fit(self, image: Image.Image) -> Image.Image:
+        """Longer side `size`, small photos enlarged too (pictures line up in a row)."""
+        scale = self.size / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        return image if image.size == size else image.resize(size, Image.Resampling.BICUBIC)
+
+    def crop(self, path: str, box) -> Image.Image:
+        """The `box` (0..1 of the photo) cut out, at two thirds of a thumbnail."""
+        side = self.size * 2 // 3
+        image = self.get(path)
+        if image is None:
+            return Image.new("RGB", (side, side), MISSING)
+        w, h = image.size
+        piece = image.crop((int(box[0] * w), int(box[1] * h), max(int(box[2] * w), int(box[0] * w) + 1),
+                            max(int(box[3] * h), int(box[1] * h) + 1)))
+        return piece.resize((side, side), Image.Resampling.BICUBIC)
+
+    def map_over(self, path: str, heat: np.ndarray, region, opacity: float = 0.55) -> Image.Image:
+        """`heat` (side x side, over the model's view) drawn over the photo: the cells of
+        `region` (0..1 of the view, where the photo sits) stretched over the photo."""
+        from vit_gui.explain.overlay import colorize
+
+        image = self.get(path)
+        values = np.asarray(heat, np.float32)
+        values = values / values.max() if values.max() > 0 else values
+        fine = np.asarray(Image.fromarray(values).resize((224, 224), Image.Resampling.BILINEAR))
+        x0, y0, x1, y1 = (int(round(v * 224)) for v in region)
+        fine = fine[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
+        if image is None:
+            image = Image.new("RGB", (self.size, self.size), MISSING)
+        image = self.fit(image)
+        colours = Image.fromarray(colorize(np.clip(fine, 0, 1))).resize(image.size, Image.Resampling.BILINEAR)
+        return Image.blend(image, colours, opacity)
+
+
+@dataclass
+class GroupPicture:
+    size: int
+    picture: Image.Image  # the mean map over the most typical photo
+    typical: str  # that photo's path
+    photos: list[str]
+
+
+@dataclass
+class PartPicture:
+    share: float
+    present: float
+    other_classes: float | None
+    crops: list[tuple[str, Image.Image]]  # (photo, crop)
+
+
+@dataclass
+class FindingPicture:
+    kind: str
+    words: str
+    photos: list[str]  # every photo the finding concerns (the window can open them all)
+    thumbs: list[tuple[str, Image.Image]]  # the first SHOWN, with the finding's box
+
+
+@dataclass
+class ClassPictures:
+    name: str
+    count: int
+    findings: list[FindingPicture] = field(default_factory=list)
+    groups: list[GroupPicture] = field(default_factory=list)
+    parts: list[PartPicture] = field(default_factory=list)
+
+
+def typical(heats: np.ndarray, mean_map: np.ndarray) -> int:
+    """The index of the map nearest the mean (squared distance)."""
+    return int(np.argmin(((heats - mean_map[None]) ** 2).reshape(len(heats), -1).sum(axis=1)))
+
+
+def draw(result, report: dict, photos: Photos | None = None, cancelled=None) -> list[ClassPictures]:
+    """Every class's pictures, from the Audit `result` and its JSON `report` (run.to_json)."""
+    photos = photos or Photos()
+    evidence = result.collected.evidence
+    drawn = []
+    for audit_class, item in zip(result.classes, report["classes"]):
+        if cancelled is not None and cancelled():
+            break
+        pictures = ClassPictures(item["name"], len(item["photos"]))
+        for finding in item["findings"]:
+            thumbs = [] if finding["kind"] == "too_few" else \
+                [(p, photos.thumb(p, finding["box"])) for p in finding["photos"][:SHOWN]]
+            pictures.findings.append(FindingPicture(finding["kind"], finding["words"], finding["photos"], thumbs))
+        for group, shown in zip(audit_class.groups, item["groups"]):
+            members = [audit_class.members[k] for k in group.members]
+            chosen = members[typical(np.stack([evidence[i].heat for i in members]), group.mean_map)]
+            path = str(result.collected.paths[chosen])
+            pictures.groups.append(GroupPicture(len(members), photos.map_over(path, group.mean_map,
+                                                                               evidence[chosen].region),
+                                                path, shown["photos"]))
+        for part in item["parts"]:
+            pictures.parts.append(PartPicture(part["share"], part["present"], part["other_classes"],
+                                              [(c["photo"], photos.crop(c["photo"], c["box"])) for c in part["crops"]]))
+        drawn.append(pictures)
+    return drawn

@@ -1,0 +1,195 @@
+"""The shortcut check's window: "Is my model right for the right reason?" over a whole
+folder (or the photos a model was just taught with). It runs the audit on a worker
+thread with progress, time left and Cancel, then shows each class as pictures first and
+words second (audit_sections.ClassSection); a finding's photos open in the main list, and
+the whole result saves as one web page (audit.report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vit_gui.gui.audit_sections import KIND_TITLES, ClassSection
+from vit_gui.gui.audit_worker import AuditWorker
+from vit_gui.gui.plain import plain_label
+from vit_gui.gui.screen_fit import fit_to_screen
+from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
+
+INTRO = ("Is the model right for the right reason? This looks at the maps of every photo of each class at once: "
+         "how the photos group by what the model looked at, which parts of them carried its evidence, and whether "
+         "the evidence sits somewhere suspicious (always the same spot, a small mark, the background). A finding "
+         "says what was measured in these photos, not why; look at the photos it names.")
+
+
+class AuditWindow(QDialog):
+    show_photos = Signal(list)  # paths a finding, group or part concerns, for the main list
+    start = Signal(object, object, str, object)  # source, model, device, root
+
+    def __init__(self, source, model, device: str = "cpu", title: str = "", parent=None):
+        """`source`: a folder (Path) or photos already read (audit.collect.Folder); `model`:
+        a model file's path or a Predictor in memory; `title`: what was checked, in words."""
+        super().__init__(parent)
+        self.source, self.model, self.device = source, model, device
+        self.what = title or (Path(source).name if isinstance(source, (str, Path)) else "these photos")
+        self.setWindowTitle(f"Check for shortcuts — {self.what}")
+        self.outcome = None
+        self.error = ""
+        self.sections: list[ClassSection] = []
+        self._build()
+        self.worker = AuditWorker()
+        self.thread = start_worker_thread(self, self.worker)
+        self.start.connect(self.worker.run)
+        self.worker.progress.connect(self.on_progress)
+        self.worker.finished.connect(self.on_finished)
+
+    def _build(self) -> None:
+        intro = plain_label(INTRO)
+        intro.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.status = plain_label("")
+        self.status.setWordWrap(True)
+        self.cancel = QPushButton("Cancel")
+        self.cancel.clicked.connect(self.cancel_audit)
+        running = QHBoxLayout()
+        running.addWidget(self.progress, 1)
+        running.addWidget(self.cancel)
+        self.summary = plain_label("")
+        self.summary.setWordWrap(True)
+        self.body = QWidget()
+        self.body_layout = QVBoxLayout(self.body)
+        self.body_layout.addStretch()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.body)
+        self.save_page = QPushButton("Save as a web page…")
+        self.save_page.setToolTip("one file with every picture in it: opens in any browser, no server needed")
+        self.save_page.setEnabled(False)
+        self.save_page.clicked.connect(self.save_page_dialog)
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.save_page)
+        bottom.addStretch()
+        bottom.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(running)
+        layout.addWidget(self.status)
+        layout.addWidget(self.summary)
+        layout.addWidget(scroll, 1)
+        layout.addLayout(bottom)
+        fit_to_screen(self, 1180, 760)
+
+    # ---- running ----------------------------------------------------------------------------
+    def run(self) -> None:
+        """Start the audit (the window shows itself first: the audit takes minutes on a big folder)."""
+        self.outcome, self.error = None, ""
+        self.worker.rearm()
+        self.cancel.setEnabled(True)
+        self.save_page.setEnabled(False)
+        self.status.setText("reading the photos…")
+        root = Path(self.source) if isinstance(self.source, (str, Path)) else None
+        self.start.emit(Path(self.source) if root else self.source, self.model, self.device, root)
+
+    @Slot()
+    def cancel_audit(self) -> None:
+        self.worker.cancel()  # a direct call: a queued signal would wait behind the audit
+        self.cancel.setEnabled(False)
+        self.status.setText("cancelling after the photos being read…")
+
+    @Slot(int, int, object)
+    def on_progress(self, done: int, total: int, left) -> None:
+        if done < 0:
+            self.progress.setRange(0, 0)  # busy: drawing the pictures
+            self.status.setText("drawing the pictures…")
+            return
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        text = f"{done} of {total} photos looked at"
+        if left is not None and done < total:
+            text += f", about {_duration(left)} left"
+        self.status.setText(text)
+
+    @Slot(object, str)
+    def on_finished(self, outcome, error: str) -> None:
+        self.cancel.setEnabled(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if outcome is not None else 0)
+        if outcome is None:
+            self.error = error or "cancelled"
+            self.status.setText(f"not checked: {error}" if error else "cancelled: nothing was kept")
+            return
+        self.outcome = outcome
+        self.save_page.setEnabled(True)
+        self.status.setText(f"checked {_photo_count(outcome.report)} in {_duration(outcome.report['seconds'])}")
+        self.summary.setText(summary_words(outcome.report))
+        self._show(outcome.pictures)
+
+    def _show(self, pictures) -> None:
+        for section in self.sections:
+            section.deleteLater()
+        self.sections = []
+        for number, item in enumerate(pictures):
+            section = ClassSection(item)
+            section.show_photos.connect(self.show_photos)
+            self.body_layout.insertWidget(number, section)
+            self.sections.append(section)
+
+    # ---- saving -----------------------------------------------------------------------------
+    @Slot()
+    def save_page_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save the check as a web page in…")
+        if folder:
+            self.save_page_to(Path(folder))
+
+    def save_page_to(self, folder: Path) -> Path | None:
+        from vit_gui.audit.report import write_report
+
+        try:
+            path = write_report(self.outcome.result, self.outcome.report, folder)
+        except OSError as exc:
+            self.status.setText(f"could not save the page: {exc.strerror or exc}")
+            return None
+        self.status.setText(f"saved {path}: it opens in any browser")
+        return path
+
+    def done(self, result: int) -> None:
+        self.worker.cancel()
+        stop_worker_thread(self.thread)
+        super().done(result)
+
+
+def summary_words(report: dict) -> str:
+    """One line per class with a finding, else one line saying nothing stood out."""
+    lines = []
+    for item in report["classes"]:
+        kinds = [KIND_TITLES[f["kind"]].lower() for f in item["findings"] if f["kind"] in KIND_TITLES]
+        if kinds:
+            lines.append(f'"{item["name"]}": {", ".join(kinds)}')
+    map_words = {"gradcam": "Grad-CAM", "class": "class evidence"}.get(report["map"], report["map"])
+    head = f"Map read: {map_words}. "
+    if not lines:
+        return head + "No class's evidence stood out in the ways this check measures."
+    return head + "Look at: " + "; ".join(lines) + "."
+
+
+def _photo_count(report: dict) -> str:
+    count = sum(len(item["photos"]) for item in report["classes"])
+    failed = len(report["failed"])
+    return f"{count} photo{'s' if count != 1 else ''}" + (f" ({failed} could not be read)" if failed else "")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds} s" if seconds < 90 else f"{seconds // 60} min {seconds % 60:02d} s"
