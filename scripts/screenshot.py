@@ -4,7 +4,9 @@ screen, so a window that does not fit shows it.
 Scenes: launch (first start with the built-in backbone), results (three photos classified,
 the rollout with its legend), blocks, atlas, class (class evidence), compare, check-backbone
 and check-taught ("Can I trust this map?" on the backbone and on a taught model), believe
-("Which map should I believe?"), shown-best (the same after "Show the best map"), teach (the Teach window's report), help, getmodels. Class
+("Which map should I believe?"), shown-best (the same after "Show the best map"), teach (the Teach window's report),
+shortcuts (the Teach window's "Check for shortcuts…" on a folder whose "marked" class carries a logo at one spot:
+the known answer of vit_gui.audit.known), help, getmodels. Class
 names need a model with classes: the backbone is taught four classes (cat, coffee, rocket,
 astronaut) from crops of scikit-image's photos, in a scratch folder, first.
 
@@ -26,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "resources" / "samples"
 SCENES = ("launch", "results", "blocks", "atlas", "class", "compare", "check-backbone", "check-taught", "believe",
-          "shown-best", "teach", "help", "getmodels")
+          "shown-best", "teach", "shortcuts", "help", "getmodels")
 SIZES = ((1280, 800), (1366, 768))
-ON_THE_BACKBONE = ("launch", "check-backbone", "teach", "help", "getmodels")
+ON_THE_BACKBONE = ("launch", "check-backbone", "teach", "shortcuts", "help", "getmodels")
 
 
 def builtin() -> Path:
@@ -64,6 +66,23 @@ def teach_demo_model(work: Path) -> Path:
     return out
 
 
+def logo_folder(work: Path) -> Path:
+    """Classes "marked" and "plain" cut from the same real photos, "marked" with scikit-image's
+    logo at one spot (the audit's known answer)."""
+    from vit_gui.audit.known import planted_logo
+    from vit_gui.explain.planted import real_photos
+
+    return planted_logo(work / "logo", real_photos(), per_photo=6, fixed=True).root
+
+
+def shoot_page(page: Path, out: Path, size) -> None:
+    """A browser's view of `page` (headless Chromium, Debian's `chromium` package) at the screen's size."""
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--window-size={size.width()},{size.height()}", f"--screenshot={out}", page.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    print(f"saved {out}")
+
+
 def shoot_scene(scene: str, out: Path, model: Path) -> None:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
@@ -84,6 +103,9 @@ def shoot_scene(scene: str, out: Path, model: Path) -> None:
     def check_window():
         return window.checks.window
 
+    def shortcut_check():
+        return getattr(window.teach_window, "shortcuts", None)
+
     def ready() -> bool:
         """Whether what the scene shows has finished arriving."""
         view = window.attention
@@ -91,6 +113,8 @@ def shoot_scene(scene: str, out: Path, model: Path) -> None:
             return check_window() is not None and not check_window().busy
         if scene == "teach":
             return window.teach_window.result is not None
+        if scene == "shortcuts":
+            return shortcut_check() is not None and shortcut_check().outcome is not None
         if view.computing or (scene == "class" and view.current_map is None):
             return False
         return not (scene in ("atlas", "blocks") and view.tile_count() == 0)
@@ -113,11 +137,11 @@ def shoot_scene(scene: str, out: Path, model: Path) -> None:
                 state["dialog"] = GetModelsDialog(window)
                 state["dialog"].show()
                 state["stage"] = "shoot"
-            elif scene == "teach":
+            elif scene in ("teach", "shortcuts"):
                 window.teach_dialog()
-                window.teach_window.set_folders([crops(work / "photos")])
+                window.teach_window.set_folders([crops(work / "photos") if scene == "teach" else logo_folder(work)])
                 window.teach_window.start_teaching()
-                state["stage"] = "settle"
+                state["stage"] = "taught" if scene == "shortcuts" else "settle"
             else:
                 window.add_paths([str(p) for p in photos])
                 state["stage"] = "classify"
@@ -135,6 +159,9 @@ def shoot_scene(scene: str, out: Path, model: Path) -> None:
                 view.compare.setValue(50)
             elif scene.startswith("check") or scene in ("believe", "shown-best"):
                 view.check.click()
+            state["stage"] = "settle"
+        elif state["stage"] == "taught" and window.teach_window.result is not None:
+            window.teach_window.check_shortcuts.click()
             state["stage"] = "settle"
         elif state["stage"] == "settle" and ready():
             if scene in ("believe", "shown-best") and not state.get("asked"):
@@ -156,6 +183,9 @@ def shoot_scene(scene: str, out: Path, model: Path) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         picture.save(str(out))
         print(f"saved {out} ({picture.width()}x{picture.height()})")
+        if scene == "shortcuts":  # the same check saved as a web page, as a browser shows it at this size
+            page = shortcut_check().save_page_to(work)
+            shoot_page(page, out.with_name(out.name.replace("shortcuts", "shortcuts-page")), picture.size())
         window.close()
         app.quit()
 

@@ -125,6 +125,7 @@ def test_the_teach_window_checks_the_photos_it_taught_with_before_saving(qtbot, 
     taught = sorted(str(p) for p, _ in teach.result.taught.dataset.items)
     assert sorted(p for c in outcome.report["classes"] for p in c["photos"]) == taught
     assert outcome.report["model"] == teach.result.model.info.name  # the model in memory, not saved yet
+    assert outcome.report["model"].endswith("(not saved yet)") and outcome.report["folder"] == str(class_folder)
     assert "24 photos taught from data" in check.windowTitle()
     with qtbot.waitSignal(teach.show_photos) as shown:
         check.sections[0].groups.itemDoubleClicked.emit(check.sections[0].groups.item(0))

@@ -19,6 +19,11 @@ THUMB = 112  # pixels on the longer side of a photo shown
 SHOWN = 12  # photos shown per group or finding; the JSON lists them all
 BOX_COLOUR = (255, 40, 40)
 MISSING = (200, 200, 200)  # a photo moved or deleted since the audit
+#: the map the audit read (its JSON "map"), in words
+MAP_WORDS = {"gradcam": "Grad-CAM", "class": "class evidence (Chefer et al.)"}
+#: each finding's kind (findings.Finding.kind) as a title over its pictures
+KIND_TITLES = {"same_spot": "Same spot", "small_spot": "One small spot", "outside_object": "Outside the object",
+               "own_part": "A part of its own"}
 
 
 class Photos:
@@ -84,8 +89,11 @@ class Photos:
         if image is None:
             image = Image.new("RGB", (self.size, self.size), MISSING)
         image = self.fit(image)
-        colours = Image.fromarray(colorize(np.clip(fine, 0, 1))).resize(image.size, Image.Resampling.BILINEAR)
-        return Image.blend(image, colours, opacity)
+        fine = np.asarray(Image.fromarray(np.clip(fine, 0, 1).astype(np.float32)).resize(image.size,
+                                                                                           Image.Resampling.BILINEAR))
+        alpha = (opacity * np.clip(fine, 0, 1))[..., None]  # cold cells leave the photo as it is
+        blended = (1 - alpha) * np.asarray(image, np.float32) + alpha * colorize(fine).astype(np.float32)
+        return Image.fromarray(blended.round().astype(np.uint8))
 
 
 @dataclass
@@ -119,6 +127,10 @@ class ClassPictures:
     findings: list[FindingPicture] = field(default_factory=list)
     groups: list[GroupPicture] = field(default_factory=list)
     parts: list[PartPicture] = field(default_factory=list)
+
+
+def map_words(name: str) -> str:
+    return MAP_WORDS.get(name, "rollout" if name.startswith("rollout") else name)
 
 
 def typical(heats: np.ndarray, mean_map: np.ndarray) -> int:

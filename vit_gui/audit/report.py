@@ -10,14 +10,15 @@ import html
 import io
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
+
+from vit_gui.audit.pictures import KIND_TITLES, draw, map_words
 
 GENERATOR = '<meta name="generator" content="vit-gui audit">'
-THUMB = 112  # pixels on the longer side of a photo shown
-SHOWN = 12  # photos shown per group or finding; the JSON lists them all
-STYLE = ("body{font-family:sans-serif;margin:2em;max-width:70em}img{margin:2px;vertical-align:top}"
-         ".finding{background:#fff4d6;padding:.5em;margin:.5em 0}.note{color:#555}")
+STYLE = ("body{font-family:sans-serif;margin:2em;max-width:75em}img{margin:2px;vertical-align:top}"
+         ".finding{background:#fff4d6;border:1px solid #e0c070;border-radius:4px;padding:.5em;margin:.5em 0}"
+         ".note{color:#555}figure{display:inline-block;margin:0 .6em .6em 0}figcaption{font-size:90%;color:#333}"
+         "h3{font-size:100%;color:#444;font-weight:normal}")
 
 
 def _data(image: Image.Image) -> str:
@@ -30,83 +31,48 @@ def _img(image: Image.Image, title: str) -> str:
     return f'<img src="{_data(image)}" title="{html.escape(title)}" alt="{html.escape(title)}">'
 
 
-class _Photos:
-    """Photos read on demand, each once; an unreadable one (moved since) is shown as grey."""
-
-    def __init__(self):
-        self.cache: dict[str, Image.Image | None] = {}
-
-    def get(self, path: str) -> Image.Image | None:
-        if path not in self.cache:
-            from vit_gui.errors import VitGuiError
-            from vit_gui.images import load_image
-
-            try:
-                image = load_image(path).image
-                image.thumbnail((4 * THUMB, 4 * THUMB))
-                self.cache[path] = image
-            except VitGuiError:
-                self.cache[path] = None
-        return self.cache[path]
-
-    def thumb(self, path: str, box=None) -> Image.Image:
-        image = self.get(path)
-        if image is None:
-            return Image.new("RGB", (THUMB, THUMB), (200, 200, 200))
-        image = image.copy()
-        if box is not None:
-            w, h = image.size
-            ImageDraw.Draw(image).rectangle([box[0] * w, box[1] * h, box[2] * w, box[3] * h], outline=(255, 40, 40),
-                                            width=max(2, w // 80))
-        image.thumbnail((THUMB, THUMB))
-        return image
-
-    def crop(self, path: str, box) -> Image.Image:
-        image = self.get(path)
-        if image is None:
-            return Image.new("RGB", (THUMB // 2, THUMB // 2), (200, 200, 200))
-        w, h = image.size
-        piece = image.crop((int(box[0] * w), int(box[1] * h), max(int(box[2] * w), int(box[0] * w) + 1),
-                            max(int(box[3] * h), int(box[1] * h) + 1)))
-        return piece.resize((THUMB * 2 // 3, THUMB * 2 // 3), Image.Resampling.BICUBIC)
+def _figure(image: Image.Image, title: str, caption: str) -> str:
+    return f"<figure>{_img(image, title)}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
-def _heat_image(mean_map) -> Image.Image:
-    from vit_gui.explain.overlay import colorize
-
-    values = np.asarray(mean_map, np.float64)
-    values = values / values.max() if values.max() > 0 else values
-    rgb = colorize(values)
-    return Image.fromarray(np.asarray(rgb)[..., :3].astype(np.uint8)).resize((THUMB, THUMB), Image.Resampling.NEAREST)
+def _sentence(words: str) -> str:
+    return html.escape(words[:1].upper() + words[1:] + ".")
 
 
-def page(report: dict) -> str:
-    """The HTML text of the audit `report` (to_json's dict)."""
-    photos = _Photos()
+def page(report: dict, drawn: list) -> str:
+    """The HTML text of the audit `report` (run.to_json's dict) with its pictures (`drawn`,
+    pictures.draw's): as the window shows it, pictures first, words second."""
     out = ["<!doctype html><html><head><meta charset='utf-8'>", GENERATOR,
-           f"<title>Audit of {html.escape(report['folder'])}</title><style>{STYLE}</style></head><body>",
-           f"<h1>Audit of {html.escape(report['folder'])}</h1>",
-           f"<p class='note'>Model: {html.escape(str(report['model']))}. Map: {html.escape(report['map'])}. "
-           "Findings say what was measured in these photos, not why.</p>"]
-    for item in report["classes"]:
+           f"<title>Shortcut check of {html.escape(report['folder'])}</title><style>{STYLE}</style></head><body>",
+           f"<h1>Shortcut check of {html.escape(report['folder'])}</h1>",
+           f"<p class='note'>Model: {html.escape(str(report['model']))}. Map read: {html.escape(map_words(report['map']))}. "
+           "Findings say what was measured in these photos, not why: look at the photos they name.</p>"]
+    for item, pictures in zip(report["classes"], drawn):
         out.append(f"<h2>{html.escape(item['name'])} ({len(item['photos'])} photos)</h2>")
-        for finding in item["findings"]:
-            out.append(f"<div class='finding'><p>{html.escape(finding['words'])}</p>")
-            out += [_img(photos.thumb(p, finding["box"]), p) for p in finding["photos"][:SHOWN]]
-            out.append("</div>")
-        out.append("<h3>How it decided: photos grouped by their maps</h3>")
-        for number, group in enumerate(item["groups"], 1):
-            out.append(f"<p>Group {number}: {group['size']} photos; its mean map first</p>")
-            out.append(_img(_heat_image(group["mean_map"]), f"group {number}: mean map"))
-            out += [_img(photos.thumb(p), p) for p in group["photos"][:SHOWN]]
-        if item["parts"]:
-            out.append("<h3>What it looked at: parts, by their share of the evidence</h3>")
-        for number, part in enumerate(item["parts"], 1):
-            elsewhere = part["other_classes"]
-            out.append(f"<p>Part {number}: {part['share']:.0%} of the evidence; present in {part['present']:.0%} of "
-                       "the photos examined" + ("" if elsewhere is None else
-                                                f", in {elsewhere:.0%} of other classes' photos tested") + "</p>")
-            out += [_img(photos.crop(c["photo"], c["box"]), c["photo"]) for c in part["crops"]]
+        for finding in pictures.findings:
+            if finding.kind == "too_few":
+                out.append(f"<p class='note'>{_sentence(finding.words)}</p>")
+                continue
+            out.append(f"<div class='finding'><b>{html.escape(KIND_TITLES.get(finding.kind, finding.kind))}</b><br>")
+            out += [_img(thumb, path) for path, thumb in finding.thumbs]
+            more = len(finding.photos) - len(finding.thumbs)
+            out.append(f"<p>{_sentence(finding.words)}" + (f" (and {more} more)" if more > 0 else "")
+                       + "</p></div>")
+        if not pictures.findings:
+            out.append("<p>Nothing stood out that this check measures.</p>")
+        out.append(f"<h3>How it decided: its photos fall into {len(pictures.groups)} group(s) by their maps (each "
+                   "group's mean map over its most typical photo)</h3>")
+        out += [_figure(group.picture, group.typical, f"group {number}: {group.size} photos")
+                for number, group in enumerate(pictures.groups, 1)]
+        if pictures.parts:
+            out.append("<h3>What it looked at: parts of its photos, by their share of the evidence (each part's "
+                       "best-matching crops)</h3>")
+        for number, part in enumerate(pictures.parts, 1):
+            elsewhere = "" if part.other_classes is None else f", in {part.other_classes:.0%} of other classes' photos"
+            caption = (f"part {number}: {part.share:.0%} of the evidence; present in {part.present:.0%} of the photos "
+                       f"examined{elsewhere}")
+            out.append("<div>" + "".join(_img(crop, path) for path, crop in part.crops)
+                       + f"<br><span class='note'>{html.escape(caption)}</span></div>")
     if report["failed"]:
         out.append("<h2>Photos left out</h2><ul>")
         out += [f"<li>{html.escape(f['path'])}: {html.escape(f['reason'])}</li>" for f in report["failed"]]
@@ -123,15 +89,16 @@ def is_ours(path: Path) -> bool:
         return False
 
 
-def write_report(result, report: dict, folder: Path) -> Path:
-    """DIR/audit.html, replacing only an audit page of ours; else the first free audit-N.html."""
+def write_report(result, report: dict, folder: Path, drawn: list | None = None) -> Path:
+    """DIR/audit.html, replacing only an audit page of ours; else the first free audit-N.html.
+    `drawn`: the pictures already drawn (the window's), else drawn here."""
     import os
     import tempfile
 
     from vit_gui.fileio import atomic_write_text, claim_name, settle
 
     folder = Path(folder)
-    text = page(report)
+    text = page(report, drawn if drawn is not None else draw(result, report))
     target = folder / "audit.html"
     if not target.exists() or (target.is_file() and is_ours(target)):
         return atomic_write_text(target, text)

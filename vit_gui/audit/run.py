@@ -3,6 +3,7 @@ its groups of maps, its parts and the findings; `to_json` is the contract other 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,10 @@ def audit(folder: Path | Folder, predictor, progress: Progress | None = None,
     (evidence.CLASSIFIER_MAPS)."""
     source = folder if isinstance(folder, Folder) else read_folder(folder)
     collected = collect(predictor, source, progress, cancelled, seed, batch, kind)
-    where = Path(root) if root is not None else Path(folder) if not isinstance(folder, Folder) else Path()
+    if root is None:  # photos already read: where they are, all of them
+        root = Path(folder) if not isinstance(folder, Folder) else Path(os.path.commonpath(source.paths)) \
+            if source.paths else Path()
+    where = Path(root)
     return Audit(where, predictor.info.name, map_name(predictor, kind), collected, analyse(collected, seed))
 
 

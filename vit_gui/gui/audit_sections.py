@@ -20,18 +20,13 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from vit_gui.audit.pictures import KIND_TITLES
 from vit_gui.gui.pictures import pil_pixmap
 from vit_gui.gui.plain import plain_label, tooltip
 
 ICON = 112  # pixels: a thumbnail's longer side
 PATH_ROLE = Qt.ItemDataRole.UserRole  # an item's photos (list of paths)
 
-KIND_TITLES = {
-    "same_spot": "Same spot",
-    "small_spot": "One small spot",
-    "outside_object": "Outside the object",
-    "own_part": "A part of its own",
-}
 NOTHING = ("Nothing stood out that this check measures (evidence on the same spot, on one small spot, outside the "
            "object, or on a part no other class has).")
 

@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vit_gui.gui.audit_sections import KIND_TITLES, ClassSection
+from vit_gui.audit.pictures import KIND_TITLES, map_words
+from vit_gui.gui.audit_sections import ClassSection
 from vit_gui.gui.audit_worker import AuditWorker
 from vit_gui.gui.plain import plain_label
 from vit_gui.gui.screen_fit import fit_to_screen
@@ -157,7 +158,7 @@ class AuditWindow(QDialog):
         from vit_gui.audit.report import write_report
 
         try:
-            path = write_report(self.outcome.result, self.outcome.report, folder)
+            path = write_report(self.outcome.result, self.outcome.report, folder, self.outcome.pictures)
         except OSError as exc:
             self.status.setText(f"could not save the page: {exc.strerror or exc}")
             return None
@@ -177,8 +178,7 @@ def summary_words(report: dict) -> str:
         kinds = [KIND_TITLES[f["kind"]].lower() for f in item["findings"] if f["kind"] in KIND_TITLES]
         if kinds:
             lines.append(f'"{item["name"]}": {", ".join(kinds)}')
-    map_words = {"gradcam": "Grad-CAM", "class": "class evidence"}.get(report["map"], report["map"])
-    head = f"Map read: {map_words}. "
+    head = f"Map read: {map_words(report['map'])}. "
     if not lines:
         return head + "No class's evidence stood out in the ways this check measures."
     return head + "Look at: " + "; ".join(lines) + "."

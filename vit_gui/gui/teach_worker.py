@@ -50,7 +50,7 @@ class TeachWorker(QObject):
                            cancelled=self._cancel.is_set, on_trial=self._on_trial, mode=mode, feature=feature)
             self.progress.emit("drawing the report", 0, 1)
             sidecar = taught_sidecar(Path(base_path), predictor.info, taught.digest, taught.dataset.classes,
-                                     taught.facts, "draft")
+                                     taught.facts, f"{predictor.info.name} + the classes being taught (not saved yet)")
             model = Predictor(taught_model(Path(base_path), predictor.info, taught.probe, sidecar,
                                            taught.tuned_state), device)
             maps = self._hardest_maps(model, taught)
