@@ -19,6 +19,7 @@ THUMB = 112  # pixels on the longer side of a photo shown
 SHOWN = 12  # photos shown per group or finding; the JSON lists them all
 BOX_COLOUR = (255, 40, 40)
 MISSING = (200, 200, 200)  # a photo moved or deleted since the audit
+DIMMED = 0.35  # brightness left where a group's mean map is coldest: its hot part stands out at thumbnail size
 #: the map the audit read (its JSON "map"), in words
 MAP_WORDS = {"gradcam": "Grad-CAM", "class": "class evidence (Chefer et al.)"}
 #: each finding's kind (findings.Finding.kind) as a title over its pictures
@@ -77,7 +78,8 @@ class Photos:
 
     def map_over(self, path: str, heat: np.ndarray, region, opacity: float = 0.55) -> Image.Image:
         """`heat` (side x side, over the model's view) drawn over the photo: the cells of
-        `region` (0..1 of the view, where the photo sits) stretched over the photo."""
+        `region` (0..1 of the view, where the photo sits) stretched over the photo, the cold
+        parts dimmed and the hot ones tinted, so a spot reads at 112 pixels."""
         from vit_gui.explain.overlay import colorize
 
         image = self.get(path)
@@ -91,9 +93,11 @@ class Photos:
         image = self.fit(image)
         fine = np.asarray(Image.fromarray(np.clip(fine, 0, 1).astype(np.float32)).resize(image.size,
                                                                                            Image.Resampling.BILINEAR))
-        alpha = (opacity * np.clip(fine, 0, 1))[..., None]  # cold cells leave the photo as it is
-        blended = (1 - alpha) * np.asarray(image, np.float32) + alpha * colorize(fine).astype(np.float32)
-        return Image.fromarray(blended.round().astype(np.uint8))
+        heat = np.clip(fine, 0, 1)[..., None]
+        lit = np.asarray(image, np.float32) * (DIMMED + (1 - DIMMED) * heat)  # a spotlight: cold parts dimmed
+        alpha = opacity * heat  # ... and hot parts tinted by the colour map
+        blended = (1 - alpha) * lit + alpha * colorize(fine).astype(np.float32)
+        return Image.fromarray(blended.round().clip(0, 255).astype(np.uint8))
 
 
 @dataclass

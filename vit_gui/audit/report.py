@@ -56,7 +56,7 @@ def page(report: dict, drawn: list) -> str:
             out.append(f"<div class='finding'><b>{html.escape(KIND_TITLES.get(finding.kind, finding.kind))}</b><br>")
             out += [_img(thumb, path) for path, thumb in finding.thumbs]
             more = len(finding.photos) - len(finding.thumbs)
-            out.append(f"<p>{_sentence(finding.words)}" + (f" (and {more} more)" if more > 0 else "")
+            out.append(f"<p>{_sentence(finding.words)}" + (f" The first {len(finding.thumbs)} of its {len(finding.photos)} photos are shown." if more > 0 else "")
                        + "</p></div>")
         if not pictures.findings:
             out.append("<p>Nothing stood out that this check measures.</p>")

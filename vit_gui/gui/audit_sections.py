@@ -47,9 +47,9 @@ class PictureStrip(QListWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        text = 40 if captions else 0
+        text = self.fontMetrics().height() + 4 if captions else 0
         self.setFixedHeight(icon.height() + text + 2 * self.spacing() + self.horizontalScrollBar().sizeHint().height()
-                            + 6)
+                            + 2 * self.frameWidth() + 4)
         self.itemDoubleClicked.connect(lambda item: self.show_photos.emit(item.data(PATH_ROLE)))
 
     def add(self, picture: Image.Image, photos: list[str], caption: str = "", tip: str = "") -> None:
