@@ -87,7 +87,7 @@ def test_a_finding_card_shows_its_photos_then_its_words_and_lists_them_all(qtbot
     photos = Photos()
     finding = FindingPicture("same_spot", "the evidence for \"marked\" sits on the same spot in 93% of its photos",
                              paths, [(p, photos.thumb(p, (0.5, 0.0, 1.0, 0.5))) for p in paths[:12]])
-    section = ClassSection(ClassPictures("marked", 15, [finding]))
+    section = ClassSection(ClassPictures(0, "marked", 15, [finding]))
     qtbot.addWidget(section)
     [card] = section.cards
     layout = card.layout()
@@ -150,3 +150,48 @@ def test_the_pictures_match_the_report(tmp_path, tiny_checkpoint, class_folder):
         for group in pictures.groups:
             assert group.typical in group.photos and max(group.picture.size) == 112
         assert [len(p.crops) for p in pictures.parts] == [len(p["crops"]) for p in item["parts"]]
+
+
+def test_drawing_keeps_only_the_last_photos_read(tmp_path):
+    paths = []
+    for k in range(5):
+        paths.append(str(tmp_path / f"{k}.png"))
+        Image.new("RGB", (900, 600), (k * 40, 0, 0)).save(paths[-1])
+    photos = Photos(kept=3)
+    first = [photos.get(p) for p in paths]
+    assert list(photos.cache) == paths[2:]  # 10,000 photos drawn keep 3 in memory, not 10,000
+    assert photos.get(paths[4]) is first[4] and max(first[0].size) == 4 * 112
+
+
+def test_classes_with_a_finding_come_first_then_the_largest():
+    def item(name, photos, kinds=()):
+        return {"name": name, "photos": [f"{name}{k}" for k in range(photos)],
+                "findings": [{"kind": kind, "photos": [f"{name}0"] * n} for kind, n in kinds]}
+
+    report = {"classes": [item("small", 3, [("too_few", 3)]), item("big", 50), item("spot", 20, [("same_spot", 12)]),
+                          item("bg", 30, [("outside_object", 25)]), item("mid", 40)]}
+    from vit_gui.audit.pictures import shortcut_first
+
+    assert [report["classes"][i]["name"] for i in shortcut_first(report)] == ["bg", "spot", "big", "mid", "small"]
+
+
+def test_past_the_classes_drawn_the_rest_are_listed_in_words(qtbot, tmp_path, tiny_checkpoint, class_folder,
+                                                             monkeypatch):
+    import vit_gui.gui.audit_worker as worker
+    from vit_gui.gui.audit_window import AuditWindow
+
+    monkeypatch.setattr(worker, "DRAWN", 1)
+    check = AuditWindow(class_folder, str(tiny_checkpoint))
+    qtbot.addWidget(check)
+    check.run()
+    outcome = finished(qtbot, check)
+    assert len(check.sections) == len(outcome.pictures) == 1
+    rows = check.more.list
+    assert rows.count() == 1 and rows.item(0).text().startswith(("cats — 12 photos: ", "things — 12 photos: "))
+    with qtbot.waitSignal(check.show_photos) as shown:
+        rows.itemDoubleClicked.emit(rows.item(0))
+    assert len(shown.args[0]) == 12
+    (tmp_path / "page").mkdir()
+    text = check.save_page_to(tmp_path / "page").read_text(encoding="utf-8")
+    assert "1 more class, in words" in text and text.count("<h2>") == 2
+    check.done(0)

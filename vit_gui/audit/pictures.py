@@ -10,6 +10,7 @@ on the photo, not on letterbox bars.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +20,9 @@ THUMB = 112  # pixels on the longer side of a photo shown
 SHOWN = 12  # photos shown per group or finding; the JSON lists them all
 BOX_COLOUR = (255, 40, 40)
 MISSING = (200, 200, 200)  # a photo moved or deleted since the audit
+#: photos kept read while drawing (each at most 448 x 448, 0.6 MB): memory stays ~40 MB for
+#: any folder, where keeping every photo read took 0.6 MB a photo
+KEPT_PHOTOS = 64
 DIMMED = 0.35  # brightness left where a group's mean map is coldest: its hot part stands out at thumbnail size
 #: the map the audit read (its JSON "map"), in words
 MAP_WORDS = {"gradcam": "Grad-CAM", "class": "class evidence (Chefer et al.)"}
@@ -30,22 +34,28 @@ KIND_TITLES = {"same_spot": "Same spot", "small_spot": "One small spot", "outsid
 class Photos:
     """Photos read on demand, each once, kept small; an unreadable one is drawn grey."""
 
-    def __init__(self, size: int = THUMB):
-        self.size = size
-        self.cache: dict[str, Image.Image | None] = {}
+    def __init__(self, size: int = THUMB, kept: int = KEPT_PHOTOS):
+        self.size, self.kept = size, kept
+        self.cache: OrderedDict[str, Image.Image | None] = OrderedDict()
 
     def get(self, path: str) -> Image.Image | None:
-        if path not in self.cache:
-            from vit_gui.errors import VitGuiError
-            from vit_gui.images import load_image
+        """The photo at up to 4 thumbnails' side; the last `kept` photos stay in memory
+        (a class's crops come from a few photos, read again and again)."""
+        if path in self.cache:
+            self.cache.move_to_end(path)
+            return self.cache[path]
+        from vit_gui.errors import VitGuiError
+        from vit_gui.images import load_image
 
-            try:
-                image = load_image(path).image.convert("RGB")
-                image.thumbnail((4 * self.size, 4 * self.size))
-                self.cache[path] = image
-            except VitGuiError:
-                self.cache[path] = None
-        return self.cache[path]
+        try:
+            image = load_image(path).image.convert("RGB")
+            image.thumbnail((4 * self.size, 4 * self.size))
+        except VitGuiError:
+            image = None
+        self.cache[path] = image
+        if len(self.cache) > self.kept:
+            self.cache.popitem(last=False)
+        return image
 
     def thumb(self, path: str, box=None) -> Image.Image:
         """The photo, with `box` (0..1 of the photo) drawn on it when given."""
@@ -126,6 +136,7 @@ class FindingPicture:
 
 @dataclass
 class ClassPictures:
+    index: int  # the class's place in the report's "classes"
     name: str
     count: int
     findings: list[FindingPicture] = field(default_factory=list)
@@ -142,15 +153,30 @@ def typical(heats: np.ndarray, mean_map: np.ndarray) -> int:
     return int(np.argmin(((heats - mean_map[None]) ** 2).reshape(len(heats), -1).sum(axis=1)))
 
 
-def draw(result, report: dict, photos: Photos | None = None, cancelled=None) -> list[ClassPictures]:
-    """Every class's pictures, from the Audit `result` and its JSON `report` (run.to_json)."""
+def shortcut_first(report: dict) -> list[int]:
+    """The report's classes in the order a reader needs them: those with a shortcut finding
+    first (most photos concerned first), then the rest by their number of photos."""
+    def key(index: int):
+        item = report["classes"][index]
+        concerned = max((len(f["photos"]) for f in item["findings"] if f["kind"] in KIND_TITLES), default=-1)
+        return (concerned < 0, -concerned, -len(item["photos"]), index)
+
+    return sorted(range(len(report["classes"])), key=key)
+
+
+def draw(result, report: dict, photos: Photos | None = None, cancelled=None,
+         only: list[int] | None = None) -> list[ClassPictures]:
+    """The pictures of the classes `only` names (indices into the report's classes, in that
+    order; default: every class, in the report's order), from the Audit `result` and its
+    JSON `report` (run.to_json)."""
     photos = photos or Photos()
     evidence = result.collected.evidence
     drawn = []
-    for audit_class, item in zip(result.classes, report["classes"]):
+    for index in range(len(report["classes"])) if only is None else only:
         if cancelled is not None and cancelled():
             break
-        pictures = ClassPictures(item["name"], len(item["photos"]))
+        audit_class, item = result.classes[index], report["classes"][index]
+        pictures = ClassPictures(index, item["name"], len(item["photos"]))
         for finding in item["findings"]:
             thumbs = [] if finding["kind"] == "too_few" else \
                 [(p, photos.thumb(p, finding["box"])) for p in finding["photos"][:SHOWN]]

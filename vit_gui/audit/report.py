@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from vit_gui.audit.pictures import KIND_TITLES, draw, map_words
+from vit_gui.audit.pictures import KIND_TITLES, draw, map_words, shortcut_first
 
 GENERATOR = '<meta name="generator" content="vit-gui audit">'
 STYLE = ("body{font-family:sans-serif;margin:2em;max-width:75em}img{margin:2px;vertical-align:top}"
@@ -41,13 +41,15 @@ def _sentence(words: str) -> str:
 
 def page(report: dict, drawn: list) -> str:
     """The HTML text of the audit `report` (run.to_json's dict) with its pictures (`drawn`,
-    pictures.draw's): as the window shows it, pictures first, words second."""
+    pictures.draw's, in the order drawn): as the window shows it, pictures first, words
+    second; classes not drawn follow in words."""
     out = ["<!doctype html><html><head><meta charset='utf-8'>", GENERATOR,
            f"<title>Shortcut check of {html.escape(report['folder'])}</title><style>{STYLE}</style></head><body>",
            f"<h1>Shortcut check of {html.escape(report['folder'])}</h1>",
            f"<p class='note'>Model: {html.escape(str(report['model']))}. Map read: {html.escape(map_words(report['map']))}. "
            "Findings say what was measured in these photos, not why: look at the photos they name.</p>"]
-    for item, pictures in zip(report["classes"], drawn):
+    for pictures in drawn:
+        item = report["classes"][pictures.index]
         out.append(f"<h2>{html.escape(item['name'])} ({len(item['photos'])} photos)</h2>")
         for finding in pictures.findings:
             if finding.kind == "too_few":
@@ -73,6 +75,14 @@ def page(report: dict, drawn: list) -> str:
                        f"examined{elsewhere}")
             out.append("<div>" + "".join(_img(crop, path) for path, crop in part.crops)
                        + f"<br><span class='note'>{html.escape(caption)}</span></div>")
+    undrawn = sorted(set(range(len(report["classes"]))) - {p.index for p in drawn})
+    if undrawn:
+        out.append(f"<h2>{len(undrawn)} more class{'es' if len(undrawn) != 1 else ''}, in words</h2><ul>")
+        for index in undrawn:
+            item = report["classes"][index]
+            words = "; ".join(f["words"] for f in item["findings"]) or "nothing stood out"
+            out.append(f"<li>{html.escape(item['name'])} ({len(item['photos'])} photos): {html.escape(words)}</li>")
+        out.append("</ul>")
     if report["failed"]:
         out.append("<h2>Photos left out</h2><ul>")
         out += [f"<li>{html.escape(f['path'])}: {html.escape(f['reason'])}</li>" for f in report["failed"]]
@@ -98,7 +108,7 @@ def write_report(result, report: dict, folder: Path, drawn: list | None = None) 
     from vit_gui.fileio import atomic_write_text, claim_name, settle
 
     folder = Path(folder)
-    text = page(report, drawn if drawn is not None else draw(result, report))
+    text = page(report, drawn if drawn is not None else draw(result, report, only=shortcut_first(report)))
     target = folder / "audit.html"
     if not target.exists() or (target.is_file() and is_ours(target)):
         return atomic_write_text(target, text)

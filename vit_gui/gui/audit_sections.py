@@ -159,3 +159,25 @@ class ClassSection(QGroupBox):
         label.setWordWrap(True)
         label.setStyleSheet("color: #444")
         return label
+
+
+class MoreClasses(QGroupBox):
+    """The classes not drawn as pictures (the window draws the first few), one line each in
+    words; double-clicking one asks to show its photos."""
+
+    show_photos = Signal(list)
+
+    def __init__(self, classes: list[dict]):
+        super().__init__(f"{len(classes)} more class{'es' if len(classes) != 1 else ''}, in words "
+                         "(the ones above had findings or the most photos)")
+        self.list = QListWidget()
+        for item in classes:
+            words = "; ".join(f["words"] for f in item["findings"]) or "nothing stood out"
+            row = QListWidgetItem(f"{item['name']} — {len(item['photos'])} photos: {words}")
+            row.setData(PATH_ROLE, list(item["photos"]))
+            row.setToolTip(tooltip(words) + "<br><i>double-click: show its photos in the main list</i>")
+            self.list.addItem(row)
+        self.list.itemDoubleClicked.connect(lambda row: self.show_photos.emit(row.data(PATH_ROLE)))
+        self.list.setMaximumHeight(320)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.list)

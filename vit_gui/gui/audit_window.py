@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from vit_gui.audit.pictures import KIND_TITLES, map_words
-from vit_gui.gui.audit_sections import ClassSection
+from vit_gui.gui.audit_sections import ClassSection, MoreClasses
 from vit_gui.gui.audit_worker import AuditWorker
 from vit_gui.gui.plain import plain_label
 from vit_gui.gui.screen_fit import fit_to_screen
@@ -47,6 +47,7 @@ class AuditWindow(QDialog):
         self.outcome = None
         self.error = ""
         self.sections: list[ClassSection] = []
+        self.more: MoreClasses | None = None  # the classes not drawn, in words
         self._build()
         self.worker = AuditWorker()
         self.thread = start_worker_thread(self, self.worker)
@@ -135,17 +136,24 @@ class AuditWindow(QDialog):
         self.save_page.setEnabled(True)
         self.status.setText(f"checked {_photo_count(outcome.report)} in {_duration(outcome.report['seconds'])}")
         self.summary.setText(summary_words(outcome.report))
-        self._show(outcome.pictures)
+        self._show(outcome.pictures, outcome.report)
 
-    def _show(self, pictures) -> None:
-        for section in self.sections:
+    def _show(self, pictures, report: dict) -> None:
+        """The classes drawn, as pictures, in their order (findings first); the rest in words."""
+        for section in self.sections + ([self.more] if self.more is not None else []):
             section.deleteLater()
-        self.sections = []
+        self.sections, self.more = [], None
         for number, item in enumerate(pictures):
             section = ClassSection(item)
             section.show_photos.connect(self.show_photos)
             self.body_layout.insertWidget(number, section)
             self.sections.append(section)
+        drawn = {item.index for item in pictures}
+        rest = [item for index, item in enumerate(report["classes"]) if index not in drawn]
+        if rest:
+            self.more = MoreClasses(rest)
+            self.more.show_photos.connect(self.show_photos)
+            self.body_layout.insertWidget(len(self.sections), self.more)
 
     # ---- saving -----------------------------------------------------------------------------
     @Slot()

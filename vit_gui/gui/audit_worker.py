@@ -8,12 +8,17 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+#: classes drawn as pictures in the window (those with a finding first, then the largest): the
+#: rest are listed in words, so 1,000 classes neither fill memory with pictures nor take
+#: minutes to draw
+DRAWN = 30
+
 
 @dataclass
 class AuditOutcome:
     result: object  # audit.run.Audit
     report: dict  # its JSON (audit.run.to_json)
-    pictures: list  # audit.pictures.ClassPictures, one per class
+    pictures: list  # audit.pictures.ClassPictures of the first DRAWN classes, findings first
 
 
 class AuditWorker(QObject):
@@ -40,7 +45,7 @@ class AuditWorker(QObject):
         (the Teach window's model before it is saved)."""
         try:
             from vit_gui.audit.collect import AuditCancelled
-            from vit_gui.audit.pictures import draw
+            from vit_gui.audit.pictures import draw, shortcut_first
             from vit_gui.audit.run import audit, to_json
             from vit_gui.predict import Predictor
             from vit_gui.record import json_safe
@@ -53,7 +58,7 @@ class AuditWorker(QObject):
             result = audit(source, predictor, self.progress.emit, self._cancel.is_set, root=root)
             report = json_safe(to_json(result))
             self.progress.emit(-1, -1, None)  # drawing the pictures
-            pictures = draw(result, report, cancelled=self._cancel.is_set)
+            pictures = draw(result, report, cancelled=self._cancel.is_set, only=shortcut_first(report)[:DRAWN])
             if self._cancel.is_set():
                 raise AuditCancelled("cancelled")
             self.finished.emit(AuditOutcome(result, report, pictures), "")
