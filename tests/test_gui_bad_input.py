@@ -83,7 +83,8 @@ def test_a_thousand_images_stream_with_flat_memory_and_cancel(qtbot, tmp_path, p
         small.save(folder / f"{i:04d}.png")
     before = rss_bytes()
     drop(window, paths=[folder])
-    assert len(window.session.records) == 1000
+    # the folder is walked in slices between events (a busy machine walks fewer photos a slice)
+    qtbot.waitUntil(lambda: len(window.session.records) == 1000, timeout=60_000)
     qtbot.waitUntil(lambda: sum(1 for i in window.session.records.values() if i.top) >= 300, timeout=180_000)
     # each result keeps ~1.9 MB of attentions: without the cache budget 300 would hold ~570 MB
     assert window.session.cache_bytes <= budget
