@@ -141,8 +141,23 @@ def test_class_specific_map(capsys, tmp_path, tiny_checkpoint, photo_folder):
     code, out, _ = run_cli(capsys, photo_folder / "chelsea.jpg", "--model", tiny_checkpoint, "--maps", maps, "--class-index", "4")
     assert code == 0
     expected, _ = Predictor.from_file(tiny_checkpoint).class_map(load_image(photo_folder / "chelsea.jpg").image, 4)
-    np.testing.assert_allclose(np.load(maps / "chelsea.class4.npy"), expected, atol=1e-6)
-    assert (maps / "chelsea.class4.png").is_file()  # the overlay is named by its map too
+    # named by the class, not its number ("label 4" is the tiny model's fifth class)
+    np.testing.assert_allclose(np.load(maps / "chelsea.class-label-4.npy"), expected, atol=1e-6)
+    assert (maps / "chelsea.class-label-4.png").is_file()  # the overlay is named by its map too
+
+
+def test_class_names_that_make_the_same_file_name_keep_their_numbers(tmp_path):
+    from types import SimpleNamespace
+
+    from vit_gui.cli.map_files import MapWriter
+    from vit_gui.explain.maps import MapSpec
+
+    info = SimpleNamespace(labels=("tabby, tabby cat", "a/b", "a b", "??"))
+    args = SimpleNamespace(maps=tmp_path, colormap="inferno", opacity=0.5, legend=False)
+    writer = MapWriter(SimpleNamespace(info=info), args)
+    parts = [writer.file_part(MapSpec("gradcam", class_index=i)) for i in range(4)]
+    assert parts == ["gradcam-tabby-tabby-cat", "gradcam-a-b-1", "gradcam-a-b-2", "gradcam-3"]
+    assert writer.file_part(MapSpec("rollout")) == "rollout"
 
 
 def test_same_names_in_different_folders_do_not_overwrite(capsys, tmp_path, tiny_checkpoint, photos):

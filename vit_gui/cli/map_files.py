@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+#: the longest class name kept in a map's file name
+NAME_CHARS = 40
+
+
+def safe_name(label: str) -> str:
+    """A class name as a file-name part on every system: letters, digits, '-' and '_' kept
+    (any script), the rest one '-', at most NAME_CHARS long."""
+    name = re.sub(r"[^\w-]+", "-", label, flags=re.UNICODE).strip("-_")
+    return name[:NAME_CHARS].strip("-_")
 
 
 class MapWriter:
@@ -17,6 +28,7 @@ class MapWriter:
         self.folder, self.colormap, self.opacity = args.maps, args.colormap, args.opacity
         self.legend = args.legend
         self.used_stems: set[str] = set()
+        self._safe_labels: list[str] | None = None
 
     def _stem(self, path: Path, slug: str) -> str:
         """`stem`, else `stem-2`, … : never a name this run used, nor one whose files exist
@@ -42,11 +54,26 @@ class MapWriter:
     def _files(self, stem: str, slug: str) -> tuple[Path, Path]:
         return self.folder / f"{stem}.{slug}.npy", self.folder / f"{stem}.{slug}.png"
 
+    def file_part(self, spec) -> str:
+        """The map's part of the file name: its slug, with a class map's class named rather
+        than numbered (`gradcam-tabby-cat`, not `gradcam281`); the number is kept only where
+        two of the model's class names would make the same file name."""
+        if not spec.method.needs_gradients:
+            return spec.slug
+        if self._safe_labels is None:
+            safe = [safe_name(str(label)) for label in self.predictor.info.labels]
+            self._safe_labels = [name if name and safe.count(name) == 1 else f"{name}-{i}".strip("-")
+                                 for i, name in enumerate(safe)]
+        index = spec.class_index
+        name = self._safe_labels[index] if 0 <= index < len(self._safe_labels) else str(index)
+        return f"{re.sub(r'[0-9]+$', '', spec.slug)}-{name}"
+
     def write(self, image, prediction, grid_map, spec) -> dict:
         from vit_gui.explain.overlay import overlay
         from vit_gui.fileio import atomic_save_image, atomic_save_npy
 
-        npy_path, png_path = self._files(self._stem(image.path, spec.slug), spec.slug)
+        part = self.file_part(spec)
+        npy_path, png_path = self._files(self._stem(image.path, part), part)
         npy = atomic_save_npy(npy_path, grid_map)
         picture = overlay(image.image, grid_map, prediction.geometry, self.colormap, self.opacity)
         if self.legend:
