@@ -73,3 +73,24 @@ def open_check(qtbot, tmp_path, model, photo):
     wait_map(qtbot, view)
     view.check.click()
     return window, view, window.checks.window
+
+
+def answer_next_dialog(text=None):
+    """When the next modal dialog opens, type `text` into it (an input dialog) and accept it;
+    None: press Cancel. For dialogs a method opens with exec()."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QDialog, QInputDialog
+
+    def answer():
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, QDialog):
+            QTimer.singleShot(20, answer)
+            return
+        if text is None:
+            dialog.reject()
+            return
+        if isinstance(dialog, QInputDialog):
+            dialog.setTextValue(text)
+        dialog.accept()
+
+    QTimer.singleShot(0, answer)

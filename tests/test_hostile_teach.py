@@ -43,9 +43,13 @@ def test_teach_window_with_dollar_names_draws_off_the_gui_thread_and_leaves_no_t
     assert not teach.confusion.pixmap().isNull() and not teach.plot.pixmap().isNull()
     assert drawn_on and threading.main_thread() not in drawn_on  # every picture drawn by the worker
     assert list(scratch.iterdir()) == []  # no vit-gui-taught-*/draft.safetensors
+    from gui_helpers import answer_next_dialog
+
+    answer_next_dialog("")  # an empty name keeps the suggestion, the classes' names
     teach.save_model()
     saved = list((private_data_dir / "models").glob("*.safetensors"))
     assert len(saved) == 1 and load_model(saved[0]).info.labels == names
+    assert load_model(saved[0]).info.name == "$, $$, $x^$"
     teach.done(0)
 
 

@@ -181,10 +181,18 @@ def test_teach_window_teaches_reports_and_saves_into_the_model_list(qtbot, tmp_p
     assert len(teach.trials) == 5 and not teach.plot.pixmap().isNull() and not teach.confusion.pixmap().isNull()
     assert teach.table.rowCount() == 3 and teach.hardest_layout.count() >= 1
     assert "kept aside" in teach.summary.text()
+    from gui_helpers import answer_next_dialog
+
+    answer_next_dialog(None)  # Cancel: nothing saved
+    teach.save_model()
+    assert not (private_data_dir / "models").exists() or not list((private_data_dir / "models").glob("*.safetensors"))
+    answer_next_dialog("  my   three things ")  # asked for a name, the suggestion replaced
     teach.save_model()
     qtbot.waitUntil(lambda: window.model_info is not None and window.model_info.labels == ("cats", "cups", "rockets"),
                     timeout=60_000)
     assert window.model_info.path.parent == private_data_dir / "models"
+    assert window.model_info.name == "my three things" and window.model_info.path.name == "my-three-things.safetensors"
+    assert f"as {window.model_info.path} :" in teach.status.text()  # where it went
     window.close()
 
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -326,14 +327,16 @@ class TeachWindow(QDialog):
         from vit_gui.teach.save import save_taught_model
 
         taught, base = self.result.taught, self.result.base_info
-        name = self.folders[0].name if len(self.folders) == 1 else " + ".join(taught.dataset.classes[:3])
+        name = self.ask_name(suggested_name(taught.dataset.classes))
+        if name is None:
+            return
         try:
             path = save_taught_model(Path(self.base_path), base, taught.digest, taught.dataset.classes, taught.probe,
                                      taught.facts, name, tuned_state=taught.tuned_state)
         except Exception as exc:  # noqa: BLE001 - a full disk must not close the window
             self.status.setText(f"could not save: {exc}")
             return
-        self.status.setText(f"saved {path.name}: it is now in the model list")
+        self.status.setText(f'saved "{name}" as {path} : it is now in the model list, and the main window uses it')
         self.save.setEnabled(False)
         self.model_saved.emit(str(path))
 
@@ -355,12 +358,28 @@ class TeachWindow(QDialog):
         self.shortcuts.show()
         self.shortcuts.run()
 
+    def ask_name(self, suggested: str) -> str | None:
+        """The model's name, as the model list will show it (None: not now)."""
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Save as a model")
+        dialog.setLabelText("Name the new model (the model list shows it by this name):")
+        dialog.setTextValue(suggested)
+        dialog.resize(420, dialog.sizeHint().height())
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return " ".join(dialog.textValue().split()) or suggested
+
     def done(self, result: int) -> None:
         if self.shortcuts is not None:
             self.shortcuts.done(0)
         self.worker.cancel()
         stop_worker_thread(self.thread)
         super().done(result)
+
+
+def suggested_name(classes: list[str]) -> str:
+    """What the classes are, as a model's name: "cats, dogs, rockets" (past three: "…")."""
+    return ", ".join(classes[:3]) + (f" and {len(classes) - 3} more" if len(classes) > 3 else "")
 
 
 def _percent(value: float) -> str:
