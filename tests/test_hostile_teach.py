@@ -40,7 +40,7 @@ def test_teach_window_with_dollar_names_draws_off_the_gui_thread_and_leaves_no_t
 
     teach = taught_in_window(qtbot, tiny_checkpoint, [tmp_path / "data"])
     assert teach.result is not None, teach.status.text()
-    assert not teach.confusion.pixmap().isNull() and not teach.plot.pixmap().isNull()
+    assert not teach.report.confusion.pixmap().isNull() and not teach.report.plot.pixmap().isNull()
     assert drawn_on and threading.main_thread() not in drawn_on  # every picture drawn by the worker
     assert list(scratch.iterdir()) == []  # no vit-gui-taught-*/draft.safetensors
     from gui_helpers import answer_next_dialog

@@ -167,7 +167,7 @@ def test_teach_window_says_why_no_photo_was_kept_aside(qtbot, tmp_path, tiny_che
 
     teach = taught_in_window(qtbot, tiny_checkpoint, [tmp_path / "data"])
     assert teach.result is not None, teach.status.text()
-    summary = teach.summary.text()
+    summary = teach.report.summary.text()
     assert "each class has only one photo" in summary and "unknown" in summary  # before: no reason given
     assert teach.result.taught.facts["validation"] == "no photos held out: each class has one photo"
     teach.done(0)
@@ -272,7 +272,7 @@ def test_teach_window_says_once_that_nothing_is_left_to_check(qtbot, tmp_path, t
 
     teach = taught_in_window(qtbot, tiny_checkpoint, [data])
     assert teach.result is not None, teach.status.text()
-    summary = teach.summary.text()
+    summary = teach.report.summary.text()
     assert len(teach.result.taught.notes) == 1  # before: two, the second saying the first's end again
     assert summary.count("unknown") == 1 and summary.count("Nothing is left") == 1
     teach.done(0)

@@ -178,9 +178,9 @@ def test_teach_window_teaches_reports_and_saves_into_the_model_list(qtbot, tmp_p
     teach.start_teaching()
     qtbot.waitUntil(lambda: teach.result is not None or teach.status.text().startswith("not taught"), timeout=60_000)
     assert teach.result is not None, teach.status.text()
-    assert len(teach.trials) == 5 and not teach.plot.pixmap().isNull() and not teach.confusion.pixmap().isNull()
-    assert teach.table.rowCount() == 3 and teach.hardest_layout.count() >= 1
-    assert "kept aside" in teach.summary.text()
+    assert len(teach.trials) == 5 and not teach.report.plot.pixmap().isNull() and not teach.report.confusion.pixmap().isNull()
+    assert teach.report.table.rowCount() == 3 and teach.report.hardest_layout.count() >= 1
+    assert "kept aside" in teach.report.summary.text()
     from gui_helpers import answer_next_dialog
 
     answer_next_dialog(None)  # Cancel: nothing saved
@@ -237,3 +237,20 @@ def test_class_token_plus_patch_mean_feature_makes_a_cls_mean_head(capsys, tmp_p
     head = loaded.model.head
     expected = vector @ head.weight.detach().numpy().T + head.bias.detach().numpy()
     np.testing.assert_allclose(np.exp(expected) / np.exp(expected).sum(), taught.predict([photo])[0].probs, atol=1e-5)
+
+
+def test_the_teach_window_says_how_long_reading_the_photos_will_take(qtbot, monkeypatch, tiny_checkpoint):
+    import vit_gui.gui.teach_window as window_module
+    from vit_gui.gui.teach_window import TeachWindow
+
+    teach = TeachWindow(str(tiny_checkpoint))
+    qtbot.addWidget(teach)
+    clock = iter([100.0, 110.0, 130.0])
+    monkeypatch.setattr(window_module.time, "monotonic", lambda: next(clock))
+    teach.on_progress("reading images", 0, 500)
+    teach.on_progress("reading images", 100, 500)  # 100 photos in 10 s: 400 more take about 40 s
+    assert teach.status.text() == "reading the photos: 100 of 500, about 40 s left"
+    teach.on_progress("reading images", 500, 500)
+    assert teach.status.text() == "reading the photos: 500 of 500"
+    assert "in seconds" not in teach.findChild(type(teach.status)).text()  # the intro no longer promises seconds
+    teach.done(0)

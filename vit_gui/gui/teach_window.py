@@ -10,6 +10,7 @@ drawing, for 2 classes or 2,000, and no temporary model file is left behind.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Signal, Slot
@@ -19,11 +20,8 @@ from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
@@ -31,8 +29,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -40,6 +36,7 @@ from PySide6.QtWidgets import (
 from vit_gui.gui.pictures import pil_pixmap, png_pixmap
 from vit_gui.gui.plain import plain_label, tooltip
 from vit_gui.gui.screen_fit import fit_to_screen
+from vit_gui.gui.teach_report import TeachReport
 from vit_gui.gui.teach_worker import TeachResult, TeachWorker
 from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
 
@@ -60,6 +57,7 @@ class TeachWindow(QDialog):
         self.result = None
         self.trials: list[dict] = []
         self.shortcuts = None  # the shortcut check window, once asked for
+        self._reading_since: tuple[float, int] | None = None  # (time, photos done) when reading began
         self._build()
         self._start_worker()
 
@@ -68,7 +66,8 @@ class TeachWindow(QDialog):
         intro = plain_label("Put the photos of each class in a folder of its own, named after the class "
                             "(cats/, dogs/, …), then choose the folder that holds them, or drop the class "
                             "folders here. The model stays as it is; a small classifier is taught on what "
-                            "it sees, in seconds.")
+                            "it sees. Reading the photos takes most of the time: about a second for every "
+                            "10-20 photos on a laptop, and the window says how long is left.")
         intro.setWordWrap(True)
         self.choose = QPushButton("Choose a folder of class folders…")
         self.classes = QListWidget()
@@ -93,22 +92,7 @@ class TeachWindow(QDialog):
         self.progress = QProgressBar()
         self.status = plain_label("")
         self.status.setWordWrap(True)
-        self.plot = QLabel()
-        self.plot.setMinimumSize(340, 240)
-        self.summary = plain_label("")
-        self.summary.setWordWrap(True)
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["class", "right when it says so", "found of this class"])
-        for column, tip in ((1, "precision: of the photos it called this class, the share that really are"),
-                            (2, "recall: of the photos of this class, the share it recognised")):
-            self.table.horizontalHeaderItem(column).setToolTip(tip)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setMaximumHeight(260)  # 2,000 classes scroll inside it
-        self.confusion = QLabel()
-        self.hardest = QWidget()
-        self.hardest_layout = QGridLayout(self.hardest)
-        self.hardest_title = plain_label("")
+        self.report = TeachReport()
         self.save = QPushButton("Save as a model")
         self.save.setEnabled(False)
         self.check_shortcuts = QPushButton("Check for shortcuts…")
@@ -133,21 +117,9 @@ class TeachWindow(QDialog):
         left_layout.addWidget(self.progress)
         left_layout.addWidget(self.status)
 
-        right = QWidget()  # one column: the summary, the two pictures side by side, the table, the photos
-        right_layout = QVBoxLayout(right)
-        right_layout.addWidget(self.summary)
-        pictures = QHBoxLayout()
-        pictures.addWidget(self.plot)
-        pictures.addWidget(self.confusion)
-        pictures.addStretch()
-        right_layout.addLayout(pictures)
-        right_layout.addWidget(self.table)
-        right_layout.addWidget(self.hardest_title)
-        right_layout.addWidget(self.hardest)
-        right_layout.addStretch()
         report = QScrollArea()  # on a laptop screen the report scrolls; Save stays in view below it
         report.setWidgetResizable(True)
-        report.setWidget(right)
+        report.setWidget(self.report)
 
         splitter = QSplitter()
         splitter.addWidget(left)
@@ -249,6 +221,7 @@ class TeachWindow(QDialog):
         self.train.setEnabled(False)
         self.cancel.setEnabled(True)
         self.status.setText("reading the photos…")
+        self._reading_since = None
         mode = "finetune" if self.finetune.isChecked() else "probe"
         feature = "cls+mean" if self.patch_mean.isChecked() else "cls"
         self.start.emit(self.folders, self.base_path, self.device, self.val_split.value() / 100, f"{mode}/{feature}")
@@ -262,12 +235,21 @@ class TeachWindow(QDialog):
     def on_progress(self, stage: str, done: int, total: int) -> None:
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
-        self.status.setText(f"{stage}: {done} of {total}" if stage == "reading images" else f"{stage}…")
+        if stage != "reading images":
+            self.status.setText(f"{stage}…")
+            return
+        now = time.monotonic()
+        if done == 0 or self._reading_since is None:
+            self._reading_since = (now, done)
+        started, first = self._reading_since
+        left = (now - started) / (done - first) * (total - done) if done > first and now > started else None
+        self.status.setText(f"reading the photos: {done} of {total}"
+                            + (f", about {_seconds(left)} left" if left is not None and done < total else ""))
 
     @Slot(object, bytes)
     def on_trial(self, row: dict, plot_png: bytes) -> None:
         self.trials.append(row)
-        self.plot.setPixmap(png_pixmap(plot_png))
+        self.report.plot.setPixmap(png_pixmap(plot_png))
 
     @Slot(object, str)
     def on_finished(self, result, error: str) -> None:
@@ -285,42 +267,7 @@ class TeachWindow(QDialog):
         self.status.setText("taught: look at the report, then save it as a model")
 
     def show_report(self, result: TeachResult) -> None:
-        taught = result.taught
-        report, classes = taught.report, taught.dataset.classes
-        accuracy = report.accuracy
-        if accuracy == accuracy:
-            lines = [f"On {taught.facts['val_images']} photos kept aside, the new classifier is right "
-                     f"{accuracy:.0%} of the time ({taught.facts['train_images']} photos taught)."]
-        else:  # a note says why, when there is one
-            lines = [] if taught.notes else ["No photos were kept aside to check it."]
-        # the notes are what the CLI says too: repeats left out of checking, why nothing was kept aside
-        self.summary.setText("\n".join(lines + [f"{note[:1].upper()}{note[1:]}." for note in taught.notes]))
-        self.summary.setToolTip(f"validation accuracy {accuracy:.3f}; weight decay chosen "
-                                f"{taught.probe.weight_decay:g}; mode {taught.facts['mode']}")
-        mixed = report.most_confused(5)
-        if mixed:
-            self.summary.setText(self.summary.text() + "\nMost often mixed up: " + "; ".join(
-                f"{true} seen as {seen} ({count} photo{'s' if count > 1 else ''})" for true, seen, count in mixed) + ".")
-        self.table.setUpdatesEnabled(False)  # one repaint for 2,000 rows, not one per cell
-        self.table.setRowCount(len(classes))
-        for row, (name, precision, recall) in enumerate(zip(classes, report.precision, report.recall)):
-            for column, text in enumerate((name, _percent(precision), _percent(recall))):
-                self.table.setItem(row, column, QTableWidgetItem(text))
-        self.table.setUpdatesEnabled(True)
-        self.confusion.setPixmap(png_pixmap(result.confusion_png))
-        self.hardest_title.setText("The photos kept aside it was least sure of, and what it looked at for its answer:")
-        while self.hardest_layout.count():
-            self.hardest_layout.takeAt(0).widget().deleteLater()
-        for i, (picture, caption) in enumerate(result.maps):
-            cell = QWidget()
-            cell_layout = QVBoxLayout(cell)
-            image = QLabel()
-            image.setPixmap(pil_pixmap(picture).scaledToHeight(110))
-            text = plain_label(caption)
-            text.setWordWrap(True)
-            cell_layout.addWidget(image)
-            cell_layout.addWidget(text)
-            self.hardest_layout.addWidget(cell, i // 3, i % 3)
+        self.report.show_result(result)
 
     @Slot()
     def save_model(self) -> None:
@@ -382,5 +329,6 @@ def suggested_name(classes: list[str]) -> str:
     return ", ".join(classes[:3]) + (f" and {len(classes) - 3} more" if len(classes) > 3 else "")
 
 
-def _percent(value: float) -> str:
-    return "—" if value != value else f"{value:.0%}"
+def _seconds(seconds: float) -> str:
+    seconds = max(1, round(seconds))
+    return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"

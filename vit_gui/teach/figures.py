@@ -32,13 +32,14 @@ def draw_trials(figure, trials: list[dict]) -> None:
         axes.set_title("Fine-tuning the last blocks")
         axes.legend(loc="best")
         return
-    rows = [r for r in trials if "weight_decay" in r]
-    decays = [r["weight_decay"] for r in rows]
+    rows = sorted((r for r in trials if "weight_decay" in r), key=lambda r: r["weight_decay"])
+    places = range(1, len(rows) + 1)  # evenly spaced, each setting's weight decay written plainly under it
     for key, label, style in (("train_accuracy", "training photos", "o-"), ("val_accuracy", "checking photos", "s-")):
-        axes.plot(decays, [r[key] for r in rows], style, label=label)
-    axes.set_xscale("log")
+        axes.plot(places, [r[key] for r in rows], style, label=label)
+    axes.set_xticks(places, [f"{r['weight_decay']:g}" for r in rows], fontsize=7)
+    axes.set_xlim(0.5, max(len(rows), 1) + 0.5)
     axes.set_ylim(0, 1.05)
-    axes.set_xlabel("settings tried: simpler classifier →  (weight decay)")
+    axes.set_xlabel("weight decay: the further right,\nthe simpler the classifier", fontsize=8)
     axes.set_ylabel("accuracy")
     axes.set_title("Each setting tried")
     axes.legend(loc="lower left")
