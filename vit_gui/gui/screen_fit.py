@@ -1,21 +1,35 @@
 """Windows that fit the screen they open on: a laptop's 1280x800 or 1366x768 (minus its
-task bar) as much as a large monitor. Every window and dialog sizes itself through here."""
+task bar) as much as a large monitor. Every window and dialog sizes itself through here.
+
+`resize` sets the inside of a window; the window manager then adds its title bar and
+borders. The allowance below keeps the whole frame on the screen: sized to 96% of the free
+height alone, the main window's bottom edge sat ~9 px below a 768-pixel screen under a
+window manager with a title bar."""
 
 from __future__ import annotations
 
 from PySide6.QtGui import QGuiApplication
 
-MARGIN = 0.96  # of the available area: room for the window's frame
+MARGIN = 0.96  # of the available area: room around the window
+#: pixels a window manager adds around a window's inside: a title bar (~20-32 px) and borders
+FRAME_WIDTH, FRAME_HEIGHT = 8, 36
+
+
+def fitted_size(width: int, height: int, free_width: int, free_height: int) -> tuple[int, int]:
+    """The inside size for a window that asks for width x height on a screen whose free area
+    is free_width x free_height, frame included."""
+    return (min(width, int(free_width * MARGIN) - FRAME_WIDTH), min(height, int(free_height * MARGIN) - FRAME_HEIGHT))
 
 
 def fit_to_screen(widget, width: int, height: int) -> None:
     """Resize `widget` to width x height, or less where the screen's free area is smaller,
-    and centre it there."""
+    and centre it (frame included) there."""
     screen = widget.screen() or QGuiApplication.primaryScreen()
     if screen is None:
         widget.resize(width, height)
         return
     area = screen.availableGeometry()
-    fitted_w, fitted_h = min(width, int(area.width() * MARGIN)), min(height, int(area.height() * MARGIN))
+    fitted_w, fitted_h = fitted_size(width, height, area.width(), area.height())
     widget.resize(fitted_w, fitted_h)
-    widget.move(area.x() + (area.width() - fitted_w) // 2, area.y() + (area.height() - fitted_h) // 2)
+    widget.move(area.x() + (area.width() - fitted_w - FRAME_WIDTH) // 2,
+                area.y() + (area.height() - fitted_h - FRAME_HEIGHT) // 2)
