@@ -809,3 +809,18 @@ def test_maps_of_a_class_are_not_offered_by_a_model_without_classes(qtbot, tmp_p
                     timeout=30_000)
     assert all(item.isEnabled() for item in items.values())
     window.close()
+
+
+def test_the_model_panel_says_the_plain_things_first_and_the_details_on_request(qtbot, tmp_path, tiny_checkpoint):
+    from gui_helpers import make_window
+
+    window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
+    panel = window.model_panel
+    summary = panel.status.text()
+    assert "knows 10 classes" in summary and "runs on CPU, exactly" in summary
+    assert "layers ×" not in summary and "heads" not in summary  # the shape is a detail
+    assert not panel.details.isVisible() and panel.details_button.isVisible()
+    panel.details_button.click()
+    assert panel.details.isVisible() and "layers × 3 heads" in panel.details.text()
+    panel.details_button.click()
+    assert not panel.details.isVisible()

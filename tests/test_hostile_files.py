@@ -209,7 +209,7 @@ def test_markup_in_a_models_facts_is_shown_literally(qtbot, tmp_path, tiny_hf, p
     from PySide6.QtGui import QTextDocument
 
     shown = QTextDocument()
-    shown.setHtml(window.model_panel.status.text())
+    shown.setHtml(window.model_panel.status.text() + window.model_panel.details.text())
     assert badge in shown.toPlainText() and "<img src=x>" in shown.toPlainText()  # the tags are text
     drop(window, paths=[photo_folder / "chelsea.jpg"])
     wait_idle(qtbot, window)

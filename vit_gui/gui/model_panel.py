@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+)
 
 from vit_gui.gui.plain import esc, tooltip
 
@@ -52,6 +61,19 @@ class ModelPanel(QGroupBox):
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details_button = QToolButton()  # a disclosure: the summary first, the details on request
+        self.details_button.setText("Details")
+        self.details_button.setCheckable(True)
+        self.details_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.details_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.details_button.setAutoRaise(True)
+        self.details_button.setVisible(False)
+        self.details_button.toggled.connect(self._toggle_details)
+        self.details = QLabel()
+        self.details.setTextFormat(Qt.TextFormat.RichText)
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setVisible(False)
         self.get_models = QPushButton("Get models…")
         self.get_models.setToolTip("download a pretrained Vision Transformer from the list of known ones")
         self.add_model = QPushButton("Add model file…")
@@ -74,6 +96,8 @@ class ModelPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.status)
+        layout.addWidget(self.details_button)
+        layout.addWidget(self.details)
         layout.addLayout(buttons)
         self.models.activated.connect(self._on_model_activated)
         self.models.currentIndexChanged.connect(self._show_full_name)
@@ -167,7 +191,10 @@ class ModelPanel(QGroupBox):
 
     # ---- status -------------------------------------------------------------------------
     def show_message(self, html: str, error: bool = False) -> None:
-        """`html` is our markup: any text in it from a file or a model must be esc()aped."""
+        """`html` is our markup: any text in it from a file or a model must be esc()aped.
+        A message replaces the model's details until the next model is shown."""
+        self.details_button.setVisible(False)
+        self.details.setVisible(False)
         self.status.setTextFormat(Qt.TextFormat.RichText)
         self.status.setText(f"<span style='color:#c0392b'>{html}</span>" if error else html)
 
@@ -175,19 +202,28 @@ class ModelPanel(QGroupBox):
         self.show_message(f"Loading model <b>{esc(Path(path).name)}</b> on {device.upper()}…")
 
     def show_info(self, info, device: str, precision=None) -> None:
+        """A plain summary (what it is, whether it has classes, where and how it runs), the
+        details (shape, input, origin, licence, why this number format) behind "Details"."""
         arch, prep = info.architecture, info.preprocessing
         height, width = prep.input_size
         warnings = "".join(f"<br><span style='color:#b9770e'>⚠ {esc(w)}</span>" for w in info.warnings)
         source = esc(info.source or str(info.path))
         licence = f" · {esc(info.license)}" if info.license else ""
-        classes = f"{arch.num_classes} classes" if arch.num_classes else "no classes yet (it shows where it looks)"
+        classes = f"knows {arch.num_classes} classes" if arch.num_classes else \
+            "no classes yet: it shows where it looks, not what it sees"
         fit = RESIZE_WORDS.get(prep.resize_mode, prep.resize_mode)
+        runs = FORMAT_WORDS.get(precision.name, f"in {precision.name}") if precision else "exactly"
         self.status.setToolTip(tooltip(f"resize mode: {prep.resize_mode}; interpolation: {prep.interpolation}; "
                                        f"crop share: {prep.crop_pct:g}; mean {list(prep.mean)}, std {list(prep.std)}"))
-        self.show_message(
-            f"<b>{esc(info.name)}</b><br>{arch.name} · {arch.depth} layers × {arch.num_heads} heads<br>"
-            f"sees {width}×{height} pixels ({fit}) · {classes} · on {device.upper()}<br>"
-            f"<small>from {source}{licence}</small>{warnings}"
-            + (f"<br><small>runs {FORMAT_WORDS.get(precision.name, 'in')} ({precision.name}): "
-               f"{esc(precision.reason)}</small>" if precision else "")
-        )
+        self.show_message(f"<b>{esc(info.name)}</b><br>{classes}<br>runs on {device.upper()}, {runs}{warnings}")
+        self.details.setText(
+            f"<small>{arch.name} · {arch.depth} layers × {arch.num_heads} heads<br>"
+            f"sees {width}×{height} pixels ({fit})<br>from {source}{licence}"
+            + (f"<br>runs {FORMAT_WORDS.get(precision.name, 'in')} ({precision.name}): {esc(precision.reason)}"
+               if precision else "") + "</small>")
+        self.details_button.setVisible(True)
+        self.details.setVisible(self.details_button.isChecked())
+
+    def _toggle_details(self, shown: bool) -> None:
+        self.details.setVisible(shown)
+        self.details_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
