@@ -4,7 +4,8 @@ fixed grid, its patch tokens on that grid, the model's answer and an estimate of
 The map: for a model with classes, Grad-CAM (or the class evidence map of Chefer et al.) of
 the class being audited, its gradients taken for a whole batch at once (photos in a batch do
 not interact, so the gradient of the sum of each photo's own logit is each photo's
-gradient); for a backbone, rollout from the model's own start block. The object estimate uses no new
+gradient); the same backward pass gives both maps, and the spot findings read the class
+evidence map (SPOT_MAP) whichever is chosen; for a backbone, rollout from the model's own start block. The object estimate uses no new
 weights: the first principal component of the photo's own final-norm patch tokens splits
 them in two (DINOv2's PCA foreground, Oquab et al. 2023, Fig. 1); the side that touches
 the photo's border less is taken as the object.
@@ -28,9 +29,13 @@ SIDE = 16
 #: the maps the audit reads for a model with classes. Grad-CAM by default: on the planted logo
 #: it matched the class evidence map (benchmarks/results/planted.md: 0.457 against 0.462 of
 #: the map on the logo, no difference shown), and on the planted background it alone put the
-#: background class's evidence behind the object (benchmarks/results/audit.md); it also needs
-#: no attention matrices
+#: background class's evidence behind the object (benchmarks/results/audit.md)
 CLASSIFIER_MAPS = ("gradcam", "class")
+#: the map the spot findings (same spot, one small spot) read for a model with classes, whatever
+#: the map chosen: with a logo at random spots Grad-CAM's best sixteenth box held 0.3 of the map
+#: in 58% of the marked photos and its mass missed the logo in a third of them, the class
+#: evidence map (from the same backward pass) in 92% (benchmarks/results/audit.md)
+SPOT_MAP = "class"
 #: power iteration for the tokens' first principal component stops when successive
 #: vectors agree to this cosine, or after POWER_STEPS (tests: a component 3% ahead of the
 #: next is found to 1e-6)
@@ -48,6 +53,12 @@ class PhotoEvidence:
     region: tuple[float, float, float, float]  # the photo's box in the grid, 0..1 of its side
     answer: int  # the model's top class, -1 for a backbone
     tokens: np.ndarray | None = None  # (SIDE * SIDE, width) float16, final-norm patch tokens
+    spot_heat: np.ndarray | None = None  # the SPOT_MAP where `heat` is another map (a classifier's Grad-CAM)
+
+    @property
+    def spot(self) -> np.ndarray:
+        """The map the spot findings read: the class evidence map for a classifier, else `heat`."""
+        return self.heat if self.spot_heat is None else self.spot_heat
 
 
 def map_name(predictor, kind: str = "gradcam") -> str:
@@ -169,46 +180,55 @@ class Evidence:
         found = []
         for b, geometry in enumerate(geometries):
             photo_grid = photo_patches(geometry, grid, self.model.patch_size)
-            if self.kind == "rollout":
-                grid_map = compute_map(rows[b], grid, self.spec, prefix, photo_grid)
-            elif self.kind == "class":
-                grid_map = row_to_grid(rows[b], grid, prefix, photo_grid)
-            else:
-                grid_map = scale_over_photo(rows[b].reshape(grid).numpy(), photo_grid)
-            found.append(self._reduce(np.asarray(grid_map, np.float32), photo_grid, geometry, tokens[b], answers[b],
-                                      keep_tokens[b]))
+            grid_maps = {kind: self._grid_map(kind, values[b], grid, prefix, photo_grid) for kind, values in rows.items()}
+            found.append(self._reduce(grid_maps[self.kind], grid_maps.get(SPOT_MAP), photo_grid, geometry, tokens[b],
+                                      answers[b], keep_tokens[b]))
         return found
 
-    def _run(self, pixels, classes, kept) -> tuple[list[int], torch.Tensor]:
-        """(answers, per photo: attentions for rollout, Chefer's rows, or Grad-CAM's patch values)."""
+    def _run(self, pixels, classes, kept) -> tuple[list[int], dict[str, torch.Tensor]]:
+        """(answers, per kind of map: per photo attentions for rollout, or Grad-CAM's patch
+        values and Chefer's rows, both from one backward pass)."""
         if self.kind == "rollout":
             with torch.inference_mode():
                 out = self.model(pixels, return_attention=True)
-            return [-1] * len(pixels), torch.stack(out.attentions, dim=1).float()
+            return [-1] * len(pixels), {"rollout": torch.stack(out.attentions, dim=1).float()}
         pixels.requires_grad_(True)  # the weights are frozen: this makes the graph
         with torch.enable_grad():
-            out = self.model(pixels, return_attention=self.kind == "class")
+            out = self.model(pixels, return_attention=True)
             answers = out.logits.argmax(dim=1).tolist()
             chosen = [answers[b] if c is None else c for b, c in enumerate(classes)]
             # photos in a batch do not interact: the sum's gradient is each photo's own
             score = out.logits[torch.arange(len(pixels)), torch.tensor(chosen)].sum()
-            if self.kind == "class":
-                grads = torch.autograd.grad(score, out.attentions)
-                attn = torch.stack([a.detach() for a in out.attentions], dim=1).float()
-                return answers, class_rows(attn, torch.stack(grads, dim=1).float())
-            (gradient,) = torch.autograd.grad(score, kept["a"])
-        return answers, gradcam_values(kept["a"].detach(), gradient, self.model.num_prefix_tokens)
+            gradient, *grads = torch.autograd.grad(score, [kept["a"], *out.attentions])
+        attn = torch.stack([a.detach() for a in out.attentions], dim=1).float()
+        return answers, {"gradcam": gradcam_values(kept["a"].detach(), gradient, self.model.num_prefix_tokens),
+                         "class": class_rows(attn, torch.stack(grads, dim=1).float())}
 
-    def _reduce(self, grid_map, photo_grid, geometry, tokens, answer, keep) -> PhotoEvidence:
-        heat = to_side(torch.from_numpy(np.clip(grid_map, 0, None))[None, None].float())[0, 0].numpy()
+    def _grid_map(self, kind, values, grid, prefix, photo_grid) -> np.ndarray:
+        if kind == "rollout":
+            grid_map = compute_map(values, grid, self.spec, prefix, photo_grid)
+        elif kind == "class":
+            grid_map = row_to_grid(values, grid, prefix, photo_grid)
+        else:
+            grid_map = scale_over_photo(values.reshape(grid).numpy(), photo_grid)
+        return np.asarray(grid_map, np.float32)
+
+    def _reduce(self, grid_map, spot_map, photo_grid, geometry, tokens, answer, keep) -> PhotoEvidence:
         photo = to_side(torch.from_numpy(photo_grid.astype(np.float32))[None, None])[0, 0].numpy() >= 0.5
         if not photo.any():
             photo[:] = True
-        heat = np.where(photo, heat, 0.0)
-        total = heat.sum()
-        heat = (heat / total if total > 0 else photo / photo.sum()).astype(np.float32)
+        heat = _unit_heat(grid_map, photo)
+        spot = None if spot_map is None or self.kind == SPOT_MAP else _unit_heat(spot_map, photo)
         height, width = geometry.input_size
         x0, y0, x1, y1 = photo_region(geometry)
         region = (x0 / width, y0 / height, x1 / width, y1 / height)
         return PhotoEvidence(heat, photo, object_estimate(tokens, photo), region, int(answer),
-                             tokens.numpy().astype(np.float16) if keep else None)
+                             tokens.numpy().astype(np.float16) if keep else None, spot)
+
+
+def _unit_heat(grid_map: np.ndarray, photo: np.ndarray) -> np.ndarray:
+    """A model-grid map -> (SIDE, SIDE) float32 of unit mass over the photo's cells."""
+    heat = to_side(torch.from_numpy(np.clip(grid_map, 0, None))[None, None].float())[0, 0].numpy()
+    heat = np.where(photo, heat, 0.0)
+    total = heat.sum()
+    return (heat / total if total > 0 else photo / photo.sum()).astype(np.float32)

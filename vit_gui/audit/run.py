@@ -12,9 +12,12 @@ import numpy as np
 
 from vit_gui.audit import findings as fd
 from vit_gui.audit.collect import Collected, Folder, Progress, collect, read_folder
-from vit_gui.audit.evidence import SIDE, map_name
+from vit_gui.audit.evidence import CLASSIFIER_MAPS, SIDE, SPOT_MAP, map_name
 from vit_gui.audit.groups import Group, group_maps
 from vit_gui.audit.parts import OTHER_PHOTOS, Part, find_parts
+
+#: the findings that read the spot map (evidence.SPOT_MAP for a model with classes)
+SPOT_KINDS = ("same_spot", "small_spot")
 
 
 @dataclass
@@ -57,6 +60,7 @@ def analyse(collected: Collected, seed: int = 0) -> list[ClassAudit]:
     empty = np.zeros((0, SIDE, SIDE), bool)
     objects = np.stack([e.object for e in collected.evidence]) if collected.evidence else empty
     photos = np.stack([e.photo for e in collected.evidence]) if collected.evidence else empty
+    spots = np.stack([e.spot for e in collected.evidence]) if collected.evidence else np.zeros((0, SIDE, SIDE))
     audits = []
     for c, name in enumerate(collected.classes):
         members = np.flatnonzero(labels == c).tolist()
@@ -68,8 +72,8 @@ def analyse(collected: Collected, seed: int = 0) -> list[ClassAudit]:
             audits.append(ClassAudit(name, members, groups, [], [fd.too_few(name, len(members))]))
             continue
         parts, sampled = _parts(collected, labels, c, members, seed)
-        spot = fd.same_spot(name, heats[members], heats[rest])
-        found = [spot or fd.small_spot(name, heats[members], heats[rest]),
+        spot = fd.same_spot(name, spots[members], spots[rest])
+        found = [spot or fd.small_spot(name, spots[members], spots[rest]),
                  fd.outside_object(name, heats[members], objects[members], photos[members], heats[rest], objects[rest],
                                    photos[rest]),
                  fd.own_part(name, parts, sampled)]
@@ -115,8 +119,10 @@ def to_json(result: Audit) -> dict:
     classes = []
     for item in result.classes:
         member = item.members.__getitem__  # class-local index -> collected index
+        mapped = dict(zip(result.collected.classes, result.collected.mapped_to))
         classes.append({
             "name": item.name,
+            "mapped_to": mapped.get(item.name),
             "photos": [paths[i] for i in item.members],
             "groups": [{"size": len(g.members), "photos": [paths[member(k)] for k in g.members],
                         "mean_map": np.round(g.mean_map, 5).tolist()} for g in item.groups],
@@ -125,14 +131,21 @@ def to_json(result: Audit) -> dict:
                        "area": round(p.area, 4), "photos": [paths[member(k)] for k in p.decides],
                        "crops": [{"photo": paths[member(k)], "box": photo_box(box, [regions[member(k)]])}
                                  for k, box in p.crops]} for p in item.parts],
-            "findings": [_finding_json(f, item, paths, regions) for f in item.findings],
+            "findings": [_finding_json(f, item, paths, regions, result.map) for f in item.findings],
         })
-    return {"folder": str(result.folder), "model": result.model, "map": result.map, "classes": classes,
+    return {"folder": str(result.folder), "model": result.model, "map": result.map, "spot_map": spot_map(result.map),
+            "classes": classes,
             "failed": [{"path": str(p), "reason": why} for p, why in result.collected.failed],
             "seconds": round(result.collected.seconds, 2)}
 
 
-def _finding_json(finding: fd.Finding, item: ClassAudit, paths: list[str], regions: list) -> dict:
+def spot_map(kind: str) -> str:
+    """The map the spot findings read when the audit's map is `kind` (evidence.SPOT_MAP for a
+    model with classes)."""
+    return SPOT_MAP if kind in CLASSIFIER_MAPS else kind
+
+
+def _finding_json(finding: fd.Finding, item: ClassAudit, paths: list[str], regions: list, kind: str) -> dict:
     members = [item.members[k] for k in finding.photos]
     box = None if finding.box is None else photo_box(finding.box, [regions[i] for i in members] or regions[:1])
     group = None
@@ -142,4 +155,5 @@ def _finding_json(finding: fd.Finding, item: ClassAudit, paths: list[str], regio
     return {"kind": finding.kind, "share": None if finding.share is None else round(finding.share, 4), "box": box,
             "photos": [paths[i] for i in members], "words": finding.words,
             "elsewhere": None if finding.elsewhere is None else round(finding.elsewhere, 4), "group": group,
+            "map": None if finding.kind == "too_few" else spot_map(kind) if finding.kind in SPOT_KINDS else kind,
             **finding.details}
