@@ -294,3 +294,34 @@ def test_any_photos_are_grouped_by_the_models_answer(photo_folder, tiny_checkpoi
             assert prediction.top[0].label == item["name"]
         assert [f["kind"] for f in item["findings"]] == ["too_few"]
     assert len(answers) == 3
+
+
+def test_a_class_folder_that_names_no_model_class_says_what_its_maps_explain(class_folder, tiny_checkpoint, capsys):
+    """The tiny model's classes are "label 0".."label 9": "label 3" is mapped to its class,
+    "cats" to none, so its maps explain each photo's own answer, and the output says so."""
+    (class_folder / "things").rename(class_folder / "Label  3")  # case and spacing aside
+    code, out, err = run_cli(["audit", str(class_folder), "--model", str(tiny_checkpoint), "--format", "json"],
+                             capsys)
+    assert code == 1, err
+    mapped = {c["name"]: c["mapped_to"] for c in json.loads(out)["classes"]}
+    assert mapped == {"cats": None, "Label  3": "label 3"}
+    assert "no class named \"cats\"" in err and "own answer" in err and "Label  3" not in err
+    code, out, err = run_cli(["audit", str(class_folder), "--model", str(tiny_checkpoint)], capsys)
+    assert "no class named \"cats\": these maps explain the model's own answer" in out
+
+
+def test_ctrl_c_during_the_audit_exits_130_and_writes_no_report(class_folder, tiny_checkpoint, capsys, tmp_path,
+                                                                 monkeypatch):
+    """Documents behaviour the command already had (not a defect test): an interrupt between
+    batches leaves no page, no half file and no JSON on stdout."""
+    from vit_gui.cli import audit as command
+
+    def interrupt(self, done, total, left):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command.Progress, "__call__", interrupt)
+    folder = tmp_path / "report"
+    code, out, err = run_cli(["audit", str(class_folder), "--model", str(tiny_checkpoint), "--format", "json",
+                              "--report", str(folder)], capsys)
+    assert code == 130 and out == "" and "nothing was written" in err
+    assert not folder.exists() or not list(folder.iterdir())

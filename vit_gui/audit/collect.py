@@ -70,6 +70,10 @@ class Collected:
     classes: list[str]
     failed: list[tuple[Path, str]]
     seconds: float
+    #: per class: the model's label whose evidence its maps show; None where they show each
+    #: photo's own answer (a class folder that names none of the model's classes) or no class
+    #: at all (a backbone)
+    mapped_to: list[str | None] = field(default_factory=list)
 
 
 def model_class_for(name: str, labels: tuple[str, ...]) -> int | None:
@@ -127,8 +131,12 @@ def collect(predictor, folder: Folder, progress: Progress | None = None,
             elapsed = time.monotonic() - started
             progress(done, total, elapsed / done * (total - done) if done else None)
     classes = folder.classes or [str(name) for name in labels_of_model]
+    if not folder.classes:  # grouped by the model's answer: each class's maps explain that class
+        mapped_to = [None if backbone else name for name in classes]
+    else:
+        mapped_to = [None if m is None else str(labels_of_model[m]) for m in mapped]
     return Collected(kept_paths, kept_labels, kept_evidence, classes, failed + list(folder.skipped),
-                     time.monotonic() - started)
+                     time.monotonic() - started, mapped_to)
 
 
 def _one_by_one(evidence, images, wanted, rows, paths, failed) -> list:

@@ -25,11 +25,24 @@ class Progress:
             say(f"auditing: {done}/{total} photos" + (f", about {left:.0f} s left" if left and done < total else ""))
 
 
+def unmapped(report: dict, item: dict) -> bool:
+    """A class folder whose name is none of a classifier's classes (its maps then explain each
+    photo's own answer, not the class)."""
+    return report["map"] != "rollout" and item.get("mapped_to", item["name"]) is None
+
+
+def unmapped_words(name: str) -> str:
+    return (f'the model has no class named "{name}": these maps explain the model\'s own answer for each '
+            "photo, not this class")
+
+
 def words(report: dict) -> str:
     """The findings as lines a person reads."""
     lines = [f"map: {report['map']}"]
     for item in report["classes"]:
         lines.append(f"{item['name']}: {len(item['photos'])} photos, {len(item['groups'])} group(s) of maps")
+        if unmapped(report, item):
+            lines.append(f"  - {unmapped_words(item['name'])}")
         lines += [f"  - {finding['words']}" for finding in item["findings"]]
         if not item["findings"]:
             lines.append("  - nothing found that the audit measures")
@@ -80,6 +93,9 @@ def run_audit(args) -> int:
     except OSError as exc:
         say(f"error: could not write the report ({exc.strerror or exc})")
         return EXIT_CANNOT_RUN
+    for item in report["classes"]:
+        if unmapped(report, item):
+            say(f"note: {unmapped_words(item['name'])}")
     for failure in report["failed"]:
         say(f"left out {failure['path']}: {failure['reason']}")
     if sys.stdout is not None:
