@@ -19,6 +19,11 @@ MAX_GROUPS = 6
 MIN_NEIGHBOURS = 10
 #: below this many photos a class is one group: too few to split honestly
 MIN_TO_SPLIT = 10
+#: above this many photos the graph's eigenproblem is solved by Lanczos on the normalised
+#: adjacency (matrix products only: memory and time linear in the photos) instead of
+#: shift-invert, whose sparse LU of a nearest-neighbour graph fills in: on 10,000 maps the
+#: eigengap alone had not finished in 300 s (benchmarks/results/audit-memory.md)
+LANCZOS_FROM = 300
 
 
 @dataclass
@@ -34,8 +39,9 @@ def group_maps(heats: np.ndarray, seed: int = 0) -> list[Group]:
     if n < MIN_TO_SPLIT:
         return [Group(list(range(n)), heats.mean(axis=0))] if n else []
     affinity = _knn_affinity(flat)
-    count = _eigengap(affinity)
-    if count == 1:
+    if n > LANCZOS_FROM:
+        labels = _large_labels(affinity, seed)
+    elif (count := _eigengap(affinity)) == 1:
         labels = np.zeros(n, int)
     else:
         import warnings
@@ -52,10 +58,12 @@ def group_maps(heats: np.ndarray, seed: int = 0) -> list[Group]:
 
 
 def _knn_affinity(flat: np.ndarray):
+    import sklearn
     from sklearn.neighbors import kneighbors_graph
 
     neighbours = min(len(flat) - 1, max(MIN_NEIGHBOURS, int(np.ceil(np.log2(len(flat))))))
-    graph = kneighbors_graph(flat, neighbours, mode="connectivity", include_self=False)
+    with sklearn.config_context(working_memory=64):  # distances in chunks of 64 MB, not up to 1 GB
+        graph = kneighbors_graph(flat, neighbours, mode="connectivity", include_self=False)
     return 0.5 * (graph + graph.T)
 
 
@@ -76,3 +84,31 @@ def _eigengap(affinity) -> int:
         return 1
     gaps = np.diff(values)
     return int(np.argmax(gaps[:MAX_GROUPS]) + 1) if gaps.size else 1
+
+
+def _large_labels(affinity, seed: int) -> np.ndarray:
+    """What SpectralClustering(assign_labels="cluster_qr") computes, with the eigenvectors from
+    Lanczos: the normalised Laplacian's smallest eigenvalues are 1 minus the normalised
+    adjacency's largest; the embedding is its eigenvectors over the square root of the degree."""
+    import warnings
+
+    from scipy.linalg import qr, svd
+    from scipy.sparse import csgraph, identity
+    from scipy.sparse.linalg import lobpcg
+
+    n = affinity.shape[0]
+    laplacian, root_degree = csgraph.laplacian(affinity, normed=True, return_diag=True)
+    wanted = min(MAX_GROUPS + 1, n - 1)
+    start = np.random.default_rng(seed).uniform(-1, 1, (n, wanted))
+    with warnings.catch_warnings():  # not converged to the last digit: the gaps are read to a few per cent
+        warnings.simplefilter("ignore", UserWarning)
+        values, vectors = lobpcg(identity(n, format="csr") - laplacian, start, largest=True, tol=1e-5, maxiter=500)
+    order = np.argsort(-values)
+    gaps = np.diff(1 - values[order])
+    count = int(np.argmax(gaps[:MAX_GROUPS]) + 1) if gaps.size else 1
+    if count == 1:
+        return np.zeros(n, int)
+    embedding = vectors[:, order[:count]] / root_degree[:, None]
+    _, _, pivots = qr(embedding.T, pivoting=True)  # cluster_qr (Damle et al. 2019), as scikit-learn's
+    left, _, right = svd(embedding[pivots[:count], :].T)
+    return np.abs(embedding @ (left @ right.conj())).argmax(axis=1)
