@@ -1,7 +1,8 @@
 """`vit-gui --self-test`: prove a build works end to end, with no display and no user.
 
 Loads the default model (or --model FILE), classifies a bundled real photo, computes a
-rollout, writes an overlay PNG to a temporary folder and reads it back, then opens and
+rollout, writes an overlay PNG to a temporary folder and reads it back, runs the shortcut
+check (scikit-learn and scipy) on a few photos made from the bundled ones, then opens and
 closes the main window offscreen. Exits 0 only if every step worked. The report goes to
 stdout when there is one (a windowed frozen app has none) and always to
 `<data>/self-test.log`.
@@ -21,6 +22,12 @@ from pathlib import Path
 #: Qt calls that return nothing, made in the window step: PySide6 6.12.0 dropped a reference
 #: to None on each and aborted the interpreter within 10,000 of them (a frozen build too).
 QT_CALLS_CHECKED = 20_000
+#: the shortcut check's step: photos per class (its parts and findings need audit.findings.MIN_PHOTOS)
+SHORTCUT_PHOTOS = 10
+#: and made-up maps of each kind: 6 kinds of 12 (a few photos: dense eigenvalues, scikit-learn's
+#: spectral clustering), then of 55 (more than the 300 that audit.groups solves densely: scipy's
+#: sparse eigensolvers)
+SHORTCUT_MAPS = (12, 55)
 
 
 class Report:
@@ -51,6 +58,73 @@ def scratch_folder() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="vit-gui-self-test-"))
     atexit.register(shutil.rmtree, folder, True)
     return folder
+
+
+def shortcut_photos(folder: Path, per_class: int = SHORTCUT_PHOTOS) -> Path:
+    """Two class folders of `per_class` photos each, crops and mirror images of two bundled
+    photos (a cat, a cup of coffee), written as JPEG under `folder`."""
+    import random
+
+    from PIL import Image, ImageOps
+
+    from vit_gui.resources import resource_path
+
+    rng = random.Random(0)
+    for name in ("chelsea", "coffee"):
+        (folder / name).mkdir(parents=True)
+        with Image.open(resource_path("samples", f"{name}.jpg")) as opened:
+            photo = opened.convert("RGB")
+        for i in range(per_class):
+            w, h = int(photo.width * rng.uniform(0.6, 0.9)), int(photo.height * rng.uniform(0.6, 0.9))
+            x, y = rng.randint(0, photo.width - w), rng.randint(0, photo.height - h)
+            crop = photo.crop((x, y, x + w, y + h))
+            (ImageOps.mirror(crop) if i % 2 else crop).save(folder / name / f"{name}-{i}.jpg", quality=90)
+    return folder
+
+
+def made_up_maps(per_kind: int):
+    """audit.groups.MAX_GROUPS kinds of unit-mass 16 x 16 maps, `per_kind` of each, taken in
+    turn: a bump in one of that many places, a little jitter, so that each kind is a graph
+    component of its own."""
+    import numpy as np
+
+    from vit_gui.audit.groups import MAX_GROUPS
+
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[:16, :16]
+    places = [(3, 3), (3, 12), (12, 3), (12, 12), (7.5, 7.5), (3, 7.5)][:MAX_GROUPS]
+    maps = []
+    for i in range(per_kind * len(places)):
+        row, col = np.array(places[i % len(places)]) + rng.normal(0, 0.3, 2)
+        heat = np.exp(-((rows - row) ** 2 + (cols - col) ** 2) / 4.5)
+        maps.append(heat / heat.sum())
+    return np.stack(maps)
+
+
+def check_shortcuts(predictor) -> str:
+    """The shortcut check on `predictor`: an audit of two class folders of made photos (maps,
+    groups, parts by NMF, findings), then groups of made-up maps of known kinds, which must come
+    out as those kinds (nearest-neighbour graph, sparse eigensolver, spectral clustering). A copy
+    that lacks scikit-learn or scipy fails here."""
+    from vit_gui.audit.groups import MAX_GROUPS, group_maps
+    from vit_gui.audit.run import audit
+
+    result = audit(shortcut_photos(scratch_folder() / "shortcuts"), predictor)
+    names = [item.name for item in result.classes]
+    if names != ["chelsea", "coffee"] or any(len(item.members) != SHORTCUT_PHOTOS for item in result.classes):
+        raise RuntimeError(f"the check read {[len(item.members) for item in result.classes]} photos of {names}")
+    if any(not item.groups or not item.parts for item in result.classes):
+        raise RuntimeError("the check found no groups or no parts in a class")
+    for per_kind in SHORTCUT_MAPS:
+        groups = group_maps(made_up_maps(per_kind))
+        kinds = [list(range(k, per_kind * MAX_GROUPS, MAX_GROUPS)) for k in range(MAX_GROUPS)]
+        if sorted(sorted(g.members) for g in groups) != kinds:
+            raise RuntimeError(f"{MAX_GROUPS} kinds of {per_kind} made-up maps came out as groups of "
+                               f"{[len(g.members) for g in groups]}")
+    findings = sum(len(item.findings) for item in result.classes)
+    parts = sum(len(item.parts) for item in result.classes)
+    return (f"{len(names)} classes of {SHORTCUT_PHOTOS} photos, {parts} parts, {findings} findings; "
+            f"made-up maps of {MAX_GROUPS} kinds in {MAX_GROUPS} groups")
 
 
 def run_self_test(model: Path | None = None) -> int:
@@ -150,7 +224,9 @@ def run_self_test(model: Path | None = None) -> int:
         return f"{len(names)} pictures found"
 
     for name, action in (("load model", load), ("classify a bundled photo", classify), ("rollout", rollout),
-                         ("write overlay PNG", overlay_png), ("main window", window), ("help page", help_page)):
+                         ("write overlay PNG", overlay_png),
+                         ("shortcut check", lambda: check_shortcuts(state["predictor"])),
+                         ("main window", window), ("help page", help_page)):
         if report.failed and name not in ("main window", "help page"):
             report.say(f"skip {name}")
             continue
