@@ -184,8 +184,9 @@ def shoot_scene(scene: str, out: Path, model: Path) -> None:
         picture.save(str(out))
         print(f"saved {out} ({picture.width()}x{picture.height()})")
         if scene == "shortcuts":  # the same check saved as a web page, as a browser shows it at this size
-            page = shortcut_check().save_page_to(work)
-            shoot_page(page, out.with_name(out.name.replace("shortcuts", "shortcuts-page")), picture.size())
+            page = shortcut_check().save_page_to(work / "shortcuts.html")
+            stem = out.stem.replace("shortcuts", "shortcuts-page") if "shortcuts" in out.stem else f"{out.stem}-page"
+            shoot_page(page, out.with_name(stem + out.suffix), picture.size())
         window.close()
         app.quit()
 

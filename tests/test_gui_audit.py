@@ -63,18 +63,19 @@ def test_the_window_check_shows_every_class_as_pictures_and_opens_photos_in_the_
         assert section.groups.count() == len(item["groups"]) >= 1  # pictures of how it decided
         assert not section.groups.item(0).icon().isNull()
         assert section.parts.count() == len(item["parts"])
-    assert "Map read: Grad-CAM" in check.summary.text() and "24 photos" in check.status.text()
+    assert "Read from each photo's Grad-CAM map" in check.summary.text() and "24 photos" in check.status.text()
     from vit_gui.gui.audit_sections import PATH_ROLE
 
     group = check.sections[1].groups.item(0)
     wanted = group.data(PATH_ROLE)
-    check.sections[1].groups.itemDoubleClicked.emit(group)  # double-click: its photos in the main list
+    check.sections[1].groups.itemActivated.emit(group)  # double-click or Enter: its photos in the main list
     wait_idle(qtbot, window)
     listed = [window.results.item_text(k).split("\n")[0] for k in window.results.keys()]
     assert sorted(listed) == sorted(p.rsplit("/", 1)[-1] for p in wanted)
     assert window.results.current_key() is not None
+    thread = check.thread
     window.close()
-    assert not check.thread.isRunning()  # closing the main window stopped the check's thread
+    qtbot.waitUntil(lambda: not thread.isRunning(), timeout=10_000)  # closing the main window stopped it
 
 
 def test_a_finding_card_shows_its_photos_then_its_words_and_lists_them_all(qtbot, tmp_path):
@@ -128,13 +129,13 @@ def test_the_teach_window_checks_the_photos_it_taught_with_before_saving(qtbot, 
     assert outcome.report["model"].endswith("(not saved yet)") and outcome.report["folder"] == str(class_folder)
     assert "24 photos taught from data" in check.windowTitle()
     with qtbot.waitSignal(teach.show_photos) as shown:
-        check.sections[0].groups.itemDoubleClicked.emit(check.sections[0].groups.item(0))
+        check.sections[0].groups.itemActivated.emit(check.sections[0].groups.item(0))
     assert set(shown.args[0]) <= set(taught)
-    (tmp_path / "out").mkdir()
-    page = check.save_page_to(tmp_path / "out")
-    assert page.read_text(encoding="utf-8").count("<img") >= 24
+    page = check.save_page_to(tmp_path / "checked.html")
+    assert page == tmp_path / "checked.html" and page.read_text(encoding="utf-8").count("<img") >= 24
+    thread = check.thread
     teach.done(0)
-    assert not check.thread.isRunning()
+    qtbot.waitUntil(lambda: not thread.isRunning(), timeout=10_000)
 
 
 def test_the_pictures_match_the_report(tmp_path, tiny_checkpoint, class_folder):
@@ -189,9 +190,84 @@ def test_past_the_classes_drawn_the_rest_are_listed_in_words(qtbot, tmp_path, ti
     rows = check.more.list
     assert rows.count() == 1 and rows.item(0).text().startswith(("cats — 12 photos: ", "things — 12 photos: "))
     with qtbot.waitSignal(check.show_photos) as shown:
-        rows.itemDoubleClicked.emit(rows.item(0))
+        rows.itemActivated.emit(rows.item(0))
     assert len(shown.args[0]) == 12
-    (tmp_path / "page").mkdir()
-    text = check.save_page_to(tmp_path / "page").read_text(encoding="utf-8")
+    text = check.save_page_to(tmp_path / "page.html").read_text(encoding="utf-8")
     assert "1 more class, in words" in text and text.count("<h2>") == 2
     check.done(0)
+
+
+def test_closing_a_check_mid_analysis_lets_the_app_go_on_at_once(qtbot, tiny_checkpoint, class_folder, monkeypatch):
+    import time
+
+    import vit_gui.audit.run as run
+    from vit_gui.gui.audit_window import AuditWindow
+
+    analyse = run.analyse
+    monkeypatch.setattr(run, "analyse", lambda *a, **k: (time.sleep(4), analyse(*a, **k))[1])  # a big folder's seconds
+    check = AuditWindow(class_folder, str(tiny_checkpoint))
+    qtbot.addWidget(check)
+    check.run()
+    qtbot.waitUntil(lambda: check.progress.value() == 24, timeout=60_000)  # every photo read: analysing now
+    thread, started = check.thread, time.monotonic()
+    check.done(0)
+    assert time.monotonic() - started < 1.0  # it blocked the GUI for the analysis's seconds before
+    assert thread.isRunning()  # the analysis ends on its own thread, the result thrown away
+    qtbot.waitUntil(lambda: not thread.isRunning(), timeout=30_000)
+
+
+def test_a_folder_with_nothing_readable_says_nothing_was_checked(qtbot, tmp_path, tiny_checkpoint):
+    from vit_gui.gui.audit_window import AuditWindow
+
+    folder = tmp_path / "broken"
+    for name in ("a", "b"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "x.jpg").write_bytes(b"not a photo")
+    check = AuditWindow(folder, str(tiny_checkpoint))
+    qtbot.addWidget(check)
+    check.run()
+    finished(qtbot, check)
+    assert check.status.text().startswith("nothing was checked") and not check.save_page.isEnabled()
+    assert "stood out" not in check.summary.text()  # not "all is well" about photos never read
+    assert check.failed.text().startswith("Left out (2 could not be read):\nx.jpg:")
+    assert not check.again.isHidden()  # 'Check again' offered
+    check.done(0)
+
+
+def test_the_summary_names_classes_too_small_to_tell_and_long_names_are_shortened():
+    from vit_gui.audit.pictures import ClassPictures
+    from vit_gui.gui.audit_sections import ClassSection
+    from vit_gui.gui.audit_window import summary_words
+
+    report = {"map": "gradcam", "classes": [
+        {"name": "cats", "photos": ["a"] * 3, "findings": [{"kind": "too_few", "photos": []}]},
+        {"name": "dogs", "photos": ["b"] * 30, "findings": [{"kind": "same_spot", "photos": ["b"]}]}]}
+    words = summary_words(report)
+    assert 'Look at: "dogs" (same spot).' in words and 'Too few photos to tell' in words and '"cats"' in words
+    section = ClassSection(ClassPictures(0, "x" * 400, 30))
+    assert len(section.title()) < 80 and section.toolTip().count("x") == 400
+
+
+def test_cancel_is_not_overwritten_by_progress_already_on_its_way(qtbot, tiny_checkpoint, class_folder):
+    from vit_gui.gui.audit_window import AuditWindow
+
+    check = AuditWindow(class_folder, str(tiny_checkpoint))
+    qtbot.addWidget(check)
+    check.cancel.setEnabled(True)
+    check.cancel_audit()
+    check.on_progress(16, 24, 0.4)
+    assert check.status.text() == "stopping…"
+    check.done(0)
+
+
+def test_teaching_again_closes_the_check_of_the_model_taught_before(qtbot, tiny_checkpoint, class_folder):
+    from gui_helpers import taught_in_window
+
+    teach = taught_in_window(qtbot, tiny_checkpoint, [class_folder])
+    teach.check_shortcuts.click()
+    first = teach.shortcuts
+    finished(qtbot, first)
+    teach.start_teaching()
+    assert teach.shortcuts is None and not first.isVisible()
+    qtbot.waitUntil(lambda: teach.result is not None or teach.status.text().startswith("not taught"), timeout=60_000)
+    teach.done(0)

@@ -35,6 +35,10 @@ def _figure(image: Image.Image, title: str, caption: str) -> str:
     return f"<figure>{_img(image, title)}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'s' if number != 1 else ''}"
+
+
 def _sentence(words: str) -> str:
     return html.escape(words[:1].upper() + words[1:] + ".")
 
@@ -50,7 +54,7 @@ def page(report: dict, drawn: list) -> str:
            "Findings say what was measured in these photos, not why: look at the photos they name.</p>"]
     for pictures in drawn:
         item = report["classes"][pictures.index]
-        out.append(f"<h2>{html.escape(item['name'])} ({len(item['photos'])} photos)</h2>")
+        out.append(f"<h2>{html.escape(item['name'])} ({_count(len(item['photos']), 'photo')})</h2>")
         for finding in pictures.findings:
             if finding.kind == "too_few":
                 out.append(f"<p class='note'>{_sentence(finding.words)}</p>")
@@ -62,9 +66,9 @@ def page(report: dict, drawn: list) -> str:
                        + "</p></div>")
         if not pictures.findings:
             out.append("<p>Nothing stood out that this check measures.</p>")
-        out.append(f"<h3>How it decided: its photos fall into {len(pictures.groups)} group(s) by their maps (each "
-                   "group's mean map over its most typical photo)</h3>")
-        out += [_figure(group.picture, group.typical, f"group {number}: {group.size} photos")
+        out.append(f"<h3>How it decided: its photos fall into {_count(len(pictures.groups), 'group')} by their maps "
+                   "(each group's mean map over its most typical photo)</h3>")
+        out += [_figure(group.picture, group.typical, f"group {number}: {_count(group.size, 'photo')}")
                 for number, group in enumerate(pictures.groups, 1)]
         if pictures.parts:
             out.append("<h3>What it looked at: parts of its photos, by their share of the evidence (each part's "
@@ -81,7 +85,8 @@ def page(report: dict, drawn: list) -> str:
         for index in undrawn:
             item = report["classes"][index]
             words = "; ".join(f["words"] for f in item["findings"]) or "nothing stood out"
-            out.append(f"<li>{html.escape(item['name'])} ({len(item['photos'])} photos): {html.escape(words)}</li>")
+            out.append(f"<li>{html.escape(item['name'])} ({_count(len(item['photos']), 'photo')}): "
+                       f"{html.escape(words)}</li>")
         out.append("</ul>")
     if report["failed"]:
         out.append("<h2>Photos left out</h2><ul>")

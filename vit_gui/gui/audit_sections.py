@@ -26,9 +26,16 @@ from vit_gui.gui.plain import plain_label, tooltip
 
 ICON = 112  # pixels: a thumbnail's longer side
 PATH_ROLE = Qt.ItemDataRole.UserRole  # an item's photos (list of paths)
+NAME_CHARS = 60  # a class name in a title, at most
 
 NOTHING = ("Nothing stood out that this check measures (evidence on the same spot, on one small spot, outside the "
            "object, or on a part no other class has).")
+
+
+def shortened(name: str, most: int = NAME_CHARS) -> str:
+    """A class name short enough for a title (the whole name in its tooltip): a name of 400
+    letters without a space made the window wider than the screen."""
+    return name if len(name) <= most else name[:most - 1] + "…"
 
 
 class PictureStrip(QListWidget):
@@ -50,7 +57,10 @@ class PictureStrip(QListWidget):
         text = self.fontMetrics().height() + 4 if captions else 0
         self.setFixedHeight(icon.height() + text + 2 * self.spacing() + self.horizontalScrollBar().sizeHint().height()
                             + 2 * self.frameWidth() + 4)
-        self.itemDoubleClicked.connect(lambda item: self.show_photos.emit(item.data(PATH_ROLE)))
+        self.itemActivated.connect(self._activated)  # a double-click, or Enter on the keyboard
+
+    def _activated(self, item) -> None:
+        self.show_photos.emit(item.data(PATH_ROLE))
 
     def add(self, picture: Image.Image, photos: list[str], caption: str = "", tip: str = "") -> None:
         item = QListWidgetItem(QIcon(pil_pixmap(picture)), caption)
@@ -110,7 +120,8 @@ class ClassSection(QGroupBox):
     show_photos = Signal(list)
 
     def __init__(self, pictures):
-        super().__init__(f"{pictures.name} — {pictures.count} photo{'s' if pictures.count != 1 else ''}")
+        super().__init__(f"{shortened(pictures.name)} — {pictures.count} photo{'s' if pictures.count != 1 else ''}")
+        self.setToolTip(tooltip(pictures.name))
         self.pictures = pictures
         layout = QVBoxLayout(self)
         shortcuts = [f for f in pictures.findings if f.kind != "too_few"]
@@ -173,11 +184,14 @@ class MoreClasses(QGroupBox):
         self.list = QListWidget()
         for item in classes:
             words = "; ".join(f["words"] for f in item["findings"]) or "nothing stood out"
-            row = QListWidgetItem(f"{item['name']} — {len(item['photos'])} photos: {words}")
+            row = QListWidgetItem(f"{shortened(item['name'])} — {len(item['photos'])} photos: {words}")
             row.setData(PATH_ROLE, list(item["photos"]))
             row.setToolTip(tooltip(words) + "<br><i>double-click: show its photos in the main list</i>")
             self.list.addItem(row)
-        self.list.itemDoubleClicked.connect(lambda row: self.show_photos.emit(row.data(PATH_ROLE)))
+        self.list.itemActivated.connect(self._activated)
         self.list.setMaximumHeight(320)
         layout = QVBoxLayout(self)
         layout.addWidget(self.list)
+
+    def _activated(self, row) -> None:
+        self.show_photos.emit(row.data(PATH_ROLE))

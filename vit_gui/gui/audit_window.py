@@ -25,7 +25,9 @@ from vit_gui.gui.audit_sections import ClassSection, MoreClasses
 from vit_gui.gui.audit_worker import AuditWorker
 from vit_gui.gui.plain import plain_label
 from vit_gui.gui.screen_fit import fit_to_screen
-from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
+from vit_gui.gui.threads import let_thread_finish, start_held_thread
+
+SUMMARY_CLASSES = 5  # classes named in the summary; the sections below show them all
 
 INTRO = ("Is the model right for the right reason? This looks at the maps of every photo of each class at once: "
          "how the photos group by what the model looked at, which parts of them carried its evidence, and whether "
@@ -46,11 +48,12 @@ class AuditWindow(QDialog):
         self.setWindowTitle(f"Check for shortcuts — {self.what}")
         self.outcome = None
         self.error = ""
+        self.closed = False
         self.sections: list[ClassSection] = []
         self.more: MoreClasses | None = None  # the classes not drawn, in words
         self._build()
         self.worker = AuditWorker()
-        self.thread = start_worker_thread(self, self.worker)
+        self.thread = start_held_thread(self.worker)  # not the window's: closing it never waits
         self.start.connect(self.worker.run)
         self.worker.progress.connect(self.on_progress)
         self.worker.finished.connect(self.on_finished)
@@ -63,13 +66,24 @@ class AuditWindow(QDialog):
         self.status.setWordWrap(True)
         self.cancel = QPushButton("Cancel")
         self.cancel.clicked.connect(self.cancel_audit)
+        self.again = QPushButton("Check again")
+        self.again.setToolTip("read the photos again, as they are now")
+        self.again.setVisible(False)
+        self.again.clicked.connect(self.run)
         running = QHBoxLayout()
         running.addWidget(self.progress, 1)
         running.addWidget(self.cancel)
+        running.addWidget(self.again)
         self.summary = plain_label("")
         self.summary.setWordWrap(True)
-        self.body = QWidget()
+        self.failed = plain_label("")  # photos that could not be read, each with its reason
+        self.failed.setWordWrap(True)
+        self.failed.setStyleSheet("color: #8a5a00")
+        self.failed.setVisible(False)
+        self.body = QWidget()  # everything found scrolls, the summary first
         self.body_layout = QVBoxLayout(self.body)
+        self.body_layout.addWidget(self.summary)
+        self.body_layout.addWidget(self.failed)
         self.body_layout.addStretch()
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -88,7 +102,6 @@ class AuditWindow(QDialog):
         layout.addWidget(intro)
         layout.addLayout(running)
         layout.addWidget(self.status)
-        layout.addWidget(self.summary)
         layout.addWidget(scroll, 1)
         layout.addLayout(bottom)
         fit_to_screen(self, 1180, 760)
@@ -98,6 +111,7 @@ class AuditWindow(QDialog):
         """Start the audit (the window shows itself first: the audit takes minutes on a big folder)."""
         self.outcome, self.error = None, ""
         self.worker.rearm()
+        self.again.setVisible(False)
         self.cancel.setEnabled(True)
         self.save_page.setEnabled(False)
         self.status.setText("reading the photos…")
@@ -108,10 +122,12 @@ class AuditWindow(QDialog):
     def cancel_audit(self) -> None:
         self.worker.cancel()  # a direct call: a queued signal would wait behind the audit
         self.cancel.setEnabled(False)
-        self.status.setText("cancelling after the photos being read…")
+        self.status.setText("stopping…")
 
     @Slot(int, int, object)
     def on_progress(self, done: int, total: int, left) -> None:
+        if not self.cancel.isEnabled():  # cancelled: progress already on its way says no more
+            return
         if done < 0:
             self.progress.setRange(0, 0)  # busy: drawing the pictures
             self.status.setText("drawing the pictures…")
@@ -120,7 +136,7 @@ class AuditWindow(QDialog):
         self.progress.setValue(done)
         text = f"{done} of {total} photos looked at"
         if left is not None and done < total:
-            text += f", about {_duration(left)} left"
+            text += f", {_time_left(left)}"
         self.status.setText(text)
 
     @Slot(object, str)
@@ -128,15 +144,21 @@ class AuditWindow(QDialog):
         self.cancel.setEnabled(False)
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if outcome is not None else 0)
+        self.again.setVisible(True)
         if outcome is None:
             self.error = error or "cancelled"
             self.status.setText(f"not checked: {error}" if error else "cancelled: nothing was kept")
             return
+        report = outcome.report
         self.outcome = outcome
-        self.save_page.setEnabled(True)
-        self.status.setText(f"checked {_photo_count(outcome.report)} in {_duration(outcome.report['seconds'])}")
-        self.summary.setText(summary_words(outcome.report))
-        self._show(outcome.pictures, outcome.report)
+        checked = sum(len(item["photos"]) for item in report["classes"])
+        self.save_page.setEnabled(checked > 0)
+        self.status.setText(f"checked {_photo_count(report)} in {_duration(report['seconds'])}" if checked else
+                            f"nothing was checked: no photo in {report['folder']} could be read")
+        self.summary.setText(summary_words(report) if checked else "")
+        self.failed.setText(failed_words(report))
+        self.failed.setVisible(bool(report["failed"]))
+        self._show(outcome.pictures, report)
 
     def _show(self, pictures, report: dict) -> None:
         """The classes drawn, as pictures, in their order (findings first); the rest in words."""
@@ -146,27 +168,32 @@ class AuditWindow(QDialog):
         for number, item in enumerate(pictures):
             section = ClassSection(item)
             section.show_photos.connect(self.show_photos)
-            self.body_layout.insertWidget(number, section)
+            self.body_layout.insertWidget(2 + number, section)
             self.sections.append(section)
         drawn = {item.index for item in pictures}
         rest = [item for index, item in enumerate(report["classes"]) if index not in drawn]
         if rest:
             self.more = MoreClasses(rest)
             self.more.show_photos.connect(self.show_photos)
-            self.body_layout.insertWidget(len(self.sections), self.more)
+            self.body_layout.insertWidget(2 + len(self.sections), self.more)
 
     # ---- saving -----------------------------------------------------------------------------
     @Slot()
     def save_page_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Save the check as a web page in…")
-        if folder:
-            self.save_page_to(Path(folder))
+        """A file the user names (the dialog asks before replacing one): never a silent overwrite."""
+        suggested = Path.home() / f"shortcuts-{Path(self.outcome.report['folder']).name or 'check'}.html"
+        path, _ = QFileDialog.getSaveFileName(self, "Save the check as a web page", str(suggested),
+                                              "Web page (*.html)")
+        if path:
+            self.save_page_to(Path(path) if path.lower().endswith((".html", ".htm")) else Path(path + ".html"))
 
-    def save_page_to(self, folder: Path) -> Path | None:
-        from vit_gui.audit.report import write_report
+    def save_page_to(self, path: Path) -> Path | None:
+        """Write the page to `path` (whole or not at all)."""
+        from vit_gui.audit.report import page
+        from vit_gui.fileio import atomic_write_text
 
         try:
-            path = write_report(self.outcome.result, self.outcome.report, folder, self.outcome.pictures)
+            atomic_write_text(path, page(self.outcome.report, self.outcome.pictures))
         except OSError as exc:
             self.status.setText(f"could not save the page: {exc.strerror or exc}")
             return None
@@ -174,22 +201,46 @@ class AuditWindow(QDialog):
         return path
 
     def done(self, result: int) -> None:
+        """Closed: the check stops and the window goes at once; the work under way ends on
+        its own thread (threads.let_thread_finish), the app never waiting on it."""
         self.worker.cancel()
-        stop_worker_thread(self.thread)
+        self.closed = True
+        let_thread_finish(self.thread)
         super().done(result)
+        self.deleteLater()
 
 
-def summary_words(report: dict) -> str:
-    """One line per class with a finding, else one line saying nothing stood out."""
-    lines = []
+def summary_words(report: dict, named: int = SUMMARY_CLASSES) -> str:
+    """The classes to look at first (up to `named`, then how many more), the classes too small
+    to tell, and which map was read."""
+    flagged, few = [], []
     for item in report["classes"]:
         kinds = [KIND_TITLES[f["kind"]].lower() for f in item["findings"] if f["kind"] in KIND_TITLES]
         if kinds:
-            lines.append(f'"{item["name"]}": {", ".join(kinds)}')
-    head = f"Map read: {map_words(report['map'])}. "
-    if not lines:
-        return head + "No class's evidence stood out in the ways this check measures."
-    return head + "Look at: " + "; ".join(lines) + "."
+            flagged.append(f'"{item["name"]}" ({", ".join(kinds)})')
+        if any(f["kind"] == "too_few" for f in item["findings"]):
+            few.append(f'"{item["name"]}"')
+    lines = ["Look at: " + "; ".join(flagged[:named]) + (f"; and {len(flagged) - named} more classes below"
+                                                          if len(flagged) > named else "") + "."
+             if flagged else "No class's evidence stood out in the ways this check measures."]
+    if few:
+        lines.append(f"Too few photos to tell (10 or more a class are needed): {', '.join(few[:named])}"
+                     + (f" and {len(few) - named} more" if len(few) > named else "") + ".")
+    lines.append(f"Read from each photo's {map_words(report['map'])} map: where the evidence for its class sits.")
+    return "\n".join(lines)
+
+
+def failed_words(report: dict, shown: int = 10) -> str:
+    failed = report["failed"]
+    if not failed:
+        return ""
+    lines = [f"{Path(f['path']).name}: {f['reason']}" for f in failed[:shown]]
+    more = f"\n… and {len(failed) - shown} more" if len(failed) > shown else ""
+    return f"Left out ({len(failed)} could not be read):\n" + "\n".join(lines) + more
+
+
+def _time_left(seconds: float) -> str:
+    return "less than a second left" if seconds < 1 else f"about {_duration(seconds)} left"
 
 
 def _photo_count(report: dict) -> str:

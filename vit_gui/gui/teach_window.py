@@ -214,6 +214,9 @@ class TeachWindow(QDialog):
     # ---- teaching -----------------------------------------------------------------------------
     @Slot()
     def start_teaching(self) -> None:
+        if self.shortcuts is not None:  # its findings were about the model taught before
+            self.shortcuts.done(0)
+            self.shortcuts = None
         self.trials.clear()
         self.result = None
         self.save.setEnabled(False)
@@ -295,12 +298,13 @@ class TeachWindow(QDialog):
 
         if self.shortcuts is not None:
             self.shortcuts.done(0)
+            self.shortcuts = None
         data = self.result.taught.dataset
         photos = Folder([path for path, _ in data.items], [label for _, label in data.items], list(data.classes))
-        where = self.folders[0] if len(self.folders) == 1 else None
+        taught_from = {path.parent.parent for path, _ in data.items}  # what was taught, not what is chosen now
+        where = f" from {taught_from.pop().name}" if len(taught_from) == 1 else ""
         self.shortcuts = AuditWindow(photos, self.result.model, self.device,
-                                     f"the {len(data.items)} photos taught" + (f" from {where.name}" if where else ""),
-                                     self)
+                                     f"the {len(data.items)} photos taught{where}", self)
         self.shortcuts.show_photos.connect(self.show_photos)
         self.shortcuts.show()
         self.shortcuts.run()
@@ -319,6 +323,7 @@ class TeachWindow(QDialog):
     def done(self, result: int) -> None:
         if self.shortcuts is not None:
             self.shortcuts.done(0)
+            self.shortcuts = None
         self.worker.cancel()
         stop_worker_thread(self.thread)
         super().done(result)

@@ -83,6 +83,12 @@ class ModelsMixin:
         """The Teach window, on the model loaded now (its classes are taught on top of it)."""
         from vit_gui.gui.teach_window import TeachWindow
 
+        if getattr(self, "teach_window", None) is not None:
+            if self.teach_window.isVisible() and self.teach_window.base_path == self.loaded_model:
+                self.teach_window.raise_()  # the one open, with its work: not a second one beside it
+                self.teach_window.activateWindow()
+                return
+            self.teach_window.done(0)  # a window on another model: its thread stops before it goes
         self.teach_window = TeachWindow(self.loaded_model, self.model_panel.current_device(), self)
         self.teach_window.model_saved.connect(self.on_model_taught)
         self.teach_window.show_photos.connect(self.shortcut_checks.show_in_list)
