@@ -53,6 +53,15 @@ def reset_peak() -> None:
         pass
 
 
+def started_on() -> str:
+    """The revision when the run started, and whether the audit's code differed from it then."""
+    import subprocess
+
+    changed = subprocess.run(["git", "status", "--porcelain", "vit_gui/audit", "benchmarks/audit.py"],
+                             capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent).stdout
+    return f"revision {git_revision()}" + (" with uncommitted changes to the audit's code" if changed.strip() else "")
+
+
 def shortcut_findings(report: dict) -> dict[str, list[dict]]:
     return {c["name"]: [f for f in c["findings"] if f["kind"] in SHORTCUTS] for c in report["classes"]}
 
@@ -68,21 +77,23 @@ def measures(result) -> dict[str, str]:
 
     evidence, labels = result.collected.evidence, np.array(result.collected.labels)
     heats = np.stack([e.heat for e in evidence])
+    spots = np.stack([e.spot for e in evidence])  # the map the spot findings read
     objects, photos = np.stack([e.object for e in evidence]), np.stack([e.photo for e in evidence])
     said = {}
     for c, name in enumerate(result.collected.classes):
         own, rest = labels == c, labels != c
-        peaks, others = fd.peaks(heats[own]), fd.peaks(heats[rest])
+        peaks, others = fd.peaks(spots[own]), fd.peaks(spots[rest])
         best = max(((fd._in_box(peaks, r, k).mean(), fd._in_box(others, r, k).mean())
                     for r in range(13) for k in range(13)), key=lambda v: v[0])
-        spot = ((fd.spot_mass(heats[own])[0] >= fd.SPOT_MASS).mean(),
-                (fd.spot_mass(heats[rest])[0] >= fd.SPOT_MASS).mean())
+        mass = fd.spot_mass(spots[own])[0]
+        spot = ((mass >= fd.SPOT_MASS).mean(), (fd.spot_mass(spots[rest])[0] >= fd.SPOT_MASS).mean())
 
         def out(mask):
             return ((fd.outside_share(heats[mask], objects[mask]) > fd.OUTSIDE_MASS)
                     & fd.stands_out(objects[mask], photos[mask])).mean()
 
-        said[name] = (f"same spot {best[0]:.0%}/{best[1]:.0%}, small spot {spot[0]:.0%}/{spot[1]:.0%}, "
+        said[name] = (f"same spot {best[0]:.0%}/{best[1]:.0%}, small spot {spot[0]:.0%}/{spot[1]:.0%} "
+                      f"(median spot mass {np.median(mass):.2f}), "
                       f"outside {out(own):.0%}/{out(rest):.0%}")
     return said
 
@@ -99,6 +110,7 @@ class Bench:
         self.backbone = Predictor.from_file(self.base)
         self.work = Path(tempfile.mkdtemp(prefix="audit-bench-"))
         self.lines: list[str] = []
+        self.revision = started_on()
 
     def said(self, *new: str) -> None:  # each figure as it comes: a run cut short still shows what it measured
         self.lines.extend(new)
@@ -106,7 +118,7 @@ class Bench:
 
     def write(self, part: str, title: str) -> None:
         name = f"audit-{part}" + (f"-{self.args.tag}" if self.args.tag else "")
-        head = [f"Run on revision {git_revision()} with `benchmarks/audit.py {' '.join(sys.argv[1:])}`; "
+        head = [f"Run on {self.revision} with `benchmarks/audit.py {' '.join(sys.argv[1:])}`; "
                 f"{self.args.per_photo} crops per photo and folder.", ""]
         write_results(name, title, head + self.lines)
         self.lines = []
@@ -148,7 +160,6 @@ class Bench:
         from vit_gui.audit import known
         from vit_gui.audit.run import audit, to_json
 
-        names = sorted(self.photos)
         seeds = range(self.args.clean_seed, self.args.clean_seed + self.args.clean)
         self.said(f"Seeds {seeds.start}-{seeds.stop - 1}: each draws the split and the crops. Measures: share of the "
                   "class's photos / of the other class's (same spot: the best box's peak share; small spot: a "
@@ -156,10 +167,8 @@ class Bench:
                   "")
         alarms, classes_flagged, photos = 0, 0, 0
         for seed in seeds:
-            order = names[:]
-            random.Random(seed).shuffle(order)
-            folder = known.clean(self.work / f"clean{seed}", self.photos, [order[:4], order[4:]],
-                                 self.args.per_photo, seed)
+            split = known.random_split(self.photos, seed)
+            folder = known.clean(self.work / f"clean{seed}", self.photos, split, self.args.per_photo, seed)
             model, accuracy = known.teach_probe(self.backbone, self.base, folder)
             result = audit(folder.root, model)
             found = shortcut_findings(to_json(result))
@@ -168,7 +177,7 @@ class Bench:
             classes_flagged += len(flagged)
             photos += len(result.collected.paths)
             near = measures(result)
-            self.said(f"- seed {seed}: class0 = {' + '.join(order[:4])}, class1 = {' + '.join(order[4:])} "
+            self.said(f"- seed {seed}: class0 = {' + '.join(split[0])}, class1 = {' + '.join(split[1])} "
                       f"(probe right on {accuracy:.0%}): "
                       + (", ".join(f"{c}: {', '.join(k)}" for c, k in flagged.items()) or "no shortcut finding")
                       + "; " + "; ".join(f"{c}: {m}" for c, m in near.items()))
@@ -233,8 +242,10 @@ def synthetic(count: int, classes: int, seed: int = 0):
         obj = np.zeros((SIDE, SIDE), bool)
         y, x = rng.integers(2, 8, 2)
         obj[y:y + 6, x:x + 6] = True
+        spot = heat ** 2  # a classifier's photo keeps a second map for the spot findings
         item = PhotoEvidence((heat / heat.sum()).astype(np.float32), photo.copy(), obj, (0.0, 0.0, 1.0, 1.0), label,
-                             rng.standard_normal((SIDE * SIDE, 384)).astype(np.float16))
+                             rng.standard_normal((SIDE * SIDE, 384)).astype(np.float16),
+                             (spot / spot.sum()).astype(np.float32))
         _reservoir(pick, seen, held, label, len(evidence), item, evidence)
         evidence.append(item)
         labels.append(label)
@@ -268,7 +279,7 @@ def kept_per_photo(count: int) -> str:
     tracemalloc.stop()
     del collected
     return (f"collect's kept state, tokens aside: {now / count / 1024:.2f} KiB a photo (tracemalloc over {count} "
-            "synthetic photos: path, label, map, masks, box): "
+            "synthetic photos: path, label, two maps, masks, box): "
             f"{now / count * 10000 / 2**20:.0f} MiB for 10,000 photos")
 
 
@@ -286,10 +297,10 @@ def main() -> None:
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     if set(parts) - set(PARTS):
         parser.error(f"--only takes {', '.join(PARTS)}")
-    args.memory_steps = sorted({max(100, args.memory // 10), max(100, args.memory // 4), args.memory})
+    args.memory_steps = sorted({max(100, args.memory // 10), args.memory})
     if parts == ["memory"]:
         bench = Bench.__new__(Bench)
-        bench.args, bench.lines = args, []
+        bench.args, bench.lines, bench.revision = args, [], started_on()
     else:
         bench = Bench(args)
     for part in parts:
