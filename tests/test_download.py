@@ -345,3 +345,26 @@ def test_closing_the_dialog_during_a_silent_download_does_not_freeze(qtbot, serv
     dialog.done(0)  # cancels, quits and waits for the worker thread
     assert dialog.thread.isFinished()
     assert time.monotonic() - closing < 5.0  # was 17 s (a 30 s read timeout); the watchdog wakes it at once
+
+
+def test_get_models_groups_by_need_recommends_one_each_and_shows_a_whole_error(qtbot):
+    import socket
+
+    from vit_gui.gui.get_models import RECOMMENDED, GetModelsDialog, needs_of
+    from vit_gui.model.download import unreachable
+
+    groups = needs_of(catalog.CATALOG)
+    assert [sum(m.name in RECOMMENDED for m in models) for _, models in groups] == [1, 1]  # one pick per need
+    assert {m.name for _, models in groups for m in models} == {m.name for m in catalog.CATALOG}  # none dropped
+    dialog = GetModelsDialog()
+    qtbot.addWidget(dialog)
+    text = "\n".join(label.text() for label in dialog.findChildren(type(dialog.rows["vit-b16"]["status"])))
+    for jargon in ("AugReg", "21k", "LVD-142M", "top-1"):
+        assert jargon not in text  # in the tooltips only
+    error = unreachable("https://huggingface.co/x", socket.gaierror(-3, "Temporary failure in name resolution"))
+    dialog.on_finished("vit-s16", "", error)
+    status = dialog.rows["vit-s16"]["status"]
+    assert "nothing was downloaded. Check the connection" in status.text() and not status.isHidden()
+    grid = dialog.layout().itemAt(1).widget().widget().layout()
+    assert grid.getItemPosition(grid.indexOf(status))[1:] == (0, 1, grid.columnCount())  # the whole width
+    dialog.done(0)

@@ -9,10 +9,59 @@ from __future__ import annotations
 import threading
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QGridLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QGridLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
-from vit_gui.gui.plain import esc
+from vit_gui.gui.plain import esc, tooltip
+from vit_gui.gui.screen_fit import fit_to_screen
 from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
+
+#: what each catalogue model is for, in a user's words; models not listed go under "Other models"
+NEEDS = (
+    ("Recognise everyday things (1,000 kinds of objects and animals)",
+     ("vit-s16", "vit-b16", "deit-s16", "deit-b16-distilled", "deit-ti16")),
+    ("Teach your own classes, or see where a model looks (no classes of its own; "
+     "DINOv2 ViT-S/14 is built in already)", ("dinov2-s14-reg4", "dinov2-b14-reg4", "dinov2-s14")),
+)
+#: one pick per need, and why, in words
+RECOMMENDED = {
+    "vit-s16": "A good balance: 4 points less often right than the large one, at a quarter of its size.",
+    "dinov2-s14-reg4": "Like the built-in one, with 4 extra 'register' tokens that keep its maps free of stray "
+                       "bright spots (Darcet et al. 2023).",
+}
+
+
+def needs_of(models) -> list[tuple[str, list]]:
+    """The catalogue grouped by need, in NEEDS' order; the rest as "Other models"."""
+    by_name = {m.name: m for m in models}
+    groups = [(need, [by_name[n] for n in names if n in by_name]) for need, names in NEEDS]
+    listed = {n for _, names in NEEDS for n in names}
+    others = [m for m in models if m.name not in listed]
+    return [(need, found) for need, found in groups if found] + ([("Other models", others)] if others else [])
+
+
+def plain_title(model) -> str:
+    """The model's family and size, without training-recipe words (AugReg2, 21k → 1k, LVD-142M)."""
+    family = model.title.split(" (")[0]
+    size = "tiny" if model.params < 10e6 else "small" if model.params < 40e6 else "large"
+    return f"{family}: {size}"
+
+
+def plain_words(model) -> str:
+    size = f"{model.approx_bytes / 1e6:.0f} MB to download"
+    if model.num_classes and model.imagenet_top1:
+        return f"Right on {model.imagenet_top1:.0f}% of ImageNet's test photos; {size}."
+    return f"Knows no classes until you teach it; {size}."
 
 
 class DownloadWorker(QObject):
@@ -55,26 +104,47 @@ class GetModelsDialog(QDialog):
 
         super().__init__(parent)
         self.setWindowTitle("Get models")
-        self.setMinimumWidth(640)
+        fit_to_screen(self, 820, 640)
         self.rows: dict[str, dict] = {}
-        intro = QLabel("Pretrained Vision Transformers you can download. Each is verified (size, format and "
-                       "shapes) before it is installed; an interrupted download resumes where it stopped.")
+        intro = QLabel("Models you can download, by what you want to do. Not sure? Take the recommended one. "
+                       "Each is checked (size, format and shapes) before it is installed; an interrupted download "
+                       "resumes where it stopped.")
         intro.setWordWrap(True)
         grid = QGridLayout()
-        for r, model in enumerate(catalog.CATALOG):
-            title = QLabel(f"<b>{model.title}</b><br><small>{model.summary}</small>")
-            title.setToolTip(model.url)
-            bar = QProgressBar()
-            bar.setVisible(False)
-            status = QLabel("installed" if installed_path(model).exists() else "")
-            status.setWordWrap(True)
-            button = QPushButton("Download")
-            button.clicked.connect(lambda _=False, name=model.name: self.download(name))
-            grid.addWidget(title, r, 0)
-            grid.addWidget(bar, r, 1)
-            grid.addWidget(status, r, 2)
-            grid.addWidget(button, r, 3)
-            self.rows[model.name] = {"bar": bar, "status": status, "button": button}
+        row = 0
+        for need, names in needs_of(catalog.CATALOG):
+            heading = QLabel(f"<b>{esc(need)}</b>")
+            heading.setContentsMargins(0, 8 if row else 0, 0, 2)
+            grid.addWidget(heading, row, 0, 1, 3)
+            row += 1
+            for model in names:
+                pick = RECOMMENDED.get(model.name)
+                title = QLabel(f"{'★ ' if pick else ''}<b>{esc(plain_title(model))}</b>"
+                               + (" <span style='color:#1e7e34'>recommended</span>" if pick else "")
+                               + f"<br><small>{esc(plain_words(model))}" + (f" {esc(pick)}" if pick else "")
+                               + "</small>")
+                title.setWordWrap(True)
+                title.setToolTip(tooltip(f"{model.title}\n{model.summary}\n{model.url}"))
+                bar = QProgressBar()
+                bar.setVisible(False)
+                status = QLabel("installed" if installed_path(model).exists() else "")
+                status.setWordWrap(True)
+                status.setVisible(bool(status.text()))  # an empty row would leave a gap
+                button = QPushButton("Download")
+                button.clicked.connect(lambda _=False, name=model.name: self.download(name))
+                grid.addWidget(title, row, 0)
+                grid.addWidget(bar, row, 1)
+                grid.addWidget(button, row, 2)
+                grid.addWidget(status, row + 1, 0, 1, 3)  # a message gets the whole width under its model
+                self.rows[model.name] = {"bar": bar, "status": status, "button": button}
+                row += 2
+        grid.setColumnStretch(0, 1)
+        listing = QWidget()  # word-wrapped rows in a scroll area: every line shows, at any size
+        listing.setLayout(grid)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(listing)
         self.cancel_button = QPushButton("Cancel download")
         self.cancel_button.setEnabled(False)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -82,7 +152,7 @@ class GetModelsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
-        layout.addLayout(grid)
+        layout.addWidget(scroll, 1)
         layout.addWidget(buttons)
 
         self.active: str | None = None
@@ -102,6 +172,7 @@ class GetModelsDialog(QDialog):
         row["bar"].setVisible(True)
         row["bar"].setRange(0, 0)
         row["status"].setText("connecting…")
+        row["status"].setVisible(True)
         for other in self.rows.values():
             other["button"].setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -127,6 +198,7 @@ class GetModelsDialog(QDialog):
         row["bar"].setVisible(False)
         row["status"].setText("installed" if path else f"<span style='color:#c0392b'>{esc(error)}</span>")
         row["status"].setTextFormat(Qt.TextFormat.RichText)
+        row["status"].setVisible(True)
         for other in self.rows.values():
             other["button"].setEnabled(True)
         self.cancel_button.setEnabled(False)
