@@ -104,7 +104,7 @@ class GetModelsDialog(QDialog):
 
         super().__init__(parent)
         self.setWindowTitle("Get models")
-        fit_to_screen(self, 820, 640)
+        fit_to_screen(self, 820, 560)
         self.rows: dict[str, dict] = {}
         intro = QLabel("Models you can download, by what you want to do. Not sure? Take the recommended one. "
                        "Each is checked (size, format and shapes) before it is installed; an interrupted download "
@@ -139,6 +139,7 @@ class GetModelsDialog(QDialog):
                 self.rows[model.name] = {"bar": bar, "status": status, "button": button}
                 row += 2
         grid.setColumnStretch(0, 1)
+        grid.setRowStretch(row, 1)  # spare height below the rows, not between them
         listing = QWidget()  # word-wrapped rows in a scroll area: every line shows, at any size
         listing.setLayout(grid)
         scroll = QScrollArea()
