@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from vit_gui.selftest import SHORTCUT_MAPS, made_up_maps, shortcut_photos
+from vit_gui.selftest import SHORTCUT_MAPS, made_up_maps, shortcut_counts, shortcut_photos
 
 #: a copy of vit-gui without scikit-learn and scipy, as build.spec once froze it: the imports fail
 WITHOUT_THEM = "import sys; sys.modules['sklearn'] = sys.modules['scipy'] = None; "
@@ -30,7 +30,7 @@ def test_the_self_test_runs_the_shortcut_check(tmp_path, tiny_checkpoint):
     lines = proc.stdout.splitlines()
     check = [line for line in lines if "shortcut check" in line]
     assert len(check) == 1 and check[0].startswith("ok   shortcut check"), proc.stdout
-    assert "2 classes of 10 photos" in check[0] and "6 groups" in check[0]
+    assert "12 photos of 2 classes" in check[0] and "6 groups" in check[0]
     assert lines[-1] == "SELF-TEST PASSED"
 
 
@@ -46,9 +46,11 @@ def test_a_copy_without_scikit_learn_or_scipy_fails_its_self_test(tmp_path, tiny
 
 def test_the_made_up_photos_are_two_class_folders(tmp_path):
     from vit_gui.audit.collect import read_folder
+    from vit_gui.audit.findings import MIN_PHOTOS
 
     folder = read_folder(shortcut_photos(tmp_path / "shortcuts"))
-    assert folder.classes == ["chelsea", "coffee"] and len(folder.paths) == 20 and not folder.skipped
+    assert folder.classes == ["chelsea", "coffee"] and not folder.skipped
+    assert [folder.truth.count(c) for c in (0, 1)] == [MIN_PHOTOS, 2] == list(shortcut_counts().values())
 
 
 @pytest.mark.parametrize("per_kind", SHORTCUT_MAPS)
