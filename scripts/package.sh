@@ -27,6 +27,13 @@ if [ "$(uname -s)" = "Linux" ] && command -v strip > /dev/null; then
     # alone. Only these: libraries a wheel's repair tool rewrote (numpy's openblas) break when stripped.
     strip --strip-unneeded dist/vit-gui/_internal/torch/lib/*.so* dist/vit-gui/_internal/libpython3*.so* \
         dist/vit-gui/_internal/python3*/lib-dynload/*.so
+    # scipy's and scikit-learn's compiled modules too (7 MB), except those the wheels' repair tool
+    # rewrote to find the libraries bundled with them (they carry an RPATH or RUNPATH)
+    if command -v readelf > /dev/null; then
+        find dist/vit-gui/_internal/scipy dist/vit-gui/_internal/sklearn -name '*.so' | while read -r module; do
+            readelf -d "$module" | grep -q 'RPATH\|RUNPATH' || strip --strip-unneeded "$module"
+        done
+    fi
 fi
 echo "package: dist/vit-gui is $(du -sh dist/vit-gui | cut -f1), by part:" >&2
 .venv/bin/python scripts/package_report.py dist/vit-gui >&2
