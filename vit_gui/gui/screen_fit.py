@@ -8,11 +8,13 @@ window manager with a title bar."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtGui import QGuiApplication
 
 MARGIN = 0.96  # of the available area: room around the window
 #: pixels a window manager adds around a window's inside: a title bar (~20-32 px) and borders
 FRAME_WIDTH, FRAME_HEIGHT = 8, 36
+SETTLE_MS = 3000  # after showing, the window manager's framing is corrected this long
 
 
 def fitted_size(width: int, height: int, free_width: int, free_height: int) -> tuple[int, int]:
@@ -33,3 +35,32 @@ def fit_to_screen(widget, width: int, height: int) -> None:
     widget.resize(fitted_w, fitted_h)
     widget.move(area.x() + (area.width() - fitted_w - FRAME_WIDTH) // 2,
                 area.y() + (area.height() - fitted_h - FRAME_HEIGHT) // 2)
+    if not widget.property("vit_gui_settles"):
+        widget.setProperty("vit_gui_settles", True)
+        widget.installEventFilter(_Settler(widget))
+
+
+class _Settler(QObject):
+    """For a few seconds after the window is shown, the frame is checked a few times a second
+    and the window moved so the frame lies inside the free area. Some window managers keep
+    the inside where asked and add the title bar above it, off the top of the screen, a
+    second after showing a heavy window, without a move event; the user's own moves later
+    are left alone."""
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Show and not watched.property("vit_gui_settled"):
+            watched.setProperty("vit_gui_settled", True)
+            for delay in range(0, SETTLE_MS, SETTLE_MS // 10):
+                QTimer.singleShot(delay, watched, lambda: settle_on_screen(watched))
+        return False
+
+
+def settle_on_screen(widget) -> None:
+    screen = widget.screen() or QGuiApplication.primaryScreen()
+    if screen is None or not widget.isVisible():
+        return
+    area, frame = screen.availableGeometry(), widget.frameGeometry()
+    dx = max(area.left() - frame.left(), min(0, area.right() - frame.right()))
+    dy = max(area.top() - frame.top(), min(0, area.bottom() - frame.bottom()))
+    if dx or dy:
+        widget.move(widget.pos().x() + dx, widget.pos().y() + dy)

@@ -29,6 +29,7 @@ class SheetView(QWidget):
         self.label = _SheetLabel()
         self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.label.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.label.setToolTip("click a map to see it large")
         self.label.clicked_at.connect(self._on_click)
         self.scroll = QScrollArea()
         self.scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -44,6 +45,9 @@ class SheetView(QWidget):
             button.setToolTip(tip)
             button.clicked.connect(slot)
             bar.addWidget(button)
+        hint = QLabel("Click a map to see it large (the view's list goes back to all of them).")
+        hint.setStyleSheet("color: #555")
+        bar.addWidget(hint)  # the tiles of a 12 x 12 atlas are ~40 px on a laptop: the click is the zoom
         bar.addStretch()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
