@@ -1,6 +1,7 @@
 """Command line: `vit-gui classify PATH...` classifies images headlessly (JSON or CSV out),
 `vit-gui teach` teaches new classes, `vit-gui audit` reads how a model decides a folder's
-classes, `vit-gui models` lists and downloads models; one
+classes, `vit-gui compare` sets two models side by side, `vit-gui models` lists and
+downloads models; one
 module per command beside this one, which only dispatches.
 
 Exit codes: 0 every image classified; 1 some images failed (each has its error in the
@@ -24,7 +25,7 @@ from vit_gui.cli.teach import run_teach
 __all__ = ["build_parser", "console_main", "main", "run_classify"]
 
 
-COMMANDS = ("classify", "models", "teach", "audit")
+COMMANDS = ("classify", "models", "teach", "audit", "compare")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_teach(args)
     if args.command == "audit":
         return run_audit(args)
+    if args.command == "compare":
+        from vit_gui.cli.compare import run_compare
+
+        return run_compare(args)
     if args.self_test:
         from vit_gui.selftest import run_self_test
 

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     teach.add_argument("--seed", type=int, default=0, help="seed of the validation split")
     teach.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     _add_audit(commands)
+    from vit_gui.cli.compare import add_parser as add_compare
+
+    add_compare(commands)
     models = commands.add_parser("models", help="list the known models, or download one")
     models_commands = models.add_subparsers(dest="models_command", required=True)
     models_commands.add_parser("list", help="catalogue models and the model files present")
