@@ -27,7 +27,7 @@ if [ "$(uname -s)" = "Linux" ] && command -v strip > /dev/null; then
     # alone. Only these: libraries a wheel's repair tool rewrote (numpy's openblas) break when stripped.
     strip --strip-unneeded dist/vit-gui/_internal/torch/lib/*.so* dist/vit-gui/_internal/libpython3*.so* \
         dist/vit-gui/_internal/python3*/lib-dynload/*.so
-    # scipy's and scikit-learn's compiled modules too (7 MB), except those the wheels' repair tool
+    # scipy's and scikit-learn's compiled modules too (4.8 MB), except those the wheels' repair tool
     # rewrote to find the libraries bundled with them (they carry an RPATH or RUNPATH)
     if command -v readelf > /dev/null; then
         find dist/vit-gui/_internal/scipy dist/vit-gui/_internal/sklearn -name '*.so' | while read -r module; do
