@@ -31,7 +31,10 @@ if [ "$(uname -s)" = "Linux" ] && command -v strip > /dev/null; then
     # rewrote to find the libraries bundled with them (they carry an RPATH or RUNPATH)
     if command -v readelf > /dev/null; then
         find dist/vit-gui/_internal/scipy dist/vit-gui/_internal/sklearn -name '*.so' | while read -r module; do
-            readelf -d "$module" | grep -q 'RPATH\|RUNPATH' || strip --strip-unneeded "$module"
+            case "$(readelf -d "$module")" in  # no pipe into grep -q: with pipefail, its early exit reads as "no"
+                *RPATH*|*RUNPATH*) ;;
+                *) strip --strip-unneeded "$module" ;;
+            esac
         done
     fi
 fi
