@@ -186,7 +186,7 @@ def test_export_png_and_csv_read_back(qtbot, window, photo_folder, tmp_path):
     window.attention.opacity.setValue(100)
     wait_map(qtbot, window.attention)  # the rocket's own map, not the one shown before it
     png = tmp_path / "out" / "rocket.overlay.png"
-    assert window.export_png(str(png))
+    assert window.saving.png(str(png))
     qtbot.waitUntil(lambda: window.status_label.text() == f"saved {png}", timeout=30_000)
     original = load_image(photo_folder / "more" / "rocket.jpg").image
     width, height = original.size
@@ -196,14 +196,14 @@ def test_export_png_and_csv_read_back(qtbot, window, photo_folder, tmp_path):
         assert np.abs(photo_part - np.asarray(original, np.int16)).mean() > 10  # the map is on it
     window.legend_action.setChecked(False)  # File > Colour legend on saved pictures, off
     bare = tmp_path / "out" / "rocket.bare.png"
-    assert window.export_png(str(bare))
+    assert window.saving.png(str(bare))
     qtbot.waitUntil(lambda: window.status_label.text() == f"saved {bare}", timeout=30_000)
     with Image.open(bare) as saved:
         assert saved.size == original.size
         np.testing.assert_array_equal(np.asarray(saved, np.int16), photo_part)
 
     table = tmp_path / "out" / "results.csv"
-    assert window.export_csv(str(table))
+    assert window.saving.csv(str(table))
     rows = list(csv.DictReader(table.open()))
     assert list(rows[0]) == ["path", "rank", "label", "index", "prob", "error", "note"]
     assert len(rows) == 3 * window.top_k.value()
@@ -553,7 +553,7 @@ def test_the_atlas_shows_every_block_by_every_head_and_a_click_enlarges_one(qtbo
     cells = view.sheet.cells
     assert [c[1] for c in cells[:3]] == [cells[0][1]] * 3 and cells[3][1] > cells[0][1]  # a row per block
     png = tmp_path / "atlas.png"
-    assert window.export_png(str(png))
+    assert window.saving.png(str(png))
     qtbot.waitUntil(lambda: window.status_label.text() == f"saved {png}", timeout=30_000)
     with Image.open(png) as saved:
         width, height = view.sheet.image.size

@@ -445,7 +445,7 @@ def test_window_exports_on_another_thread(qtbot, tmp_path, tiny_checkpoint, phot
 
     monkeypatch.setattr(ov, "overlay", spy)
     target = tmp_path / "export.png"
-    assert window.export_png(str(target))
+    assert window.saving.png(str(target))
     qtbot.waitUntil(lambda: window.status_label.text() == f"saved {target}", timeout=30_000)
     full_size = [on_gui for on_gui, size in threads if size == (451, 300)]
     assert full_size == [False] and target.is_file()

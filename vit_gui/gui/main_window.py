@@ -32,14 +32,13 @@ from vit_gui.gui.attention import AttentionView
 from vit_gui.gui.audit_launcher import ShortcutChecks
 from vit_gui.gui.check_controller import CheckController
 from vit_gui.gui.drop_zone import DropHint
-from vit_gui.gui.map_jobs import MapJobs
 from vit_gui.gui.model_panel import ModelPanel
-from vit_gui.gui.plain import esc, plain_label, warn
+from vit_gui.gui.plain import esc, plain_label
 from vit_gui.gui.results import ResultsList
 from vit_gui.gui.screen_fit import fit_to_screen
 from vit_gui.gui.settings import Settings
 from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
-from vit_gui.gui.window_export import ExportMixin
+from vit_gui.gui.window_export import WindowSaving
 from vit_gui.gui.window_input import InputMixin
 from vit_gui.gui.window_menus import MenusMixin
 from vit_gui.gui.window_models import TOP_K_TIP, ModelsMixin
@@ -49,7 +48,7 @@ from vit_gui.session import Session
 PROGRESS_INTERVAL_S = 0.1  # the progress bar and status redrawn at most this often
 
 
-class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
+class MainWindow(ModelsMixin, InputMixin, MenusMixin, QMainWindow):
     request_load = Signal(str, str, str)
     request_batch = Signal(int, object, int)
     request_attentions = Signal(int, object, int)
@@ -61,8 +60,6 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
         self.setWindowTitle("vit-gui — where does the Vision Transformer look?")
         self.setAcceptDrops(True)
         self.session = Session()
-        self.exports = MapJobs(self, latest_only=False)
-        self.exports.finished.connect(self.on_export_done)
         self.batch_id = 0
         self.running: dict[int, tuple[int, int]] = {}  # batch id -> (done, total)
         self.walks: list = []  # dropped folders still being walked (window_input.FolderWalk)
@@ -137,7 +134,9 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
         self.drop_hint.teach.connect(self.teach_dialog)
         self.results.item_selected.connect(self.on_item_selected)
         self.results.class_clicked.connect(self.on_class_clicked)
-        self.attention.sheet_view.export_requested.connect(self.export_png_dialog)
+        self.saving = WindowSaving(self, self.results, self.session, self.attention, self.settings, self.status,
+                                   lambda: self.legend_action.isChecked())
+        self.attention.sheet_view.export_requested.connect(self.saving.png_dialog)
         self.model_panel.model_chosen.connect(self.on_model_chosen)
         self.model_panel.device_chosen.connect(self.on_device_chosen)
         self.model_panel.precision_chosen.connect(self.on_precision_chosen)
@@ -264,14 +263,6 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
         if not reason and wanted == "cuda":
             self.model_panel.set_device("cuda")
 
-    @Slot(int, object, str)
-    def on_export_done(self, _request: int, path, error: str) -> None:
-        if error:
-            warn(self, "Export failed", f"Could not save the overlay:\n{error}")
-            self.status("export failed")
-        else:
-            self.status(f"saved {path}")
-
     # ---- results ----------------------------------------------------------------------------
     @Slot(int, object)
     def on_result(self, batch_id: int, result) -> None:
@@ -393,6 +384,6 @@ class MainWindow(ModelsMixin, InputMixin, ExportMixin, MenusMixin, QMainWindow):
         self.checks.close()
         stop_worker_thread(self.thread)
         self.attention.jobs.wait()
-        self.exports.wait()  # an export in progress finishes: the user asked for that file
+        self.saving.wait()  # an export in progress finishes: the user asked for that file
         self.settings.q.sync()
         super().closeEvent(event)

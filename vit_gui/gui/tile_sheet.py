@@ -45,9 +45,6 @@ class SheetView(QWidget):
             button.setToolTip(tip)
             button.clicked.connect(slot)
             bar.addWidget(button)
-        hint = QLabel("Click a map to see it large (the view's list goes back to all of them).")
-        hint.setStyleSheet("color: #555")
-        bar.addWidget(hint)  # the tiles of a 12 x 12 atlas are ~40 px on a laptop: the click is the zoom
         bar.addStretch()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

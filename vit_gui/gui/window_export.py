@@ -1,38 +1,53 @@
 """Saving what the main window shows: the map as a PNG at the photo's full size (on the
-export thread) and every result as CSV, both written atomically. A part of MainWindow (mixed
-in), kept apart by concern."""
+export thread) and every result as CSV, both written atomically. A part of the main window
+by composition: it is given what it reads (the results list, the session, the map view,
+the settings) and how to speak (the status line), and owns its export thread."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QFileDialog
 
+from vit_gui.gui.map_jobs import MapJobs
 from vit_gui.gui.plain import warn
 
 
-class ExportMixin:
+class WindowSaving(QObject):
+    def __init__(self, window, results, session, attention, settings, status: Callable[[str], None],
+                 legend_on: Callable[[], bool]):
+        """`legend_on()`: whether saved pictures carry the colour legend (File menu)."""
+        super().__init__(window)
+        self.window, self.results, self.session, self.attention, self.settings = (window, results, session,
+                                                                                  attention, settings)
+        self.status, self.legend_on = status, legend_on
+        self.jobs = MapJobs(self, latest_only=False)
+        self.jobs.finished.connect(self.on_done)
+
+    def _last_folder(self) -> Path:
+        return Path(self.settings.text("last_export_dir", str(Path.home())))
+
     @Slot()
-    def export_png_dialog(self) -> None:
+    def png_dialog(self) -> None:
         key = self.results.current_key()
         if key is None or self.attention.export_recipe(legend=False) is None:
             self.status("nothing to save yet: select a classified image")
             return
         stem = Path(self.session.records[key].name).stem
-        kind = self.attention.export_name()
-        default = str(Path(self.settings.text("last_export_dir", str(Path.home()))) / f"{stem}.{kind}.png")
-        path, _ = QFileDialog.getSaveFileName(self, "Save the map as PNG", default, "PNG image (*.png)")
+        default = str(self._last_folder() / f"{stem}.{self.attention.export_name()}.png")
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save the map as PNG", default, "PNG image (*.png)")
         if path:
             self.settings.set("last_export_dir", str(Path(path).parent))
-            self.export_png(path)
+            self.png(path)
 
-    def export_png(self, path: str) -> bool:
+    def png(self, path: str) -> bool:
         """Save the shown overlay at the original image's full size (atomic write), on the
         export thread: a 120 MP photo takes seconds, which the window does not wait out.
         False when there is nothing to export."""
         key = self.results.current_key()
-        recipe = self.attention.export_recipe(self.legend_action.isChecked()) if key is not None else None
+        recipe = self.attention.export_recipe(self.legend_on()) if key is not None else None
         if recipe is None:
             return False
         source, needs_photo = self.session.records[key].source, self.attention.view.currentIndex() == 0
@@ -45,19 +60,27 @@ class ExportMixin:
             atomic_save_image(path, recipe(image))
             return path
 
-        self.exports.submit(work)
+        self.jobs.submit(work)
         self.status(f"saving {path}…")
         return True
 
+    @Slot(int, object, str)
+    def on_done(self, _request: int, path, error: str) -> None:
+        if error:
+            warn(self.window, "Export failed", f"Could not save the overlay:\n{error}")
+            self.status("export failed")
+        else:
+            self.status(f"saved {path}")
+
     @Slot()
-    def export_csv_dialog(self) -> None:
-        default = str(Path(self.settings.text("last_export_dir", str(Path.home()))) / "results.csv")
-        path, _ = QFileDialog.getSaveFileName(self, "Export results as CSV", default, "CSV (*.csv)")
+    def csv_dialog(self) -> None:
+        default = str(self._last_folder() / "results.csv")
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export results as CSV", default, "CSV (*.csv)")
         if path:
             self.settings.set("last_export_dir", str(Path(path).parent))
-            self.export_csv(path)
+            self.csv(path)
 
-    def export_csv(self, path: str) -> bool:
+    def csv(self, path: str) -> bool:
         """All results: path, rank, label, index, prob, error (atomic write)."""
         from vit_gui.fileio import atomic_write_text
         from vit_gui.results_csv import results_csv
@@ -66,8 +89,11 @@ class ExportMixin:
         try:
             atomic_write_text(path, results_csv(records))
         except OSError as exc:
-            warn(self, "Export failed", f"Could not save {path}:\n{exc}")
+            warn(self.window, "Export failed", f"Could not save {path}:\n{exc}")
             return False
         self.status(f"saved {path}")
         return True
 
+    def wait(self) -> None:
+        """An export in progress finishes: the user asked for that file."""
+        self.jobs.wait()
