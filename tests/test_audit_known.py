@@ -63,3 +63,40 @@ def test_objects_on_one_background_are_found_outside_the_object(backbone, photos
     [finding] = [f for f in classes["grass"]["findings"] if f["kind"] == "outside_object"]
     assert finding["share"] >= 0.9 and finding["elsewhere"] <= finding["share"] - 0.3
     assert not SHORTCUTS & {f["kind"] for f in classes["scene"]["findings"]}
+
+
+def test_a_clean_folder_has_no_shortcut_finding(backbone, photos, tmp_path):
+    """Classes that differ by their pictures only (4 photos each, nothing planted): no
+    shortcut finding in either; one of the clean folders benchmarks/audit.py measures."""
+    folder = known.clean(tmp_path, photos, known.random_split(photos, 100), per_photo=6, seed=100)
+    classes = audited(backbone, folder)
+    assert sorted(len(c["photos"]) for c in classes.values()) == [24, 24]
+    for item in classes.values():
+        assert not SHORTCUTS & {f["kind"] for f in item["findings"]}, item["findings"]
+
+
+def test_a_logo_at_random_spots_is_found_with_the_default_map(backbone, photos, tmp_path):
+    """Grad-CAM is the default map; the spot findings read the class evidence map, which keeps
+    to the logo wherever it is (benchmarks/results/audit.md): one small spot, on the logo."""
+    import numpy as np
+
+    from vit_gui.audit import findings as fd
+    from vit_gui.audit.run import audit
+
+    path, predictor = backbone
+    folder = known.planted_logo(tmp_path, photos, per_photo=6, fixed=False)
+    model, accuracy = known.teach_probe(predictor, path, folder)
+    assert accuracy >= 0.9
+    result = audit(folder.root, model)
+    assert result.map == "gradcam"
+    classes = {c.name: c for c in result.classes}
+    marked = classes["marked"]
+    [finding] = [f for f in marked.findings if f.kind in ("small_spot", "same_spot")]
+    assert len(finding.photos) >= 0.9 * len(marked.members) == 0.9 * 24
+    _, corners = fd.spot_mass(np.stack([result.collected.evidence[marked.members[k]].spot for k in finding.photos]))
+    on_logo = 0
+    for k, (row, col) in zip(finding.photos, corners * 14):  # the spot's box, in the scene's pixels
+        x0, y0, x1, y1 = folder.boxes[str(result.collected.paths[marked.members[k]])]
+        on_logo += col < x1 and col + 56 > x0 and row < y1 and row + 56 > y0
+    assert on_logo >= 0.9 * len(finding.photos)  # the spot is the logo
+    assert not SHORTCUTS & {f.kind for f in classes["plain"].findings}

@@ -102,6 +102,15 @@ def clean(root: Path, photos: dict, split: list[list[str]], per_photo: int, seed
     return folder
 
 
+def random_split(names, seed: int) -> list[list[str]]:
+    """The photo names shuffled by `seed` and cut in two halves: a clean folder's two classes."""
+    import random
+
+    order = sorted(names)
+    random.Random(seed).shuffle(order)
+    return [order[:len(order) // 2], order[len(order) // 2:]]
+
+
 def teach_probe(predictor, base_path: Path, folder: KnownFolder, known_features: dict | None = None):
     """A probe taught on the folder's own photos with the backbone's class-token features:
     the classifier whose decisions the audit reads. Returns (Predictor, training accuracy).
