@@ -21,8 +21,8 @@ MIN_NEIGHBOURS = 10
 MIN_TO_SPLIT = 10
 #: above this many photos the graph's eigenproblem is solved by Lanczos on the normalised
 #: adjacency (matrix products only: memory and time linear in the photos) instead of
-#: shift-invert, whose sparse LU of a nearest-neighbour graph fills in: on 10,000 maps the
-#: eigengap alone had not finished in 300 s (benchmarks/results/audit-memory.md)
+#: shift-invert, whose sparse LU of a nearest-neighbour graph fills in: on 10,000 maps of random
+#: values the eigengap alone had not finished in 300 s (beside other work; benchmarks/results/audit.md)
 LANCZOS_FROM = 300
 
 
