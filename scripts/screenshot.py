@@ -129,7 +129,7 @@ def shoot_scene(scene: str, out: Path, model: Path) -> None:
             elif scene in ("launch",):
                 state["stage"] = "shoot"
             elif scene == "help":
-                window.help_page()
+                window.menus.help_page()
                 state["stage"] = "shoot"
             elif scene == "getmodels":
                 from vit_gui.gui.get_models import GetModelsDialog

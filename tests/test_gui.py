@@ -194,7 +194,7 @@ def test_export_png_and_csv_read_back(qtbot, window, photo_folder, tmp_path):
         assert saved.size == (width, height + legend_height(width))  # the colour legend below the photo
         photo_part = np.asarray(saved, np.int16)[:height]
         assert np.abs(photo_part - np.asarray(original, np.int16)).mean() > 10  # the map is on it
-    window.legend_action.setChecked(False)  # File > Colour legend on saved pictures, off
+    window.menus.legend_action.setChecked(False)  # File > Colour legend on saved pictures, off
     bare = tmp_path / "out" / "rocket.bare.png"
     assert window.saving.png(str(bare))
     qtbot.waitUntil(lambda: window.status_label.text() == f"saved {bare}", timeout=30_000)
@@ -233,7 +233,7 @@ def test_settings_persist_between_runs(qtbot, settings_file, tiny_checkpoint, ph
     assert second.attention.controls.fusion_name() == "max" and second.attention.discard.value() == 20
     assert second.top_k.value() == 3
     assert second.settings.paths("recent_files")[0] == str(photo_folder / "coffee.png")
-    assert [a.text() for a in second.recent_menu.actions()][0] == str(photo_folder / "coffee.png")
+    assert [a.text() for a in second.menus.recent_menu.actions()][0] == str(photo_folder / "coffee.png")
 
 
 def test_a_bad_model_keeps_the_previous_one_loaded(qtbot, window, tmp_path, photo_folder):

@@ -329,7 +329,7 @@ def test_a_huge_recent_list_is_capped_on_read(qtbot, tmp_path):
     from gui_helpers import make_window
 
     window = make_window(qtbot, path)
-    assert len(window.recent_menu.actions()) == MAX_RECENT
+    assert len(window.menus.recent_menu.actions()) == MAX_RECENT
     assert "far more than this app writes" in settings_problem(path)  # a file that big is not opened at start-up
 
 

@@ -40,7 +40,7 @@ from vit_gui.gui.settings import Settings
 from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
 from vit_gui.gui.window_export import WindowSaving
 from vit_gui.gui.window_input import InputMixin
-from vit_gui.gui.window_menus import MenusMixin
+from vit_gui.gui.window_menus import MenuActions, WindowMenus
 from vit_gui.gui.window_models import TOP_K_TIP, ModelsMixin
 from vit_gui.gui.worker import InferenceWorker
 from vit_gui.session import Session
@@ -48,7 +48,7 @@ from vit_gui.session import Session
 PROGRESS_INTERVAL_S = 0.1  # the progress bar and status redrawn at most this often
 
 
-class MainWindow(ModelsMixin, InputMixin, MenusMixin, QMainWindow):
+class MainWindow(ModelsMixin, InputMixin, QMainWindow):
     request_load = Signal(str, str, str)
     request_batch = Signal(int, object, int)
     request_attentions = Signal(int, object, int)
@@ -72,7 +72,10 @@ class MainWindow(ModelsMixin, InputMixin, MenusMixin, QMainWindow):
         self.auto_selected: int | None = None  # the item selected for the user, not by them
         self._restoring = False
         self._build_widgets()
-        self._build_menus()
+        self.menus = WindowMenus(self, MenuActions(
+            self.open_files_dialog, self.open_folder_dialog, self.paste, self.saving.png_dialog, self.saving.csv_dialog,
+            lambda: self.shortcut_checks.choose_folder(), self.clear_results, self.close, self.get_models_dialog,
+            self.add_model_dialog, self.teach_dialog, self.cancel_batches, self.results.move, self._save_view_settings))
         self._start_worker()
         self._restore_settings()
         QTimer.singleShot(0, self._start)
@@ -135,7 +138,7 @@ class MainWindow(ModelsMixin, InputMixin, MenusMixin, QMainWindow):
         self.results.item_selected.connect(self.on_item_selected)
         self.results.class_clicked.connect(self.on_class_clicked)
         self.saving = WindowSaving(self, self.results, self.session, self.attention, self.settings, self.status,
-                                   lambda: self.legend_action.isChecked())
+                                   lambda: self.menus.legend_action.isChecked())
         self.attention.sheet_view.export_requested.connect(self.saving.png_dialog)
         self.model_panel.model_chosen.connect(self.on_model_chosen)
         self.model_panel.device_chosen.connect(self.on_device_chosen)
@@ -186,7 +189,7 @@ class MainWindow(ModelsMixin, InputMixin, MenusMixin, QMainWindow):
         self.attention.opacity.setValue(round(100 * s.opacity))
         self.attention.discard.setValue(round(100 * s.discard_ratio))
         self.attention.controls.set_fusion(s.fusion)
-        self.legend_action.setChecked(s.text("export_legend", "yes") != "no")
+        self.menus.legend_action.setChecked(s.text("export_legend", "yes") != "no")
         colormap = s.text("colormap", "inferno")
         if self.attention.colormap.findText(colormap) >= 0:
             self.attention.colormap.setCurrentText(colormap)
@@ -367,7 +370,7 @@ class MainWindow(ModelsMixin, InputMixin, MenusMixin, QMainWindow):
         self.settings.set("opacity", self.attention.opacity.value() / 100)
         self.settings.set("fusion", self.attention.controls.fusion_name())
         self.settings.set("discard_ratio", self.attention.discard.value() / 100)
-        self.settings.set("export_legend", "yes" if self.legend_action.isChecked() else "no")
+        self.settings.set("export_legend", "yes" if self.menus.legend_action.isChecked() else "no")
 
     def closeEvent(self, event) -> None:
         """Stop the worker cleanly: cancel, then quit and wait for its thread. The window goes at

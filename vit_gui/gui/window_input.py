@@ -154,12 +154,12 @@ class InputMixin:
         self._refresh_recent_menu()
 
     def _refresh_recent_menu(self) -> None:
-        self.recent_menu.clear()
+        self.menus.recent_menu.clear()
         recent = self.settings.paths("recent_files")
         for path in recent:
-            action = self.recent_menu.addAction(path)
+            action = self.menus.recent_menu.addAction(path)
             action.triggered.connect(lambda _=False, p=path: self.add_paths([p]))
-        self.recent_menu.setEnabled(bool(recent))
+        self.menus.recent_menu.setEnabled(bool(recent))
 
     def _show_progress(self) -> None:
         done = sum(d for d, _ in self.running.values())

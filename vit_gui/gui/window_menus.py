@@ -1,45 +1,73 @@
-"""The main window's menus and keys, and the Help menu's pages. A part of MainWindow (mixed
-in), kept apart by concern; every action calls a method of the window."""
+"""The main window's menus and keys, and the Help menu's pages: a part of the main window by
+composition. It is given the actions to offer as callables and builds the menu bar; the
+window keeps no menu state of its own (the legend switch and the recent files menu live
+here)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Slot
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QMessageBox
 
 
-class MenusMixin:
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self._action(file_menu, "&Open images…", self.open_files_dialog, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O")
+@dataclass
+class MenuActions:
+    """What the menus and keys do: each a callable of the window or of one of its parts."""
+
+    open_files: Callable
+    open_folder: Callable
+    paste: Callable
+    save_png: Callable
+    export_csv: Callable
+    check_shortcuts: Callable
+    clear: Callable
+    quit: Callable
+    get_models: Callable
+    add_model: Callable
+    teach: Callable
+    cancel: Callable
+    move: Callable[[int], None]  # to the next (1) or previous (-1) photo
+    legend_changed: Callable
+
+
+class WindowMenus(QObject):
+    def __init__(self, window, actions: MenuActions):
+        super().__init__(window)
+        self.window = window
+        bar = window.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "&Open images…", actions.open_files, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open &folder…", actions.open_folder, "Ctrl+Shift+O")
         self.recent_menu = file_menu.addMenu("Open &recent")
-        self._action(file_menu, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
+        self._action(file_menu, "&Paste image", actions.paste, QKeySequence.StandardKey.Paste)
         file_menu.addSeparator()
-        self._action(file_menu, "&Save the map as PNG…", self.saving.png_dialog, "Ctrl+E")
-        self.legend_action = self._action(file_menu, "Colour &legend on saved pictures", self._save_view_settings)
+        self._action(file_menu, "&Save the map as PNG…", actions.save_png, "Ctrl+E")
+        self.legend_action = self._action(file_menu, "Colour &legend on saved pictures", actions.legend_changed)
         self.legend_action.setCheckable(True)
         self.legend_action.setChecked(True)
-        self._action(file_menu, "Export results as &CSV…", self.saving.csv_dialog, "Ctrl+Shift+E")
+        self._action(file_menu, "Export results as &CSV…", actions.export_csv, "Ctrl+Shift+E")
         file_menu.addSeparator()
-        self._action(file_menu, "Check a folder for s&hortcuts…", lambda: self.shortcut_checks.choose_folder())
+        self._action(file_menu, "Check a folder for s&hortcuts…", actions.check_shortcuts)
         file_menu.addSeparator()
-        self._action(file_menu, "C&lear results", self.clear_results)
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        model_menu = self.menuBar().addMenu("&Model")
-        self._action(model_menu, "&Get models…", self.get_models_dialog)
-        self._action(model_menu, "&Add model file…", self.add_model_dialog)
+        self._action(file_menu, "C&lear results", actions.clear)
+        self._action(file_menu, "&Quit", actions.quit, QKeySequence.StandardKey.Quit)
+        model_menu = bar.addMenu("&Model")
+        self._action(model_menu, "&Get models…", actions.get_models)
+        self._action(model_menu, "&Add model file…", actions.add_model)
         model_menu.addSeparator()
-        self._action(model_menu, "&Teach new classes…", self.teach_dialog, "Ctrl+T")
-        help_menu = self.menuBar().addMenu("&Help")
+        self._action(model_menu, "&Teach new classes…", actions.teach, "Ctrl+T")
+        help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&What am I looking at?", self.help_page, QKeySequence.StandardKey.HelpContents)
         self._action(help_menu, "&About vit-gui", self.about)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.cancel_batches)
-        QShortcut(QKeySequence("D"), self, activated=lambda: self.results.move(1))
-        QShortcut(QKeySequence("A"), self, activated=lambda: self.results.move(-1))
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), window, activated=actions.cancel)
+        QShortcut(QKeySequence("D"), window, activated=lambda: actions.move(1))
+        QShortcut(QKeySequence("A"), window, activated=lambda: actions.move(-1))
 
     def _action(self, menu, text, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
+        action = QAction(text, self.window)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         action.triggered.connect(slot)
@@ -50,13 +78,12 @@ class MenusMixin:
     def help_page(self) -> None:
         from vit_gui.gui.help import HelpDialog
 
-        HelpDialog(self).show()
+        HelpDialog(self.window).show()
 
     @Slot()
     def about(self) -> None:
         from vit_gui import __version__
 
-        QMessageBox.about(self, "About vit-gui", f"<b>vit-gui {__version__}</b><br>Classify images with a Vision "
-                          "Transformer and see where it looked: attention rollout (Abnar &amp; Zuidema 2020), "
+        QMessageBox.about(self.window, "About vit-gui", f"<b>vit-gui {__version__}</b><br>Classify images with a "
+                          "Vision Transformer and see where it looked: attention rollout (Abnar &amp; Zuidema 2020), "
                           "per-block and per-head maps, and class evidence (Chefer et al. 2021).")
-
