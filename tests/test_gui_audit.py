@@ -271,3 +271,25 @@ def test_teaching_again_closes_the_check_of_the_model_taught_before(qtbot, tiny_
     assert teach.shortcuts is None and not first.isVisible()
     qtbot.waitUntil(lambda: teach.result is not None or teach.status.text().startswith("not taught"), timeout=60_000)
     teach.done(0)
+
+
+def test_the_analysis_stops_between_classes_when_cancelled(tiny_checkpoint, class_folder):
+    from vit_gui.audit.collect import AuditCancelled, collect, read_folder
+    from vit_gui.audit.run import analyse, common_folder
+    from vit_gui.predict import Predictor
+
+    collected = collect(Predictor.from_file(tiny_checkpoint), read_folder(class_folder))
+    asked = []
+    with pytest.raises(AuditCancelled):
+        analyse(collected, cancelled=lambda: asked.append(1) or len(asked) > 1)  # cancelled after the first class
+    assert len(asked) == 2
+
+
+def test_photos_on_two_drives_have_no_common_folder(monkeypatch):
+    import ntpath
+
+    import vit_gui.audit.run as run
+
+    monkeypatch.setattr(run.os, "path", ntpath)  # as on Windows
+    assert run.common_folder(["C:\\\\photos\\\\a.jpg", "D:\\\\more\\\\b.jpg"]) == run.Path()
+    assert str(run.common_folder(["C:\\\\photos\\\\a.jpg", "C:\\\\photos\\\\b.jpg"])).endswith("photos")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from vit_gui.audit import findings as fd
-from vit_gui.audit.collect import Collected, Folder, Progress, collect, read_folder
+from vit_gui.audit.collect import AuditCancelled, Collected, Folder, Progress, collect, read_folder
 from vit_gui.audit.evidence import CLASSIFIER_MAPS, SIDE, SPOT_MAP, map_name
 from vit_gui.audit.groups import Group, group_maps
 from vit_gui.audit.parts import OTHER_PHOTOS, Part, find_parts
@@ -46,15 +46,25 @@ def audit(folder: Path | Folder, predictor, progress: Progress | None = None,
     (evidence.CLASSIFIER_MAPS)."""
     source = folder if isinstance(folder, Folder) else read_folder(folder)
     collected = collect(predictor, source, progress, cancelled, seed, batch, kind)
-    if root is None:  # photos already read: where they are, all of them
-        root = Path(folder) if not isinstance(folder, Folder) else Path(os.path.commonpath(source.paths)) \
-            if source.paths else Path()
-    where = Path(root)
-    return Audit(where, predictor.info.name, map_name(predictor, kind), collected, analyse(collected, seed))
+    if root is None:
+        root = Path(folder) if not isinstance(folder, Folder) else common_folder(source.paths)
+    return Audit(Path(root), predictor.info.name, map_name(predictor, kind), collected,
+                 analyse(collected, seed, cancelled))
 
 
-def analyse(collected: Collected, seed: int = 0) -> list[ClassAudit]:
-    """Every class that has photos, in the order of `collected.classes`."""
+def common_folder(paths: list[Path]) -> Path:
+    """Where photos already read are, all of them; none (Path()) when they share no folder,
+    as photos on two Windows drives do."""
+    try:
+        return Path(os.path.commonpath(paths)) if paths else Path()
+    except ValueError:
+        return Path()
+
+
+def analyse(collected: Collected, seed: int = 0, cancelled: Callable[[], bool] | None = None) -> list[ClassAudit]:
+    """Every class that has photos, in the order of `collected.classes`. `cancelled` is asked
+    before each class: grouping and parts take seconds a class on a big folder, and a window
+    closed meanwhile must not keep the analysis going to the end."""
     labels = np.array(collected.labels, int)
     heats = np.stack([e.heat for e in collected.evidence]) if collected.evidence else np.zeros((0, SIDE, SIDE))
     empty = np.zeros((0, SIDE, SIDE), bool)
@@ -63,6 +73,8 @@ def analyse(collected: Collected, seed: int = 0) -> list[ClassAudit]:
     spots = np.stack([e.spot for e in collected.evidence]) if collected.evidence else np.zeros((0, SIDE, SIDE))
     audits = []
     for c, name in enumerate(collected.classes):
+        if cancelled is not None and cancelled():
+            raise AuditCancelled("the audit was cancelled: nothing was written")
         members = np.flatnonzero(labels == c).tolist()
         if not members:
             continue
