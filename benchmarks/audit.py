@@ -194,7 +194,8 @@ class Bench:
         per = max(1, -(-self.args.speed_photos // 8))
         root = self.work / "speed"
         folder = known.clean(root, self.photos, [[name] for name in sorted(self.photos)], per)
-        self.said("Times measured beside other work on the same cores unless this line says otherwise.", "")
+        self.said("Timed on cores the runner says were idle (--idle)." if self.args.idle else
+                  "Timed beside other work on the same cores: read the times as rough.", "")
         runs = [("built-in backbone", self.backbone)]
         model, _ = known.teach_probe(self.backbone, self.base, folder)
         runs.append(("probe taught on them", model))
@@ -293,6 +294,7 @@ def main() -> None:
     parser.add_argument("--speed-photos", type=int, default=96, help="photos timed on the backbone and a probe")
     parser.add_argument("--memory", type=int, default=10000, help="the most synthetic photos for the memory part")
     parser.add_argument("--tag", default="", help="results go to audit-PART-TAG.md")
+    parser.add_argument("--idle", action="store_true", help="the speed part's cores were idle: say so in the results")
     args = parser.parse_args()
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     if set(parts) - set(PARTS):
