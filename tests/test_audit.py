@@ -257,7 +257,7 @@ def test_a_backbone_is_read_by_rollout_and_needs_class_folders(photo_folder, cla
     path = write_safetensors(tmp_path / "b.safetensors", VisionTransformer(embed_dim=192, depth=2, num_heads=3,
                                                                            num_classes=0).state_dict())
     code, _, err = run_cli(["audit", str(photo_folder), "--model", str(path)], capsys)
-    assert code == 2 and "one subfolder per class" in err
+    assert code == 2 and "two or more class folders, one a class" in err
     code, out, err = run_cli(["audit", str(class_folder), "--model", str(path), "--format", "json"], capsys)
     report = json.loads(out)
     assert code == 1 and report["map"] == "rollout" and [len(c["photos"]) for c in report["classes"]] == [12, 12]

@@ -275,7 +275,7 @@ def test_teaching_again_closes_the_check_of_the_model_taught_before(qtbot, tiny_
 
 def test_the_analysis_stops_between_classes_when_cancelled(tiny_checkpoint, class_folder):
     from vit_gui.audit.collect import AuditCancelled, collect, read_folder
-    from vit_gui.audit.run import analyse, common_folder
+    from vit_gui.audit.run import analyse
     from vit_gui.predict import Predictor
 
     collected = collect(Predictor.from_file(tiny_checkpoint), read_folder(class_folder))
@@ -293,3 +293,26 @@ def test_photos_on_two_drives_have_no_common_folder(monkeypatch):
     monkeypatch.setattr(run.os, "path", ntpath)  # as on Windows
     assert run.common_folder(["C:\\\\photos\\\\a.jpg", "D:\\\\more\\\\b.jpg"]) == run.Path()
     assert str(run.common_folder(["C:\\\\photos\\\\a.jpg", "C:\\\\photos\\\\b.jpg"])).endswith("photos")
+
+
+def test_a_single_class_folder_is_said_so_not_silently_dropped(qtbot, tmp_path, tiny_checkpoint, class_folder):
+    import shutil
+    from types import SimpleNamespace
+
+    from vit_gui.audit.collect import collect, read_folder
+    from vit_gui.errors import VitGuiError
+    from vit_gui.gui.audit_window import AuditWindow
+
+    one = tmp_path / "one"
+    shutil.copytree(class_folder / "cats", one / "cats")
+    folder = read_folder(one)
+    assert folder.classes == [] and folder.notes[0].startswith("only one class folder (cats)")
+    backbone = SimpleNamespace(info=SimpleNamespace(architecture=SimpleNamespace(is_backbone=True), labels=()))
+    with pytest.raises(VitGuiError, match="two or more class folders, one a class; the folder chosen holds only one"):
+        collect(backbone, folder)
+    check = AuditWindow(one, str(tiny_checkpoint))  # a model with classes: grouped by its answers, and it says so
+    qtbot.addWidget(check)
+    check.run()
+    outcome = finished(qtbot, check)
+    assert outcome.report["notes"] == folder.notes and "Only one class folder (cats)" in check.summary.text()
+    check.done(0)

@@ -40,11 +40,13 @@ class Folder:
     truth: list[int | None]  # class index in `classes`, None when the folder has no class folders
     classes: list[str]  # class folders' names; empty for any photos
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how the folder was read, where a reader might not expect it
 
 
 def read_folder(folder: Path) -> Folder:
     """Class folders when `folder` holds no photos itself and two or more subfolders hold
-    some; else every photo under it (recursively), classes to come from the model."""
+    some; else every photo under it (recursively), classes to come from the model (a single
+    class folder is said so in the notes: its name would otherwise vanish unexplained)."""
     from vit_gui.teach.data import read_class_folders
 
     folder = Path(folder)
@@ -57,7 +59,10 @@ def read_folder(folder: Path) -> Folder:
         return Folder([p for p, _ in data.items], [c for _, c in data.items], data.classes, data.skipped)
     skipped: list = []
     paths = find_images([folder], skipped=skipped)
-    return Folder(paths, [None] * len(paths), [], skipped)
+    notes = [] if own or len(holders) != 1 else [
+        f"only one class folder ({holders[0].name}): a class is only told apart from others, so its photos are "
+        "grouped by the model's answers instead; put each class in a folder of its own, two or more"]
+    return Folder(paths, [None] * len(paths), [], skipped, notes)
 
 
 @dataclass
@@ -74,6 +79,7 @@ class Collected:
     #: photo's own answer (a class folder that names none of the model's classes) or no class
     #: at all (a backbone)
     mapped_to: list[str | None] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # the folder's (Folder.notes)
 
 
 def model_class_for(name: str, labels: tuple[str, ...]) -> int | None:
@@ -92,8 +98,9 @@ def collect(predictor, folder: Folder, progress: Progress | None = None,
     folder's class where the model has a class of that name, else the model's answer."""
     backbone = predictor.info.architecture.is_backbone
     if backbone and not folder.classes:
-        raise VitGuiError("this model has no classes, so it cannot group photos by its answer: "
-                          "give a folder with one subfolder per class")
+        found = "; the folder chosen holds only one" if folder.notes else ""
+        raise VitGuiError("this model has no classes of its own, so the check compares the classes of your "
+                          f"folders: choose a folder that holds two or more class folders, one a class{found}")
     labels_of_model = predictor.info.labels
     mapped = [model_class_for(name, labels_of_model) if not backbone else None for name in folder.classes]
     evidence = Evidence(predictor, kind)
@@ -136,7 +143,7 @@ def collect(predictor, folder: Folder, progress: Progress | None = None,
     else:
         mapped_to = [None if m is None else str(labels_of_model[m]) for m in mapped]
     return Collected(kept_paths, kept_labels, kept_evidence, classes, failed + list(folder.skipped),
-                     time.monotonic() - started, mapped_to)
+                     time.monotonic() - started, mapped_to, list(folder.notes))
 
 
 def _one_by_one(evidence, images, wanted, rows, paths, failed) -> list:

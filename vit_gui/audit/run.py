@@ -148,7 +148,7 @@ def to_json(result: Audit) -> dict:
     return {"folder": str(result.folder), "model": result.model, "map": result.map, "spot_map": spot_map(result.map),
             "classes": classes,
             "failed": [{"path": str(p), "reason": why} for p, why in result.collected.failed],
-            "seconds": round(result.collected.seconds, 2)}
+            "seconds": round(result.collected.seconds, 2), "notes": list(result.collected.notes)}
 
 
 def spot_map(kind: str) -> str:

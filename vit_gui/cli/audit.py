@@ -38,7 +38,7 @@ def unmapped_words(name: str) -> str:
 
 def words(report: dict) -> str:
     """The findings as lines a person reads."""
-    lines = [f"map: {report['map']}"]
+    lines = [f"map: {report['map']}"] + [f"note: {note}" for note in report.get("notes", [])]
     for item in report["classes"]:
         lines.append(f"{item['name']}: {len(item['photos'])} photos, {len(item['groups'])} group(s) of maps")
         if unmapped(report, item):

@@ -227,6 +227,7 @@ def summary_words(report: dict, named: int = SUMMARY_CLASSES) -> str:
         lines.append(f"Too few photos to tell (10 or more a class are needed): {', '.join(few[:named])}"
                      + (f" and {len(few) - named} more" if len(few) > named else "") + ".")
     lines.append(f"Read from each photo's {map_words(report['map'])} map: where the evidence for its class sits.")
+    lines += [note[:1].upper() + note[1:] + "." for note in report.get("notes", [])]
     return "\n".join(lines)
 
 
