@@ -16,7 +16,7 @@ The spot findings are given the class evidence map of a model with classes (evid
 the others the map chosen. The thresholds were set before the benchmark ran, from what the
 words must mean (a majority of the class, clearly more than elsewhere), and none was set or
 changed on clean folders: on 8 clean folders before the spot findings read the class
-evidence map and 8 new ones after, no class had a shortcut finding (0 of 32 classes; all the
+evidence map and 16 new ones after, no class had a shortcut finding (0 of 48 classes; all the
 folders are splits of the same 8 photos, so not independent; benchmarks/results/audit.md).
 """
 
