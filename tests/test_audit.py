@@ -325,3 +325,11 @@ def test_ctrl_c_during_the_audit_exits_130_and_writes_no_report(class_folder, ti
                               "--report", str(folder)], capsys)
     assert code == 130 and out == "" and "nothing was written" in err
     assert not folder.exists() or not list(folder.iterdir())
+
+
+def test_a_backbone_read_from_its_second_block_is_not_said_to_explain_an_answer():
+    from vit_gui.cli.audit import unmapped
+
+    item = {"name": "cat", "mapped_to": None}
+    assert not unmapped({"map": "rollout-from2"}, item)  # the built-in DINOv2: no answer to explain
+    assert unmapped({"map": "gradcam"}, item)

@@ -27,8 +27,8 @@ class Progress:
 
 def unmapped(report: dict, item: dict) -> bool:
     """A class folder whose name is none of a classifier's classes (its maps then explain each
-    photo's own answer, not the class)."""
-    return report["map"] != "rollout" and item.get("mapped_to", item["name"]) is None
+    photo's own answer, not the class); a backbone (rollout, from any block) has no answer to explain."""
+    return not report["map"].startswith("rollout") and item.get("mapped_to", item["name"]) is None
 
 
 def unmapped_words(name: str) -> str:
