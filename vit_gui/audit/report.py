@@ -35,6 +35,13 @@ def _figure(image: Image.Image, title: str, caption: str) -> str:
     return f"<figure>{_img(image, title)}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
+def _maps_read(report: dict) -> str:
+    spots = report.get("spot_map")
+    if spots and spots != report["map"]:
+        return f"{map_words(report['map'])} (groups, parts, outside the object), {map_words(spots)} (the spots)"
+    return map_words(report["map"])
+
+
 def _count(number: int, thing: str) -> str:
     return f"{number} {thing}{'s' if number != 1 else ''}"
 
@@ -50,7 +57,7 @@ def page(report: dict, drawn: list) -> str:
     out = ["<!doctype html><html><head><meta charset='utf-8'>", GENERATOR,
            f"<title>Shortcut check of {html.escape(report['folder'])}</title><style>{STYLE}</style></head><body>",
            f"<h1>Shortcut check of {html.escape(report['folder'])}</h1>",
-           f"<p class='note'>Model: {html.escape(str(report['model']))}. Map read: {html.escape(map_words(report['map']))}. "
+           f"<p class='note'>Model: {html.escape(str(report['model']))}. Maps read: {html.escape(_maps_read(report))}. "
            "Findings say what was measured in these photos, not why: look at the photos they name.</p>"]
     for pictures in drawn:
         item = report["classes"][pictures.index]

@@ -226,7 +226,12 @@ def summary_words(report: dict, named: int = SUMMARY_CLASSES) -> str:
     if few:
         lines.append(f"Too few photos to tell (10 or more a class are needed): {', '.join(few[:named])}"
                      + (f" and {len(few) - named} more" if len(few) > named else "") + ".")
-    lines.append(f"Read from each photo's {map_words(report['map'])} map: where the evidence for its class sits.")
+    spots = report.get("spot_map")
+    if spots and spots != report["map"]:
+        lines.append(f"Read from each photo's {map_words(report['map'])} map (groups, parts, outside the object) "
+                     f"and its {map_words(spots)} map (the spots): where the evidence for its class sits.")
+    else:
+        lines.append(f"Read from each photo's {map_words(report['map'])} map: where the evidence for its class sits.")
     lines += [note[:1].upper() + note[1:] + "." for note in report.get("notes", [])]
     return "\n".join(lines)
 
