@@ -126,3 +126,19 @@ def photo_folder(tmp_path, photos) -> Path:
     Image.fromarray(photos["coffee"]).save(folder / "coffee.png")
     Image.fromarray(photos["rocket"]).save(folder / "more" / "rocket.jpg", quality=92)
     return folder
+
+
+def crop_class_folders(root: Path, photos: dict, seed: int, size: tuple[int, int]) -> Path:
+    """Two class folders of 12 random crops of real photos each: "cats" (chelsea and astronaut)
+    and "things" (coffee and rocket), for the shortcut check's tests."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name, sources in (("cats", ("chelsea", "astronaut")), ("things", ("coffee", "rocket"))):
+        (root / name).mkdir(parents=True)
+        for k in range(12):
+            pixels = photos[sources[k % 2]]
+            side = int(min(pixels.shape[:2]) * rng.uniform(0.5, 0.9))
+            y, x = rng.integers(0, pixels.shape[0] - side), rng.integers(0, pixels.shape[1] - side)
+            Image.fromarray(pixels[y:y + side, x:x + side]).resize(size).save(root / name / f"{k}.png")
+    return root

@@ -172,17 +172,9 @@ def test_a_part_of_its_own_is_found_where_the_evidence_sits():
 @pytest.fixture
 def class_folder(tmp_path, photos):
     """Two class folders of real photo crops (12 each), one unreadable file among them."""
-    from PIL import Image
+    from conftest import crop_class_folders
 
-    root = tmp_path / "data"
-    rng = np.random.default_rng(0)
-    for name, sources in (("cats", ("chelsea", "astronaut")), ("things", ("coffee", "rocket"))):
-        (root / name).mkdir(parents=True)
-        for k in range(12):
-            pixels = photos[sources[k % 2]]
-            side = int(min(pixels.shape[:2]) * rng.uniform(0.5, 0.9))
-            y, x = rng.integers(0, pixels.shape[0] - side), rng.integers(0, pixels.shape[1] - side)
-            Image.fromarray(pixels[y:y + side, x:x + side]).resize((96, 96)).save(root / name / f"{k}.png")
+    root = crop_class_folders(tmp_path / "data", photos, seed=0, size=(96, 96))
     (root / "cats" / "broken.jpg").write_bytes(b"not a photo")
     return root
 

@@ -12,16 +12,9 @@ from vit_gui.audit.pictures import ClassPictures, FindingPicture, Photos, draw, 
 @pytest.fixture
 def class_folder(tmp_path, photos):
     """Two class folders of real photo crops (12 each)."""
-    root = tmp_path / "data"
-    rng = np.random.default_rng(1)
-    for name, sources in (("cats", ("chelsea", "astronaut")), ("things", ("coffee", "rocket"))):
-        (root / name).mkdir(parents=True)
-        for k in range(12):
-            pixels = photos[sources[k % 2]]
-            side = int(min(pixels.shape[:2]) * rng.uniform(0.5, 0.9))
-            y, x = rng.integers(0, pixels.shape[0] - side), rng.integers(0, pixels.shape[1] - side)
-            Image.fromarray(pixels[y:y + side, x:x + side]).resize((96, 80)).save(root / name / f"{k}.png")
-    return root
+    from conftest import crop_class_folders
+
+    return crop_class_folders(tmp_path / "data", photos, seed=1, size=(96, 80))
 
 
 def finished(qtbot, check, timeout=120_000):
