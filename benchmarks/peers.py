@@ -1,0 +1,149 @@
+"""vit-gui's model against ONNX Runtime and OpenVINO on the same CPU, in one run (issue #32).
+
+The built-in DINOv2 ViT-S/14's own weights, exported once with torch.onnx (the final-norm
+class token as output: what a probe reads), run by each engine on the same batch of real
+photos (the stack's 8, prepared as the app prepares them), 2 threads each. Rounds are
+interleaved (every engine once a round), so a slower minute of the machine falls on all of
+them; the figure is the median of the rounds, ms a photo, with its spread, and the ratio to
+vit-gui's float32 measured in the same run. Agreement: the features' cosine to vit-gui's
+float32, the lowest over the photos.
+
+Engines: vit-gui float32 (maps not kept, and with the attentions kept, which the maps need),
+bfloat16 and int8 (the app's own conversions); ONNX Runtime float32 and dynamic int8
+(onnxruntime.quantization); OpenVINO float32 and bfloat16 (its inference precision hint).
+Needs `pip install onnx onnxruntime openvino` (not dependencies of vit-gui).
+
+Usage: python benchmarks/peers.py [--rounds 5] [--batch 8] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import git_revision, spread, write_results  # noqa: E402
+
+
+class Features(torch.nn.Module):
+    """The model's final-norm class token, the one output every engine returns."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels):
+        return self.model(pixels).features
+
+
+def torch_engine(model, attentions: bool):
+    dtype = model.patch_embed.proj.weight.dtype  # a bfloat16 model takes bfloat16 pixels, as Predictor gives it
+
+    def run(pixels: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = model(torch.from_numpy(pixels).to(dtype), return_attention=attentions)
+            return out.features.float().numpy()
+    return run
+
+
+def onnx_file(model, pixels: np.ndarray, folder: Path) -> Path:
+    path = folder / "model.onnx"
+    torch.onnx.export(Features(model).eval(), (torch.from_numpy(pixels),), str(path), input_names=["pixels"],
+                      output_names=["features"], dynamic_axes={"pixels": {0: "batch"}}, opset_version=17,
+                      dynamo=False)
+    return path
+
+
+def onnxruntime_engine(path: Path, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda pixels: session.run(None, {"pixels": pixels})[0]
+
+
+def onnxruntime_int8(path: Path, threads: int):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantised = path.with_name("model-int8.onnx")
+    quantize_dynamic(str(path), str(quantised), weight_type=QuantType.QInt8)
+    return onnxruntime_engine(quantised, threads)
+
+
+def openvino_engine(path: Path, threads: int, precision: str):
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads,
+                                                           "INFERENCE_PRECISION_HINT": precision})
+    request = compiled.create_infer_request()
+    return lambda pixels: np.asarray(request.infer({"pixels": pixels})[compiled.output(0)])
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return float(((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))).min())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    import onnxruntime
+    import openvino
+    from PIL import Image
+
+    from vit_gui.explain.planted import real_photos
+    from vit_gui.model.catalog import default_model_path
+    from vit_gui.predict import Predictor
+
+    photos = [Image.fromarray(p) for p in real_photos().values()][:args.batch]
+    base = Predictor.from_file(default_model_path())
+    pixels = base.prepare(photos)[0].float().numpy()
+    work = Path(tempfile.mkdtemp(prefix="peers-"))
+    path = onnx_file(base.model, pixels, work)
+    engines = {
+        "vit-gui float32": torch_engine(base.model, False),
+        "vit-gui float32, attentions kept": torch_engine(base.model, True),
+        "vit-gui bfloat16": torch_engine(Predictor.from_file(default_model_path(), precision="bfloat16").model, False),
+        "vit-gui int8": torch_engine(Predictor.from_file(default_model_path(), precision="int8").model, False),
+        f"ONNX Runtime {onnxruntime.__version__} float32": onnxruntime_engine(path, args.threads),
+        f"ONNX Runtime {onnxruntime.__version__} int8 (dynamic)": onnxruntime_int8(path, args.threads),
+        f"OpenVINO {openvino.__version__.split('-')[0]} float32": openvino_engine(path, args.threads, "f32"),
+        f"OpenVINO {openvino.__version__.split('-')[0]} bfloat16": openvino_engine(path, args.threads, "bf16"),
+    }
+    reference = engines["vit-gui float32"](pixels)
+    agreement = {name: cosine(run(pixels), reference) for name, run in engines.items()}  # also warms each up
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    for _ in range(args.rounds):
+        for name, run in engines.items():
+            started = time.perf_counter()
+            run(pixels)
+            times[name].append((time.perf_counter() - started) / len(photos))
+    baseline = statistics.median(times["vit-gui float32"])
+    lines = [f"Run on revision {git_revision()}: `benchmarks/peers.py --rounds {args.rounds} --batch {args.batch} "
+             f"--threads {args.threads}`; the built-in DINOv2 ViT-S/14 at {pixels.shape[-1]} px, a batch of "
+             f"{len(photos)} real photos, {args.rounds} interleaved rounds.", "",
+             "| engine | ms a photo (median, spread) | vs vit-gui float32 | features' cosine (lowest) |",
+             "|---|---|---|---|"]
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        lines.append(f"| {name} | {spread(samples)} | {baseline / median:.2f}x | {agreement[name]:.5f} |")
+        print(lines[-1], flush=True)
+    lines += ["", "A ratio above 1 is faster than vit-gui's float32. The maps need the attentions kept "
+              "(vit-gui float32, attentions kept); the peers' figures keep none."]
+    write_results("peers", "vit-gui against ONNX Runtime and OpenVINO (issue #32)", lines)
+
+
+if __name__ == "__main__":
+    main()
