@@ -148,6 +148,16 @@ def map_words(name: str) -> str:
     return MAP_WORDS.get(name, "rollout" if name.startswith("rollout") else name)
 
 
+def maps_read(report: dict) -> str:
+    """Which map each finding read, in words: "Grad-CAM map (groups, parts, outside the
+    object) and its class evidence (Chefer et al.) map (the spots)", or one map's name."""
+    spots = report.get("spot_map")
+    if spots and spots != report["map"]:
+        return (f"{map_words(report['map'])} map (groups, parts, outside the object) and its {map_words(spots)} "
+                "map (the spots)")
+    return f"{map_words(report['map'])} map"
+
+
 def typical(heats: np.ndarray, mean_map: np.ndarray) -> int:
     """The index of the map nearest the mean (squared distance)."""
     return int(np.argmin(((heats - mean_map[None]) ** 2).reshape(len(heats), -1).sum(axis=1)))

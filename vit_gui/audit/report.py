@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from vit_gui.audit.pictures import KIND_TITLES, draw, map_words, shortcut_first
+from vit_gui.audit.pictures import KIND_TITLES, draw, maps_read, shortcut_first
 
 GENERATOR = '<meta name="generator" content="vit-gui audit">'
 STYLE = ("body{font-family:sans-serif;margin:2em;max-width:75em}img{margin:2px;vertical-align:top}"
@@ -35,13 +35,6 @@ def _figure(image: Image.Image, title: str, caption: str) -> str:
     return f"<figure>{_img(image, title)}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
-def _maps_read(report: dict) -> str:
-    spots = report.get("spot_map")
-    if spots and spots != report["map"]:
-        return f"{map_words(report['map'])} (groups, parts, outside the object), {map_words(spots)} (the spots)"
-    return map_words(report["map"])
-
-
 def _count(number: int, thing: str) -> str:
     return f"{number} {thing}{'s' if number != 1 else ''}"
 
@@ -57,7 +50,7 @@ def page(report: dict, drawn: list) -> str:
     out = ["<!doctype html><html><head><meta charset='utf-8'>", GENERATOR,
            f"<title>Shortcut check of {html.escape(report['folder'])}</title><style>{STYLE}</style></head><body>",
            f"<h1>Shortcut check of {html.escape(report['folder'])}</h1>",
-           f"<p class='note'>Model: {html.escape(str(report['model']))}. Maps read: {html.escape(_maps_read(report))}. "
+           f"<p class='note'>Model: {html.escape(str(report['model']))}. Read from each photo's {html.escape(maps_read(report))}. "
            "Findings say what was measured in these photos, not why: look at the photos they name.</p>"]
     for pictures in drawn:
         item = report["classes"][pictures.index]
@@ -111,16 +104,15 @@ def is_ours(path: Path) -> bool:
         return False
 
 
-def write_report(result, report: dict, folder: Path, drawn: list | None = None) -> Path:
-    """DIR/audit.html, replacing only an audit page of ours; else the first free audit-N.html.
-    `drawn`: the pictures already drawn (the window's), else drawn here."""
+def write_report(result, report: dict, folder: Path) -> Path:
+    """DIR/audit.html, replacing only an audit page of ours; else the first free audit-N.html."""
     import os
     import tempfile
 
     from vit_gui.fileio import atomic_write_text, claim_name, settle
 
     folder = Path(folder)
-    text = page(report, drawn if drawn is not None else draw(result, report, only=shortcut_first(report)))
+    text = page(report, draw(result, report, only=shortcut_first(report)))
     target = folder / "audit.html"
     if not target.exists() or (target.is_file() and is_ours(target)):
         return atomic_write_text(target, text)

@@ -20,12 +20,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vit_gui.audit.pictures import KIND_TITLES, map_words
+from vit_gui.audit.pictures import KIND_TITLES, maps_read
+from vit_gui.explain.check_progress import seconds_words
 from vit_gui.gui.audit_sections import ClassSection, MoreClasses
 from vit_gui.gui.audit_worker import AuditWorker
 from vit_gui.gui.plain import plain_label
 from vit_gui.gui.screen_fit import fit_to_screen
-from vit_gui.gui.threads import let_thread_finish, start_held_thread
+from vit_gui.gui.threads import start_held_thread
 
 SUMMARY_CLASSES = 5  # classes named in the summary; the sections below show them all
 
@@ -44,11 +45,10 @@ class AuditWindow(QDialog):
         a model file's path or a Predictor in memory; `title`: what was checked, in words."""
         super().__init__(parent)
         self.source, self.model, self.device = source, model, device
-        self.what = title or (Path(source).name if isinstance(source, (str, Path)) else "these photos")
-        self.setWindowTitle(f"Check for shortcuts — {self.what}")
+        what = title or (Path(source).name if isinstance(source, (str, Path)) else "these photos")
+        self.setWindowTitle(f"Check for shortcuts — {what}")
         self.outcome = None
         self.error = ""
-        self.closed = False
         self.sections: list[ClassSection] = []
         self.more: MoreClasses | None = None  # the classes not drawn, in words
         self._build()
@@ -153,7 +153,7 @@ class AuditWindow(QDialog):
         self.outcome = outcome
         checked = sum(len(item["photos"]) for item in report["classes"])
         self.save_page.setEnabled(checked > 0)
-        self.status.setText(f"checked {_photo_count(report)} in {_duration(report['seconds'])}" if checked else
+        self.status.setText(f"checked {_photo_count(checked, report)} in {seconds_words(report['seconds'])}" if checked else
                             f"nothing was checked: no photo in {report['folder']} could be read")
         self.summary.setText(summary_words(report) if checked else "")
         self.failed.setText(failed_words(report))
@@ -202,10 +202,9 @@ class AuditWindow(QDialog):
 
     def done(self, result: int) -> None:
         """Closed: the check stops and the window goes at once; the work under way ends on
-        its own thread (threads.let_thread_finish), the app never waiting on it."""
+        its own thread (threads.start_held_thread), the app never waiting on it."""
         self.worker.cancel()
-        self.closed = True
-        let_thread_finish(self.thread)
+        self.thread.quit()  # the loop ends once the batch under way returns: no wait here
         super().done(result)
         self.deleteLater()
 
@@ -226,12 +225,7 @@ def summary_words(report: dict, named: int = SUMMARY_CLASSES) -> str:
     if few:
         lines.append(f"Too few photos to tell (10 or more a class are needed): {', '.join(few[:named])}"
                      + (f" and {len(few) - named} more" if len(few) > named else "") + ".")
-    spots = report.get("spot_map")
-    if spots and spots != report["map"]:
-        lines.append(f"Read from each photo's {map_words(report['map'])} map (groups, parts, outside the object) "
-                     f"and its {map_words(spots)} map (the spots): where the evidence for its class sits.")
-    else:
-        lines.append(f"Read from each photo's {map_words(report['map'])} map: where the evidence for its class sits.")
+    lines.append(f"Read from each photo's {maps_read(report)}: where the evidence for its class sits.")
     lines += [note[:1].upper() + note[1:] + "." for note in report.get("notes", [])]
     return "\n".join(lines)
 
@@ -246,15 +240,9 @@ def failed_words(report: dict, shown: int = 10) -> str:
 
 
 def _time_left(seconds: float) -> str:
-    return "less than a second left" if seconds < 1 else f"about {_duration(seconds)} left"
+    return "less than a second left" if seconds < 1 else f"about {seconds_words(seconds)} left"
 
 
-def _photo_count(report: dict) -> str:
-    count = sum(len(item["photos"]) for item in report["classes"])
+def _photo_count(count: int, report: dict) -> str:
     failed = len(report["failed"])
     return f"{count} photo{'s' if count != 1 else ''}" + (f" ({failed} could not be read)" if failed else "")
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    return f"{seconds} s" if seconds < 90 else f"{seconds // 60} min {seconds % 60:02d} s"

@@ -35,8 +35,7 @@ def fit_to_screen(widget, width: int, height: int) -> None:
     widget.resize(fitted_w, fitted_h)
     widget.move(area.x() + (area.width() - fitted_w - FRAME_WIDTH) // 2,
                 area.y() + (area.height() - fitted_h - FRAME_HEIGHT) // 2)
-    if not widget.property("vit_gui_settles"):
-        widget.setProperty("vit_gui_settles", True)
+    if widget.findChild(_Settler) is None:  # sized again later (a restored window): one is enough
         widget.installEventFilter(_Settler(widget))
 
 
@@ -47,9 +46,13 @@ class _Settler(QObject):
     second after showing a heavy window, without a move event; the user's own moves later
     are left alone."""
 
+    def __init__(self, parent):
+        super().__init__(parent)
+        self.armed = True  # the first showing only
+
     def eventFilter(self, watched, event) -> bool:
-        if event.type() == QEvent.Type.Show and not watched.property("vit_gui_settled"):
-            watched.setProperty("vit_gui_settled", True)
+        if event.type() == QEvent.Type.Show and self.armed:
+            self.armed = False
             for delay in range(0, SETTLE_MS, SETTLE_MS // 10):
                 QTimer.singleShot(delay, watched, lambda: settle_on_screen(watched))
         return False

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vit_gui.explain.check_progress import Countdown, seconds_words
 from vit_gui.gui.pictures import pil_pixmap, png_pixmap
 from vit_gui.gui.plain import plain_label, tooltip
 from vit_gui.gui.screen_fit import fit_to_screen
@@ -57,7 +58,7 @@ class TeachWindow(QDialog):
         self.result = None
         self.trials: list[dict] = []
         self.shortcuts = None  # the shortcut check window, once asked for
-        self._reading_since: tuple[float, int] | None = None  # (time, photos done) when reading began
+        self._reading_since: tuple[Countdown, int] | None = None  # (its clock, photos done) when reading began
         self._build()
         self._start_worker()
 
@@ -241,13 +242,12 @@ class TeachWindow(QDialog):
         if stage != "reading images":
             self.status.setText(f"{stage}…")
             return
-        now = time.monotonic()
         if done == 0 or self._reading_since is None:
-            self._reading_since = (now, done)
-        started, first = self._reading_since
-        left = (now - started) / (done - first) * (total - done) if done > first and now > started else None
+            self._reading_since = (Countdown(time.monotonic), done)
+        countdown, first = self._reading_since
+        left = countdown.left(done - first, total - done) if first < done < total else None
         self.status.setText(f"reading the photos: {done} of {total}"
-                            + (f", about {_seconds(left)} left" if left is not None and done < total else ""))
+                            + (f", about {seconds_words(left)} left" if left is not None else ""))
 
     @Slot(object, bytes)
     def on_trial(self, row: dict, plot_png: bytes) -> None:
@@ -332,8 +332,3 @@ class TeachWindow(QDialog):
 def suggested_name(classes: list[str]) -> str:
     """What the classes are, as a model's name: "cats, dogs, rockets" (past three: "…")."""
     return ", ".join(classes[:3]) + (f" and {len(classes) - 3} more" if len(classes) > 3 else "")
-
-
-def _seconds(seconds: float) -> str:
-    seconds = max(1, round(seconds))
-    return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"

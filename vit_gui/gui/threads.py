@@ -36,7 +36,7 @@ _HELD: set[QThread] = set()
 
 def start_held_thread(worker: QObject) -> QThread:
     """As start_worker_thread, but the thread belongs to no window: the window may close and
-    go at once (let_thread_finish) while the work under way ends on the thread, and a window
+    go at once (it only quits the thread's loop) while the work under way ends on the thread, and a window
     deleted for any reason never takes a running thread with it (which aborts the app). A
     shortcut check closed mid-analysis must not freeze the app for the seconds left."""
     for ended in [t for t in _HELD if t.isFinished()]:
@@ -48,12 +48,6 @@ def start_held_thread(worker: QObject) -> QThread:
         app._vit_gui_waits_for_threads = True
         app.aboutToQuit.connect(wait_for_held_threads)
     return thread
-
-
-def let_thread_finish(thread: QThread) -> None:
-    """End the thread's event loop once the work under way returns (asked to cancel
-    beforehand), without waiting for it."""
-    thread.quit()
 
 
 def wait_for_held_threads() -> None:
