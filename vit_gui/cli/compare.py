@@ -17,24 +17,6 @@ BATCH = 8
 CSV_COLUMNS = ("path", "top_a", "prob_a", "top_b", "prob_b", "top1_agree", "map_agreement", "seen_by_both", "error")
 
 
-def add_parser(commands) -> None:
-    compare = commands.add_parser(
-        "compare", help="two models on the same photos: where their top classes and their maps disagree",
-        description="Run two models on the same photos. Per photo: each model's top class, whether they agree "
-                    "(by class name), and their maps' rank correlation on the photo (each map laid over the photo "
-                    "through its own model's crop and patch grid, so any two models compare). Over all photos: "
-                    "top-1 agreement (Wilson 95% interval) and mean map agreement (bootstrap 95% interval). "
-                    "Photos where they disagree come first.")
-    compare.add_argument("model_a", type=Path, metavar="A", help="the first model file")
-    compare.add_argument("model_b", type=Path, metavar="B", help="the second model file")
-    compare.add_argument("paths", nargs="+", type=Path, metavar="PHOTOS", help="photos or folders")
-    compare.add_argument("--map", dest="map_kind", choices=("rollout", "class"), default="rollout",
-                         help="the maps compared: rollout from each model's own first block (default), or the "
-                              "class evidence for each model's own top class (models with classes)")
-    compare.add_argument("--format", choices=("json", "csv"), default="json")
-    compare.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-
-
 def _maps(predictor, images, predictions, kind: str) -> list:
     """(grid map, geometry) of each photo under `predictor`."""
     from vit_gui.explain.maps import MapSpec

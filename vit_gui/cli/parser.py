@@ -1,5 +1,5 @@
-"""The command line's options: `vit-gui classify`, `teach`, `audit` and `models`, and the map
-options whose choices come from the map registry."""
+"""The command line's options: `vit-gui classify`, `teach`, `audit`, `compare` and `models`,
+and the map options whose choices come from the map registry."""
 
 from __future__ import annotations
 
@@ -103,9 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     teach.add_argument("--seed", type=int, default=0, help="seed of the validation split")
     teach.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     _add_audit(commands)
-    from vit_gui.cli.compare import add_parser as add_compare
-
-    add_compare(commands)
+    _add_compare(commands)
     models = commands.add_parser("models", help="list the known models, or download one")
     models_commands = models.add_subparsers(dest="models_command", required=True)
     models_commands.add_parser("list", help="catalogue models and the model files present")
@@ -199,3 +197,19 @@ def map_spec_from_args(args, default_start_block: int = 0):
     return MapSpec(kind, **values)
 
 
+def _add_compare(commands) -> None:
+    compare = commands.add_parser(
+        "compare", help="two models on the same photos: where their top classes and their maps disagree",
+        description="Run two models on the same photos. Per photo: each model's top class, whether they agree "
+                    "(by class name), and their maps' rank correlation on the photo (each map laid over the photo "
+                    "through its own model's crop and patch grid, so any two models compare). Over all photos: "
+                    "top-1 agreement (Wilson 95% interval) and mean map agreement (bootstrap 95% interval). "
+                    "Photos where they disagree come first.")
+    compare.add_argument("model_a", type=Path, metavar="A", help="the first model file")
+    compare.add_argument("model_b", type=Path, metavar="B", help="the second model file")
+    compare.add_argument("paths", nargs="+", type=Path, metavar="PHOTOS", help="photos or folders")
+    compare.add_argument("--map", dest="map_kind", choices=("rollout", "class"), default="rollout",
+                         help="the maps compared: rollout from each model's own first block (default), or the "
+                              "class evidence for each model's own top class (models with classes)")
+    compare.add_argument("--format", choices=("json", "csv"), default="json")
+    compare.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
