@@ -33,32 +33,45 @@ def _named(top) -> tuple[str | None, float | None]:
     return (None, None) if top is None else (top.label, round(float(top.prob), 6))
 
 
-def compare_photos(model_a, model_b, paths: list[Path], kind: str = "rollout", progress=None) -> list:
-    """PhotoAgreement for every photo, in the order given (unreadable ones with their error)."""
+def _answers(model, images, kind: str) -> tuple[list, list]:
+    """(top class or None, (grid map, geometry)) of each photo under `model`: its attentions
+    are dropped here, before the other model runs (a DINOv2 photo's are hundreds of MB)."""
+    predictions = model.predict(images, top_k=1, with_attentions=kind == "rollout")
+    return [p.top[0] if p.top else None for p in predictions], _maps(model, images, predictions, kind)
+
+
+def compare_batch(model_a, model_b, paths: list, kind: str = "rollout") -> list:
+    """PhotoAgreement of each photo of one batch (one model run each), in the order given, the
+    path as given (str); an unreadable photo gets a row with its error. Raises what the models
+    raise (a class map of a model without classes: ValueError)."""
     from vit_gui.explain.agreement import PhotoAgreement, map_agreement
     from vit_gui.images import load_image
 
+    rows, images, kept = [None] * len(paths), [], []
+    for k, path in enumerate(paths):
+        try:
+            images.append(load_image(path).image)
+            kept.append(k)
+        except VitGuiError as exc:
+            rows[k] = PhotoAgreement(str(path), None, None, None, None, None, 0.0, str(exc))
+    if images:
+        (tops_a, maps_a), (tops_b, maps_b) = (_answers(m, images, kind) for m in (model_a, model_b))
+        for n, k in enumerate(kept):
+            agreement, seen = map_agreement(*maps_a[n], *maps_b[n])
+            rows[k] = PhotoAgreement(str(paths[k]), *_named(tops_a[n]), *_named(tops_b[n]),
+                                     None if agreement is None else round(agreement, 6), round(seen, 4))
+    return rows
+
+
+def compare_photos(model_a, model_b, paths: list[Path], kind: str = "rollout", progress=None) -> list:
+    """PhotoAgreement for every photo, in the order given (unreadable ones with their error),
+    BATCH photos per model run."""
     rows = []
     for start in range(0, len(paths), BATCH):
-        images, kept = [], []
-        for path in paths[start:start + BATCH]:
-            try:
-                images.append(load_image(path).image)
-                kept.append(path)
-            except VitGuiError as exc:
-                rows.append(PhotoAgreement(str(path), None, None, None, None, None, 0.0, str(exc)))
-        if images:
-            answers = [m.predict(images, top_k=1, with_attentions=kind == "rollout") for m in (model_a, model_b)]
-            maps = [_maps(m, images, a, kind) for m, a in zip((model_a, model_b), answers)]
-            for k, path in enumerate(kept):
-                top_a, top_b = (a[k].top[0] if a[k].top else None for a in answers)
-                agreement, seen = map_agreement(*maps[0][k], *maps[1][k])
-                rows.append(PhotoAgreement(str(path), *_named(top_a), *_named(top_b),
-                                           None if agreement is None else round(agreement, 6), round(seen, 4)))
+        rows += compare_batch(model_a, model_b, paths[start:start + BATCH], kind)
         if progress:
             progress(min(start + BATCH, len(paths)), len(paths))
-    order = {str(p): i for i, p in enumerate(paths)}
-    return sorted(rows, key=lambda r: order[r.path])
+    return rows
 
 
 def run_compare(args) -> int:

@@ -1,0 +1,131 @@
+"""The Compare window's worker: two models on a thread of their own, so the window stays
+responsive while both load and run, and Cancel is heard between batches.
+
+A folder's agreement rows come from the same code as `vit-gui compare` (cli.compare.
+compare_batch), so the window and the command give the same numbers; only those rows leave
+a batch, never its attentions. One photo's two predictions, with attentions for its maps,
+are made on request (`show`).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from vit_gui.freed_memory import release_freed_memory
+
+SIDES = ("a", "b")
+
+
+def _why(exc: BaseException) -> str:
+    """A message for the user: a VitGuiError's or ValueError's own words, else the kind too."""
+    from vit_gui.errors import VitGuiError
+
+    if isinstance(exc, MemoryError):
+        return "not enough memory (MemoryError)"
+    if isinstance(exc, (VitGuiError, ValueError)) and str(exc):
+        return str(exc)
+    return f"unexpected error ({type(exc).__name__}: {exc})"
+
+
+class CompareWorker(QObject):
+    loaded = Signal(object, object)  # ModelInfo of A, ModelInfo of B
+    load_failed = Signal(str)  # which model failed and why
+    compared = Signal(object)  # [explain.agreement.PhotoAgreement] of one batch, paths as given
+    progress = Signal(int, int)  # photos done, photos in all
+    finished = Signal(bool)  # cancelled
+    shown = Signal(str, object, object, object)  # path, display image (PIL), Prediction of A, of B
+    show_failed = Signal(str, str)  # path, error
+    gradient_map_ready = Signal(str, str, object, object, str)  # path, side, MapSpec, map or None, error
+
+    def __init__(self):
+        super().__init__()
+        self.models: dict[str, object] = {}  # side -> Predictor, both or none
+        self._cancel = threading.Event()
+
+    # ---- called directly from the GUI thread ---------------------------------------------
+
+    def cancel(self) -> None:
+        """Thread-safe: a run stops before its next batch."""
+        self._cancel.set()
+
+    # ---- queued requests -----------------------------------------------------------------
+
+    @Slot(str, str, str)
+    def load(self, path_a: str, path_b: str, device: str) -> None:
+        """Both models, in float32 as `vit-gui compare` loads them (an automatic precision
+        would let int8 on one side pass for a disagreement between the models). The pair
+        already loaded stays unless both new ones load."""
+        from vit_gui.predict import Predictor
+
+        models = {}
+        for side, path in zip(SIDES, (path_a, path_b)):
+            try:
+                models[side] = Predictor.from_file(path, device)
+            except Exception as exc:  # noqa: BLE001 - a model file must never end the thread
+                self.load_failed.emit(f"model {side.upper()} ({path}) could not be loaded: {_why(exc)}")
+                return
+        self.models = models
+        self.loaded.emit(models["a"].info, models["b"].info)
+
+    @Slot(object)
+    def run(self, paths: list) -> None:
+        """Agreement rows a batch at a time (cli.compare.BATCH photos, one model run each);
+        a batch the models fail on gives each of its photos a row with the error."""
+        from vit_gui.cli.compare import BATCH, compare_batch
+        from vit_gui.explain.agreement import PhotoAgreement
+
+        self._cancel.clear()
+        cancelled, total = False, len(paths)
+        try:
+            for start in range(0, total, BATCH):
+                if self._cancel.is_set():
+                    cancelled = True
+                    break
+                batch = paths[start:start + BATCH]
+                try:
+                    rows = compare_batch(*self._pair(), batch)
+                except Exception as exc:  # noqa: BLE001 - the batch says why, the run goes on
+                    rows = [PhotoAgreement(str(p), None, None, None, None, None, 0.0, _why(exc)) for p in batch]
+                self.compared.emit(rows)
+                self.progress.emit(start + len(batch), total)
+                release_freed_memory()
+        finally:  # the window waits for this, whatever happened
+            self.finished.emit(cancelled)
+
+    @Slot(str)
+    def show(self, path: str) -> None:
+        """Both models' top 5 with attentions (any attention map can be drawn from them), and
+        the photo at display size."""
+        from vit_gui.gui.worker import DISPLAY_MAX_SIDE, _downsized
+        from vit_gui.images import load_image
+
+        try:
+            model_a, model_b = self._pair()
+            image = load_image(path).image
+            prediction_a, prediction_b = (m.predict([image], 5, with_attentions=True)[0] for m in (model_a, model_b))
+            self.shown.emit(path, _downsized(image, DISPLAY_MAX_SIDE), prediction_a, prediction_b)
+        except Exception as exc:  # noqa: BLE001
+            self.show_failed.emit(path, _why(exc))
+
+    @Slot(str, str, object)
+    def gradient_map(self, path: str, side: str, spec) -> None:
+        """One side's map that needs gradients (class evidence, Grad-CAM, LeGrad) on the photo."""
+        from vit_gui.images import load_image
+
+        try:
+            if side not in SIDES:
+                raise ValueError(f"side must be 'a' or 'b', got {side!r}")
+            predictor = dict(zip(SIDES, self._pair()))[side]
+            grid_map, _ = predictor.gradient_map(load_image(path).image, spec)
+            self.gradient_map_ready.emit(path, side, spec, grid_map, "")
+        except Exception as exc:  # noqa: BLE001
+            self.gradient_map_ready.emit(path, side, spec, None, _why(exc))
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _pair(self) -> tuple:
+        if not self.models:
+            raise ValueError("no models are loaded yet")
+        return self.models["a"], self.models["b"]
