@@ -93,7 +93,7 @@ def wait_until_idle(window) -> None:
 
     loop = QEventLoop()
     check = QTimer()
-    check.timeout.connect(lambda: None if window.is_busy() else loop.quit())
+    check.timeout.connect(lambda: None if window.batches.is_busy() else loop.quit())
     check.start(20)
     loop.exec()
     check.stop()
@@ -110,8 +110,8 @@ def window_run(model: Path, folder: Path, profile: bool) -> dict:
     app = QApplication.instance() or QApplication([])
     window = MainWindow(Settings(QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat)))
     window.show()
-    window.add_model_file(str(model))
-    while window.model_info is None:
+    window.models.add_file(str(model))
+    while window.models.info is None:
         app.processEvents()
         time.sleep(0.005)
     wait_until_idle(window)  # the model's own start-up work (its first map, the warm-up) is not timed
@@ -134,7 +134,7 @@ def window_run(model: Path, folder: Path, profile: bool) -> dict:
     start = time.perf_counter()
     if profiler:
         profiler.enable()
-    window.add_paths([str(folder)])
+    window.intake.add_paths([str(folder)])
     wait_until_idle(window)
     elapsed = time.perf_counter() - start
     if profiler:

@@ -45,8 +45,8 @@ def child_run(model: str, folder: str) -> None:
     settings = Settings(QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat))
     window = MainWindow(settings)
     window.show()
-    window.add_model_file(model)
-    while window.model_info is None:
+    window.models.add_file(model)
+    while window.models.info is None:
         app.processEvents()
         time.sleep(0.005)
     wait_until_idle(window)
@@ -62,7 +62,7 @@ def child_run(model: str, folder: str) -> None:
     samples: list[tuple[float, int, float]] = []
 
     def sample() -> None:
-        done = sum(d for d, _ in window.running.values())
+        done = sum(d for d, _ in window.batches.running.values())
         samples.append((time.perf_counter() - start, done, rss_mb()))
 
     timer = QTimer()
@@ -72,7 +72,7 @@ def child_run(model: str, folder: str) -> None:
     sampler.timeout.connect(sample)
     sampler.start(1000)
     start = time.perf_counter()
-    window.add_paths([folder])
+    window.intake.add_paths([folder])
     drop = time.perf_counter() - start
     wait_until_idle(window)
     total = time.perf_counter() - start

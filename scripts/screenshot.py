@@ -28,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "resources" / "samples"
 SCENES = ("launch", "results", "blocks", "atlas", "class", "compare", "check-backbone", "check-taught", "believe",
-          "shown-best", "teach", "shortcuts", "help", "getmodels")
+          "shown-best", "teach", "shortcuts", "help", "getmodels", "two-models",
+          "two-models-zoomed")
 SIZES = ((1280, 800), (1366, 768))
 ON_THE_BACKBONE = ("launch", "check-backbone", "teach", "shortcuts", "help", "getmodels")
 
@@ -66,6 +67,19 @@ def teach_demo_model(work: Path) -> Path:
     return out
 
 
+def real_photo_folder(work: Path) -> Path:
+    """Every distinct real photo the stack ships, as files (the side-by-side window's folder)."""
+    from PIL import Image
+
+    from vit_gui.explain.planted import real_photos
+
+    folder = work / "real-photos"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, pixels in real_photos().items():
+        Image.fromarray(pixels).save(folder / f"{name}.jpg", quality=92)
+    return folder
+
+
 def logo_folder(work: Path) -> Path:
     """Classes "marked" and "plain" cut from the same real photos, "marked" with scikit-image's
     logo at one spot (the audit's known answer)."""
@@ -83,14 +97,14 @@ def shoot_page(page: Path, out: Path, size) -> None:
     print(f"saved {out}")
 
 
-def shoot_scene(scene: str, out: Path, model: Path) -> None:
+def shoot_scene(scene: str, out: Path, model: Path, other: Path | None = None) -> None:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from vit_gui.gui.app import prepare_environment
     from vit_gui.gui.main_window import MainWindow
-    from vit_gui.gui.map_controls import VIEW_ATLAS, VIEW_BLOCKS
     from vit_gui.gui.settings import Settings
+    from vit_gui.map_state import VIEW_ATLAS, VIEW_BLOCKS
 
     prepare_environment()
     work = Path(tempfile.mkdtemp())
@@ -104,28 +118,36 @@ def shoot_scene(scene: str, out: Path, model: Path) -> None:
         return window.checks.window
 
     def shortcut_check():
-        return getattr(window.teach_window, "shortcuts", None)
+        return getattr(window.models.teach_window, "shortcuts", None)
 
     def ready() -> bool:
         """Whether what the scene shows has finished arriving."""
-        view = window.attention
+        view = window.map_view
         if scene in ("check-backbone", "check-taught", "believe", "shown-best"):
             return check_window() is not None and not check_window().busy
         if scene == "teach":
-            return window.teach_window.result is not None
+            return window.models.teach_window.result is not None
         if scene == "shortcuts":
             return shortcut_check() is not None and shortcut_check().outcome is not None
+        if scene.startswith("two-models"):
+            compare = window.comparing.windows[0]
+            if scene.endswith("zoomed") and not state.get("zoomed") and not compare.busy:
+                state["zoomed"] = True
+                compare.states[1].zoom_at(2.5, at=(0.55, 0.35))  # on B's photo: A follows
+                return False
+            return not compare.busy and all(side.view.current_map is not None and not side.view.computing
+                                            for side in compare.sides)
         if view.computing or (scene == "class" and view.current_map is None):
             return False
         return not (scene in ("atlas", "blocks") and view.tile_count() == 0)
 
     def step():
-        view = window.attention
+        view = window.map_view
         if state["stage"] == "load":
-            if window.model_info is None:
+            if window.models.info is None:
                 if not state.get("added"):
                     state["added"] = True
-                    window.add_model_file(str(model))
+                    window.models.add_file(str(model))
             elif scene in ("launch",):
                 state["stage"] = "shoot"
             elif scene == "help":
@@ -137,21 +159,26 @@ def shoot_scene(scene: str, out: Path, model: Path) -> None:
                 state["dialog"] = GetModelsDialog(window)
                 state["dialog"].show()
                 state["stage"] = "shoot"
+            elif scene.startswith("two-models") and window.models.loaded != str(model):
+                pass  # the model first loaded (the built-in one) is not yet the one asked for
+            elif scene.startswith("two-models"):
+                window.comparing.open(str(other), [str(real_photo_folder(work))])
+                state["stage"] = "settle"
             elif scene in ("teach", "shortcuts"):
-                window.teach_dialog()
-                window.teach_window.set_folders([crops(work / "photos") if scene == "teach" else logo_folder(work)])
-                window.teach_window.start_teaching()
+                window.models.teach_dialog()
+                window.models.teach_window.set_folders([crops(work / "photos") if scene == "teach" else logo_folder(work)])
+                window.models.teach_window.start_teaching()
                 state["stage"] = "taught" if scene == "shortcuts" else "settle"
             else:
-                window.add_paths([str(p) for p in photos])
+                window.intake.add_paths([str(p) for p in photos])
                 state["stage"] = "classify"
-        elif state["stage"] == "classify" and not window.is_busy() and view.current_map is not None:
+        elif state["stage"] == "classify" and not window.batches.is_busy() and view.current_map is not None:
             key = window.results.keys()[0]
             window.results.select_key(key)
             window.results.topLevelItem(0).setExpanded(True)
-            view.opacity.setValue(60)
+            window.map_controls.opacity.setValue(60)
             if scene in ("atlas", "blocks"):
-                view.view.setCurrentIndex(VIEW_ATLAS if scene == "atlas" else VIEW_BLOCKS)
+                window.map_controls.view.setCurrentIndex(VIEW_ATLAS if scene == "atlas" else VIEW_BLOCKS)
             elif scene == "class":
                 record = window.session.records[key]
                 window.results.click_class(key, record.top[0].index)
@@ -160,8 +187,8 @@ def shoot_scene(scene: str, out: Path, model: Path) -> None:
             elif scene.startswith("check") or scene in ("believe", "shown-best"):
                 view.check.click()
             state["stage"] = "settle"
-        elif state["stage"] == "taught" and window.teach_window.result is not None:
-            window.teach_window.check_shortcuts.click()
+        elif state["stage"] == "taught" and window.models.teach_window.result is not None:
+            window.models.teach_window.check_shortcuts.click()
             state["stage"] = "settle"
         elif state["stage"] == "settle" and ready():
             if scene in ("believe", "shown-best") and not state.get("asked"):
@@ -183,6 +210,9 @@ def shoot_scene(scene: str, out: Path, model: Path) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         picture.save(str(out))
         print(f"saved {out} ({picture.width()}x{picture.height()})")
+        for shown in app.topLevelWidgets():
+            if shown.isVisible() and shown.isWindow():
+                print(f"  {type(shown).__name__}: frame {shown.frameGeometry().getRect()}")
         if scene == "shortcuts":  # the same check saved as a web page, as a browser shows it at this size
             page = shortcut_check().save_page_to(work / "shortcuts.html")
             stem = out.stem.replace("shortcuts", "shortcuts-page") if "shortcuts" in out.stem else f"{out.stem}-page"
@@ -198,6 +228,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scene", choices=SCENES, default="results")
     parser.add_argument("--model", type=Path, help="default: the built-in backbone taught four classes")
+    parser.add_argument("--other", type=Path, help="two-models: the model set beside --model")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--all", action="store_true", help="every scene at both sizes (one Xvfb each)")
     args = parser.parse_args()
@@ -208,13 +239,14 @@ def main() -> int:
                 out = ROOT / "docs" / "screenshots" / f"{scene}-{width}x{height}.png"
                 subprocess.run(["xvfb-run", "-a", "-s", f"-screen 0 {width}x{height}x24", sys.executable, __file__,
                                 "--scene", scene, "--model", str(builtin() if scene in ON_THE_BACKBONE else model),
+                                "--other", str(builtin()),
                                 "--out", str(out)], check=True, env=os.environ)
         (ROOT / "docs" / "screenshot.png").write_bytes((ROOT / "docs" / "screenshots" / "results-1280x800.png")
                                                        .read_bytes())
         return 0
     model = args.model or (builtin() if args.scene in ON_THE_BACKBONE else teach_demo_model(Path(tempfile.mkdtemp())))
     out = args.out or ROOT / "docs" / "screenshots" / f"{args.scene}.png"
-    shoot_scene(args.scene, out, model)
+    shoot_scene(args.scene, out, model, args.other)
     return 0
 
 

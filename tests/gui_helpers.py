@@ -22,11 +22,11 @@ def drop(widget, paths=(), urls=(), image=None):
 
 
 def wait_idle(qtbot, window, timeout=60_000):
-    qtbot.waitUntil(lambda: not window.is_busy(), timeout=timeout)
+    qtbot.waitUntil(lambda: not window.batches.is_busy(), timeout=timeout)
 
 
 def wait_model(qtbot, window, timeout=60_000):
-    qtbot.waitUntil(lambda: window.model_info is not None and window.loading_model is None, timeout=timeout)
+    qtbot.waitUntil(lambda: window.models.info is not None and window.models.loading is None, timeout=timeout)
 
 
 def make_window(qtbot, settings_path, model=None):
@@ -38,7 +38,7 @@ def make_window(qtbot, settings_path, model=None):
     qtbot.addWidget(window)
     window.show()
     if model is not None:
-        window.add_model_file(str(model))
+        window.models.add_file(str(model))
         wait_model(qtbot, window)
     return window
 
@@ -69,7 +69,7 @@ def open_check(qtbot, tmp_path, model, photo):
     window = make_window(qtbot, tmp_path / "s.ini", model)
     drop(window, paths=[photo])
     wait_idle(qtbot, window)
-    view = window.attention
+    view = window.map_view
     wait_map(qtbot, view)
     view.check.click()
     return window, view, window.checks.window

@@ -18,7 +18,7 @@ class Requests(QObject):
     """The window's side: signals queued to the worker on its thread."""
 
     load = Signal(str, str, str)
-    run = Signal(object)
+    run = Signal(object, str)
     show = Signal(str)
     gradient_map = Signal(str, str, object)
 
@@ -57,13 +57,14 @@ def worker(qtbot, tiny_checkpoint, swapped):  # noqa: F811
         stop_worker_thread(thread)
 
 
-def collect(qtbot, requests, answers, paths):
+def collect(qtbot, worker, requests, answers, paths):
     """Every batch's rows, the progress reports and the finished flag of one run."""
     batches, progress = [], []
     answers.compared.connect(batches.append)
     answers.progress.connect(lambda done, total: progress.append((done, total)))
     with qtbot.waitSignal(answers.finished, timeout=TIMEOUT) as finished:
-        requests.run.emit(paths)
+        worker.rearm()  # as the window does, from the GUI thread, before each run
+        requests.run.emit(paths, "rollout")
     answers.compared.disconnect()
     answers.progress.disconnect()
     return batches, progress, finished.args[0]
@@ -89,7 +90,7 @@ def test_run_gives_the_rows_of_vit_gui_compare(qtbot, worker, tiny_checkpoint, s
     (folder / "broken.jpg").write_bytes(b"not a photo")
     paths = [str(p) for p in sorted(folder.iterdir())]  # broken.jpg among the photos
     paths = paths * 2 + paths[:1]  # 11 photos: two batches
-    batches, progress, cancelled = collect(qtbot, requests, answers, paths)
+    batches, progress, cancelled = collect(qtbot, worker, requests, answers, paths)
     rows = [row for batch in batches for row in batch]
     expected = compare_photos(Predictor.from_file(tiny_checkpoint), Predictor.from_file(b), [Path(p) for p in paths])
     assert rows == expected and [len(batch) for batch in batches] == [8, 3] and cancelled is False
@@ -134,7 +135,7 @@ def test_cancel_stops_the_run_between_batches(qtbot, worker, swapped):  # noqa: 
     paths = [str(p) for p in sorted(swapped[0].iterdir())] * 5  # 20 photos: three batches
     # cancelled as the first batch leaves the worker (on its thread, so the timing is certain)
     worker.compared.connect(lambda _rows: worker.cancel(), Qt.ConnectionType.DirectConnection)
-    batches, progress, cancelled = collect(qtbot, requests, answers, paths)
+    batches, progress, cancelled = collect(qtbot, worker, requests, answers, paths)
     assert cancelled is True and [len(batch) for batch in batches] == [8] and progress == [(8, 20)]
-    batches, _, cancelled = collect(qtbot, requests, answers, paths[:3])  # a new run clears the flag
+    batches, _, cancelled = collect(qtbot, worker, requests, answers, paths[:3])  # a new run, rearmed, goes to its end
     assert cancelled is False and len(batches[0]) == 3

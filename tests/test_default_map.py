@@ -38,10 +38,10 @@ def test_the_window_opens_a_taught_model_on_the_top_classs_evidence(qtbot, tmp_p
     window = make_window(qtbot, tmp_path / "s.ini", with_sidecar(tiny_checkpoint, default_map="class"))
     drop(window, paths=[photo_folder / "chelsea.jpg"])
     wait_idle(qtbot, window)
-    view = window.attention
+    view = window.map_view
     qtbot.waitUntil(lambda: view.map_spec_shown is not None and view.current_map is not None, timeout=60_000)
     top = view.prediction.top[0].index
-    assert view.method.name == "class" and view.map_spec_shown.kind == "class"
+    assert view.state.method.name == "class" and view.map_spec_shown.kind == "class"
     assert view.map_spec_shown.class_index == top
 
 

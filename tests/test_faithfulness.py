@@ -293,9 +293,9 @@ def test_the_check_window_judges_the_shown_map_and_can_be_cancelled(qtbot, tmp_p
     words = check.words.text().lower()
     assert "moved elsewhere" in words and "saco" in words and "scrambl" in words and "pixels" in words  # was "random orders"
     assert view.check_result.text().startswith("Checked: ")  # the verdict beside the map it judged
-    view.opacity.setValue(20)  # a look-only change keeps the verdict
+    window.map_controls.opacity.setValue(20)  # a look-only change keeps the verdict
     assert view.check_result.text().startswith("Checked: ")
-    view.set_method("head")  # another map: the verdict no longer applies
+    view.state.change(method="head")  # another map: the verdict no longer applies
     assert view.check_result.text() == ""
 
     check.protocol.setCurrentIndex(2)  # black-out
@@ -316,7 +316,7 @@ def test_which_map_to_believe_lists_every_method_and_shows_the_chosen_one(qtbot,
     window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
     drop(window, paths=[photo_folder / "chelsea.jpg"])
     wait_idle(qtbot, window)
-    view = window.attention
+    view = window.map_view
     wait_map(qtbot, view)
     view.check.click()
     check = window.checks.window
@@ -331,7 +331,7 @@ def test_which_map_to_believe_lists_every_method_and_shows_the_chosen_one(qtbot,
     check.show_best.click()  # shows the chosen row's map
     qtbot.waitUntil(lambda: view.current_map is not None and view.map_spec_shown is not None
                     and view.map_spec_shown.kind == "legrad", timeout=60_000)
-    assert view.method.name == "legrad"
+    assert view.state.method.name == "legrad"
     # everything now speaks of the map shown (issue #29, item 9): the window's title and words,
     # no chart of the map checked before, and the verdict beside the map is LeGrad's own
     assert "LeGrad" in check.subject.text() and check.plot.pixmap().isNull() and check.plot.isHidden()

@@ -12,9 +12,9 @@ from PySide6.QtCore import Qt, QTimer
 
 from vit_gui.explain.legend import legend_height
 from vit_gui.explain.maps import METHODS, MapSpec
-from vit_gui.gui.map_controls import VIEW_ATLAS, VIEW_BLOCKS, VIEW_HEADS, VIEW_SINGLE
 from vit_gui.gui.window_input import REMOTE_MESSAGE
 from vit_gui.images import load_image
+from vit_gui.map_state import VIEW_ATLAS, VIEW_BLOCKS, VIEW_HEADS, VIEW_SINGLE
 from vit_gui.predict import Prediction, Predictor
 from vit_gui.session import CANCELLED
 
@@ -36,7 +36,7 @@ def key_of(window, name):
 def test_window_is_usable_before_any_model(qtbot, settings_file, monkeypatch, tmp_path):
     monkeypatch.setattr("vit_gui.model.catalog.model_data_dir", lambda: tmp_path / "none")
     window = make_window(qtbot, settings_file)
-    assert window.isVisible() and window.model_info is None
+    assert window.isVisible() and window.models.info is None
     qtbot.waitUntil(lambda: "No model is installed" in window.model_panel.status.text())
     assert window.model_panel.get_models.isEnabled() and window.model_panel.add_model.isEnabled()
 
@@ -52,7 +52,7 @@ def test_drop_files_and_a_folder_streams_results(qtbot, window, photo_folder, tm
     assert names == ["https://example.com/cat.jpg", "chelsea.jpg", "coffee.png", "rocket.jpg", "cup.png", "notes.jpg"]
     assert window.session.records[key_of(window, "https://example.com/cat.jpg")].error == REMOTE_MESSAGE
     assert "not an image" in window.session.records[key_of(window, "notes.jpg")].error
-    predictor = Predictor.from_file(window.loaded_model)
+    predictor = Predictor.from_file(window.models.loaded)
     for name in ("chelsea.jpg", "coffee.png", "rocket.jpg", "cup.png"):
         key = key_of(window, name)
         path = window.session.records[key].source
@@ -68,84 +68,85 @@ def test_every_map_shown_equals_the_engines(qtbot, window, photo_folder):
     wait_idle(qtbot, window)
     key = key_of(window, "chelsea.jpg")
     window.results.select_key(key)
-    qtbot.waitUntil(lambda: window.attention.current_map is not None)
-    view = window.attention
-    expected = Predictor.from_file(window.loaded_model).predict(
+    qtbot.waitUntil(lambda: window.map_view.current_map is not None)
+    view = window.map_view
+    expected = Predictor.from_file(window.models.loaded).predict(
         [load_image(photo_folder / "chelsea.jpg").image], with_attentions=True)[0]
 
-    view.set_method("rollout")
-    view.controls.set_fusion("max")
-    view.discard.setValue(30)
+    view.state.change(method="rollout")
+    window.map_controls.set_fusion("max")
+    window.map_controls.discard.setValue(30)
     wait_map(qtbot, view)
     np.testing.assert_allclose(view.current_map, expected.map(MapSpec("rollout", "max", 0.3)), atol=1e-6)
 
-    view.set_method("block")
-    view.block.setValue(3)
-    view.controls.set_fusion("min")
+    view.state.change(method="block")
+    window.map_controls.block.setValue(3)
+    window.map_controls.set_fusion("min")
     wait_map(qtbot, view)
     np.testing.assert_allclose(view.current_map, expected.map(MapSpec("block", "min", block=2)), atol=1e-6)
 
-    view.set_method("head")
-    view.head.setCurrentIndex(1)  # head 2
+    view.state.change(method="head")
+    window.map_controls.head.setCurrentIndex(1)  # head 2
     wait_map(qtbot, view)
     np.testing.assert_allclose(view.current_map, expected.map(MapSpec("head", block=2, head=1)), atol=1e-6)
 
     second_class = window.session.records[key].top[1].index
     window.results.click_class(key, second_class)
     qtbot.waitUntil(lambda: view.has_class_map(second_class), timeout=30_000)
-    reference, _ = Predictor.from_file(window.loaded_model).class_map(load_image(photo_folder / "chelsea.jpg").image, second_class)
+    reference, _ = Predictor.from_file(window.models.loaded).class_map(load_image(photo_folder / "chelsea.jpg").image, second_class)
     np.testing.assert_allclose(view.current_map, reference, atol=1e-6)
-    assert window.attention.caption.text().startswith("evidence for")
+    assert window.map_view.caption.text().startswith("evidence for")
 
 
 def test_map_choices_come_from_the_registry_and_only_their_controls_are_live(qtbot):
-    from vit_gui.gui.attention import AttentionView
+    from vit_gui.gui.map_controls import MapControls
+    from vit_gui.map_state import MapState
 
-    view = AttentionView()
-    qtbot.addWidget(view)
-    assert not view.controls.isEnabled()  # nothing shown yet: no map to choose
-    assert [view.mode.itemText(i) for i in range(view.mode.count())] == [m.title for m in METHODS.values()]
+    controls = MapControls(MapState())
+    qtbot.addWidget(controls)
+    assert not controls.isEnabled()  # nothing shown yet: no map to choose
+    assert [controls.mode.itemText(i) for i in range(controls.mode.count())] == [m.title for m in METHODS.values()]
     for method in METHODS.values():
-        view.set_method(method.name)
-        live = {name for name, widgets in view.parameter_widgets.items() if widgets[0].isEnabledTo(view.controls)}
+        controls.state.change(method=method.name)
+        live = {name for name, widgets in controls.parameter_widgets.items() if widgets[0].isEnabledTo(controls)}
         assert live == set(method.parameters) - {"class_index"}, method.name
 
 
 def test_tiles_show_every_block_and_every_head_and_select_on_click(qtbot, window, photo_folder):
     drop(window, paths=[photo_folder / "coffee.png"])
     wait_idle(qtbot, window)
-    qtbot.waitUntil(lambda: window.attention.current_map is not None)
-    view = window.attention
-    view.view.setCurrentIndex(VIEW_BLOCKS)
+    qtbot.waitUntil(lambda: window.map_view.current_map is not None)
+    view = window.map_view
+    window.map_controls.view.setCurrentIndex(VIEW_BLOCKS)
     wait_map(qtbot, view)
     assert view.tile_count() == 4  # the tiny model's depth
-    view.select_tile(2)
+    view.state.select_tile(2)
     wait_map(qtbot, view)
-    assert view.block.value() == 3 and view.method.name == "block"
-    np.testing.assert_allclose(view.current_map, view.prediction.map(MapSpec("block", view.controls.fusion_name(), block=2)))
-    view.view.setCurrentIndex(VIEW_HEADS)
+    assert window.map_controls.block.value() == 3 and view.state.method.name == "block"
+    np.testing.assert_allclose(view.current_map, view.prediction.map(MapSpec("block", window.map_controls.fusion_name(), block=2)))
+    window.map_controls.view.setCurrentIndex(VIEW_HEADS)
     qtbot.waitUntil(lambda: not view.computing and view.caption.text().startswith("every head"))
     assert view.tile_count() == 3  # heads of block 3
-    view.select_tile(1)
+    view.state.select_tile(1)
     wait_map(qtbot, view)
-    assert view.method.name == "head" and view.head.currentIndex() == 1
+    assert view.state.method.name == "head" and window.map_controls.head.currentIndex() == 1
     np.testing.assert_allclose(view.current_map, view.prediction.map(MapSpec("head", block=2, head=1)))
 
 
 def test_switching_maps_never_runs_the_model(qtbot, window, photo_folder, monkeypatch):
     drop(window, paths=[photo_folder / "more" / "rocket.jpg"])
     wait_idle(qtbot, window)
-    qtbot.waitUntil(lambda: window.attention.current_map is not None)
+    qtbot.waitUntil(lambda: window.map_view.current_map is not None)
     calls = []
     monkeypatch.setattr(window.worker.predictor.model, "forward", lambda *a, **k: calls.append(1))
-    view = window.attention
+    view = window.map_view
     for fusion in ("mean", "max", "min"):
-        view.controls.set_fusion(fusion)
-    view.set_method("block")
+        window.map_controls.set_fusion(fusion)
+    view.state.change(method="block")
     for block in range(1, 5):
-        view.block.setValue(block)
-    view.opacity.setValue(80)
-    view.colormap.setCurrentText("jet")
+        window.map_controls.block.setValue(block)
+    window.map_controls.opacity.setValue(80)
+    window.map_controls.colormap.setCurrentText("jet")
     qtbot.wait(200)
     assert calls == []
 
@@ -173,7 +174,7 @@ def test_close_with_a_batch_running_stops_the_thread_cleanly(qtbot, settings_fil
     window = make_window(qtbot, settings_file, tiny_checkpoint)
     drop(window, paths=[copies(tmp_path / "many", photo_folder / "coffee.png", 80)])
     qtbot.waitUntil(lambda: any(i.top for i in window.session.records.values()), timeout=30_000)
-    assert window.is_busy()
+    assert window.batches.is_busy()
     window.close()
     assert window.thread.isFinished()
     assert "Destroyed while thread" not in capfd.readouterr().err
@@ -183,8 +184,8 @@ def test_export_png_and_csv_read_back(qtbot, window, photo_folder, tmp_path):
     drop(window, paths=[photo_folder])
     wait_idle(qtbot, window)
     window.results.select_key(key_of(window, "rocket.jpg"))
-    window.attention.opacity.setValue(100)
-    wait_map(qtbot, window.attention)  # the rocket's own map, not the one shown before it
+    window.map_controls.opacity.setValue(100)
+    wait_map(qtbot, window.map_view)  # the rocket's own map, not the one shown before it
     png = tmp_path / "out" / "rocket.overlay.png"
     assert window.saving.png(str(png))
     qtbot.waitUntil(lambda: window.status_label.text() == f"saved {png}", timeout=30_000)
@@ -216,10 +217,10 @@ def test_export_png_and_csv_read_back(qtbot, window, photo_folder, tmp_path):
 
 def test_settings_persist_between_runs(qtbot, settings_file, tiny_checkpoint, photo_folder):
     first = make_window(qtbot, settings_file, tiny_checkpoint)
-    first.attention.colormap.setCurrentText("viridis")
-    first.attention.opacity.setValue(73)
-    first.attention.controls.set_fusion("max")
-    first.attention.discard.setValue(20)
+    first.map_controls.colormap.setCurrentText("viridis")
+    first.map_controls.opacity.setValue(73)
+    first.map_controls.set_fusion("max")
+    first.map_controls.discard.setValue(20)
     first.top_k.setValue(3)
     drop(first, paths=[photo_folder / "coffee.png"])
     wait_idle(qtbot, first)
@@ -227,10 +228,10 @@ def test_settings_persist_between_runs(qtbot, settings_file, tiny_checkpoint, ph
 
     second = make_window(qtbot, settings_file)
     wait_model(qtbot, second)
-    assert second.loaded_model == str(tiny_checkpoint)
-    assert second.attention.colormap.currentText() == "viridis"
-    assert second.attention.opacity.value() == 73
-    assert second.attention.controls.fusion_name() == "max" and second.attention.discard.value() == 20
+    assert second.models.loaded == str(tiny_checkpoint)
+    assert second.map_controls.colormap.currentText() == "viridis"
+    assert second.map_controls.opacity.value() == 73
+    assert second.map_controls.fusion_name() == "max" and second.map_controls.discard.value() == 20
     assert second.top_k.value() == 3
     assert second.settings.paths("recent_files")[0] == str(photo_folder / "coffee.png")
     assert [a.text() for a in second.menus.recent_menu.actions()][0] == str(photo_folder / "coffee.png")
@@ -239,10 +240,10 @@ def test_settings_persist_between_runs(qtbot, settings_file, tiny_checkpoint, ph
 def test_a_bad_model_keeps_the_previous_one_loaded(qtbot, window, tmp_path, photo_folder):
     bad = tmp_path / "broken.pth"
     bad.write_bytes(b"garbage" * 100)
-    good = window.loaded_model
-    window.add_model_file(str(bad))
-    qtbot.waitUntil(lambda: window.loading_model is None, timeout=30_000)
-    assert window.loaded_model == good
+    good = window.models.loaded
+    window.models.add_file(str(bad))
+    qtbot.waitUntil(lambda: window.models.loading is None, timeout=30_000)
+    assert window.models.loaded == good
     assert "Could not load" in window.model_panel.status.text() and "stays loaded" in window.model_panel.status.text()
     drop(window, paths=[photo_folder / "coffee.png"])
     wait_idle(qtbot, window)
@@ -361,7 +362,7 @@ def test_paste_an_image_from_the_clipboard(qtbot, window, photos):
     wait_idle(qtbot, window)
     [item] = window.session.records.values()
     assert item.name.startswith("pasted image") and item.top
-    expected = Predictor.from_file(window.loaded_model).predict([picture])[0]
+    expected = Predictor.from_file(window.models.loaded).predict([picture])[0]
     assert [t.index for t in item.top] == [t.index for t in expected.top]
 
 
@@ -374,8 +375,8 @@ def test_switching_model_during_a_batch_cancels_reloads_and_reclassifies(qtbot, 
                              sidecar={"num_heads": 3, "name": "other"})
     drop(window, paths=[copies(tmp_path / "many", photo_folder / "coffee.png", 40)])
     qtbot.waitUntil(lambda: any(i.top for i in window.session.records.values()), timeout=30_000)
-    window.add_model_file(str(other))  # while the batch runs
-    qtbot.waitUntil(lambda: window.loaded_model == str(other), timeout=30_000)
+    window.models.add_file(str(other))  # while the batch runs
+    qtbot.waitUntil(lambda: window.models.loaded == str(other), timeout=30_000)
     wait_idle(qtbot, window, timeout=120_000)
     expected = Predictor.from_file(other).predict([load_image(photo_folder / "coffee.png").image])[0]
     assert all([t.index for t in item.top] == [t.index for t in expected.top] for item in window.session.records.values())
@@ -408,7 +409,7 @@ def test_a_failed_first_item_gives_way_to_the_first_success(qtbot, window, photo
     wait_idle(qtbot, window)
     assert window.session.records[window.results.current_key()].name == "coffee.png"
     # maps are drawn from the map thread: the first success's map arrives after the batch ends
-    qtbot.waitUntil(lambda: window.attention.current_map is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.map_view.current_map is not None, timeout=10_000)
 
 
 def test_an_image_dragged_from_a_browser_is_classified_from_its_data(qtbot, window, photos):
@@ -421,7 +422,7 @@ def test_an_image_dragged_from_a_browser_is_classified_from_its_data(qtbot, wind
     wait_idle(qtbot, window)
     [item] = window.session.records.values()
     assert item.name == "launch.jpg" and item.error is None and item.top
-    expected = Predictor.from_file(window.loaded_model).predict([picture])[0]
+    expected = Predictor.from_file(window.models.loaded).predict([picture])[0]
     assert [t.index for t in item.top] == [t.index for t in expected.top]
 
 
@@ -435,8 +436,8 @@ def test_enter_on_a_class_row_shows_its_evidence(qtbot, window, photo_folder):
     window.results.setCurrentItem(item.child(2))
     qtbot.keyClick(window.results, Qt.Key.Key_Return)
     third = window.session.records[key].top[2].index
-    qtbot.waitUntil(lambda: window.attention.has_class_map(third), timeout=30_000)
-    assert window.attention.spec().kind == "class" and window.attention.spec().class_index == third
+    qtbot.waitUntil(lambda: window.map_view.has_class_map(third), timeout=30_000)
+    assert window.map_view.spec().kind == "class" and window.map_view.spec().class_index == third
 
 
 def test_maps_are_computed_off_the_gui_thread_with_one_torch_thread(qtbot, window, photo_folder, monkeypatch):
@@ -446,7 +447,7 @@ def test_maps_are_computed_off_the_gui_thread_with_one_torch_thread(qtbot, windo
 
     drop(window, paths=[photo_folder / "coffee.png"])
     wait_idle(qtbot, window)
-    view = window.attention
+    view = window.map_view
     wait_map(qtbot, view)
     seen = []
     original = Prediction.map
@@ -456,37 +457,38 @@ def test_maps_are_computed_off_the_gui_thread_with_one_torch_thread(qtbot, windo
         return original(self, spec)
 
     monkeypatch.setattr(Prediction, "map", spy)
-    view.set_method("block")
+    view.state.change(method="block")
     wait_map(qtbot, view)
-    view.set_method("rollout")
+    view.state.change(method="rollout")
     wait_map(qtbot, view)
     assert seen and all(not on_gui and threads == 1 for on_gui, threads in seen)
 
 
 def test_a_colour_bar_says_what_the_colours_mean(qtbot):
-    from vit_gui.gui.attention import AttentionView
+    from vit_gui.gui.map_parts import MapLegend
+    from vit_gui.map_state import MapState
 
-    view = AttentionView()
-    qtbot.addWidget(view)
-    assert view.legend.pixmap().isNull()  # drawn with the first map: matplotlib waits until then
-    view.update_legend()
-    first = view.legend.pixmap().toImage()
-    assert not first.isNull() and first.width() == 200 and view.legend_low.text() == "less attention"
+    legend, state = MapLegend(), MapState()
+    qtbot.addWidget(legend)
+    assert legend.bar.pixmap().isNull()  # drawn with the first map: matplotlib waits until then
+    legend.show_for(state.settings.colormap, state.legend_text())
+    first = legend.bar.pixmap().toImage()
+    assert not first.isNull() and first.width() == 200 and legend.low.text() == "less attention"
     assert first.pixelColor(0, 5) != first.pixelColor(199, 5)  # a ramp, not a block
-    view.colormap.setCurrentText("gray")
-    view.update_legend()
-    gray = view.legend.pixmap().toImage()
+    state.change(colormap="gray")
+    legend.show_for(state.settings.colormap, state.legend_text())
+    gray = legend.bar.pixmap().toImage()
     assert gray.pixelColor(199, 5).red() == gray.pixelColor(199, 5).green() == gray.pixelColor(199, 5).blue()
-    view.set_method("class")
-    view.update_legend()
-    assert view.legend_high.text() == "more evidence for the class"
+    state.change(method="class")
+    legend.show_for(state.settings.colormap, state.legend_text())
+    assert legend.high.text() == "more evidence for the class"
 
 
 def two_photos_first_shown(qtbot, window, photo_folder):
     """The cat and the cup classified, the cat's map shown: (view, cat's key, cup's key)."""
     drop(window, paths=[photo_folder / "chelsea.jpg", photo_folder / "coffee.png"])
     wait_idle(qtbot, window)
-    view = window.attention
+    view = window.map_view
     first, second = key_of(window, "chelsea.jpg"), key_of(window, "coffee.png")
     window.results.select_key(first)
     wait_map(qtbot, view)
@@ -500,45 +502,45 @@ def test_class_evidence_stays_chosen_when_another_image_is_selected(qtbot, windo
     qtbot.waitUntil(lambda: view.has_class_map(picked), timeout=30_000)
     window.results.select_key(second)
     qtbot.waitUntil(lambda: view.has_class_map(picked) and view.current_map is not None, timeout=30_000)
-    assert view.method.name == "class" and view.class_index == picked
-    assert view.legend_low.text() == "less evidence" and view.legend_high.text().startswith("more evidence for “")
-    reference, _ = Predictor.from_file(window.loaded_model).class_map(load_image(photo_folder / "coffee.png").image,
+    assert view.state.method.name == "class" and view.state.class_index == picked
+    assert view.legend.low.text() == "less evidence" and view.legend.high.text().startswith("more evidence for “")
+    reference, _ = Predictor.from_file(window.models.loaded).class_map(load_image(photo_folder / "coffee.png").image,
                                                                       picked)
     np.testing.assert_allclose(view.current_map, reference, atol=1e-6)
 
 
 def test_class_evidence_follows_each_images_top_class_unless_one_is_picked(qtbot, window, photo_folder):
     view, first, second = two_photos_first_shown(qtbot, window, photo_folder)
-    view.set_method("class")  # chosen in the Map box, no class clicked: the top class
+    view.state.change(method="class")  # chosen in the Map box, no class clicked: the top class
     top_first = window.session.records[first].top[0].index
     qtbot.waitUntil(lambda: view.has_class_map(top_first) and view.current_map is not None, timeout=30_000)
-    assert view.class_index == top_first
+    assert view.state.class_index == top_first
     window.results.select_key(second)
     top_second = window.session.records[second].top[0].index
     assert top_second != top_first  # else this test could not tell following from staying
     qtbot.waitUntil(lambda: view.has_class_map(top_second) and view.current_map is not None, timeout=30_000)
-    assert view.method.name == "class" and view.class_index == top_second
+    assert view.state.method.name == "class" and view.state.class_index == top_second
 
 
-def live_controls(view):
-    return {name for name, widgets in view.parameter_widgets.items() if widgets[0].isEnabledTo(view.controls)}
+def live_controls(controls):
+    return {name for name, widgets in controls.parameter_widgets.items() if widgets[0].isEnabledTo(controls)}
 
 
 def test_each_view_enables_only_the_controls_it_reads(qtbot, window, photo_folder):
     drop(window, paths=[photo_folder / "coffee.png"])
     wait_idle(qtbot, window)
-    view = window.attention
+    view = window.map_view
     wait_map(qtbot, view)
-    view.set_method("head")
+    view.state.change(method="head")
     expected = {VIEW_SINGLE: {"block", "head"}, VIEW_BLOCKS: {"fusion"}, VIEW_HEADS: {"block"}, VIEW_ATLAS: set()}
     for index, live in expected.items():
-        view.view.setCurrentIndex(index)
-        assert live_controls(view) == live, index
-        assert view.mode.isEnabled() == (index == VIEW_SINGLE)  # the tiles say what they show
+        window.map_controls.view.setCurrentIndex(index)
+        assert live_controls(window.map_controls) == live, index
+        assert window.map_controls.mode.isEnabled() == (index == VIEW_SINGLE)  # the tiles say what they show
         assert view.compare_row.isVisibleTo(view) == (index == VIEW_SINGLE)
-    view.view.setCurrentIndex(VIEW_SINGLE)
+    window.map_controls.view.setCurrentIndex(VIEW_SINGLE)
     wait_map(qtbot, view)
-    view.show_overlay.setChecked(False)
+    window.map_controls.show_overlay.setChecked(False)
     assert "map is hidden" in view.caption.text() and not view.legend.isVisibleTo(view)
     assert not view.compare_row.isVisibleTo(view)
 
@@ -546,9 +548,9 @@ def test_each_view_enables_only_the_controls_it_reads(qtbot, window, photo_folde
 def test_the_atlas_shows_every_block_by_every_head_and_a_click_enlarges_one(qtbot, window, photo_folder, tmp_path):
     drop(window, paths=[photo_folder / "coffee.png"])
     wait_idle(qtbot, window)
-    view = window.attention
+    view = window.map_view
     wait_map(qtbot, view)
-    view.view.setCurrentIndex(VIEW_ATLAS)
+    window.map_controls.view.setCurrentIndex(VIEW_ATLAS)
     qtbot.waitUntil(lambda: not view.computing and view.tile_count() == 4 * 3, timeout=30_000)  # tiny: 4 x 3
     cells = view.sheet.cells
     assert [c[1] for c in cells[:3]] == [cells[0][1]] * 3 and cells[3][1] > cells[0][1]  # a row per block
@@ -558,19 +560,19 @@ def test_the_atlas_shows_every_block_by_every_head_and_a_click_enlarges_one(qtbo
     with Image.open(png) as saved:
         width, height = view.sheet.image.size
         assert saved.size == (width, height + legend_height(width))
-    view.select_tile(7)  # block 3, head 2
+    view.state.select_tile(7)  # block 3, head 2
     wait_map(qtbot, view)
-    assert view.view.currentIndex() == VIEW_SINGLE and view.method.name == "head"
-    assert (view.block.value(), view.head.currentIndex()) == (3, 1)
+    assert window.map_controls.view.currentIndex() == VIEW_SINGLE and view.state.method.name == "head"
+    assert (window.map_controls.block.value(), window.map_controls.head.currentIndex()) == (3, 1)
     np.testing.assert_allclose(view.current_map, view.prediction.map(MapSpec("head", block=2, head=1)))
 
 
 def test_a_click_on_the_atlas_picture_finds_the_tile_under_it(qtbot, window, photo_folder):
     drop(window, paths=[photo_folder / "coffee.png"])
     wait_idle(qtbot, window)
-    view = window.attention
+    view = window.map_view
     wait_map(qtbot, view)
-    view.view.setCurrentIndex(VIEW_ATLAS)
+    window.map_controls.view.setCurrentIndex(VIEW_ATLAS)
     qtbot.waitUntil(lambda: not view.computing and view.tile_count() == 12, timeout=30_000)
     sheet_view = view.sheet_view
     sheet_view.zoom(2.0)
@@ -589,9 +591,9 @@ def test_a_click_on_the_atlas_picture_finds_the_tile_under_it(qtbot, window, pho
 def test_compare_shows_the_photo_left_of_the_line_and_the_map_right_as_its_words_say(qtbot, window, photo_folder):
     drop(window, paths=[photo_folder / "coffee.png"])
     wait_idle(qtbot, window)
-    view = window.attention
+    view = window.map_view
     wait_map(qtbot, view)
-    view.opacity.setValue(100)
+    window.map_controls.opacity.setValue(100)
     wait_map(qtbot, view)
     photo, covered = (np.asarray(p.convert("RGB"), np.int16) for p in view._fitted)
     view.compare.setValue(50)  # the slider reads "photo" at its left end, "map" at its right
@@ -627,7 +629,7 @@ def test_help_page_explains_with_pictures_that_exist(qtbot):
 def test_a_map_that_arrives_after_the_user_moved_on_is_kept_but_not_drawn(qtbot, window, photo_folder):
     drop(window, paths=[photo_folder / "coffee.png"])
     wait_idle(qtbot, window)
-    view = window.attention
+    view = window.map_view
     wait_map(qtbot, view)
     key = key_of(window, "coffee.png")
     window.on_class_clicked(key, window.session.records[key].top[2].index)  # evidence asked, not back yet
@@ -635,7 +637,7 @@ def test_a_map_that_arrives_after_the_user_moved_on_is_kept_but_not_drawn(qtbot,
     stale_spec = MapSpec("block", block=1)
     stale = view.prediction.map(stale_spec)
     view._on_job_done(0, ("map", view.prediction, stale_spec, stale, None, None), "")  # the earlier request's answer
-    assert view.current_map is None and view.method.name == "class"  # not drawn over the class the user chose
+    assert view.current_map is None and view.state.method.name == "class"  # not drawn over the class the user chose
     assert view._memo[1] == stale_spec  # kept: going back to it needs no recompute
 
 
@@ -651,8 +653,8 @@ def test_the_empty_window_says_how_to_get_classes_while_the_model_has_none(qtbot
     window = make_window(qtbot, tmp_path / "s.ini", backbone)
     hint = window.drop_hint
     assert not hint.no_classes.isHidden() and "teach it your own classes" in hint.no_classes.text()
-    window.add_model_file(str(tiny_checkpoint))
-    qtbot.waitUntil(lambda: window.model_info is not None and window.model_info.architecture.num_classes == 10,
+    window.models.add_file(str(tiny_checkpoint))
+    qtbot.waitUntil(lambda: window.models.info is not None and window.models.info.architecture.num_classes == 10,
                     timeout=30_000)
     assert hint.no_classes.isHidden() and hint.class_buttons.isHidden()
     window.close()
@@ -666,10 +668,10 @@ def test_small_things_a_four_class_model_the_last_layer_first_and_no_stray_legen
     window = make_window(qtbot, tmp_path / "s.ini", four)
     assert window.top_k.maximum() == 4 and window.top_k.value() == 4  # not 5 of a 4-class model
     assert window.settings.top_k == 5  # the user's own choice is kept for the next model
-    view = window.attention
-    assert view.block.value() == 3  # one layer, and every head of one, open on the last layer
+    view = window.map_view
+    assert window.map_controls.block.value() == 3  # one layer, and every head of one, open on the last layer
     drop(window, paths=[photo_folder / "coffee.png"])
-    view.set_method("class")  # a class map still on its way: no colours on screen, so no legend
+    view.state.change(method="class")  # a class map still on its way: no colours on screen, so no legend
     assert view.legend.isHidden() or view.current_map is not None
     wait_idle(qtbot, window)
     window.close()
@@ -712,10 +714,10 @@ def test_a_new_results_map_is_blended_off_the_gui_thread(qtbot, window, photo_fo
     monkeypatch.setattr(overlay_module, "overlay", recorded)
     drop(window, paths=[photo_folder / "coffee.png"])
     wait_idle(qtbot, window)
-    wait_map(qtbot, window.attention)
+    wait_map(qtbot, window.map_view)
     qtbot.wait(200)  # any redraw after the layout settled
     assert threads and not any(threads)
-    assert window.attention.canvas.pixmap() is not None and not window.attention.canvas.pixmap().isNull()
+    assert window.map_view.canvas.pixmap() is not None and not window.map_view.canvas.pixmap().isNull()
 
 
 def test_a_folder_of_thousands_joins_the_list_in_slices_in_order_and_stops_wrapping(qtbot, window, photo_folder,
@@ -740,16 +742,16 @@ def test_a_folder_of_thousands_joins_the_list_in_slices_in_order_and_stops_wrapp
     heartbeat = QTimer()
     heartbeat.timeout.connect(lambda: slices.append(window.results.topLevelItemCount()))
     heartbeat.start(0)
-    first = window.add_paths([folder], classify=False)
-    assert 0 < len(first) < count and window.is_busy()  # the rest comes after the event loop has run
-    qtbot.waitUntil(lambda: not window.is_busy(), timeout=60_000)
+    first = window.intake.add_paths([folder], classify=False)
+    assert 0 < len(first) < count and window.batches.is_busy()  # the rest comes after the event loop has run
+    qtbot.waitUntil(lambda: not window.batches.is_busy(), timeout=60_000)
     heartbeat.stop()
     assert window.results.topLevelItemCount() == count and not inserts
     assert [window.session.records[k].name for k in window.results.keys()] == [f"photo-{i:05d}.png" for i in range(count)]
     assert len(set(slices)) > 10  # the window ran between slices
     assert not window.results.wordWrap()
     keys = window.results.keys()
-    window.classify(keys[-2:])
+    window.batches.classify(keys[-2:])
     wait_idle(qtbot, window)
     assert "waiting" not in window.results.item_text(keys[-1]) and window.session.records[keys[-1]].top
     window.results.clear_results()
@@ -765,12 +767,12 @@ def test_cancel_stops_a_folder_still_being_walked(qtbot, window, photo_folder, t
         shutil.copy(photo_folder / "coffee.png", folder / f"photo-{i:05d}.png")
     monkeypatch.setattr(window_input, "WALK_SLICE_S", 0.0)
     monkeypatch.setattr(window_input, "WALK_BATCH", 10_000)  # found photos held back for a batch
-    window.add_paths([folder])
+    window.intake.add_paths([folder])
     qtbot.wait(50)
-    window.cancel_batches()
+    window.batches.cancel()
     qtbot.wait(100)
     listed = window.results.keys()
-    assert not window.is_busy() and 0 < len(listed) < 300
+    assert not window.batches.is_busy() and 0 < len(listed) < 300
     assert all(window.session.records[k].error == CANCELLED for k in listed)
 
 
@@ -793,19 +795,19 @@ def test_maps_of_a_class_are_not_offered_by_a_model_without_classes(qtbot, tmp_p
     from vit_gui.model.vit import VisionTransformer
 
     window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
-    controls = window.attention.controls
-    controls.set_method("gradcam")  # chosen while a classifier is loaded
+    controls = window.map_controls
+    controls.state.change(method="gradcam")  # chosen while a classifier is loaded
     torch_.manual_seed(0)
     backbone = write_safetensors(tmp_path / "backbone.safetensors",
                                  VisionTransformer(embed_dim=192, depth=1, num_heads=3, num_classes=0).state_dict())
-    window.add_model_file(str(backbone))
-    qtbot.waitUntil(lambda: window.model_info is not None and window.model_info.architecture.is_backbone,
+    window.models.add_file(str(backbone))
+    qtbot.waitUntil(lambda: window.models.info is not None and window.models.info.architecture.is_backbone,
                     timeout=30_000)
     items = {controls.mode.itemData(i): controls.mode.model().item(i) for i in range(controls.mode.count())}
     assert [name for name, item in items.items() if not item.isEnabled()] == ["class", "gradcam", "legrad"]
     assert "no classes yet" in items["legrad"].toolTip() and controls.method.name == "rollout"
-    window.add_model_file(str(tiny_checkpoint))  # a classifier again: offered again
-    qtbot.waitUntil(lambda: window.model_info is not None and not window.model_info.architecture.is_backbone,
+    window.models.add_file(str(tiny_checkpoint))  # a classifier again: offered again
+    qtbot.waitUntil(lambda: window.models.info is not None and not window.models.info.architecture.is_backbone,
                     timeout=30_000)
     assert all(item.isEnabled() for item in items.values())
     window.close()

@@ -39,9 +39,9 @@ def test_a_corrupt_settings_file_does_not_stop_the_app(qtbot, tmp_path, tiny_che
                          b"recent_files=@Invalid()\nwindow_geometry=@ByteArray(nonsense)\nmodel=\x00\xff\n")
     window = make_window(qtbot, settings, tiny_checkpoint)
     assert window.isVisible()
-    assert window.attention.opacity.value() == 50 and window.top_k.value() == 5
-    assert window.attention.controls.fusion_name() == "mean"
-    window.attention.opacity.setValue(70)  # and it still saves
+    assert window.map_controls.opacity.value() == 50 and window.top_k.value() == 5
+    assert window.map_controls.fusion_name() == "mean"
+    window.map_controls.opacity.setValue(70)  # and it still saves
     window.close()
     assert Settings(QSettings(str(settings), QSettings.Format.IniFormat)).opacity == pytest.approx(0.7)
 
@@ -61,10 +61,10 @@ def test_cuda_is_greyed_out_with_the_reason_where_missing(qtbot, tmp_path, tiny_
 def test_cuda_chosen_where_there_is_none_keeps_the_model(qtbot, tmp_path, tiny_checkpoint, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
-    window.load_model(str(tiny_checkpoint), "cuda")
-    qtbot.waitUntil(lambda: window.loading_model is None, timeout=30_000)
+    window.models.load(str(tiny_checkpoint), "cuda")
+    qtbot.waitUntil(lambda: window.models.loading is None, timeout=30_000)
     assert "CUDA was requested but" in window.model_panel.status.text()
-    assert window.loaded_model == str(tiny_checkpoint) and window.worker.predictor.device.type == "cpu"
+    assert window.models.loaded == str(tiny_checkpoint) and window.worker.predictor.device.type == "cpu"
 
 
 def rss_bytes() -> int:
@@ -91,7 +91,7 @@ def test_a_thousand_images_stream_with_flat_memory_and_cancel(qtbot, tmp_path, p
     growth = rss_bytes() - before
     print(f"RSS growth after 300 results: {growth / 1e6:.0f} MB")
     assert growth < 250 * 1024 * 1024
-    window.cancel_batches()
+    window.batches.cancel()
     wait_idle(qtbot, window)
     done = sum(1 for i in window.session.records.values() if i.top)
     assert 300 <= done < 1000
@@ -100,7 +100,7 @@ def test_a_thousand_images_stream_with_flat_memory_and_cancel(qtbot, tmp_path, p
     early = window.results.keys()[1]  # (the first is selected, so it stays)
     assert not window.session.is_kept(early)
     window.results.select_key(early)
-    qtbot.waitUntil(lambda: window.attention.current_map is not None and window.session.is_kept(early), timeout=30_000)
+    qtbot.waitUntil(lambda: window.map_view.current_map is not None and window.session.is_kept(early), timeout=30_000)
 
 
 def test_a_file_deleted_after_the_drop_gets_its_message(qtbot, tmp_path, photos, tiny_checkpoint):

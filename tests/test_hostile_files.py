@@ -166,8 +166,8 @@ def test_window_says_why_a_model_cannot_run_instead_of_loading_for_ever(qtbot, t
 
     sidecar(tiny_checkpoint, input_size=8)
     window = make_window(qtbot, tmp_path / "s.ini")
-    window.add_model_file(str(tiny_checkpoint))
-    qtbot.waitUntil(lambda: window.loading_model is None, timeout=30_000)
+    window.models.add_file(str(tiny_checkpoint))
+    qtbot.waitUntil(lambda: window.models.loading is None, timeout=30_000)
     assert "smaller than one 16-pixel patch" in window.model_panel.status.text()
 
 
@@ -215,11 +215,11 @@ def test_markup_in_a_models_facts_is_shown_literally(qtbot, tmp_path, tiny_hf, p
     wait_idle(qtbot, window)
     (key,) = window.session.records
     window.results.click_class(key, window.session.records[key].top[0].index)
-    qtbot.waitUntil(lambda: window.attention.caption.text().startswith("evidence for"), timeout=30_000)
+    qtbot.waitUntil(lambda: window.map_view.caption.text().startswith("evidence for"), timeout=30_000)
     from PySide6.QtCore import Qt
 
-    assert window.attention.caption.textFormat() == Qt.TextFormat.PlainText
-    assert "<a href=" in window.attention.caption.text()
+    assert window.map_view.caption.textFormat() == Qt.TextFormat.PlainText
+    assert "<a href=" in window.map_view.caption.text()
     assert window.status_label.textFormat() == Qt.TextFormat.PlainText
 
 
@@ -436,7 +436,7 @@ def test_window_exports_on_another_thread(qtbot, tmp_path, tiny_checkpoint, phot
     window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
     drop(window, paths=[photo_folder / "chelsea.jpg"])
     wait_idle(qtbot, window)
-    wait_map(qtbot, window.attention)
+    wait_map(qtbot, window.map_view)
     threads, original = [], ov.overlay
 
     def spy(image, *args, **kwargs):

@@ -97,7 +97,7 @@ def test_the_window_offers_the_good_models_and_greys_the_broken_one(qtbot, hf_fo
     bad = copy_folder(hf_folder, models / "a-bad", preprocessor={"size": 0})
     window = make_window(qtbot, tmp_path / "settings.ini")
     wait_model(qtbot, window)
-    assert window.loaded_model == str(good)
+    assert window.models.loaded == str(good)
     box = window.model_panel.models
     index = box.findData(str(bad))
     assert index >= 0 and not box.model().item(index).isEnabled()

@@ -110,6 +110,6 @@ def test_model_panel_precision_choice_reloads_and_says_why(qtbot, tmp_path, tiny
     panel = window.model_panel
     panel.set_precision("int8")
     panel.precision_chosen.emit("int8")
-    qtbot.waitUntil(lambda: window.loading_model is None and "(int8):" in panel.details.text(),
+    qtbot.waitUntil(lambda: window.models.loading is None and "(int8):" in panel.details.text(),
                     timeout=30_000)
     assert window.settings.text("precision") == "int8"

@@ -207,13 +207,13 @@ def test_window_opens_on_the_real_backbone_and_shows_its_maps(qtbot, installed_b
 
     window = make_window(qtbot, tmp_path / "settings.ini")
     wait_model(qtbot, window)
-    assert window.model_info.path == installed_backbone and window.model_info.architecture.is_backbone
+    assert window.models.info.path == installed_backbone and window.models.info.architecture.is_backbone
     assert "no classes yet" in window.model_panel.status.text()
-    assert window.attention.start_block.value() == 2
+    assert window.map_controls.start_block.value() == 2
     drop(window, paths=[ROOT / "resources" / "samples" / "chelsea.jpg"])
     wait_idle(qtbot, window)
     (key,) = window.session.records
     assert "no classes yet" in window.results.item_text(key) and window.session.records[key].error is None
-    qtbot.waitUntil(lambda: window.attention.current_map is not None)
-    assert window.attention.current_map.shape == (16, 16)
-    assert "blocks 2–12" in window.attention.caption.text()
+    qtbot.waitUntil(lambda: window.map_view.current_map is not None)
+    assert window.map_view.current_map.shape == (16, 16)
+    assert "blocks 2–12" in window.map_view.caption.text()

@@ -118,7 +118,7 @@ def test_classes_beside_the_weights_and_the_cli_and_the_window(tmp_path, seed_mo
     from gui_helpers import make_window
 
     window = make_window(qtbot, tmp_path / "s.ini", path)  # Add model file…, no sidecar written
-    assert window.model_info.labels == tuple(CLASSES) and window.model_info.architecture.gelu == "tanh"
+    assert window.models.info.labels == tuple(CLASSES) and window.models.info.architecture.gelu == "tanh"
     assert not list(path.parent.glob("*.json"))
     window.close()
 

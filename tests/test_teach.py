@@ -171,8 +171,8 @@ def test_teach_window_teaches_reports_and_saves_into_the_model_list(qtbot, tmp_p
 
     class_folders(tmp_path / "data", photos, 5, shift=37, classes=(("cats", "chelsea"), ("cups", "coffee"), ("rockets", "rocket")))
     window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
-    window.teach_dialog()
-    teach = window.teach_window
+    window.models.teach_dialog()
+    teach = window.models.teach_window
     drop(teach, paths=[tmp_path / "data" / name for name in ("cats", "cups", "rockets")])
     assert teach.classes.count() == 3 and teach.classes.item(0).text() == "cats — 5 photos"
     teach.start_teaching()
@@ -188,11 +188,11 @@ def test_teach_window_teaches_reports_and_saves_into_the_model_list(qtbot, tmp_p
     assert not (private_data_dir / "models").exists() or not list((private_data_dir / "models").glob("*.safetensors"))
     answer_next_dialog("  my   three things ")  # asked for a name, the suggestion replaced
     teach.save_model()
-    qtbot.waitUntil(lambda: window.model_info is not None and window.model_info.labels == ("cats", "cups", "rockets"),
+    qtbot.waitUntil(lambda: window.models.info is not None and window.models.info.labels == ("cats", "cups", "rockets"),
                     timeout=60_000)
-    assert window.model_info.path.parent == private_data_dir / "models"
-    assert window.model_info.name == "my three things" and window.model_info.path.name == "my-three-things.safetensors"
-    assert f"as {window.model_info.path} :" in teach.status.text()  # where it went
+    assert window.models.info.path.parent == private_data_dir / "models"
+    assert window.models.info.name == "my three things" and window.models.info.path.name == "my-three-things.safetensors"
+    assert f"as {window.models.info.path} :" in teach.status.text()  # where it went
     window.close()
 
 

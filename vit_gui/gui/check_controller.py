@@ -14,17 +14,17 @@ class CheckController(QObject):
     request_check = Signal(int, object, object, object, str, str)  # key, source, MapSpec, map, protocol, label
     request_compare = Signal(int, object, int, str)  # key, source, class index (-1: the top), protocol
 
-    def __init__(self, parent, attention, worker, shown: Callable[[], tuple[int, object, str] | None],
+    def __init__(self, parent, map_view, worker, shown: Callable[[], tuple[int, object, str] | None],
                  label_of: Callable[[int], str]):
         """`shown()` gives (key, source, name) of the photo shown, or None; `label_of(index)`
         names a class of the loaded model."""
         super().__init__(parent)
-        self.parent_window, self.attention, self.worker = parent, attention, worker
+        self.parent_window, self.map_view, self.worker = parent, map_view, worker
         self.shown, self.label_of = shown, label_of
         self.window = None  # the check window, made on first use
         self.checked: tuple[int, object, object] | None = None  # (key, MapSpec, map) being checked
-        attention.gradient_map_requested.connect(self.on_gradient_map_requested)
-        attention.check_requested.connect(self.on_check_requested)
+        map_view.gradient_map_requested.connect(self.on_gradient_map_requested)
+        map_view.check_requested.connect(self.on_check_requested)
         self.request_gradient_map.connect(worker.compute_gradient_map)
         self.request_check.connect(worker.run_check)
         self.request_compare.connect(worker.run_compare)
@@ -45,9 +45,9 @@ class CheckController(QObject):
         if shown is None or shown[0] != key:
             return
         if grid_map is None:
-            self.attention.gradient_map_failed(spec, error)
+            self.map_view.gradient_map_failed(spec, error)
         else:
-            self.attention.set_class_map(spec, grid_map)
+            self.map_view.set_class_map(spec, grid_map)
 
     # ---- the check window -------------------------------------------------------------------
     def _window(self):
@@ -75,7 +75,7 @@ class CheckController(QObject):
         self.checked = (shown[0], spec, grid_map)
         window = self._window()
         label = self.label_of(spec.class_index) if spec.method.needs_gradients else ""
-        window.set_subject(f"{shown[2]}: {spec.describe(self.attention.depth, label)}")
+        window.set_subject(f"{shown[2]}: {spec.describe(self.map_view.state.depth, label)}")
         window.show()
         window.raise_()
         window.start_check()
@@ -104,7 +104,7 @@ class CheckController(QObject):
         self.request_compare.emit(shown[0], shown[1], class_index, protocol)
 
     def _top_label(self) -> str:
-        prediction = self.attention.prediction
+        prediction = self.map_view.prediction
         return prediction.top[0].label if prediction is not None and prediction.top else ""
 
     @Slot(int, object, str)
@@ -117,7 +117,7 @@ class CheckController(QObject):
         self.window.show_result(result)
         shown = self.shown()
         if shown is not None and shown[0] == key:
-            self.attention.show_verdict(result.spec, verdict_line(result.faithfulness, result.randomisation,
+            self.map_view.show_verdict(result.spec, verdict_line(result.faithfulness, result.randomisation,
                                                                   result.stability))
 
     @Slot(int, object, str)
@@ -135,14 +135,14 @@ class CheckController(QObject):
         the verdict beside it is its own (the previous map's was left there), and the check
         window's title and words are its own."""
         label = self.label_of(spec.class_index) if spec.method.needs_gradients else ""
-        self.attention.apply_spec(spec, label)
-        self.attention.clear_check()
+        self.map_view.state.apply_spec(spec, label)
+        self.map_view.state.clear_verdict()
         score = self.window.score_of(spec) if self.window is not None else None
         shown = self.shown()
         if score is None or shown is None:
             return
-        self.attention.show_verdict(spec, verdict_line(score.faithfulness, score.randomisation, score.stability))
-        self.window.show_score(score, f"{shown[2]}: {spec.describe(self.attention.depth, label)}", label)
+        self.map_view.show_verdict(spec, verdict_line(score.faithfulness, score.randomisation, score.stability))
+        self.window.show_score(score, f"{shown[2]}: {spec.describe(self.map_view.state.depth, label)}", label)
 
     def close(self) -> None:
         if self.window is not None:

@@ -50,6 +50,11 @@ class CompareWorker(QObject):
         """Thread-safe: a run stops before its next batch."""
         self._cancel.set()
 
+    def rearm(self) -> None:
+        """Before a run is asked for, from the GUI thread: a Cancel pressed after that (even
+        before the run starts, while the models load) is kept, not cleared by the run."""
+        self._cancel.clear()
+
     # ---- queued requests -----------------------------------------------------------------
 
     @Slot(str, str, str)
@@ -69,23 +74,27 @@ class CompareWorker(QObject):
         self.models = models
         self.loaded.emit(models["a"].info, models["b"].info)
 
-    @Slot(object)
-    def run(self, paths: list) -> None:
-        """Agreement rows a batch at a time (cli.compare.BATCH photos, one model run each);
-        a batch the models fail on gives each of its photos a row with the error."""
+    @Slot(object, str)
+    def run(self, paths: list, kind: str = "rollout") -> None:
+        """Agreement rows a batch at a time (at most cli.compare.BATCH photos, fewer where their
+        attentions are large; one model run each);
+        a batch the models fail on gives each of its photos a row with the error. `kind`:
+        the maps compared, "rollout" or "class" (each model's evidence for its own top class)."""
         from vit_gui.cli.compare import BATCH, compare_batch
         from vit_gui.explain.agreement import PhotoAgreement
+        from vit_gui.gui.worker import photos_per_run
 
-        self._cancel.clear()
         cancelled, total = False, len(paths)
+        # a batch keeps one model's attentions of every photo in it: 8 DINOv2 photos at 518 px held 4 GB
+        size = min(photos_per_run(m.info, BATCH) for m in self.models.values()) if self.models else BATCH
         try:
-            for start in range(0, total, BATCH):
+            for start in range(0, total, size):
                 if self._cancel.is_set():
                     cancelled = True
                     break
-                batch = paths[start:start + BATCH]
+                batch = paths[start:start + size]
                 try:
-                    rows = compare_batch(*self._pair(), batch)
+                    rows = compare_batch(*self._pair(), batch, kind)
                 except Exception as exc:  # noqa: BLE001 - the batch says why, the run goes on
                     rows = [PhotoAgreement(str(p), None, None, None, None, None, 0.0, _why(exc)) for p in batch]
                 self.compared.emit(rows)

@@ -8,7 +8,6 @@ engine, files are written atomically by fileio.
 from __future__ import annotations
 
 import gc
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -28,27 +27,30 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vit_gui.gui.attention import AttentionView
 from vit_gui.gui.audit_launcher import ShortcutChecks
 from vit_gui.gui.check_controller import CheckController
+from vit_gui.gui.compare_launcher import Comparing
 from vit_gui.gui.drop_zone import DropHint
+from vit_gui.gui.map_controls import COLORMAPS, MapControls
+from vit_gui.gui.map_view import MapView
 from vit_gui.gui.model_panel import ModelPanel
-from vit_gui.gui.plain import esc, plain_label
+from vit_gui.gui.plain import plain_label
 from vit_gui.gui.results import ResultsList
 from vit_gui.gui.screen_fit import fit_to_screen
 from vit_gui.gui.settings import Settings
 from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
+from vit_gui.gui.window_batches import Batches
 from vit_gui.gui.window_export import WindowSaving
-from vit_gui.gui.window_input import InputMixin
+from vit_gui.gui.window_input import PhotoIntake
 from vit_gui.gui.window_menus import MenuActions, WindowMenus
-from vit_gui.gui.window_models import TOP_K_TIP, ModelsMixin
+from vit_gui.gui.window_models import TOP_K_TIP, WindowModels
 from vit_gui.gui.worker import InferenceWorker
 from vit_gui.session import Session
 
-PROGRESS_INTERVAL_S = 0.1  # the progress bar and status redrawn at most this often
+LOOK_SETTINGS = {"colormap", "opacity", "fusion", "discard_ratio"}  # remembered for the next start
 
 
-class MainWindow(ModelsMixin, InputMixin, QMainWindow):
+class MainWindow(QMainWindow):
     request_load = Signal(str, str, str)
     request_batch = Signal(int, object, int)
     request_attentions = Signal(int, object, int)
@@ -60,34 +62,30 @@ class MainWindow(ModelsMixin, InputMixin, QMainWindow):
         self.setWindowTitle("vit-gui — where does the Vision Transformer look?")
         self.setAcceptDrops(True)
         self.session = Session()
-        self.batch_id = 0
-        self.running: dict[int, tuple[int, int]] = {}  # batch id -> (done, total)
-        self.walks: list = []  # dropped folders still being walked (window_input.FolderWalk)
-        self._progress_shown_at = 0.0
-        self.loaded_model: str | None = None  # path of the model the worker has
-        self.loading_model: str | None = None
-        self.model_info = None
-        self.unusable_models: set[str] = set()  # listed with the reason they cannot be read, never loaded unasked
-        self.rerun_after_load = False
         self.auto_selected: int | None = None  # the item selected for the user, not by them
         self._restoring = False
         self._build_widgets()
-        self.menus = WindowMenus(self, MenuActions(
-            self.open_files_dialog, self.open_folder_dialog, self.paste, self.saving.png_dialog, self.saving.csv_dialog,
-            lambda: self.shortcut_checks.choose_folder(), self.clear_results, self.close, self.get_models_dialog,
-            self.add_model_dialog, self.teach_dialog, self.cancel_batches, self.results.move, self._save_view_settings))
         self._start_worker()
+        self.menus = WindowMenus(self, MenuActions(
+            lambda: self.intake.open_files_dialog(), lambda: self.intake.open_folder_dialog(),
+            lambda: self.intake.paste(), self.saving.png_dialog,
+            self.saving.csv_dialog, self.shortcut_checks.choose_folder, self.clear_results, self.close,
+            self.models.get_models_dialog, self.models.add_model_dialog, self.models.teach_dialog,
+            lambda: self.comparing.choose_model(), self.batches.cancel, self.results.move, self._save_view_settings))
+        self.intake = PhotoIntake(self, self.session, self.results, self.settings, self.menus.recent_menu,
+                                  self.batches, self.status, self._show_first)
         self._restore_settings()
         QTimer.singleShot(0, self._start)
 
     # ---- construction -----------------------------------------------------------------------
     def _build_widgets(self) -> None:
         self.results = ResultsList()
-        self.attention = AttentionView()
+        self.map_view = MapView()
+        self.map_controls = MapControls(self.map_view.state)
         self.drop_hint = DropHint()
         self.centre = QStackedWidget()
         self.centre.addWidget(self.drop_hint)
-        self.centre.addWidget(self.attention)
+        self.centre.addWidget(self.map_view)
         self.model_panel = ModelPanel()
         self.top_k = QSpinBox()
         self.top_k.setRange(1, 20)
@@ -98,7 +96,7 @@ class MainWindow(ModelsMixin, InputMixin, QMainWindow):
         form = QFormLayout()
         form.addRow("Classes per image:", self.top_k)
         side_layout.addLayout(form)
-        side_layout.addWidget(self.attention.controls)
+        side_layout.addWidget(self.map_controls)
         self.notice = QLabel()  # problems that concern no single image (e.g. unusable settings)
         self.notice.setTextFormat(Qt.TextFormat.PlainText)
         self.notice.setWordWrap(True)
@@ -131,26 +129,15 @@ class MainWindow(ModelsMixin, InputMixin, QMainWindow):
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
 
-        self.drop_hint.open_files.connect(self.open_files_dialog)
-        self.drop_hint.open_folder.connect(self.open_folder_dialog)
-        self.drop_hint.get_models.connect(self.get_models_dialog)
-        self.drop_hint.teach.connect(self.teach_dialog)
+        self.drop_hint.open_files.connect(lambda: self.intake.open_files_dialog())
+        self.drop_hint.open_folder.connect(lambda: self.intake.open_folder_dialog())
         self.results.item_selected.connect(self.on_item_selected)
         self.results.class_clicked.connect(self.on_class_clicked)
-        self.saving = WindowSaving(self, self.results, self.session, self.attention, self.settings, self.status,
+        self.saving = WindowSaving(self, self.results, self.session, self.map_view, self.settings, self.status,
                                    lambda: self.menus.legend_action.isChecked())
-        self.attention.sheet_view.export_requested.connect(self.saving.png_dialog)
-        self.model_panel.model_chosen.connect(self.on_model_chosen)
-        self.model_panel.device_chosen.connect(self.on_device_chosen)
-        self.model_panel.precision_chosen.connect(self.on_precision_chosen)
-        self.model_panel.add_model_requested.connect(self.add_model_dialog)
-        self.model_panel.get_models_requested.connect(self.get_models_dialog)
+        self.map_view.sheet_view.export_requested.connect(self.saving.png_dialog)
         self.top_k.valueChanged.connect(self.on_top_k_changed)
-        self.cancel_button.clicked.connect(self.cancel_batches)
-        for widget in (self.attention.colormap, self.attention.fusion):
-            widget.currentIndexChanged.connect(self._save_view_settings)
-        for widget in (self.attention.opacity, self.attention.discard):
-            widget.valueChanged.connect(self._save_view_settings)
+        self.map_view.state.subscribe(lambda changed: self._save_view_settings() if changed & LOOK_SETTINGS else None)
 
     def _start_worker(self) -> None:
         self.worker = InferenceWorker()
@@ -159,16 +146,45 @@ class MainWindow(ModelsMixin, InputMixin, QMainWindow):
         self.request_batch.connect(self.worker.run_batch)
         self.request_attentions.connect(self.worker.compute_attentions)
         self.request_probe.connect(self.worker.probe_devices)
+        self.batches = Batches(self, self.session, self.results, self.worker, self.request_batch.emit, self.top_k,
+                               self.progress, self.cancel_button, self.status)
+        self.cancel_button.clicked.connect(self.batches.cancel)
+        self.models = WindowModels(self, self.settings, self.model_panel, self.batches, self.request_load.emit,
+                                   self.status, lambda paths: self.shortcut_checks.show_in_list(paths))
+        self.drop_hint.get_models.connect(self.models.get_models_dialog)
+        self.drop_hint.teach.connect(self.models.teach_dialog)
         self.worker.model_loaded.connect(self.on_model_loaded)
-        self.worker.model_failed.connect(self.on_model_failed)
+        self.worker.model_failed.connect(self.models.on_failed)
         self.worker.result_ready.connect(self.on_result)
-        self.worker.batch_progress.connect(self.on_batch_progress)
-        self.worker.batch_finished.connect(self.on_batch_finished)
         self.worker.attentions_ready.connect(self.on_attentions_ready)
         self.worker.cuda_status.connect(self.on_cuda_status)
-        self.checks = CheckController(self, self.attention, self.worker, self._shown_photo, self._label_of)
-        self.shortcut_checks = ShortcutChecks(self, lambda: (self.loaded_model, self.model_panel.current_device()),
-                                              self.add_paths, self.results.select_key, self.status)
+        self.checks = CheckController(self, self.map_view, self.worker, self._shown_photo, self.models.label)
+        self.shortcut_checks = ShortcutChecks(self, lambda: (self.models.loaded, self.model_panel.current_device()),
+                                              lambda paths, classify=True: self.intake.add_paths(paths, classify),
+                                              self.results.select_key, self.status)
+        self.comparing = Comparing(self, self.models, self.model_panel.current_device, self._photo_paths, self.status)
+
+    # ---- photos in, photos shown -------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        mime = event.mimeData()
+        if mime.hasUrls() or mime.hasImage() or mime.hasText():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:
+        event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        self.intake.drop(event)
+
+    def _show_first(self, key: int) -> None:
+        """Photos joined an empty list: the first is shown, picked for the user."""
+        self.centre.setCurrentWidget(self.map_view)
+        self.auto_selected = key
+        self.results.select_key(key)
+
+    def _photo_paths(self) -> list[str]:
+        """The files in the list, in its order (pasted images and failures left out)."""
+        return [r.source for r in self.session.records.values() if isinstance(r.source, str) and not r.error]
 
     def _shown_photo(self):
         """(key, source, name) of the photo shown, or None."""
@@ -178,26 +194,19 @@ class MainWindow(ModelsMixin, InputMixin, QMainWindow):
         record = self.session.records[key]
         return key, record.source, record.name
 
-    def _label_of(self, class_index: int) -> str:
-        return self.model_info.label(class_index) if self.model_info else str(class_index)
-
     def _restore_settings(self) -> None:
         s = self.settings
         self._restoring = True  # setting one control must not save the others' defaults
         self.top_k.setValue(s.top_k)
         self.model_panel.set_precision(s.text("precision", ""))
-        self.attention.opacity.setValue(round(100 * s.opacity))
-        self.attention.discard.setValue(round(100 * s.discard_ratio))
-        self.attention.controls.set_fusion(s.fusion)
-        self.menus.legend_action.setChecked(s.text("export_legend", "yes") != "no")
         colormap = s.text("colormap", "inferno")
-        if self.attention.colormap.findText(colormap) >= 0:
-            self.attention.colormap.setCurrentText(colormap)
+        self.map_view.state.change(opacity=s.opacity, discard_ratio=s.discard_ratio, fusion=s.fusion,
+                                   colormap=colormap if colormap in COLORMAPS else "inferno")
+        self.menus.legend_action.setChecked(s.text("export_legend", "yes") != "no")
         self._restoring = False
         geometry = s.geometry()
         if geometry is None or not self.restoreGeometry(geometry):
             fit_to_screen(self, 1280, 800)
-        self._refresh_recent_menu()
 
     @Slot()
     def _start(self) -> None:
@@ -207,31 +216,28 @@ class MainWindow(ModelsMixin, InputMixin, QMainWindow):
             self.notice.setText(self.settings.problem)
             self.notice.setVisible(True)
         self.request_probe.emit()
-        self.refresh_models()
-        if self.loading_model or self.loaded_model:
+        self.models.refresh()
+        if self.models.loading or self.models.loaded:
             return  # the user already picked a model in the meantime
         chosen = self.settings.text("model") or None
-        if chosen is None or not Path(chosen).exists() or chosen in self.unusable_models:
+        if chosen is None or not Path(chosen).exists() or chosen in self.models.unusable:
             chosen = self.model_panel.first_usable_model()
         if chosen:
             self.model_panel.select_model(chosen)
-            self.load_model(chosen, self.settings.text("device", "cpu"))
+            self.models.load(chosen, self.settings.text("device", "cpu"))
 
-    # ---- answers from other threads: slots of this class itself (PySide would otherwise add
-    # dynamic slots for methods of the mixins at connect time, which crashed under load) --------
+    # ---- answers from the worker ------------------------------------------------------------
     @Slot(object, object)
     def on_model_loaded(self, info, precision=None) -> None:
-        self.loaded_model, self.loading_model, self.model_info = str(info.path), None, info
+        self.models.took(info)
         # Python's full garbage collection walked every object torch, Qt and the model hold,
         # 180 ms on the GUI thread now and then during a batch: those live as long as the
         # model, so they are collected once now and left out of later collections
         gc.collect()
         gc.freeze()
         self.session.info = info
-        device = self.model_panel.current_device()
-        self.settings.set("model", self.loaded_model)
-        self.model_panel.show_info(info, device, precision)
-        self.attention.set_model_shape(info.architecture.depth, info.architecture.num_heads, info.rollout_start_block,
+        self.model_panel.show_info(info, self.model_panel.current_device(), precision)
+        self.map_view.set_model_shape(info.architecture.depth, info.architecture.num_heads, info.rollout_start_block,
                                        not info.architecture.is_backbone, info.default_map)
         self.top_k.setEnabled(not info.architecture.is_backbone)
         most = max(1, min(20, info.architecture.num_classes or 20))  # a 4-class model lists at most 4
@@ -242,22 +248,10 @@ class MainWindow(ModelsMixin, InputMixin, QMainWindow):
         self.drop_hint.set_backbone(info.architecture.is_backbone)
         self.top_k.setToolTip("this model has no classes yet" if info.architecture.is_backbone else TOP_K_TIP)
         self.status(f"model ready: {info.name}")
-        if self.rerun_after_load and self.session.records:
-            self.rerun_after_load = False
+        if self.models.rerun_after_load and self.session.records:
             self._forget_results()
-            self.classify(list(self.session.records))
-        self.rerun_after_load = False
-
-    @Slot(str, str)
-    def on_model_failed(self, path: str, message: str) -> None:
-        self.loading_model = None
-        keep = f" The previous model ({Path(self.loaded_model).name}) stays loaded." if self.loaded_model else ""
-        self.model_panel.show_message(f"Could not load <b>{esc(Path(path).name)}</b>: {esc(message)}.{esc(keep)}",
-                                      error=True)
-        if self.loaded_model:
-            self.model_panel.select_model(self.loaded_model)
-        self.rerun_after_load = False
-        self.status(f"could not load {Path(path).name}")
+            self.batches.classify(list(self.session.records))
+        self.models.rerun_after_load = False
 
     @Slot(str)
     def on_cuda_status(self, reason: str) -> None:
@@ -281,29 +275,6 @@ class MainWindow(ModelsMixin, InputMixin, QMainWindow):
         elif current == result.key:
             self.on_item_selected(result.key)
 
-    @Slot(int, int, int)
-    def on_batch_progress(self, batch_id: int, done: int, total: int) -> None:
-        """Counted for every image, shown at most ten times a second: a status bar and a
-        progress bar redrawn per image cost the GUI thread 3 ms each (30 s for 10,000 photos)."""
-        if batch_id in self.running:
-            self.running[batch_id] = (done, total)
-            now = time.monotonic()
-            if done == total or now - self._progress_shown_at >= PROGRESS_INTERVAL_S:
-                self._progress_shown_at = now
-                self._show_progress()
-
-    @Slot(int, bool)
-    def on_batch_finished(self, batch_id: int, cancelled: bool) -> None:
-        done, total = self.running.pop(batch_id, (0, 0))
-        self._show_progress()
-        if cancelled:
-            self.status(f"cancelled after {done} of {total} images")
-            for record in self.session.cancel_waiting():
-                self.results.set_result(record.key, record)
-        elif not self.running:
-            classified, failed = self.session.counts()
-            self.status(f"done: {classified} classified" + (f", {failed} failed" if failed else ""))
-
     @Slot(int)
     def on_top_k_changed(self, k: int) -> None:
         """More or fewer classes per image: recomputed from kept probabilities, no model run."""
@@ -317,10 +288,10 @@ class MainWindow(ModelsMixin, InputMixin, QMainWindow):
 
     @Slot()
     def clear_results(self) -> None:
-        self.cancel_batches()
+        self.batches.cancel()
         self.session.clear()
         self.results.clear_results()
-        self.attention.clear()
+        self.map_view.clear()
         self.centre.setCurrentWidget(self.drop_hint)
 
     # ---- showing one item -------------------------------------------------------------------
@@ -332,13 +303,13 @@ class MainWindow(ModelsMixin, InputMixin, QMainWindow):
         self.session.shown = key
         view = self.session.view(key)
         if view is not None:
-            self.attention.show_item(*view)
+            self.map_view.show_item(*view)
         elif item.error:
-            self.attention.clear(f"{item.name}\n\n{item.error}")
+            self.map_view.clear(f"{item.name}\n\n{item.error}")
         elif item.top is None:
-            self.attention.clear(f"{item.name}\n\nwaiting to be classified…")
+            self.map_view.clear(f"{item.name}\n\nwaiting to be classified…")
         else:  # classified earlier, its maps were evicted to save memory: recompute them
-            self.attention.clear(f"{item.name}\n\ncomputing attention maps…")
+            self.map_view.clear(f"{item.name}\n\ncomputing attention maps…")
             self.request_attentions.emit(key, item.source, self.top_k.value())
 
     @Slot(object)
@@ -354,9 +325,9 @@ class MainWindow(ModelsMixin, InputMixin, QMainWindow):
         view = self.session.view(key)
         if item is None or not item.top or view is None:
             return
-        if self.attention.prediction is not view[1]:
+        if self.map_view.prediction is not view[1]:
             self.on_item_selected(key)
-        self.attention.request_class(class_index, self.model_info.label(class_index) if self.model_info else str(class_index))
+        self.map_view.request_class(class_index, self.models.label(class_index))
 
     # ---- misc -------------------------------------------------------------------------------
     def status(self, text: str) -> None:
@@ -366,10 +337,11 @@ class MainWindow(ModelsMixin, InputMixin, QMainWindow):
     def _save_view_settings(self, *_):
         if self._restoring:
             return
-        self.settings.set("colormap", self.attention.colormap.currentText())
-        self.settings.set("opacity", self.attention.opacity.value() / 100)
-        self.settings.set("fusion", self.attention.controls.fusion_name())
-        self.settings.set("discard_ratio", self.attention.discard.value() / 100)
+        look = self.map_view.state.settings
+        self.settings.set("colormap", look.colormap)
+        self.settings.set("opacity", look.opacity)
+        self.settings.set("fusion", look.fusion)
+        self.settings.set("discard_ratio", look.discard_ratio)
         self.settings.set("export_legend", "yes" if self.menus.legend_action.isChecked() else "no")
 
     def closeEvent(self, event) -> None:
@@ -378,15 +350,14 @@ class MainWindow(ModelsMixin, InputMixin, QMainWindow):
         self.settings.set("window_geometry", self.saveGeometry())
         self.hide()
         QApplication.processEvents()
-        self.walks.clear()
-        self.worker.cancel_upto(self.batch_id)
-        if getattr(self, "teach_window", None) is not None:
-            self.teach_window.done(0)  # stops its thread too
-        self.attention.jobs.cancel()
+        self.batches.stop()
+        self.models.close()
+        self.comparing.close()
+        self.map_view.jobs.cancel()
         self.worker.cancel_check()
         self.checks.close()
         stop_worker_thread(self.thread)
-        self.attention.jobs.wait()
+        self.map_view.jobs.wait()
         self.saving.wait()  # an export in progress finishes: the user asked for that file
         self.settings.q.sync()
         super().closeEvent(event)

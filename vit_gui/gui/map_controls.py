@@ -3,6 +3,9 @@
 A control is live only when what is shown reads it: the chosen map's parameters in the
 one-map view (the registry says which), the head fusion for every block's maps, the block
 for every head of one block, only the look (colours, opacity) in the atlas.
+
+The controls edit a `MapState` and show it: a widget moved changes the state, a state
+changed elsewhere (a tile clicked, a class picked, a linked view) moves the widgets.
 """
 
 from __future__ import annotations
@@ -20,17 +23,15 @@ from PySide6.QtWidgets import (
 )
 
 from vit_gui.explain.maps import METHODS
+from vit_gui.map_state import VIEW_SINGLE, VIEWS, MapState
 
 COLORMAPS = ["inferno", "jet", "turbo", "viridis", "magma", "plasma", "hot", "coolwarm", "cividis", "gray"]
-VIEW_SINGLE, VIEW_BLOCKS, VIEW_HEADS, VIEW_ATLAS = range(4)
-VIEWS = ("One map", "Every block", "Every head of one block", "Atlas: every block × every head")
-# which map parameters each tile view reads (the one-map view: the method's own)
-VIEW_PARAMETERS = {VIEW_BLOCKS: ("fusion",), VIEW_HEADS: ("block",), VIEW_ATLAS: ()}
 
 
 class MapControls(QGroupBox):
-    def __init__(self, parent=None):
+    def __init__(self, state: MapState, parent=None):
         super().__init__("Map", parent)
+        self.state = state
         self.mode = QComboBox()
         for method in METHODS.values():
             self.mode.addItem(method.title, method.name)
@@ -92,46 +93,70 @@ class MapControls(QGroupBox):
         # the control that sets each MapSpec parameter (class_index comes from the results list)
         self.parameter_widgets = {"fusion": (self.fusion,), "discard_ratio": (self.discard, self.discard_label),
                                   "start_block": (self.start_block,), "block": (self.block,), "head": (self.head,)}
-        self.signals = (self.mode.currentIndexChanged, self.block.valueChanged, self.start_block.valueChanged,
-                        self.head.currentIndexChanged, self.fusion.currentIndexChanged, self.discard.valueChanged,
-                        self.opacity.valueChanged, self.colormap.currentIndexChanged, self.show_overlay.toggled,
-                        self.view.currentIndexChanged)
+        self._showing = False  # the widgets are being set from the state: not a user's change
+        for signal in (self.mode.currentIndexChanged, self.block.valueChanged, self.start_block.valueChanged,
+                       self.head.currentIndexChanged, self.fusion.currentIndexChanged, self.discard.valueChanged,
+                       self.opacity.valueChanged, self.colormap.currentIndexChanged, self.show_overlay.toggled,
+                       self.view.currentIndexChanged):
+            signal.connect(self._on_widget_changed)
+        state.subscribe(self._on_state_changed)
+        self._on_state_changed(frozenset({"model"}))
+
+    def _on_widget_changed(self, *_) -> None:
+        if self._showing:
+            return
+        self.state.change(method=self.mode.currentData(), view=self.view.currentIndex(),
+                          block=self.block.value() - 1, head=max(0, self.head.currentIndex()),
+                          start_block=self.start_block.value() - 1, fusion=self.fusion.currentData(),
+                          discard_ratio=self.discard.value() / 100, opacity=self.opacity.value() / 100,
+                          colormap=self.colormap.currentText(), show_overlay=self.show_overlay.isChecked())
+
+    def _on_state_changed(self, changed) -> None:
+        """Show the state: every widget set with its signals quiet, then which are live."""
+        state, s = self.state, self.state.settings
+        self._showing = True
+        try:
+            if "model" in changed:
+                self._set_model_shape(state.depth, state.heads)
+                self._offer_class_maps(state.has_classes)
+            self.mode.setCurrentIndex(self.mode.findData(s.method))
+            self.view.setCurrentIndex(s.view)
+            self.block.setValue(s.block + 1)
+            self.head.setCurrentIndex(s.head)
+            self.start_block.setValue(s.start_block + 1)
+            self.fusion.setCurrentIndex(max(0, self.fusion.findData(s.fusion)))
+            self.discard.setValue(round(100 * s.discard_ratio))
+            self.opacity.setValue(round(100 * s.opacity))
+            if self.colormap.findText(s.colormap) >= 0:
+                self.colormap.setCurrentText(s.colormap)
+            self.show_overlay.setChecked(s.show_overlay)
+            self.setEnabled(state.photo is not None)  # nothing to choose a map of yet
+        finally:
+            self._showing = False
+        self.update_enabled()
 
     def fusion_name(self) -> str:
         """mean, max or min: what the "Combine heads" words stand for."""
         return self.fusion.currentData()
 
     def set_fusion(self, name: str) -> None:
-        index = self.fusion.findData(name)
-        if index >= 0:
-            self.fusion.setCurrentIndex(index)
+        self.state.change(fusion=name)
 
     @property
     def method(self):
         return METHODS[self.mode.currentData()]
 
-    def set_method(self, name: str) -> None:
-        self.mode.setCurrentIndex(self.mode.findData(name))
-
-    def set_model_shape(self, depth: int, heads: int, rollout_start_block: int = 0) -> None:
-        """Block and head selectors follow the loaded model; the rollout starts where the model advises."""
-        for widget in (self.block, self.head, self.start_block):
-            widget.blockSignals(True)
+    def _set_model_shape(self, depth: int, heads: int) -> None:
+        """Block and head selectors follow the loaded model."""
         self.start_block.setRange(1, depth)
-        self.start_block.setValue(rollout_start_block + 1)
         self.block.setRange(1, depth)
-        self.block.setValue(depth)  # one layer, and every head of one, open on the last: block 1's heads look like noise
-        current_head = self.head.currentIndex()
-        self.head.clear()
-        self.head.addItems([f"head {h}" for h in range(1, heads + 1)])
-        self.head.setCurrentIndex(current_head if 0 <= current_head < heads else 0)
-        for widget in (self.block, self.head, self.start_block):
-            widget.blockSignals(False)
+        if self.head.count() != heads:
+            self.head.clear()
+            self.head.addItems([f"head {h}" for h in range(1, heads + 1)])
 
-    def offer_class_maps(self, has_classes: bool) -> None:
+    def _offer_class_maps(self, has_classes: bool) -> None:
         """The maps of a class (class evidence, Grad-CAM, LeGrad) need a model with classes:
-        for a backbone they are greyed out, their tooltip says why, and a chosen one gives way
-        to the rollout (they showed nothing under the previous map's words)."""
+        for a backbone they are greyed out and their tooltip says why."""
         for index in range(self.mode.count()):
             method = METHODS[self.mode.itemData(index)]
             if "class_index" in method.parameters:
@@ -139,17 +164,12 @@ class MapControls(QGroupBox):
                 self.mode.setItemData(index, method.description if has_classes else
                                       f"{method.description}. This model has no classes yet: teach it some "
                                       "(Model > Teach new classes…) to see this map", Qt.ItemDataRole.ToolTipRole)
-        if not has_classes and "class_index" in self.method.parameters:
-            self.set_method("rollout")
-
-    def live_parameters(self) -> tuple[str, ...]:
-        """The map parameters what is shown now reads."""
-        return VIEW_PARAMETERS.get(self.view.currentIndex(), self.method.parameters)
 
     def update_enabled(self) -> None:
-        live = self.live_parameters()
+        """Only what applies to the view and map shown is live."""
+        live = self.state.live_parameters()
         for name, widgets in self.parameter_widgets.items():
             for widget in widgets:
                 widget.setEnabled(name in live)
-        self.mode.setEnabled(self.view.currentIndex() == VIEW_SINGLE)
+        self.mode.setEnabled(self.state.settings.view == VIEW_SINGLE)
         self.discard_label.setText(f"{self.discard.value()}%")

@@ -16,12 +16,12 @@ from vit_gui.gui.plain import warn
 
 
 class WindowSaving(QObject):
-    def __init__(self, window, results, session, attention, settings, status: Callable[[str], None],
+    def __init__(self, window, results, session, map_view, settings, status: Callable[[str], None],
                  legend_on: Callable[[], bool]):
         """`legend_on()`: whether saved pictures carry the colour legend (File menu)."""
         super().__init__(window)
-        self.window, self.results, self.session, self.attention, self.settings = (window, results, session,
-                                                                                  attention, settings)
+        self.window, self.results, self.session, self.map_view, self.settings = (window, results, session,
+                                                                                  map_view, settings)
         self.status, self.legend_on = status, legend_on
         self.jobs = MapJobs(self, latest_only=False)
         self.jobs.finished.connect(self.on_done)
@@ -32,11 +32,11 @@ class WindowSaving(QObject):
     @Slot()
     def png_dialog(self) -> None:
         key = self.results.current_key()
-        if key is None or self.attention.export_recipe(legend=False) is None:
+        if key is None or self.map_view.export_recipe(legend=False) is None:
             self.status("nothing to save yet: select a classified image")
             return
         stem = Path(self.session.records[key].name).stem
-        default = str(self._last_folder() / f"{stem}.{self.attention.export_name()}.png")
+        default = str(self._last_folder() / f"{stem}.{self.map_view.export_name()}.png")
         path, _ = QFileDialog.getSaveFileName(self.window, "Save the map as PNG", default, "PNG image (*.png)")
         if path:
             self.settings.set("last_export_dir", str(Path(path).parent))
@@ -47,10 +47,10 @@ class WindowSaving(QObject):
         export thread: a 120 MP photo takes seconds, which the window does not wait out.
         False when there is nothing to export."""
         key = self.results.current_key()
-        recipe = self.attention.export_recipe(self.legend_on()) if key is not None else None
+        recipe = self.map_view.export_recipe(self.legend_on()) if key is not None else None
         if recipe is None:
             return False
-        source, needs_photo = self.session.records[key].source, self.attention.view.currentIndex() == 0
+        source, needs_photo = self.session.records[key].source, self.map_view.state.settings.view == 0
 
         def work():
             from vit_gui.fileio import atomic_save_image

@@ -1,15 +1,16 @@
 """How photos reach the main window: drag and drop, paste, File > Open, recent files, a
 folder's images found recursively (each unreadable file listed with its reason). A part of
-MainWindow (mixed in), kept apart by concern."""
+the main window by composition: photos found go into the session and the list, and to
+`Batches` to be classified."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Slot
+from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from vit_gui.gui.drop_zone import DropContent, parse_mime
@@ -33,16 +34,17 @@ class FolderWalk:
     unclassified: list = field(default_factory=list)  # found, waiting to fill a batch
 
 
-class InputMixin:
-    def dragEnterEvent(self, event) -> None:
-        mime = event.mimeData()
-        if mime.hasUrls() or mime.hasImage() or mime.hasText():
-            event.acceptProposedAction()
+class PhotoIntake(QObject):
+    def __init__(self, window, session, results, settings, recent_menu, batches, status: Callable[[str], None],
+                 first_shown: Callable[[int], None]):
+        """`first_shown(key)` is told when photos join an empty list: show the first one."""
+        super().__init__(window)
+        self.window, self.session, self.results, self.settings = window, session, results, settings
+        self.recent_menu, self.batches, self.status, self.first_shown = recent_menu, batches, status, first_shown
+        self.refresh_recent_menu()
 
-    def dragMoveEvent(self, event) -> None:
-        event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:
+    def drop(self, event) -> None:
+        """A drop on the window (its dragEnterEvent accepted it)."""
         content = parse_mime(event.mimeData())
         if content:
             event.acceptProposedAction()
@@ -63,7 +65,7 @@ class InputMixin:
         if content.remote_urls:
             self.status(REMOTE_MESSAGE)
         if content.image is not None:
-            self.classify([self._add_item(content.image_name or f"pasted image {len(self.session.records) + 1}",
+            self.batches.classify([self._add_item(content.image_name or f"pasted image {len(self.session.records) + 1}",
                                           content.image)])
         if content.paths:
             self.add_paths(content.paths)
@@ -78,7 +80,7 @@ class InputMixin:
             self._remember_recent(str(path))
         skipped: list = []
         walk = FolderWalk(iter_images(paths, skipped=skipped), skipped, classify)
-        self.walks.append(walk)
+        self.batches.walks.append(walk)
         return self._walk_on(walk)
 
     def _walk_on(self, walk: FolderWalk) -> list[int]:
@@ -95,12 +97,12 @@ class InputMixin:
         if walk.classify:  # in batches of WALK_BATCH at least: batches of one would run slower
             walk.unclassified += keys
             if finished or len(walk.unclassified) >= WALK_BATCH:
-                self.classify(walk.unclassified)
+                self.batches.classify(walk.unclassified)
                 walk.unclassified = []
         if not finished:
-            QTimer.singleShot(0, self, lambda: self._walk_on(walk) if walk in self.walks else None)
+            QTimer.singleShot(0, self, lambda: self._walk_on(walk) if walk in self.batches.walks else None)
             return keys
-        self.walks.remove(walk)
+        self.batches.walks.remove(walk)
         if not walk.found and not walk.skipped:
             self.status("no image files found there")
         for path, reason in walk.skipped:  # shown in the list with the reason, never dropped silently
@@ -118,25 +120,14 @@ class InputMixin:
         keys = [self.session.add(name, source, error).key for name, source in entries]
         self.results.add_pending_many([(key, name, source if isinstance(source, str) else name)
                                        for key, (name, source) in zip(keys, entries)])
-        self.centre.setCurrentWidget(self.attention)
         if self.results.current_key() is None:
-            self.auto_selected = keys[0]
-            self.results.select_key(keys[0])
+            self.first_shown(keys[0])
         return keys
-
-    def classify(self, keys: list[int]) -> None:
-        work = self.session.runnable(keys)
-        if not work:
-            return
-        self.batch_id += 1
-        self.running[self.batch_id] = (0, len(work))
-        self._show_progress()
-        self.request_batch.emit(self.batch_id, work, self.top_k.value())
 
     @Slot()
     def open_files_dialog(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
-            self, "Open images", self.settings.text("last_open_dir"),
+            self.window, "Open images", self.settings.text("last_open_dir"),
             "Images (*.jpg *.jpeg *.png *.bmp *.gif *.tif *.tiff *.webp *.avif *.heic *.heif);;All files (*)")
         if paths:
             self.settings.set("last_open_dir", str(Path(paths[0]).parent))
@@ -144,47 +135,20 @@ class InputMixin:
 
     @Slot()
     def open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", self.settings.text("last_open_dir"))
+        folder = QFileDialog.getExistingDirectory(self.window, "Open a folder of images",
+                                                  self.settings.text("last_open_dir"))
         if folder:
             self.settings.set("last_open_dir", folder)
             self.add_paths([folder])
 
     def _remember_recent(self, path: str) -> None:
         self.settings.add_recent("recent_files", path)
-        self._refresh_recent_menu()
+        self.refresh_recent_menu()
 
-    def _refresh_recent_menu(self) -> None:
-        self.menus.recent_menu.clear()
+    def refresh_recent_menu(self) -> None:
+        self.recent_menu.clear()
         recent = self.settings.paths("recent_files")
         for path in recent:
-            action = self.menus.recent_menu.addAction(path)
+            action = self.recent_menu.addAction(path)
             action.triggered.connect(lambda _=False, p=path: self.add_paths([p]))
-        self.menus.recent_menu.setEnabled(bool(recent))
-
-    def _show_progress(self) -> None:
-        done = sum(d for d, _ in self.running.values())
-        total = sum(t for _, t in self.running.values())
-        busy = bool(self.running)
-        self.progress.setVisible(busy)
-        self.cancel_button.setVisible(busy)
-        if busy:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-            self.status(f"classifying {done} of {total}…")
-
-    @Slot()
-    def cancel_batches(self) -> None:
-        """Cancel stops the folders still being walked too: their unfound photos are not added,
-        and those found but not yet sent to the model say they were cancelled."""
-        held_back = any(walk.unclassified for walk in self.walks)
-        self.walks.clear()
-        if self.running:
-            self.worker.cancel_upto(self.batch_id)
-            self.status("cancelling…")
-        elif held_back:
-            for record in self.session.cancel_waiting():
-                self.results.set_result(record.key, record)
-            self.status("cancelled")
-
-    def is_busy(self) -> bool:
-        return bool(self.running) or bool(self.walks)
+        self.recent_menu.setEnabled(bool(recent))

@@ -28,6 +28,7 @@ class MenuActions:
     get_models: Callable
     add_model: Callable
     teach: Callable
+    compare: Callable
     cancel: Callable
     move: Callable[[int], None]  # to the next (1) or previous (-1) photo
     legend_changed: Callable
@@ -59,6 +60,7 @@ class WindowMenus(QObject):
         self._action(model_menu, "&Add model file…", actions.add_model)
         model_menu.addSeparator()
         self._action(model_menu, "&Teach new classes…", actions.teach, "Ctrl+T")
+        self._action(model_menu, "&Compare with another model…", actions.compare)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&What am I looking at?", self.help_page, QKeySequence.StandardKey.HelpContents)
         self._action(help_menu, "&About vit-gui", self.about)

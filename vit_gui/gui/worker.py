@@ -37,6 +37,15 @@ def _thumbnail_png(image) -> bytes:
     return buffer.getvalue()
 
 
+def photos_per_run(info, most: int = GROUP_MAX) -> int:
+    """Images per model run: up to `most`, fewer when each image's kept attentions are large
+    (a ViT-B at 384 px keeps ~190 MB per image, a DINOv2 at 518 px ~540 MB)."""
+    arch, (height, width) = info.architecture, info.preprocessing.input_size
+    tokens = (height // arch.patch_size) * (width // arch.patch_size) + arch.num_prefix_tokens
+    per_image = arch.depth * arch.num_heads * tokens * tokens * 4
+    return max(1, min(most, GROUP_BUDGET_BYTES // max(per_image, 1)))
+
+
 def _finish(record: ImageRecord, loaded, prediction) -> ImageRecord:
     """A classified image's record: its thumbnail, its display-sized image, its prediction.
     The thumbnail is made from the display image: one pass over a large photo, not two."""
@@ -154,14 +163,7 @@ class InferenceWorker(QObject):
             self.batch_finished.emit(batch_id, cancelled)
 
     def _group_size(self) -> int:
-        """Images per model run: up to GROUP_MAX, fewer when each image's kept attentions are
-        large (a ViT-B at 384 px keeps ~190 MB per image)."""
-        if self.predictor is None:
-            return 1
-        arch, (height, width) = self.predictor.info.architecture, self.predictor.info.preprocessing.input_size
-        tokens = (height // arch.patch_size) * (width // arch.patch_size) + arch.num_prefix_tokens
-        per_image = arch.depth * arch.num_heads * tokens * tokens * 4
-        return max(1, min(GROUP_MAX, GROUP_BUDGET_BYTES // max(per_image, 1)))
+        return 1 if self.predictor is None else photos_per_run(self.predictor.info)
 
     def _classify_group(self, items: list, top_k: int) -> list[ImageRecord]:
         """One model run for the images that load; an image that cannot be read fails alone,

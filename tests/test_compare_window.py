@@ -1,0 +1,113 @@
+"""Two models side by side in the window (issue #31 item 2): Model > Compare with another
+model… on the photos in the list, two map views with one set of settings and one zoom, the
+photos where the models disagree first, and the folder's summary equal to `vit-gui compare`'s."""
+
+from pathlib import Path
+
+import numpy as np
+from gui_helpers import answer_next_dialog, drop, make_window, wait_idle, wait_map
+from PIL import Image
+from test_compare import swapped  # noqa: F401 - the fixture: model B is A with two classes swapped
+
+from vit_gui.explain.maps import MapSpec
+from vit_gui.map_state import MapState
+
+
+def test_zoomed_pictures_are_the_whole_photos_overlay_cropped():
+    """The zoomed map is drawn through a geometry moved into the shown part: it must equal the
+    whole photo's overlay at twice the size, cropped (a re-derivation, opacity 1: colours only)."""
+    from vit_gui.explain.overlay import overlay
+    from vit_gui.map_pictures import fit_and_cover
+    from vit_gui.preprocess import Geometry
+
+    class Prediction:
+        geometry = Geometry((400, 200), (28, 28), (40.0, 0.0, 240.0, 200.0))  # a crop of the left part
+
+    grid = np.random.default_rng(0).random((4, 4))
+    state = MapState()
+    state.photo, state.prediction = Image.new("RGB", (200, 100), (90, 120, 30)), Prediction()
+    state.change(opacity=1.0, zoom=2.0, centre=(0.4, 0.5))
+    photo, covered = fit_and_cover(state, (200, 100))(grid)
+    whole = overlay(state.photo, grid, Prediction.geometry, state.settings.colormap, 1.0, size=(400, 200))
+    expected = np.asarray(whole.crop((60, 50, 260, 150)), np.int16)  # centre 0.4 of 400 px: 160 ± 100
+    assert photo.size == covered.size == (200, 100)
+    assert np.abs(np.asarray(covered, np.int16) - expected).max() <= 3
+
+
+def open_compare(qtbot, tmp_path, tiny_checkpoint, b, folder):
+    """The main window on model A with the folder's photos, compared with B through the menu."""
+    window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
+    window.settings.add_recent("added_models", str(b))
+    drop(window, paths=[folder])
+    wait_idle(qtbot, window)
+    answer_next_dialog("swapped  (b.pth)")  # the input dialog's list names each model and its file
+    window.comparing.choose_model()
+    assert len(window.comparing.windows) == 1
+    compare = window.comparing.windows[0]
+    qtbot.waitUntil(lambda: not compare.busy, timeout=60_000)
+    return window, compare
+
+
+def test_two_models_side_by_side_disagreements_first_with_one_set_of_settings(qtbot, tmp_path, tiny_checkpoint,
+                                                                             swapped):  # noqa: F811
+    from vit_gui.cli.compare import compare_photos
+    from vit_gui.explain.agreement import summarise
+    from vit_gui.gui.compare_window import agreement_words
+    from vit_gui.predict import Predictor
+
+    folder, b, changed = swapped
+    window, compare = open_compare(qtbot, tmp_path, tiny_checkpoint, b, folder)
+    paths = sorted(folder.iterdir())
+    # both have classes: compared by each one's evidence for its own top class, as `compare --map class`
+    expected = compare_photos(Predictor.from_file(tiny_checkpoint), Predictor.from_file(b), paths, "class")
+    assert compare.kind == "class" and compare.summary.text() == agreement_words(summarise(expected), "class")
+    assert [side.view.state.settings.method for side in compare.sides] == ["class", "class"]  # what is listed
+    assert compare.summary.text().startswith(f"Same top class on {4 - len(changed)} of 4 photos")
+    listed = [Path(compare.photo_list.topLevelItem(i).data(0, 0x100)).stem
+              for i in range(compare.photo_list.topLevelItemCount())]
+    assert set(listed[:len(changed)]) == changed  # the disagreements first
+
+    side_a, side_b = compare.sides
+    qtbot.waitUntil(lambda: side_a.view.current_map is not None and side_b.view.current_map is not None,
+                    timeout=30_000)
+    shown = Path(compare.shown_path).stem
+    assert shown in changed and side_a.classes.text().split()[:2] != side_b.classes.text().split()[:2]
+    assert side_a.title.text() == "A: tiny" and side_b.title.text() == "B: swapped"
+
+    compare.controls.colormap.setCurrentText("gray")  # one set of controls moves both
+    compare.controls.block.setValue(2)
+    assert side_b.view.state.settings.colormap == "gray" and side_b.view.state.settings.block == 1
+    side_b.view.state.zoom_at(2.0, at=(0.25, 0.25))  # zoomed on B's photo: A zooms with it
+    assert side_a.view.state.settings.zoom == 2.0 and side_a.view.state.settings.centre == \
+        side_b.view.state.settings.centre
+    wait_map(qtbot, side_a.view)
+
+    compare.controls.mode.setCurrentIndex(compare.controls.mode.findData("rollout"))
+    wait_map(qtbot, side_b.view)
+    assert side_b.view.map_spec_shown.kind == "rollout"  # the switch reached B
+    compare.controls.mode.setCurrentIndex(compare.controls.mode.findData("class"))  # each its own top class
+    qtbot.waitUntil(lambda: all(side.view.spec() in side.view.state.class_maps for side in compare.sides),
+                    timeout=30_000)
+    specs = [side.view.spec() for side in compare.sides]
+    assert specs[0].kind == specs[1].kind == "class" and specs[0].class_index != specs[1].class_index
+    wait_map(qtbot, side_a.view)
+    np.testing.assert_allclose(side_a.view.state.class_maps[specs[0]],
+                               Predictor.from_file(tiny_checkpoint).class_map(
+                                   Image.open(compare.shown_path).convert("RGB"), specs[0].class_index)[0],
+                               atol=1e-5)
+    assert MapSpec("class", class_index=specs[1].class_index) == specs[1]
+    compare.close()
+    window.close()
+
+
+def test_cancel_while_the_models_load_is_kept(qtbot, tmp_path, tiny_checkpoint, swapped):  # noqa: F811
+    from vit_gui.gui.compare_window import CompareWindow
+
+    folder, b, _ = swapped
+    compare = CompareWindow(str(tiny_checkpoint), str(b), "cpu", [str(folder)])
+    qtbot.addWidget(compare)
+    compare.start()
+    compare.on_cancel()  # pressed before the run began
+    qtbot.waitUntil(lambda: not compare.busy, timeout=60_000)
+    assert compare.rows == [] and "cancelled" in compare.summary.text()
+    compare.close()

@@ -1,0 +1,76 @@
+"""Model > "Compare with another model…": a part of the main window by composition. It asks
+which model to set beside the loaded one (any the app lists, or a file), and opens a
+side-by-side window on the photos in the list (or a folder chosen, when the list is empty)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+from vit_gui.gui.plain import warn
+
+ANOTHER_FILE = "Another model file…"
+
+
+class Comparing(QObject):
+    def __init__(self, window, models, device: Callable[[], str], photo_paths: Callable[[], list[str]],
+                 status: Callable[[str], None]):
+        super().__init__(window)
+        self.window, self.models, self.device, self.photo_paths, self.status = (window, models, device,
+                                                                                photo_paths, status)
+        self.windows: list = []  # the compare windows open now
+
+    def candidates(self) -> list[tuple[str, str]]:
+        """(name, path) of every usable model the app lists, the loaded one left out."""
+        from vit_gui.model.catalog import discover_models
+
+        added = [Path(p) for p in self.models.settings.paths("added_models")]
+        return [(entry.name, str(entry.path)) for entry in discover_models(added)
+                if not entry.problem and str(entry.path) != self.models.loaded]
+
+    @Slot()
+    def choose_model(self) -> None:
+        if self.models.loaded is None:
+            warn(self.window, "No model loaded", "Load a model first: it is compared with the one you choose.")
+            return
+        listed = self.candidates()
+        names = [f"{name}  ({Path(path).name})" for name, path in listed] + [ANOTHER_FILE]
+        choice, ok = QInputDialog.getItem(self.window, "Compare with another model",
+                                          f"Set beside {self.models.info.name}:", names, 0, False)
+        if not ok:
+            return
+        if choice == ANOTHER_FILE:
+            path, _ = QFileDialog.getOpenFileName(self.window, "A model to compare with",
+                                                  self.models.settings.text("last_model_dir"),
+                                                  "Model files (*.safetensors *.pth *.pt *.bin);;All files (*)")
+            if not path:
+                return
+        else:
+            path = listed[names.index(choice)][1]
+        photos = self.photo_paths()
+        if not photos:
+            folder = QFileDialog.getExistingDirectory(self.window, "Photos to compare the two models on")
+            if not folder:
+                return
+            photos = [folder]
+        self.open(path, photos)
+
+    def open(self, other: str, photos: list[str]):
+        """A compare window: the loaded model (A) beside `other` (B) on `photos` (files or
+        folders), started at once; returns it."""
+        from vit_gui.gui.compare_window import CompareWindow
+
+        window = CompareWindow(self.models.loaded, other, self.device(), photos, parent=self.window)
+        window.destroyed.connect(lambda _=None, w=window: self.windows.remove(w) if w in self.windows else None)
+        self.windows.append(window)
+        window.show()
+        window.start()
+        self.status(f"comparing {self.models.info.name} with {Path(other).name}")
+        return window
+
+    def close(self) -> None:
+        for window in list(self.windows):
+            window.close()
