@@ -111,3 +111,31 @@ def test_cancel_while_the_models_load_is_kept(qtbot, tmp_path, tiny_checkpoint, 
     qtbot.waitUntil(lambda: not compare.busy, timeout=60_000)
     assert compare.rows == [] and "cancelled" in compare.summary.text()
     compare.close()
+
+
+def _checkpoint(tmp_path, name, depth, sidecar_extra=None):
+    from conftest import make_hf_vit, write_checkpoint
+    model = make_hf_vit("ViT-Ti/16", depth=depth, num_labels=10, scale=3.0)
+    folder = tmp_path / name
+    folder.mkdir()
+    sidecar = {"num_heads": 3, "labels": [f"label {i}" for i in range(10)], "name": name}
+    sidecar.update(sidecar_extra or {})
+    return write_checkpoint(model, folder, name=f"{name}.pth", sidecar=sidecar)
+
+
+def test_compare_deeper_model_a_opens_on_its_own_last_block_and_start_block(qtbot, tmp_path, photos):
+    from vit_gui.gui.compare_window import CompareWindow
+
+    a = _checkpoint(tmp_path, "deep", 4, {"rollout_start_block": 2})
+    b = _checkpoint(tmp_path, "shallow", 2)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(photos["chelsea"]).save(folder / "chelsea.png")
+    compare = CompareWindow(str(a), str(b), "cpu", [str(folder)])
+    qtbot.addWidget(compare)
+    compare.start()
+    qtbot.waitUntil(lambda: not compare.busy, timeout=60_000)
+    state_a = compare.states[0]
+    assert (state_a.depth, state_a.settings.block, state_a.settings.start_block) == (4, 3, 1), \
+        f"A: depth {state_a.depth}, block {state_a.settings.block + 1}, start block {state_a.settings.start_block + 1}"
+    compare.close()

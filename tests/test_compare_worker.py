@@ -139,3 +139,19 @@ def test_cancel_stops_the_run_between_batches(qtbot, worker, swapped):  # noqa: 
     assert cancelled is True and [len(batch) for batch in batches] == [8] and progress == [(8, 20)]
     batches, _, cancelled = collect(qtbot, worker, requests, answers, paths[:3])  # a new run, rearmed, goes to its end
     assert cancelled is False and len(batches[0]) == 3
+
+
+def test_a_photo_opened_during_a_run_is_shown_before_the_run_ends(qtbot, worker, swapped):  # noqa: F811
+    """The run goes a batch per turn of the worker's loop: the photo the user clicks is
+    answered between batches (it waited for the whole folder before: a red-team's finding)."""
+    worker, requests, answers, _ = worker
+    folder = swapped[0]
+    paths = [str(p) for p in sorted(folder.iterdir())] * 5  # 20 photos: three batches
+    order = []
+    answers.shown.connect(lambda *_: order.append("shown"))
+    answers.compared.connect(lambda rows: order.append("batch"))
+    worker.rearm()
+    with qtbot.waitSignal(answers.finished, timeout=TIMEOUT):
+        requests.run.emit(paths, "rollout")
+        requests.show.emit(paths[0])
+    assert "shown" in order and order.index("shown") < len(order) - 1 and order.count("batch") == 3

@@ -826,3 +826,47 @@ def test_the_model_panel_says_the_plain_things_first_and_the_details_on_request(
     assert panel.details.isVisible() and "layers × 3 heads" in panel.details.text()
     panel.details_button.click()
     assert not panel.details.isVisible()
+
+
+def test_check_window_show_map_of_another_class_redraws(qtbot, tmp_path, tiny_checkpoint, photo_folder):
+    """Check window > the class-evidence row of another class than the one drawn: the map
+    shown must become that class's, and its verdict must stand beside it, never beside the
+    previous class's map (a red-team's finding in the redesign: only the class moved, so the
+    state told no one)."""
+    window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
+    drop(window, paths=[photo_folder / "chelsea.jpg"])
+    wait_idle(qtbot, window)
+    view = window.map_view
+    wait_map(qtbot, view)
+    key = window.results.current_key()
+    top, second = (t.index for t in window.session.records[key].top[:2])
+    window.results.click_class(key, second)
+    qtbot.waitUntil(lambda: view.has_class_map(second) and view.current_map is not None, timeout=30_000)
+    qtbot.wait(1500)
+    seen = []
+    view.state.subscribe(seen.append)
+    window.checks.on_show_map(MapSpec("class", class_index=top))  # as the check window's table does
+    qtbot.wait(1500)
+    view.show_verdict(MapSpec("class", class_index=top), "Checked: faithful")  # the score of the row chosen
+    assert not (view.check_result.text() and view.map_spec_shown != view.spec()), \
+        f"verdict {view.check_result.text()!r} beside {view.map_spec_shown}, state says {view.spec()}"
+    assert view.spec() == MapSpec("class", class_index=top)
+    assert view.map_spec_shown == view.spec(), f"drawn: {view.map_spec_shown}, state: {view.spec()}"
+    window.close()
+
+
+def test_a_new_models_shape_never_draws_the_old_models_photo(qtbot, tmp_path,
+                                                                                tiny_checkpoint, photo_folder):
+    """Between a new model's loading and its result for the photo shown, that photo's
+    prediction is the old model's: drawing it with the new model's blocks failed ("index 0 is
+    out of bounds"), a red-team's finding in the redesign (the old view never redrew there)."""
+    window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
+    drop(window, paths=[photo_folder / "chelsea.jpg"])
+    wait_idle(qtbot, window)
+    view = window.map_view
+    view.state.change(method="block")
+    wait_map(qtbot, view)
+    view.set_model_shape(12, 3)  # what on_model_loaded does for a 12-block model
+    qtbot.wait(1500)
+    assert "could not compute" not in view.caption.text(), view.caption.text()
+    window.close()

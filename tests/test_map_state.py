@@ -152,3 +152,43 @@ def test_two_linked_states_share_settings_but_each_keeps_its_model():
     assert a.settings.method == "class" and b.settings.method == "rollout"  # the backbone cannot; A keeps it
     b.change(fusion="max")  # either side may change them
     assert a.settings.fusion == "max"
+
+
+# ---- found by a red-team of the redesign; each failed before its fix --------------------------
+def test_apply_spec_of_the_top_class_keeps_following_the_top_class():
+    """Old ClassMapsMixin.apply_spec -> request_class(picked=True) set
+    follow_top = (class_index == top): choosing, in the check window, the top class's
+    evidence left the view following each photo's top class."""
+    state = MapState()
+    state.set_model(4, 3)
+    state.show(Image.new("RGB", (8, 8)), FakePrediction(5, 2))
+    state.apply_spec(MapSpec("class", class_index=5), "class 5")  # the top class's evidence
+    state.show(Image.new("RGB", (8, 8)), FakePrediction(7, 5))  # next photo: top class is 7
+    assert state.spec() == MapSpec("class", class_index=7)
+
+
+def test_apply_spec_of_another_class_with_the_same_method_tells_the_view():
+    """Only the class differs from what is shown: the listeners (the view that must redraw,
+    the verdict line) are never told, so the old class's map stays drawn."""
+    state = MapState()
+    state.set_model(4, 3)
+    state.show(Image.new("RGB", (8, 8)), FakePrediction(5, 2))
+    state.change(method="class")  # class evidence of the top class (5)
+    seen = []
+    state.subscribe(seen.append)
+    state.apply_spec(MapSpec("class", class_index=2), "class 2")
+    assert state.spec() == MapSpec("class", class_index=2)
+    assert seen and "class" in seen[-1], f"listeners told: {seen}"
+
+
+def test_linked_deeper_model_a_keeps_its_own_last_block_and_start_block():
+    """Compare window: A (12 blocks, rollout advised from block 2) beside B (4 blocks).
+    CompareWindow.on_loaded calls set_model on A then on B; B's set_model passes every
+    setting back to A, clamping A to B's shape."""
+    a, b = MapState(), MapState()
+    link_settings(a, b)
+    a.set_model(12, 12, rollout_start_block=1)
+    b.set_model(4, 3, rollout_start_block=0)
+    assert a.settings.block == 11, f"A opens on block {a.settings.block + 1} of 12"
+    assert a.settings.start_block == 1, f"A's rollout starts at block {a.settings.start_block + 1}, not 2"
+    assert b.settings.block == 3

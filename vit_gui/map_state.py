@@ -91,6 +91,8 @@ class MapState:
         head = self.settings.head if self.settings.head < heads else 0
         self.settings = replace(self.settings, method=method, block=depth - 1, head=head,
                                 start_block=min(rollout_start_block, depth - 1))
+        # the controls follow; the view waits for the new model's photo (the one shown is
+        # still the old model's); a linked view keeps its own model's shape
         self._tell(SETTING_NAMES | {"model"})
 
     def show(self, photo, prediction) -> None:
@@ -113,6 +115,15 @@ class MapState:
                 self.settings = replace(self.settings, method="rollout")
                 changed.add("method")
         self._tell(changed)
+
+    def photo_fits_model(self) -> bool:
+        """Whether the prediction shown was made by a model of the shape set now: between a
+        new model's loading and its result for this photo, it is the old model's, and its
+        maps cannot be drawn with the new blocks and heads."""
+        attentions = getattr(self.prediction, "attentions", None)
+        if attentions is None:
+            return True
+        return len(attentions) == self.depth and len(attentions[0]) == self.heads
 
     def clear(self) -> None:
         self.photo = self.prediction = None
@@ -230,17 +241,23 @@ class MapState:
 
     # ---- choosing a map by its spec or its tile ------------------------------------------------
     def apply_spec(self, spec: MapSpec, label: str = "") -> None:
-        """Show the map `spec` names (chosen in the check window), settings to match."""
+        """Show the map `spec` names (chosen in the check window), settings to match; its
+        class is picked as a click in the results would pick it (the top class keeps
+        following each photo's top class). The view is told even when only the class moved."""
         values = {"method": spec.kind, "view": VIEW_SINGLE}
         for name in ("block", "head", "start_block", "fusion", "discard_ratio"):
             if name in spec.method.parameters:
                 values[name] = getattr(spec, name)
+        values = self._clamped(values)
+        old = self.settings
+        self.settings = replace(old, **values)
+        changed = {name for name in values if getattr(old, name) != getattr(self.settings, name)}
         if spec.method.needs_gradients:
-            self.class_index, self.follow_top = spec.class_index, False
-            self.class_labels.setdefault(spec.class_index, label)
-            if label:
-                self.class_labels[spec.class_index] = label
-        self.change(**values)
+            top = self.prediction.top[0].index if self.prediction is not None and self.prediction.top else None
+            self.class_index, self.follow_top = spec.class_index, spec.class_index == top
+            self.class_labels[spec.class_index] = label or self.class_labels.get(spec.class_index, "")
+            changed.add("class")
+        self._tell(changed | self._drop_stale_verdict())
 
     def select_tile(self, index: int) -> None:
         """A tile was clicked: that block, head of this block, or block × head, large."""
@@ -296,7 +313,7 @@ def link_settings(first: MapState, second: MapState) -> None:
     def follow(source: MapState, target: MapState) -> Listener:
         def on_change(changed) -> None:
             names = changed & SETTING_NAMES
-            if names and not passing:
+            if names and not passing and "model" not in changed:  # a model's own shape is not a choice
                 passing.append(True)
                 try:
                     target.change(**{name: getattr(source.settings, name) for name in names})

@@ -17,8 +17,10 @@ ANOTHER_FILE = "Another model file…"
 
 class Comparing(QObject):
     def __init__(self, window, models, device: Callable[[], str], photo_paths: Callable[[], list[str]],
-                 status: Callable[[str], None]):
+                 status: Callable[[str], None], look: Callable[[], dict] = dict):
+        """`look()`: the main window's map look (colours, opacity, fusion…), which the side-by-side opens with."""
         super().__init__(window)
+        self.look = look
         self.window, self.models, self.device, self.photo_paths, self.status = (window, models, device,
                                                                                 photo_paths, status)
         self.windows: list = []  # the compare windows open now
@@ -63,7 +65,7 @@ class Comparing(QObject):
         folders), started at once; returns it."""
         from vit_gui.gui.compare_window import CompareWindow
 
-        window = CompareWindow(self.models.loaded, other, self.device(), photos, parent=self.window)
+        window = CompareWindow(self.models.loaded, other, self.device(), photos, parent=self.window, look=self.look())
         window.destroyed.connect(lambda _=None, w=window: self.windows.remove(w) if w in self.windows else None)
         self.windows.append(window)
         window.show()

@@ -88,7 +88,7 @@ class CompareWindow(QMainWindow):
     request_show = Signal(str)
     request_gradient_map = Signal(str, str, object)
 
-    def __init__(self, model_a: str, model_b: str, device: str, photos: list, parent=None):
+    def __init__(self, model_a: str, model_b: str, device: str, photos: list, parent=None, look: dict | None = None):
         super().__init__(parent)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.model_paths, self.device, self.photos = (model_a, model_b), device, [str(p) for p in photos]
@@ -100,6 +100,7 @@ class CompareWindow(QMainWindow):
         self.busy = False
         self.states = (MapState(), MapState())
         link_settings(*self.states)  # one set of settings, one zoom
+        self.states[0].change(**(look or {}))  # the main window's colours, opacity, fusion…
         self._build()
         self._start_worker()
         fit_to_screen(self, 1280, 800)

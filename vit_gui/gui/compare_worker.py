@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from vit_gui.freed_memory import release_freed_memory
 
@@ -43,6 +43,7 @@ class CompareWorker(QObject):
         super().__init__()
         self.models: dict[str, object] = {}  # side -> Predictor, both or none
         self._cancel = threading.Event()
+        self._job: dict | None = None  # the run under way: its paths, map kind, photos done, batch size
 
     # ---- called directly from the GUI thread ---------------------------------------------
 
@@ -77,31 +78,42 @@ class CompareWorker(QObject):
     @Slot(object, str)
     def run(self, paths: list, kind: str = "rollout") -> None:
         """Agreement rows a batch at a time (at most cli.compare.BATCH photos, fewer where their
-        attentions are large; one model run each);
-        a batch the models fail on gives each of its photos a row with the error. `kind`:
-        the maps compared, "rollout" or "class" (each model's evidence for its own top class)."""
-        from vit_gui.cli.compare import BATCH, compare_batch
-        from vit_gui.explain.agreement import PhotoAgreement
+        attentions are large; one model run each); a batch the models fail on gives each of
+        its photos a row with the error. `kind`: the maps compared, "rollout" or "class" (each
+        model's evidence for its own top class). One batch per turn of this thread's event
+        loop: a photo the user opens meanwhile (`show`, `gradient_map`) is answered between
+        two batches, not after the whole folder."""
+        from vit_gui.cli.compare import BATCH
         from vit_gui.gui.worker import photos_per_run
 
-        cancelled, total = False, len(paths)
         # a batch keeps one model's attentions of every photo in it: 8 DINOv2 photos at 518 px held 4 GB
         size = min(photos_per_run(m.info, BATCH) for m in self.models.values()) if self.models else BATCH
+        self._job = {"paths": list(paths), "kind": kind, "done": 0, "size": size}
+        QTimer.singleShot(0, self, self._next_batch)
+
+    @Slot()
+    def _next_batch(self) -> None:
+        from vit_gui.cli.compare import compare_batch
+        from vit_gui.explain.agreement import PhotoAgreement
+
+        job = self._job
+        if job is None:
+            return
+        paths, total = job["paths"], len(job["paths"])
+        if self._cancel.is_set() or job["done"] >= total:
+            self._job = None
+            self.finished.emit(job["done"] < total)  # the window waits for this, whatever happened
+            return
+        batch = paths[job["done"]:job["done"] + job["size"]]
         try:
-            for start in range(0, total, size):
-                if self._cancel.is_set():
-                    cancelled = True
-                    break
-                batch = paths[start:start + size]
-                try:
-                    rows = compare_batch(*self._pair(), batch, kind)
-                except Exception as exc:  # noqa: BLE001 - the batch says why, the run goes on
-                    rows = [PhotoAgreement(str(p), None, None, None, None, None, 0.0, _why(exc)) for p in batch]
-                self.compared.emit(rows)
-                self.progress.emit(start + len(batch), total)
-                release_freed_memory()
-        finally:  # the window waits for this, whatever happened
-            self.finished.emit(cancelled)
+            rows = compare_batch(*self._pair(), batch, job["kind"])
+        except Exception as exc:  # noqa: BLE001 - the batch says why, the run goes on
+            rows = [PhotoAgreement(str(p), None, None, None, None, None, 0.0, _why(exc)) for p in batch]
+        job["done"] += len(batch)
+        self.compared.emit(rows)
+        self.progress.emit(job["done"], total)
+        release_freed_memory()
+        QTimer.singleShot(0, self, self._next_batch)
 
     @Slot(str)
     def show(self, path: str) -> None:

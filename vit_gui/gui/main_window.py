@@ -162,7 +162,8 @@ class MainWindow(QMainWindow):
         self.shortcut_checks = ShortcutChecks(self, lambda: (self.models.loaded, self.model_panel.current_device()),
                                               lambda paths, classify=True: self.intake.add_paths(paths, classify),
                                               self.results.select_key, self.status)
-        self.comparing = Comparing(self, self.models, self.model_panel.current_device, self._photo_paths, self.status)
+        self.comparing = Comparing(self, self.models, self.model_panel.current_device, self._photo_paths, self.status,
+                                   lambda: {name: getattr(self.map_view.state.settings, name) for name in LOOK_SETTINGS})
 
     # ---- photos in, photos shown -------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:

@@ -170,8 +170,8 @@ class MapView(QWidget):
         if "verdict" in changed:
             self.check_result.setText(self.state.verdict)
         self._update_rows()
-        if changed <= {"verdict"}:
-            return
+        if changed <= {"verdict"} or "model" in changed:
+            return  # a new model: the photo shown is still the old model's until its new result comes
         if changed <= {"compare"}:
             self._compose()
         else:  # a moved zoom or pan is drawn on the map thread: a drag stays smooth
@@ -207,8 +207,8 @@ class MapView(QWidget):
         is drawn here at once (a slider moved), unless `in_background` (the canvas resized).
         Never runs the model."""
         state = self.state
-        if state.photo is None or state.prediction is None:
-            return
+        if state.photo is None or state.prediction is None or not state.photo_fits_model():
+            return  # nothing, or the old model's photo until the new model's result comes
         if state.settings.view != VIEW_SINGLE:
             self.reading.setText(map_pictures.TILE_READING[state.settings.view])
             self._submit(lambda work=self._tiles_work(): ("tiles", state.prediction, state.settings.view, *work()))
