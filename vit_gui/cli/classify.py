@@ -29,15 +29,18 @@ def check_output_places(args) -> None:
 
 
 def run_classify(args) -> int:
-    locks: list[int] = []  # the results file's lock, held for the whole run
+    held: list = []  # the results file's lock (a descriptor) and a cluster's connection, held for the whole run
     try:
-        return _run_classify(args, locks)
+        return _run_classify(args, held)
     finally:
-        for fd in locks:
-            os.close(fd)
+        for fd in held:
+            if isinstance(fd, int):
+                os.close(fd)
+            elif fd is not None:
+                fd.close()
 
 
-def _run_classify(args, locks: list[int]) -> int:
+def _run_classify(args, locks: list) -> int:
     from vit_gui.cli.results_file import output_problem
     from vit_gui.errors import NoModelError
     from vit_gui.fileio import link_target
@@ -50,6 +53,12 @@ def _run_classify(args, locks: list[int]) -> int:
         if not 0.0 <= args.opacity <= 1.0:
             raise ValueError("--opacity must be in [0, 1]")
         shard = parse_shard(args.shard)
+        if args.cluster is not None:
+            from vit_gui.cli.cluster import parse_cluster, refused
+
+            parse_cluster(args.cluster)
+            if why := refused(args):
+                raise ValueError(why)
         map_spec_from_args(args)  # argument mistakes fail before a model is read
         check_output_places(args)  # so is a place results cannot be written to
         if args.resume and (args.format == "json" or args.output is None):
@@ -78,7 +87,14 @@ def _run_classify(args, locks: list[int]) -> int:
         say(f"error: {args.output} cannot be read ({exc.strerror or exc})")
         return EXIT_CANNOT_RUN
     try:
-        predictor, spec = _load(args, model_path)
+        if args.cluster is not None:  # the model is loaded on the cluster's workers
+            from vit_gui.cli.cluster import RayRun
+
+            cluster = RayRun(args, model_path, classify_all)
+            locks.append(cluster)  # disconnected when the command ends, however it ends
+            predictor, spec = (cluster, None) if cluster.connect() else (None, None)
+        else:
+            predictor, spec = _load(args, model_path)
     except KeyboardInterrupt:
         say("interrupted while the model was loading: nothing was classified, nothing written")
         return EXIT_INTERRUPTED
@@ -95,7 +111,9 @@ def _run_classify(args, locks: list[int]) -> int:
     with sigterm_as_interrupt():
         try:
             claimed = finished.claimed_maps if finished is not None else None
-            for done, record in enumerate(_classify_all(predictor, paths, args, spec, claimed), 1):
+            records = (predictor.records(paths) if args.cluster is not None
+                       else classify_all(predictor, paths, args, spec, claimed))
+            for done, record in enumerate(records, 1):
                 output.add(record)  # before it is reported: what the user saw finish is written
                 if len(paths) > 1:
                     say(f"[{done}/{len(paths)}] {record.path}" + (" (failed)" if record.error else ""))
@@ -103,7 +121,7 @@ def _run_classify(args, locks: list[int]) -> int:
             interrupted = True
             say(f"interrupted after {output.count} of {len(paths)} images: writing the {output.count} that finished")
         except OutputFailed:
-            interrupted = True  # what was written is kept; the rest needs room first
+            interrupted = True  # what was written is kept; the rest needs room first (or a cluster that works)
         except BaseException:
             output.finish(complete=False)  # a bug must not cost the results that finished, nor an earlier file
             raise
@@ -266,8 +284,9 @@ def _finish(output: ResultsOutput, skipped: list, interrupted: bool) -> int:
     return EXIT_SOME_FAILED if output.failed or output.unmapped or output.unchecked or not written else EXIT_OK
 
 
-def _classify_all(predictor, paths, args, spec, claimed_maps=None):
-    """Yield one record per path, in order, loading images batch by batch."""
+def classify_all(predictor, paths, args, spec, claimed_maps=None):
+    """Yield one record per path, in order, loading images batch by batch (a cluster's
+    workers run it too, on their share)."""
     from vit_gui.cli.map_files import MapWriter
     from vit_gui.errors import ImageLoadError
     from vit_gui.images import load_image

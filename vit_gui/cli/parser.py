@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--shard", metavar="I/N",
                           help="classify only share I of N (1-based) of the photos, the same share on every machine: "
                                "N runs with 1/N … N/N split a folder between machines or a batch system's jobs")
+    classify.add_argument("--cluster", metavar="ray[:auto|:HOST:PORT|://HOST:PORT]",
+                          help="classify on a Ray cluster (pip install 'vit-gui[cluster]'): ray starts one here, "
+                               "ray:auto joins the cluster this machine is a node of, ray:HOST:PORT its head, "
+                               "ray://HOST:PORT through Ray Client. The model file and the photos must be at the "
+                               "same paths on every worker; results stream to -o as a local run's (see docs/CLI.md)")
     classify.add_argument("--batch-size", type=int, default=8, help="images per model run (default: 8)")
     maps = _add_map_options(classify)
     maps.add_argument("--faithfulness", action="store_true",

@@ -1,0 +1,154 @@
+"""`vit-gui classify --cluster`: on a Ray cluster the test starts itself (a head and two
+one-CPU workers on this machine), the records equal a local run's, a worker node killed
+midway loses and doubles no photo, --resume finishes only what an interrupted cluster run
+left, and a missing Ray or a wrong address is said in words."""
+
+import json
+import os
+import socket
+import sys
+
+import pytest
+
+from vit_gui.cli import main
+from vit_gui.cli import output as output_module
+
+ray_cluster_utils = pytest.importorskip("ray.cluster_utils")
+
+SMALL = {"object_store_memory": 100 * 2**20}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A head (no CPUs: work goes to the workers) with a Ray Client server, and two workers."""
+    port = free_port()
+    cluster = ray_cluster_utils.Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "ray_client_server_port": port, **SMALL})
+    try:
+        workers = [cluster.add_node(num_cpus=1, **SMALL) for _ in range(2)]
+        cluster.wait_for_nodes()
+        yield cluster, workers, f"ray://127.0.0.1:{port}", f"ray:{cluster.address}"
+    finally:
+        cluster.shutdown()
+
+
+@pytest.fixture
+def folder(tmp_path, photo_folder):
+    """12 real photos (hard links) and a file that is not an image."""
+    for i in range(9):
+        source = photo_folder / ("chelsea.jpg" if i % 2 else "coffee.png")
+        os.link(source, photo_folder / f"copy-{i}{source.suffix}")
+    (photo_folder / "broken.jpg").write_bytes(b"not a photo at all")
+    return photo_folder
+
+
+def records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def by_path(lines):
+    return {r["path"]: r for r in lines}
+
+
+def classify(folder, model, out, *more):
+    return main(["classify", str(folder), "--model", str(model), "--format", "jsonl", "-o", str(out), *more])
+
+
+def assert_same(cluster_lines, local_lines):
+    """The same photos once each, the same classes and probabilities, the same errors."""
+    assert sorted(r["path"] for r in cluster_lines) == sorted(r["path"] for r in local_lines)
+    local = by_path(local_lines)
+    for got in cluster_lines:
+        want = local[got["path"]]
+        assert (got["error"], got["notes"]) == (want["error"], want["notes"])
+        assert [(t["label"], t["index"]) for t in got["top"]] == [(t["label"], t["index"]) for t in want["top"]]
+        for a, b in zip(got["top"], want["top"]):
+            assert abs(a["prob"] - b["prob"]) <= 1e-5
+
+
+def test_cluster_records_equal_a_local_runs(ray_cluster, tiny_checkpoint, folder, tmp_path, capsys):
+    _, _, client, direct = ray_cluster
+    local = tmp_path / "local.jsonl"
+    assert classify(folder, tiny_checkpoint, local, "--top-k", "3") == 1  # the broken file fails
+    local_lines = records(local)
+    assert len(local_lines) == 13 and sum(r["error"] is not None for r in local_lines) == 1
+    for address in (client, direct):
+        out = tmp_path / f"cluster-{address[:6].replace(':', '').replace('/', '')}.jsonl"
+        assert classify(folder, tiny_checkpoint, out, "--top-k", "3", "--batch-size", "2", "--cluster", address) == 1
+        assert_same(records(out), local_lines)
+        assert "cluster" in capsys.readouterr().err
+
+
+def test_resume_after_an_interrupted_cluster_run_does_only_the_rest(ray_cluster, tiny_checkpoint, folder, tmp_path,
+                                                                      monkeypatch, capsys):
+    direct = ray_cluster[3]
+    out = tmp_path / "results.jsonl"
+    added = []
+    real_add = output_module.Streamed.add
+
+    def add_then_ctrl_c(self, record):
+        real_add(self, record)
+        added.append(record.path)
+        if len(added) == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(output_module.Streamed, "add", add_then_ctrl_c)
+    assert classify(folder, tiny_checkpoint, out, "--batch-size", "1", "--cluster", direct) == 130
+    first = records(out)
+    done = {r["path"] for r in first if r["error"] is None}  # a photo that failed is tried again
+    assert len(first) == 4
+    added.clear()
+    monkeypatch.setattr(output_module.Streamed, "add", lambda self, record: (real_add(self, record),
+                                                                             added.append(record.path)))
+    assert classify(folder, tiny_checkpoint, out, "--batch-size", "1", "--cluster", direct, "--resume") == 1
+    assert f"{len(done)} photos already there, {13 - len(done)} to go" in capsys.readouterr().err
+    every = [r["path"] for r in records(out)]
+    assert len(added) == len(set(added)) == 13 - len(done) and not set(added) & done
+    assert len(set(every)) == 13 and len(every) == 4 + len(added)
+
+
+def test_helpful_errors_without_ray_or_cluster(tiny_checkpoint, folder, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "results.jsonl"
+    with monkeypatch.context() as patched:
+        patched.setitem(sys.modules, "ray", None)  # `import ray` fails as where it is not installed
+        assert classify(folder, tiny_checkpoint, out, "--cluster", "ray") == 2
+    assert "pip install 'vit-gui[cluster]'" in capsys.readouterr().err
+    assert classify(folder, tiny_checkpoint, out, "--cluster", f"ray://127.0.0.1:{free_port()}") == 2
+    assert "nothing answers at 127.0.0.1" in capsys.readouterr().err
+    assert classify(folder, tiny_checkpoint, out, "--cluster", "spark://x:1") == 2
+    assert "--cluster must be ray" in capsys.readouterr().err
+    assert classify(folder, tiny_checkpoint, out, "--cluster", "ray", "--maps", str(tmp_path / "maps")) == 2
+    assert "--maps cannot be used with --cluster" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_worker_node_killed_midway_loses_and_doubles_no_photo(ray_cluster, tiny_checkpoint, folder, tmp_path,
+                                                                monkeypatch):
+    cluster, workers, _, direct = ray_cluster
+    local = tmp_path / "local.jsonl"
+    classify(folder, tiny_checkpoint, local)
+    out = tmp_path / "results.jsonl"
+    real_add, killed = output_module.Streamed.add, []
+
+    def add_then_kill_a_worker(self, record):
+        real_add(self, record)
+        if not killed:  # the first result is back: a worker node and its actor go
+            cluster.remove_node(workers[0])
+            killed.append(workers[0])
+
+    monkeypatch.setattr(output_module.Streamed, "add", add_then_kill_a_worker)
+    try:
+        assert classify(folder, tiny_checkpoint, out, "--batch-size", "1", "--cluster", direct) == 1
+        assert killed and workers[0] not in cluster.list_all_nodes()
+        lines = records(out)
+        assert len(lines) == len({r["path"] for r in lines}) == 13
+        assert_same(lines, records(local))
+    finally:
+        if killed:
+            workers[0] = cluster.add_node(num_cpus=1, **SMALL)  # for any test after this one
