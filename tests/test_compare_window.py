@@ -43,6 +43,7 @@ def open_compare(qtbot, tmp_path, tiny_checkpoint, b, folder):
     answer_next_dialog("swapped  (b.pth)")  # the input dialog's list names each model and its file
     window.comparing.choose_model()
     assert len(window.comparing.windows) == 1
+    assert window.settings.paths("compared_models") == [str(b)]  # offered again next time
     compare = window.comparing.windows[0]
     qtbot.waitUntil(lambda: not compare.busy, timeout=60_000)
     return window, compare
@@ -52,7 +53,7 @@ def test_two_models_side_by_side_disagreements_first_with_one_set_of_settings(qt
                                                                              swapped):  # noqa: F811
     from vit_gui.cli.compare import compare_photos
     from vit_gui.explain.agreement import summarise
-    from vit_gui.gui.compare_window import agreement_words
+    from vit_gui.gui.compare_parts import agreement_words
     from vit_gui.predict import Predictor
 
     folder, b, changed = swapped
@@ -60,7 +61,7 @@ def test_two_models_side_by_side_disagreements_first_with_one_set_of_settings(qt
     paths = sorted(folder.iterdir())
     # both have classes: compared by each one's evidence for its own top class, as `compare --map class`
     expected = compare_photos(Predictor.from_file(tiny_checkpoint), Predictor.from_file(b), paths, "class")
-    assert compare.kind == "class" and compare.summary.text() == agreement_words(summarise(expected), "class")
+    assert compare.kind == "class" and compare.summary.text() == agreement_words(summarise(expected), "class")[0]
     assert [side.view.state.settings.method for side in compare.sides] == ["class", "class"]  # what is listed
     assert compare.summary.text().startswith(f"Same top class on {4 - len(changed)} of 4 photos")
     listed = [Path(compare.photo_list.topLevelItem(i).data(0, 0x100)).stem
@@ -71,7 +72,8 @@ def test_two_models_side_by_side_disagreements_first_with_one_set_of_settings(qt
     qtbot.waitUntil(lambda: side_a.view.current_map is not None and side_b.view.current_map is not None,
                     timeout=30_000)
     shown = Path(compare.shown_path).stem
-    assert shown in changed and side_a.classes.text().split()[:2] != side_b.classes.text().split()[:2]
+    assert shown in changed and side_a.buttons[0].text() != side_b.buttons[0].text()
+    assert compare.photo_title.text() == Path(compare.shown_path).name
     assert side_a.title.text() == "A: tiny" and side_b.title.text() == "B: swapped"
 
     compare.controls.colormap.setCurrentText("gray")  # one set of controls moves both
@@ -85,6 +87,7 @@ def test_two_models_side_by_side_disagreements_first_with_one_set_of_settings(qt
     compare.controls.mode.setCurrentIndex(compare.controls.mode.findData("rollout"))
     wait_map(qtbot, side_b.view)
     assert side_b.view.map_spec_shown.kind == "rollout"  # the switch reached B
+    assert compare.map_note.isVisibleTo(compare) and "numbers are for the evidence maps" in compare.map_note.text()
     compare.controls.mode.setCurrentIndex(compare.controls.mode.findData("class"))  # each its own top class
     qtbot.waitUntil(lambda: all(side.view.spec() in side.view.state.class_maps for side in compare.sides),
                     timeout=30_000)
@@ -96,6 +99,14 @@ def test_two_models_side_by_side_disagreements_first_with_one_set_of_settings(qt
                                    Image.open(compare.shown_path).convert("RGB"), specs[0].class_index)[0],
                                atol=1e-5)
     assert MapSpec("class", class_index=specs[1].class_index) == specs[1]
+    assert not compare.map_note.isVisibleTo(compare)  # the maps shown are the ones the numbers are of
+
+    label_b = side_b.buttons[0].text().rsplit(" ", 1)[0]  # B's top class, clicked under B: both show it
+    side_b.buttons[0].click()
+    names = [side.view.state.class_label() for side in compare.sides]
+    assert names == [label_b, label_b] and side_a.view.spec().class_index != specs[0].class_index
+    qtbot.waitUntil(lambda: all(side.view.spec() in side.view.state.class_maps for side in compare.sides),
+                    timeout=30_000)
     compare.close()
     window.close()
 
@@ -138,4 +149,30 @@ def test_compare_deeper_model_a_opens_on_its_own_last_block_and_start_block(qtbo
     state_a = compare.states[0]
     assert (state_a.depth, state_a.settings.block, state_a.settings.start_block) == (4, 3, 1), \
         f"A: depth {state_a.depth}, block {state_a.settings.block + 1}, start block {state_a.settings.start_block + 1}"
+    compare.close()
+
+
+def test_the_controls_range_over_the_model_that_offers_more(qtbot, tmp_path, photos, tiny_checkpoint):
+    """A shallow backbone as A beside a deeper classifier as B: the controls follow B's blocks
+    and offer its class maps (bound to A they could not reach either: a red-team's finding)."""
+    import torch
+
+    from vit_gui.gui.compare_window import CompareWindow
+    from vit_gui.model.safetensors_io import write_safetensors
+    from vit_gui.model.vit import VisionTransformer
+
+    torch.manual_seed(0)
+    a = write_safetensors(tmp_path / "backbone.safetensors",
+                          VisionTransformer(embed_dim=192, depth=2, num_heads=3, num_classes=0).state_dict())
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(photos["chelsea"]).save(folder / "chelsea.png")
+    compare = CompareWindow(str(a), str(tiny_checkpoint), "cpu", [str(folder)])
+    qtbot.addWidget(compare)
+    compare.start()
+    qtbot.waitUntil(lambda: not compare.busy, timeout=60_000)
+    assert compare.rows, compare.summary.text()
+    assert compare.controls.state is compare.states[1] and compare.controls.block.maximum() == 4
+    compare.controls.mode.setCurrentIndex(compare.controls.mode.findData("class"))
+    assert compare.states[1].settings.method == "class"
     compare.close()

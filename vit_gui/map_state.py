@@ -70,6 +70,10 @@ class MapState:
         others: "model", "photo", "class", "class_maps", "verdict"."""
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def _tell(self, changed) -> None:
         changed = frozenset(changed)
         if changed:

@@ -29,7 +29,8 @@ class Comparing(QObject):
         """(name, path) of every usable model the app lists, the loaded one left out."""
         from vit_gui.model.catalog import discover_models
 
-        added = [Path(p) for p in self.models.settings.paths("added_models")]
+        settings = self.models.settings
+        added = [Path(p) for p in settings.paths("added_models") + settings.paths("compared_models")]
         return [(entry.name, str(entry.path)) for entry in discover_models(added)
                 if not entry.problem and str(entry.path) != self.models.loaded]
 
@@ -41,7 +42,7 @@ class Comparing(QObject):
         listed = self.candidates()
         names = [f"{name}  ({Path(path).name})" for name, path in listed] + [ANOTHER_FILE]
         choice, ok = QInputDialog.getItem(self.window, "Compare with another model",
-                                          f"Set beside {self.models.info.name}:", names, 0, False)
+                                          f"Compare {self.models.info.name} with:", names, 0, False)
         if not ok:
             return
         if choice == ANOTHER_FILE:
@@ -65,6 +66,7 @@ class Comparing(QObject):
         folders), started at once; returns it."""
         from vit_gui.gui.compare_window import CompareWindow
 
+        self.models.settings.add_recent("compared_models", other)  # offered again next time
         window = CompareWindow(self.models.loaded, other, self.device(), photos, parent=self.window, look=self.look())
         window.destroyed.connect(lambda _=None, w=window: self.windows.remove(w) if w in self.windows else None)
         self.windows.append(window)

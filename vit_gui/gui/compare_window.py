@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
+    QComboBox,
     QFrame,
     QHBoxLayout,
     QMainWindow,
@@ -19,14 +20,13 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from vit_gui.explain.maps import METHODS
+from vit_gui.gui.compare_parts import MAP_WORDS, ModelSide, PhotoList, agreement_words
 from vit_gui.gui.map_controls import MapControls
-from vit_gui.gui.map_view import MapView
 from vit_gui.gui.plain import plain_label
 from vit_gui.gui.screen_fit import fit_to_screen
 from vit_gui.map_state import MapState, link_settings
@@ -34,52 +34,12 @@ from vit_gui.map_state import MapState, link_settings
 SIDES = ("a", "b")
 
 
-MAP_WORDS = {"rollout": "rollout maps", "class": "evidence maps (each model's for its own top class)"}
-
-
-def agreement_words(summary: dict, kind: str = "rollout") -> str:
-    """The folder's top line: top-1 agreement and mean map agreement, each with its interval and n."""
-    parts = []
-    if summary["top1_compared"]:
-        low, high = summary["top1_agreement_interval"]
-        parts.append(f"Same top class on {summary['top1_compared'] - summary['top1_disagreements']} of "
-                     f"{summary['top1_compared']} photos ({summary['top1_agreement']:.0%}; 95% interval "
-                     f"{low:.0%}–{high:.0%})")
-    else:
-        parts.append("No top classes to compare (a model without classes)")
-    if summary["maps_compared"]:
-        low, high = summary["map_agreement_interval"]
-        parts.append(f"{MAP_WORDS[kind]} agree {summary['map_agreement_mean']:+.2f} on average (rank correlation "
-                     "on the photo, "
-                     f"1 = same order, 0 = unrelated; 95% interval {low:+.2f} to {high:+.2f}, "
-                     f"n = {summary['maps_compared']})")
-    if summary["failed"]:
-        parts.append(f"{summary['failed']} could not be read")
-    return " · ".join(parts)
-
-
-class ModelSide(QWidget):
-    """One model's column: its name, its classes for the photo shown, and its map."""
-
-    def __init__(self, letter: str, state: MapState, parent=None):
-        super().__init__(parent)
-        self.letter = letter
-        self.title = plain_label(f"{letter.upper()}: loading…")
-        self.title.setStyleSheet("font-weight: bold")
-        self.classes = plain_label("")
-        self.classes.setWordWrap(True)
-        self.view = MapView(state, checkable=False)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.title)
-        layout.addWidget(self.classes)
-        layout.addWidget(self.view, 1)
-
-    def show_prediction(self, photo, prediction) -> None:
-        top = prediction.top or []
-        self.classes.setText("  ·  ".join(f"{t.label} {t.prob:.0%}" for t in top[:3]) if top else
-                             "no classes (a backbone): its attention only")
-        self.view.show_item(photo, prediction)
+def _narrow(controls: MapControls) -> MapControls:
+    """Lists that show the start of their choice (the whole on opening): two maps need the width."""
+    for combo in (controls.mode, controls.view, controls.fusion, controls.colormap, controls.head):
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(9)
+    return controls
 
 
 class CompareWindow(QMainWindow):
@@ -117,28 +77,47 @@ class CompareWindow(QMainWindow):
         top.addWidget(self.progress)
         top.addWidget(self.cancel)
 
-        self.photo_list = QTreeWidget()
-        self.photo_list.setHeaderLabels(["Photo", "Maps", "A says", "B says"])
-        self.photo_list.headerItem().setToolTip(1, "how much the two maps agree on the photo: rank correlation, "
-                                                   "1 = the same order of places, 0 = unrelated, below 0 = opposite")
-        self.photo_list.setRootIsDecorated(False)
-        self.photo_list.setToolTip("photos where the two models disagree come first: a different top class, "
-                                   "then the maps that differ most (rank correlation on the photo)")
+        self.photo_list = PhotoList()
         self.photo_list.currentItemChanged.connect(self.on_photo_chosen)
+        key = plain_label("First the photos where the models disagree: red, a different top class; then the "
+                          "maps least alike (Maps agree: 1 = the same places, 0 = unrelated).")
+        key.setWordWrap(True)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.photo_list, 1)
+        left_layout.addWidget(key)
         self.sides = tuple(ModelSide(letter, state) for letter, state in zip(SIDES, self.states))
         for side in self.sides:
             side.view.gradient_map_requested.connect(
                 lambda spec, letter=side.letter: self.on_gradient_map_requested(letter, spec))
-        both = QSplitter()
+            side.class_clicked.connect(self.show_class_on_both)
+            side.view.legend.compact = True  # "less … more": the caption above names the class
+        self.photo_title = plain_label("")
+        self.photo_title.setStyleSheet("font-weight: bold")
+        self.map_note = plain_label("")  # when the maps shown are not the ones the numbers are of
+        self.map_note.setWordWrap(True)
+        self.map_note.setStyleSheet("color: #a04000")
+        for state in self.states:
+            state.subscribe(lambda _changed: self._say_which_maps())
+        both_sides = QSplitter()
         for side in self.sides:
-            both.addWidget(side)
-        self.controls = MapControls(self.states[0])
+            both_sides.addWidget(side)
+        both = QWidget()
+        both_layout = QVBoxLayout(both)
+        both_layout.setContentsMargins(0, 0, 0, 0)
+        both_layout.addWidget(self.photo_title)
+        both_layout.addWidget(self.map_note)
+        both_layout.addWidget(both_sides, 1)
+        self.controls = _narrow(MapControls(self.states[0]))
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.controls)
+        self.right_layout = right_layout
         together = plain_label("Both maps follow these settings and zoom together (Ctrl+wheel, or + under "
-                               "either photo).")
+                               "either photo). Click a class under either model to see both models' evidence "
+                               "for it.")
         together.setWordWrap(True)
         right_layout.addWidget(together)
         right_layout.addStretch()
@@ -148,14 +127,14 @@ class CompareWindow(QMainWindow):
         side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         side_scroll.setWidget(right)
         side_scroll.setMinimumWidth(right.sizeHint().width() + 12)
-        self.photo_list.setMinimumWidth(260)
+        side_scroll.setMaximumWidth(side_scroll.minimumWidth() + 60)  # the rest to the maps and the list
         splitter = QSplitter()
-        splitter.addWidget(self.photo_list)
+        splitter.addWidget(left)
         splitter.addWidget(both)
         splitter.addWidget(side_scroll)
         for index, stretch in enumerate((0, 1, 0)):
             splitter.setStretchFactor(index, stretch)
-        splitter.setSizes([310, 700, side_scroll.minimumWidth()])
+        splitter.setSizes([380, 700, side_scroll.minimumWidth()])
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addLayout(top)
@@ -202,10 +181,27 @@ class CompareWindow(QMainWindow):
             arch = info.architecture
             state.set_model(arch.depth, arch.num_heads, info.rollout_start_block, not arch.is_backbone,
                             self.kind)
+        self._controls_on(self._richer_state())
         paths = [str(p) for p in find_images([Path(p) for p in self.photos])]
         self.progress.setRange(0, max(1, len(paths)))
         self.summary.setText(f"Comparing on {len(paths)} photos…")
         self.request_run.emit(paths, self.kind)
+
+    def _richer_state(self) -> MapState:
+        """The state whose model offers more to choose (classes, then more blocks and heads):
+        the controls range over its model; the other view clamps what it cannot follow."""
+        def offer(state):
+            return state.has_classes, state.depth, state.heads
+        return max(self.states, key=offer)  # A on a tie
+
+    def _controls_on(self, state: MapState) -> None:
+        if self.controls.state is state:
+            return
+        self.controls.detach()
+        controls = _narrow(MapControls(state))
+        self.right_layout.replaceWidget(self.controls, controls)
+        self.controls.deleteLater()
+        self.controls = controls
 
     @Slot(str)
     def on_load_failed(self, message: str) -> None:
@@ -219,30 +215,31 @@ class CompareWindow(QMainWindow):
         from vit_gui.explain.agreement import summarise
 
         self.rows += rows
-        self.summary.setText(agreement_words(summarise(self.rows), self.kind))
-        self._fill_list()
-
-    def _fill_list(self) -> None:
-        """The photos, disagreements first; the photo shown stays chosen."""
-        self.photo_list.blockSignals(True)
-        self.photo_list.clear()
-        for row in sorted(self.rows, key=lambda r: r.disagreement()):
-            maps = "" if row.maps is None else f"{row.maps:+.2f}"
-            item = QTreeWidgetItem([Path(row.path).name, maps, row.top_a or "–", row.top_b or "–"])
-            item.setData(0, Qt.ItemDataRole.UserRole, row.path)
-            item.setToolTip(0, row.error or row.path)
-            if row.top_agree is False:
-                for column in (2, 3):
-                    item.setForeground(column, Qt.GlobalColor.darkRed)
-            self.photo_list.addTopLevelItem(item)
-            if row.path == self.shown_path:
-                self.photo_list.setCurrentItem(item)
-        self.photo_list.blockSignals(False)
-        for column in range(4):
-            self.photo_list.resizeColumnToContents(column)
-        self.photo_list.setColumnWidth(0, min(self.photo_list.columnWidth(0), 130))  # long names elide
+        words, detail = agreement_words(summarise(self.rows), self.kind)
+        self.summary.setText(words)
+        self.summary.setToolTip(detail)
+        self.photo_list.show_rows(self.rows, self.shown_path)
         if self.shown_path is None and self.photo_list.topLevelItemCount():
             self.photo_list.setCurrentItem(self.photo_list.topLevelItem(0))
+
+    def _say_which_maps(self) -> None:
+        """The numbers are of one kind of map; say so when another is shown."""
+        state = self.states[0]
+        shown = state.settings.method if state.settings.view == 0 else None
+        differs = self.infos is not None and self.rows and shown != self.kind
+        self.map_note.setVisible(bool(differs))
+        if differs:
+            now = METHODS[shown].title if shown else "tiles"
+            self.map_note.setText(f"The numbers are for the {MAP_WORDS[self.kind]}; the maps below show "
+                                  f"{now.lower()} now.")
+
+    def show_class_on_both(self, label: str) -> None:
+        """A class clicked under either model: both models' evidence for it, where each has it."""
+        missing = [side.letter.upper() for side, info in zip(self.sides, self.infos or ())
+                   if not side.pick_by_name(label, info)]
+        self.map_note.setVisible(bool(missing))
+        if missing:
+            self.map_note.setText(f"{' and '.join(missing)} has no class named “{label}”: its own top class is shown.")
 
     @Slot(int, int)
     def on_progress(self, done: int, total: int) -> None:
@@ -261,6 +258,7 @@ class CompareWindow(QMainWindow):
         if item is None:
             return
         self.shown_path = item.data(0, Qt.ItemDataRole.UserRole)
+        self.photo_title.setText(Path(self.shown_path).name)
         row = next((r for r in self.rows if r.path == self.shown_path), None)
         if row is not None and row.error:
             for side in self.sides:

@@ -102,6 +102,10 @@ class MapControls(QGroupBox):
         state.subscribe(self._on_state_changed)
         self._on_state_changed(frozenset({"model"}))
 
+    def detach(self) -> None:
+        """Stop following the state (before these controls go: a state outlives them)."""
+        self.state.unsubscribe(self._on_state_changed)
+
     def _on_widget_changed(self, *_) -> None:
         if self._showing:
             return

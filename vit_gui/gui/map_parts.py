@@ -68,8 +68,10 @@ class MapLegend(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.low, self.high = plain_label("less attention"), plain_label("more")
-        for words in (self.low, self.high):  # "more evidence for “a long class name”" wraps, never widens
-            words.setWordWrap(True)
+        self.compact = False  # "less" and "more" alone, where the caption above names the class (narrow views)
+        policy = self.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # the picture above does not jump when the bar comes
+        self.setSizePolicy(policy)
         self.bar = QLabel()
         self.bar.setScaledContents(True)  # a ramp may shrink: two views side by side must fit a laptop
         self.bar.setMinimumWidth(60)
@@ -93,7 +95,7 @@ class MapLegend(QWidget):
             self.bar.setPixmap(QPixmap.fromImage(QImage(np.ascontiguousarray(ramp).data, 200, 12, 600,
                                                         QImage.Format.Format_RGB888).copy()))
             self._shown_for = colormap
-        self.low.setText(words[0])
-        self.high.setText(words[1])
+        self.low.setText("less" if self.compact else words[0])
+        self.high.setText("more" if self.compact else words[1])
         if self.isHidden():
             self.setVisible(True)
