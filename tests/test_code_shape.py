@@ -71,3 +71,21 @@ def test_qt_only_in_the_gui_package():
             if any(n.split(".")[0] in ("PySide6", "shiboken6") for n in names):
                 offenders.append(name)
     assert offenders == []
+
+
+def test_no_class_is_built_from_mixins():
+    """A class's state lives in one place: no class named *Mixin, and no class inheriting from
+    two or more of the project's own classes (a mixin by another name). Qt and library bases
+    beside one of ours (a QObject, a dataclass) are fine."""
+    ours, found = set(), []
+    trees = {name: ast.parse(path.read_text(encoding="utf-8")) for name, path in modules().items()}
+    for tree in trees.values():
+        ours |= {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
+    for name, tree in trees.items():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            bases = [b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases]
+            if node.name.endswith("Mixin") or sum(base in ours for base in bases) >= 2:
+                found.append(f"{name}.{node.name}({', '.join(bases)})")
+    assert found == []
