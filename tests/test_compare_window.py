@@ -176,3 +176,22 @@ def test_the_controls_range_over_the_model_that_offers_more(qtbot, tmp_path, pho
     compare.controls.mode.setCurrentIndex(compare.controls.mode.findData("class"))
     assert compare.states[1].settings.method == "class"
     compare.close()
+
+
+def test_a_model_beside_its_own_int8(qtbot, tmp_path, tiny_checkpoint, photo_folder):
+    """Model > Compare with… > "The same model in int8": B is A quantised (the worker loads A
+    in float32 and B in int8, as chosen), named so; the maps are kept (int8 keeps them)."""
+    window = make_window(qtbot, tmp_path / "s.ini", tiny_checkpoint)
+    drop(window, paths=[photo_folder])
+    wait_idle(qtbot, window)
+    answer_next_dialog("The same model in int8 (smaller and faster on a CPU; does it see the same?)")
+    window.comparing.choose_model()
+    compare = window.comparing.windows[0]
+    qtbot.waitUntil(lambda: not compare.busy, timeout=60_000)
+    assert compare.sides[1].title.text() == "B: tiny (int8)" and compare.sides[0].title.text() == "A: tiny (float32)"
+    assert compare.worker.models["b"].precision.name == "int8" and compare.worker.models["a"].precision.name == \
+        "float32"
+    assert compare.rows and all(row.maps is not None and row.maps > 0.9 for row in compare.rows)
+    assert window.settings.paths("compared_models") == []  # the loaded model itself is not remembered as another
+    compare.close()
+    window.close()

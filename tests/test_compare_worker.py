@@ -17,7 +17,7 @@ TIMEOUT = 60_000
 class Requests(QObject):
     """The window's side: signals queued to the worker on its thread."""
 
-    load = Signal(str, str, str)
+    load = Signal(str, str, str, str)
     run = Signal(object, str)
     show = Signal(str)
     gradient_map = Signal(str, str, object)
@@ -51,7 +51,7 @@ def worker(qtbot, tiny_checkpoint, swapped):  # noqa: F811
         getattr(worker, name).connect(getattr(answers, name))
     try:
         with qtbot.waitSignal(answers.loaded, timeout=TIMEOUT) as loaded:
-            requests.load.emit(str(tiny_checkpoint), str(swapped[1]), "cpu")
+            requests.load.emit(str(tiny_checkpoint), str(swapped[1]), "cpu", "float32")
         yield worker, requests, answers, loaded.args
     finally:  # a QThread destroyed while running aborts
         stop_worker_thread(thread)
@@ -76,7 +76,7 @@ def test_load_gives_both_models_and_a_failure_names_the_model(qtbot, worker, tmp
     broken = tmp_path / "broken.pth"
     broken.write_bytes(b"not a model")
     with qtbot.waitSignal(answers.load_failed, timeout=TIMEOUT) as failed:
-        requests.load.emit(str(tiny_checkpoint), str(broken), "cpu")
+        requests.load.emit(str(tiny_checkpoint), str(broken), "cpu", "float32")
     assert failed.args[0].startswith("model B (") and str(broken) in failed.args[0]
     assert worker.models["b"].info.name == "swapped"  # the pair already loaded stays
 

@@ -13,6 +13,8 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog
 from vit_gui.gui.plain import warn
 
 ANOTHER_FILE = "Another model file…"
+OWN_FORMATS = {"int8": "in int8 (smaller and faster on a CPU; does it see the same?)",
+               "bfloat16": "in bfloat16 (faster where the CPU has it; does it see the same?)"}
 
 
 class Comparing(QObject):
@@ -39,12 +41,15 @@ class Comparing(QObject):
         if self.models.loaded is None:
             warn(self.window, "No model loaded", "Load a model first: it is compared with the one you choose.")
             return
-        listed = self.candidates()
-        names = [f"{name}  ({Path(path).name})" for name, path in listed] + [ANOTHER_FILE]
+        listed = [(f"{name}  ({Path(path).name})", path, "float32") for name, path in self.candidates()]
+        listed += [(f"The same model {words}", self.models.loaded, number_format)
+                   for number_format, words in OWN_FORMATS.items()]
+        names = [words for words, _, _ in listed] + [ANOTHER_FILE]
         choice, ok = QInputDialog.getItem(self.window, "Compare with another model",
                                           f"Compare {self.models.info.name} with:", names, 0, False)
         if not ok:
             return
+        number_format = "float32"
         if choice == ANOTHER_FILE:
             path, _ = QFileDialog.getOpenFileName(self.window, "A model to compare with",
                                                   self.models.settings.text("last_model_dir"),
@@ -52,22 +57,24 @@ class Comparing(QObject):
             if not path:
                 return
         else:
-            path = listed[names.index(choice)][1]
+            _, path, number_format = listed[names.index(choice)]
         photos = self.photo_paths()
         if not photos:
             folder = QFileDialog.getExistingDirectory(self.window, "Photos to compare the two models on")
             if not folder:
                 return
             photos = [folder]
-        self.open(path, photos)
+        self.open(path, photos, number_format)
 
-    def open(self, other: str, photos: list[str]):
-        """A compare window: the loaded model (A) beside `other` (B) on `photos` (files or
-        folders), started at once; returns it."""
+    def open(self, other: str, photos: list[str], number_format: str = "float32"):
+        """A compare window: the loaded model (A, float32) beside `other` (B, in
+        `number_format`) on `photos` (files or folders), started at once; returns it."""
         from vit_gui.gui.compare_window import CompareWindow
 
-        self.models.settings.add_recent("compared_models", other)  # offered again next time
-        window = CompareWindow(self.models.loaded, other, self.device(), photos, parent=self.window, look=self.look())
+        if other != self.models.loaded:
+            self.models.settings.add_recent("compared_models", other)  # offered again next time
+        window = CompareWindow(self.models.loaded, other, self.device(), photos, parent=self.window, look=self.look(),
+                               precision_b=number_format)
         window.destroyed.connect(lambda _=None, w=window: self.windows.remove(w) if w in self.windows else None)
         self.windows.append(window)
         window.show()

@@ -43,15 +43,18 @@ def _narrow(controls: MapControls) -> MapControls:
 
 
 class CompareWindow(QMainWindow):
-    request_load = Signal(str, str, str)
+    request_load = Signal(str, str, str, str)
     request_run = Signal(object, str)
     request_show = Signal(str)
     request_gradient_map = Signal(str, str, object)
 
-    def __init__(self, model_a: str, model_b: str, device: str, photos: list, parent=None, look: dict | None = None):
+    def __init__(self, model_a: str, model_b: str, device: str, photos: list, parent=None, look: dict | None = None,
+                 precision_b: str = "float32"):
+        """B runs in `precision_b` (A in float32): a model against its own int8 or bfloat16."""
         super().__init__(parent)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.model_paths, self.device, self.photos = (model_a, model_b), device, [str(p) for p in photos]
+        self.precision_b = precision_b
         self.setWindowTitle(f"Compare {Path(model_a).name} with {Path(model_b).name}")
         self.rows: list = []  # explain.agreement.PhotoAgreement, as they come
         self.infos = None
@@ -163,7 +166,7 @@ class CompareWindow(QMainWindow):
     def start(self) -> None:
         self.busy = True
         self.worker.rearm()  # here, not at the run: a Cancel while the models load is kept
-        self.request_load.emit(*self.model_paths, self.device)
+        self.request_load.emit(*self.model_paths, self.device, self.precision_b)
 
     # ---- answers from the worker ---------------------------------------------------------
     @Slot(object, object)
@@ -176,8 +179,10 @@ class CompareWindow(QMainWindow):
         # probe and its fine-tune look alike in rollout, 0.998 or more, and differ here);
         # else by rollout; the views open on the map the list's numbers are of
         self.kind = "class" if not any(i.architecture.is_backbone for i in self.infos) else "rollout"
-        for side, info, state in zip(self.sides, self.infos, self.states):
-            side.title.setText(f"{side.letter.upper()}: {info.name}")
+        formats = ("float32", self.precision_b)
+        for side, info, state, number_format in zip(self.sides, self.infos, self.states, formats):
+            side.title.setText(f"{side.letter.upper()}: {info.name}"
+                               + (f" ({number_format})" if self.precision_b != "float32" else ""))
             arch = info.architecture
             state.set_model(arch.depth, arch.num_heads, info.rollout_start_block, not arch.is_backbone,
                             self.kind)

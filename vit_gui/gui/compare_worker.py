@@ -58,17 +58,18 @@ class CompareWorker(QObject):
 
     # ---- queued requests -----------------------------------------------------------------
 
-    @Slot(str, str, str)
-    def load(self, path_a: str, path_b: str, device: str) -> None:
+    @Slot(str, str, str, str)
+    def load(self, path_a: str, path_b: str, device: str, precision_b: str = "float32") -> None:
         """Both models, in float32 as `vit-gui compare` loads them (an automatic precision
-        would let int8 on one side pass for a disagreement between the models). The pair
-        already loaded stays unless both new ones load."""
+        would let int8 on one side pass for a disagreement between the models), unless B is
+        asked in another format on purpose (a model against its own int8 or bfloat16). The
+        pair already loaded stays unless both new ones load."""
         from vit_gui.predict import Predictor
 
         models = {}
-        for side, path in zip(SIDES, (path_a, path_b)):
+        for side, path, precision in zip(SIDES, (path_a, path_b), ("float32", precision_b or "float32")):
             try:
-                models[side] = Predictor.from_file(path, device)
+                models[side] = Predictor.from_file(path, device, precision)
             except Exception as exc:  # noqa: BLE001 - a model file must never end the thread
                 self.load_failed.emit(f"model {side.upper()} ({path}) could not be loaded: {_why(exc)}")
                 return
