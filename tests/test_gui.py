@@ -870,3 +870,20 @@ def test_a_new_models_shape_never_draws_the_old_models_photo(qtbot, tmp_path,
     qtbot.wait(1500)
     assert "could not compute" not in view.caption.text(), view.caption.text()
     window.close()
+
+
+def test_a_failed_photo_shown_after_tiles_saves_nothing_of_the_photo_before(qtbot, window, photo_folder, tmp_path):
+    """In a tile view, a photo that failed to open clears the view: Save as PNG must not write
+    the previous photo's tiles under its name (a red-team's finding)."""
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a photo")
+    drop(window, paths=[photo_folder / "coffee.png", broken])
+    wait_idle(qtbot, window)
+    view = window.map_view
+    wait_map(qtbot, view)
+    window.map_controls.view.setCurrentIndex(VIEW_BLOCKS)
+    wait_map(qtbot, view)
+    assert view.export_recipe(legend=False) is not None
+    failed = next(key for key in window.results.keys() if window.session.records[key].error)
+    window.results.select_key(failed)
+    assert view.export_recipe(legend=False) is None

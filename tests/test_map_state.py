@@ -192,3 +192,16 @@ def test_linked_deeper_model_a_keeps_its_own_last_block_and_start_block():
     assert a.settings.block == 11, f"A opens on block {a.settings.block + 1} of 12"
     assert a.settings.start_block == 1, f"A's rollout starts at block {a.settings.start_block + 1}, not 2"
     assert b.settings.block == 3
+
+
+def test_a_new_model_forgets_the_class_picked_on_the_last_one():
+    """Class 5 picked on one model names another class (or none) on the next: it must not be
+    asked of the new model (a red-team's finding, also in the code before the redesign)."""
+    state = MapState()
+    state.set_model(4, 3)
+    state.show(Image.new("RGB", (8, 8)), FakePrediction(5, 2))
+    state.pick_class(2, "class 2")
+    state.set_model(4, 3)  # another model loaded
+    assert state.class_index is None and state.class_labels == {} and state.follow_top
+    state.show(Image.new("RGB", (8, 8)), FakePrediction(1, 2))
+    assert state.spec() == MapSpec("class", class_index=1)  # the new model's own top class

@@ -87,6 +87,10 @@ class MapState:
         like noise); the rollout starts where the model advises; a model without classes
         offers no class map; a model whose default map is class evidence opens on it."""
         self.depth, self.heads, self.has_classes = depth, heads, has_classes
+        # another model numbers its classes its own way: a class picked on the last one means nothing here
+        self.class_index, self.follow_top, self.class_labels = None, True, {}
+        self.class_maps.clear()
+        self.class_pending.clear()
         method = self.settings.method
         if not has_classes and METHODS[method].needs_gradients:
             method = "rollout"

@@ -125,7 +125,7 @@ class MapView(QWidget):
     def clear(self, message: str = "") -> None:
         self.jobs.cancel()
         self.computing = False
-        self._memo = self._fitted = self.current_map = self.map_spec_shown = None
+        self._memo = self._fitted = self.current_map = self.map_spec_shown = self.sheet = None
         self.state.clear()
         self.canvas.clear()
         self.canvas.setText(message)
