@@ -155,3 +155,17 @@ def test_a_photo_opened_during_a_run_is_shown_before_the_run_ends(qtbot, worker,
         requests.run.emit(paths, "rollout")
         requests.show.emit(paths[0])
     assert "shown" in order and order.index("shown") < len(order) - 1 and order.count("batch") == 3
+
+
+def test_a_folder_is_walked_on_the_worker_and_what_it_cannot_read_is_listed(qtbot, worker, swapped):  # noqa: F811
+    """The window hands the folder over (walking 100,000 photos held its thread); a file the
+    app cannot read (an SVG here) gets a row with the reason instead of vanishing."""
+    worker, requests, answers, _ = worker
+    folder = swapped[0]
+    (folder / "drawing.svg").write_text("<svg/>")
+    batches, _, cancelled = collect(qtbot, worker, requests, answers, [str(folder)])
+    rows = [row for batch in batches for row in batch]
+    photos = sorted(str(p) for p in folder.iterdir() if p.suffix == ".png")
+    assert cancelled is False and sorted(r.path for r in rows if not r.error) == photos
+    [svg] = [r for r in rows if r.error]
+    assert svg.path.endswith("drawing.svg") and "SVG" in svg.error

@@ -171,8 +171,6 @@ class CompareWindow(QMainWindow):
     # ---- answers from the worker ---------------------------------------------------------
     @Slot(object, object)
     def on_loaded(self, info_a, info_b) -> None:
-        from vit_gui.images import find_images
-
         self.infos = (info_a, info_b)
         self.setWindowTitle(f"Compare {info_a.name} (A) with {info_b.name} (B)")
         # two models with classes are compared by their evidence for their own top class (a
@@ -187,10 +185,8 @@ class CompareWindow(QMainWindow):
             state.set_model(arch.depth, arch.num_heads, info.rollout_start_block, not arch.is_backbone,
                             self.kind)
         self._controls_on(self._richer_state())
-        paths = [str(p) for p in find_images([Path(p) for p in self.photos])]
-        self.progress.setRange(0, max(1, len(paths)))
-        self.summary.setText(f"Comparing on {len(paths)} photos…")
-        self.request_run.emit(paths, self.kind)
+        self.summary.setText("Comparing the two models on the photos…")
+        self.request_run.emit(self.photos, self.kind)  # folders are walked on the worker's thread
 
     def _richer_state(self) -> MapState:
         """The state whose model offers more to choose (classes, then more blocks and heads):

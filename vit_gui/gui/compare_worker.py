@@ -10,6 +10,7 @@ are made on request (`show`).
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
@@ -78,18 +79,29 @@ class CompareWorker(QObject):
 
     @Slot(object, str)
     def run(self, paths: list, kind: str = "rollout") -> None:
-        """Agreement rows a batch at a time (at most cli.compare.BATCH photos, fewer where their
+        """`paths`: photos or folders (walked here). Agreement rows a batch at a time (at most cli.compare.BATCH photos, fewer where their
         attentions are large; one model run each); a batch the models fail on gives each of
         its photos a row with the error. `kind`: the maps compared, "rollout" or "class" (each
         model's evidence for its own top class). One batch per turn of this thread's event
         loop: a photo the user opens meanwhile (`show`, `gradient_map`) is answered between
         two batches, not after the whole folder."""
         from vit_gui.cli.compare import BATCH
+        from vit_gui.explain.agreement import PhotoAgreement
         from vit_gui.gui.worker import photos_per_run
+        from vit_gui.images import find_images
 
+        # folders are walked here, not on the GUI thread (a network folder of 100,000 photos
+        # takes seconds); what a folder holds that cannot be read is listed with its reason
+        skipped: list = []
+        found = []
+        for path in paths:  # files as given (in their order), folders walked
+            found += [str(p) for p in find_images([Path(path)], skipped=skipped)] if Path(path).is_dir() else [path]
+        if skipped:
+            self.compared.emit([PhotoAgreement(str(path), None, None, None, None, None, 0.0, str(reason))
+                                for path, reason in skipped])
         # a batch keeps one model's attentions of every photo in it: 8 DINOv2 photos at 518 px held 4 GB
         size = min(photos_per_run(m.info, BATCH) for m in self.models.values()) if self.models else BATCH
-        self._job = {"paths": list(paths), "kind": kind, "done": 0, "size": size}
+        self._job = {"paths": found, "kind": kind, "done": 0, "size": size}
         QTimer.singleShot(0, self, self._next_batch)
 
     @Slot()
