@@ -11,9 +11,13 @@ float32, the lowest over the photos.
 Engines: vit-gui float32 (maps not kept, and with the attentions kept, which the maps need),
 bfloat16 and int8 (the app's own conversions); ONNX Runtime float32 and dynamic int8
 (onnxruntime.quantization); OpenVINO float32 and bfloat16 (its inference precision hint).
-Needs `pip install onnx onnxruntime openvino` (not dependencies of vit-gui).
+Needs `pip install ".[peers]"` (onnx, onnxscript, onnxruntime, openvino: not dependencies of vit-gui).
 
-Usage: python benchmarks/peers.py [--rounds 5] [--batch 8] [--threads 2]
+`--vit-b16` measures a ViT-B/16 at 224 px instead (the issue's second model): its
+architecture with seeded random weights, since no ViT-B/16 weights are at hand here (speed
+does not depend on the values; the int8 scales are measured on it as on any model).
+
+Usage: python benchmarks/peers.py [--rounds 5] [--batch 8] [--threads 2] [--vit-b16]
 """
 
 from __future__ import annotations
@@ -51,6 +55,17 @@ def torch_engine(model, attentions: bool):
             out = model(torch.from_numpy(pixels).to(dtype), return_attention=attentions)
             return out.features.float().numpy()
     return run
+
+
+def vit_b16_file(folder: Path) -> Path:
+    """A ViT-B/16 classifier (1,000 classes) with seeded random weights, as a model file."""
+    from vit_gui.model.safetensors_io import write_safetensors
+    from vit_gui.model.vit import VisionTransformer
+
+    torch.manual_seed(0)
+    model = VisionTransformer(embed_dim=768, depth=12, num_heads=12, num_classes=1000)
+    model.init_weights()
+    return write_safetensors(folder / "vit-b16-random.safetensors", model.state_dict())
 
 
 def onnx_file(model, pixels: np.ndarray, folder: Path) -> Path:
@@ -97,6 +112,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--vit-b16", action="store_true", help="a ViT-B/16 (random weights) instead of the built-in")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     import onnxruntime
@@ -108,15 +124,17 @@ def main() -> None:
     from vit_gui.predict import Predictor
 
     photos = [Image.fromarray(p) for p in real_photos().values()][:args.batch]
-    base = Predictor.from_file(default_model_path())
-    pixels = base.prepare(photos)[0].float().numpy()
     work = Path(tempfile.mkdtemp(prefix="peers-"))
+    model_path = vit_b16_file(work) if args.vit_b16 else default_model_path()
+    described = "a ViT-B/16 (seeded random weights)" if args.vit_b16 else "the built-in DINOv2 ViT-S/14"
+    base = Predictor.from_file(model_path)
+    pixels = base.prepare(photos)[0].float().numpy()
     path = onnx_file(base.model, pixels, work)
     engines = {
         "vit-gui float32": torch_engine(base.model, False),
         "vit-gui float32, attentions kept": torch_engine(base.model, True),
-        "vit-gui bfloat16": torch_engine(Predictor.from_file(default_model_path(), precision="bfloat16").model, False),
-        "vit-gui int8": torch_engine(Predictor.from_file(default_model_path(), precision="int8").model, False),
+        "vit-gui bfloat16": torch_engine(Predictor.from_file(model_path, precision="bfloat16").model, False),
+        "vit-gui int8": torch_engine(Predictor.from_file(model_path, precision="int8").model, False),
         f"ONNX Runtime {onnxruntime.__version__} float32": onnxruntime_engine(path, args.threads),
         f"ONNX Runtime {onnxruntime.__version__} int8 (dynamic)": onnxruntime_int8(path, args.threads),
         f"OpenVINO {openvino.__version__.split('-')[0]} float32": openvino_engine(path, args.threads, "f32"),
@@ -132,7 +150,8 @@ def main() -> None:
             times[name].append((time.perf_counter() - started) / len(photos))
     baseline = statistics.median(times["vit-gui float32"])
     lines = [f"Run on revision {git_revision()}: `benchmarks/peers.py --rounds {args.rounds} --batch {args.batch} "
-             f"--threads {args.threads}`; the built-in DINOv2 ViT-S/14 at {pixels.shape[-1]} px, a batch of "
+             f"--threads {args.threads}{' --vit-b16' if args.vit_b16 else ''}`; {described} at {pixels.shape[-1]} "
+             f"px, a batch of "
              f"{len(photos)} real photos, {args.rounds} interleaved rounds.", "",
              "| engine | ms a photo (median, spread) | vs vit-gui float32 | features' cosine (lowest) |",
              "|---|---|---|---|"]
@@ -142,7 +161,8 @@ def main() -> None:
         print(lines[-1], flush=True)
     lines += ["", "A ratio above 1 is faster than vit-gui's float32. The maps need the attentions kept "
               "(vit-gui float32, attentions kept); the peers' figures keep none."]
-    write_results("peers", "vit-gui against ONNX Runtime and OpenVINO (issue #32)", lines)
+    write_results("peers-vit-b16" if args.vit_b16 else "peers",
+                  f"vit-gui against ONNX Runtime and OpenVINO (issue #32): {described}", lines)
 
 
 if __name__ == "__main__":
