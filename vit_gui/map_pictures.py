@@ -50,18 +50,16 @@ def fit_and_cover(state: MapState, canvas: tuple[int, int]):
     whole photo."""
     if state.photo is None:
         return lambda _grid_map: None
-    photo, look, s = state.photo, overlay_look(state), state.settings
-    geometry = state.prediction.geometry
+    photo, geometry, s = state.photo, state.prediction.geometry, state.settings
     if s.zoom > 1.0:
         window = zoom_window(photo.size, s.zoom, s.centre)
         part = photo.crop(window)
         sx, sy = geometry.image_size[0] / photo.width, geometry.image_size[1] / photo.height
         left, top = window[0] * sx, window[1] * sy  # the part's corner in the model's photo coordinates
-        moved = replace(geometry, image_size=(max(1, round(part.width * sx)), max(1, round(part.height * sy))),
-                        box=tuple(v - d for v, d in zip(geometry.box, (left, top, left, top))))
-        look = overlay_look(state, moved)
+        geometry = replace(geometry, image_size=(max(1, round(part.width * sx)), max(1, round(part.height * sy))),
+                           box=tuple(v - d for v, d in zip(geometry.box, (left, top, left, top))))
         photo = part
-    size = fit_size(photo.size, canvas)
+    look, size = overlay_look(state, geometry), fit_size(photo.size, canvas)
 
     def run(grid_map):
         fitted = photo if size == photo.size else photo.resize(size)

@@ -22,7 +22,6 @@ VIEW_SINGLE, VIEW_BLOCKS, VIEW_HEADS, VIEW_ATLAS = range(4)
 VIEWS = ("One map", "Every block", "Every head of one block", "Atlas: every block × every head")
 # which map parameters each tile view reads (the one-map view: the method's own)
 VIEW_PARAMETERS = {VIEW_BLOCKS: ("fusion",), VIEW_HEADS: ("block",), VIEW_ATLAS: ()}
-LOOK = frozenset({"opacity", "colormap", "show_overlay", "zoom", "centre", "compare"})  # no new map needed
 MAX_ZOOM = 8.0
 
 
@@ -95,7 +94,7 @@ class MapState:
         if not has_classes and METHODS[method].needs_gradients:
             method = "rollout"
         if has_classes and default_map == "class":
-            method, self.class_index, self.follow_top = "class", None, True
+            method = "class"  # for each photo's top class, when it comes
         head = self.settings.head if self.settings.head < heads else 0
         self.settings = replace(self.settings, method=method, block=depth - 1, head=head,
                                 start_block=min(rollout_start_block, depth - 1))
@@ -111,11 +110,10 @@ class MapState:
         self.class_pending.clear()
         self.checked_spec, self.verdict = None, ""
         changed = {"photo", "class_maps", "verdict"}
-        top = prediction.top[0] if prediction is not None and prediction.top else None
+        top = self._top()
         if self.method.needs_gradients and top is not None:
             if self.follow_top or self.class_index is None:
-                self.class_index, self.follow_top = top.index, True
-                self.class_labels[top.index] = top.label
+                self._follow(top)
             changed.add("class")
         else:
             self.class_index = None
@@ -151,19 +149,28 @@ class MapState:
         unknown = set(values) - SETTING_NAMES
         if unknown:
             raise TypeError(f"not a map setting: {', '.join(sorted(unknown))}")
+        changed = self._set(values)
+        if not changed:
+            return
+        if self.method.needs_gradients and self.class_index is None and self._top() is not None:
+            self._follow(self._top())
+            changed.add("class")
+        self._tell(changed | self._drop_stale_verdict())
+
+    def _set(self, values: dict) -> set:
+        """Settings replaced by `values`, clamped; the names that really changed."""
         values = self._clamped(values)
         old = self.settings
         self.settings = replace(old, **values)
-        changed = {name for name in values if getattr(old, name) != getattr(self.settings, name)}
-        if not changed:
-            return
-        if self.method.needs_gradients and self.class_index is None and self.prediction is not None \
-                and self.prediction.top:
-            top = self.prediction.top[0]
-            self.class_index, self.follow_top = top.index, True
-            self.class_labels[top.index] = top.label
-            changed.add("class")
-        self._tell(changed | self._drop_stale_verdict())
+        return {name for name in values if getattr(old, name) != getattr(self.settings, name)}
+
+    def _top(self):
+        """The shown photo's top class (index, label), or None."""
+        return self.prediction.top[0] if self.prediction is not None and self.prediction.top else None
+
+    def _follow(self, top) -> None:
+        self.class_index, self.follow_top = top.index, True
+        self.class_labels[top.index] = top.label
 
     def _clamped(self, values: dict) -> dict:
         values = dict(values)
@@ -213,8 +220,8 @@ class MapState:
     def pick_class(self, class_index: int, label: str, picked: bool = True) -> None:
         """Show `class_index`'s map (the chosen gradient method, else class evidence). A class
         the user `picked` other than the top one stays picked on the next photos."""
-        top = self.prediction.top[0].index if self.prediction is not None and self.prediction.top else None
-        self.follow_top = not picked or class_index == top
+        top = self._top()
+        self.follow_top = not picked or (top is not None and class_index == top.index)
         self.class_labels[class_index] = label
         self.class_index = class_index
         changed = {"class"}
@@ -256,13 +263,11 @@ class MapState:
         for name in ("block", "head", "start_block", "fusion", "discard_ratio"):
             if name in spec.method.parameters:
                 values[name] = getattr(spec, name)
-        values = self._clamped(values)
-        old = self.settings
-        self.settings = replace(old, **values)
-        changed = {name for name in values if getattr(old, name) != getattr(self.settings, name)}
+        changed = self._set(values)
         if spec.method.needs_gradients:
-            top = self.prediction.top[0].index if self.prediction is not None and self.prediction.top else None
-            self.class_index, self.follow_top = spec.class_index, spec.class_index == top
+            top = self._top()
+            self.class_index = spec.class_index
+            self.follow_top = top is not None and spec.class_index == top.index
             self.class_labels[spec.class_index] = label or self.class_labels.get(spec.class_index, "")
             changed.add("class")
         self._tell(changed | self._drop_stale_verdict())
