@@ -211,7 +211,8 @@ class MapView(QWidget):
             return  # nothing, or the old model's photo until the new model's result comes
         if state.settings.view != VIEW_SINGLE:
             self.reading.setText(map_pictures.TILE_READING[state.settings.view])
-            self._submit(lambda work=self._tiles_work(): ("tiles", state.prediction, state.settings.view, *work()))
+            prediction, view, work = state.prediction, state.settings.view, self._tiles_work()
+            self._submit(lambda: ("tiles", prediction, view, *work()))  # tagged with what was asked, not what is
             return
         self.stack.setCurrentIndex(0)
         spec = state.spec()
