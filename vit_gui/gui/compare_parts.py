@@ -86,9 +86,10 @@ class ModelSide(QWidget):
 
     def pick_by_name(self, label: str, info) -> bool:
         """Show this model's evidence for the class named `label`; False where it has none."""
-        wanted = " ".join(label.split()).casefold()
+        from vit_gui.explain.agreement import same_class_name
+
         for index, name in enumerate(info.labels):
-            if " ".join(name.split()).casefold() == wanted:
+            if same_class_name(name, label):
                 self.view.request_class(index, name)
                 return True
         return False
