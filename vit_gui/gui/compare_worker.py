@@ -132,14 +132,14 @@ class CompareWorker(QObject):
     def show(self, path: str) -> None:
         """Both models' top 5 with attentions (any attention map can be drawn from them), and
         the photo at display size."""
-        from vit_gui.gui.worker import DISPLAY_MAX_SIDE, _downsized
+        from vit_gui.gui.worker import DISPLAY_MAX_SIDE, downsized
         from vit_gui.images import load_image
 
         try:
             model_a, model_b = self._pair()
             image = load_image(path).image
             prediction_a, prediction_b = (m.predict([image], 5, with_attentions=True)[0] for m in (model_a, model_b))
-            self.shown.emit(path, _downsized(image, DISPLAY_MAX_SIDE), prediction_a, prediction_b)
+            self.shown.emit(path, downsized(image, DISPLAY_MAX_SIDE), prediction_a, prediction_b)
         except Exception as exc:  # noqa: BLE001
             self.show_failed.emit(path, _why(exc))
 

@@ -25,7 +25,7 @@ GROUP_MAX = 8  # images per model run in the window
 GROUP_BUDGET_BYTES = 256 * 1024 * 1024  # kept attentions per group, at most
 
 
-def _downsized(image, side):
+def downsized(image, side):
     copy = image.copy()
     copy.thumbnail((side, side))
     return copy
@@ -33,7 +33,7 @@ def _downsized(image, side):
 
 def _thumbnail_png(image) -> bytes:
     buffer = io.BytesIO()
-    _downsized(image, THUMB_SIDE).save(buffer, format="PNG", compress_level=1)  # 72 px: size hardly matters
+    downsized(image, THUMB_SIDE).save(buffer, format="PNG", compress_level=1)  # 72 px: size hardly matters
     return buffer.getvalue()
 
 
@@ -49,7 +49,7 @@ def photos_per_run(info, most: int = GROUP_MAX) -> int:
 def _finish(record: ImageRecord, loaded, prediction) -> ImageRecord:
     """A classified image's record: its thumbnail, its display-sized image, its prediction.
     The thumbnail is made from the display image: one pass over a large photo, not two."""
-    record.display_image = _downsized(loaded.image, DISPLAY_MAX_SIDE)
+    record.display_image = downsized(loaded.image, DISPLAY_MAX_SIDE)
     record.thumbnail_png = _thumbnail_png(record.display_image)
     return record.take(prediction, loaded.notes)
 
