@@ -14,12 +14,10 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QApplication,
     QFormLayout,
-    QFrame,
     QLabel,
     QMainWindow,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -36,7 +34,7 @@ from vit_gui.gui.map_view import MapView
 from vit_gui.gui.model_panel import ModelPanel
 from vit_gui.gui.plain import plain_label
 from vit_gui.gui.results import ResultsList
-from vit_gui.gui.screen_fit import fit_to_screen
+from vit_gui.gui.screen_fit import fit_to_screen, scrolling_panel
 from vit_gui.gui.settings import Settings
 from vit_gui.gui.threads import start_worker_thread, stop_worker_thread
 from vit_gui.gui.window_batches import Batches
@@ -107,13 +105,7 @@ class MainWindow(QMainWindow):
         splitter = QSplitter()
         splitter.addWidget(self.results)
         splitter.addWidget(self.centre)
-        side_scroll = QScrollArea()  # on a small screen the panel scrolls rather than squeezing its controls
-        side_scroll.setWidgetResizable(True)
-        side_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        side_scroll.setMinimumWidth(side.sizeHint().width() + 12)
-        side_scroll.setWidget(side)
-        splitter.addWidget(side_scroll)
+        splitter.addWidget(scrolling_panel(side))
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([300, 660, 340])
         self.setCentralWidget(splitter)

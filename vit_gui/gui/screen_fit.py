@@ -1,5 +1,6 @@
 """Windows that fit the screen they open on: a laptop's 1280x800 or 1366x768 (minus its
-task bar) as much as a large monitor. Every window and dialog sizes itself through here.
+task bar) as much as a large monitor. Every window and dialog sizes itself through here,
+and a side panel of controls scrolls rather than pushing a window past a small screen.
 
 `resize` sets the inside of a window; the window manager then adds its title bar and
 borders. The allowance below keeps the whole frame on the screen: sized to 96% of the free
@@ -8,13 +9,26 @@ window manager with a title bar."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QFrame, QScrollArea
 
 MARGIN = 0.96  # of the available area: room around the window
 #: pixels a window manager adds around a window's inside: a title bar (~20-32 px) and borders
 FRAME_WIDTH, FRAME_HEIGHT = 8, 36
 SETTLE_MS = 3000  # after showing, the window manager's framing is corrected this long
+
+
+def scrolling_panel(panel) -> QScrollArea:
+    """`panel` (a column of controls) in a frameless area that scrolls down on a small screen
+    rather than squeezing its controls, never sideways, as wide as the panel wants."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(panel.sizeHint().width() + 12)
+    area.setWidget(panel)
+    return area
 
 
 def fitted_size(width: int, height: int, free_width: int, free_height: int) -> tuple[int, int]:
