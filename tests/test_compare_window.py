@@ -134,11 +134,10 @@ def _checkpoint(tmp_path, name, depth, sidecar_extra=None):
     return write_checkpoint(model, folder, name=f"{name}.pth", sidecar=sidecar)
 
 
-def test_compare_deeper_model_a_opens_on_its_own_last_block_and_start_block(qtbot, tmp_path, photos):
+def compared_on_chelsea(qtbot, tmp_path, photos, a, b):
+    """A compare window of `a` beside `b` on one real photo, once it has run to the end."""
     from vit_gui.gui.compare_window import CompareWindow
 
-    a = _checkpoint(tmp_path, "deep", 4, {"rollout_start_block": 2})
-    b = _checkpoint(tmp_path, "shallow", 2)
     folder = tmp_path / "photos"
     folder.mkdir()
     Image.fromarray(photos["chelsea"]).save(folder / "chelsea.png")
@@ -146,6 +145,12 @@ def test_compare_deeper_model_a_opens_on_its_own_last_block_and_start_block(qtbo
     qtbot.addWidget(compare)
     compare.start()
     qtbot.waitUntil(lambda: not compare.busy, timeout=60_000)
+    return compare
+
+
+def test_compare_deeper_model_a_opens_on_its_own_last_block_and_start_block(qtbot, tmp_path, photos):
+    a = _checkpoint(tmp_path, "deep", 4, {"rollout_start_block": 2})
+    compare = compared_on_chelsea(qtbot, tmp_path, photos, a, _checkpoint(tmp_path, "shallow", 2))
     state_a = compare.states[0]
     assert (state_a.depth, state_a.settings.block, state_a.settings.start_block) == (4, 3, 1), \
         f"A: depth {state_a.depth}, block {state_a.settings.block + 1}, start block {state_a.settings.start_block + 1}"
@@ -157,20 +162,13 @@ def test_the_controls_range_over_the_model_that_offers_more(qtbot, tmp_path, pho
     and offer its class maps (bound to A they could not reach either: a red-team's finding)."""
     import torch
 
-    from vit_gui.gui.compare_window import CompareWindow
     from vit_gui.model.safetensors_io import write_safetensors
     from vit_gui.model.vit import VisionTransformer
 
     torch.manual_seed(0)
     a = write_safetensors(tmp_path / "backbone.safetensors",
                           VisionTransformer(embed_dim=192, depth=2, num_heads=3, num_classes=0).state_dict())
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    Image.fromarray(photos["chelsea"]).save(folder / "chelsea.png")
-    compare = CompareWindow(str(a), str(tiny_checkpoint), "cpu", [str(folder)])
-    qtbot.addWidget(compare)
-    compare.start()
-    qtbot.waitUntil(lambda: not compare.busy, timeout=60_000)
+    compare = compared_on_chelsea(qtbot, tmp_path, photos, a, tiny_checkpoint)
     assert compare.rows, compare.summary.text()
     assert compare.controls.state is compare.states[1] and compare.controls.block.maximum() == 4
     compare.controls.mode.setCurrentIndex(compare.controls.mode.findData("class"))
