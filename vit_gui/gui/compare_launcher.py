@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from vit_gui.gui.plain import warn
+from vit_gui.gui.window_models import MODEL_FILES
 
 ANOTHER_FILE = "Another model file…"
 OWN_FORMATS = {"int8": "in int8 (smaller and faster on a CPU; does it see the same?)",
@@ -53,7 +54,7 @@ class Comparing(QObject):
         if choice == ANOTHER_FILE:
             path, _ = QFileDialog.getOpenFileName(self.window, "A model to compare with",
                                                   self.models.settings.text("last_model_dir"),
-                                                  "Model files (*.safetensors *.pth *.pt *.bin);;All files (*)")
+                                                  MODEL_FILES)
             if not path:
                 return
         else:

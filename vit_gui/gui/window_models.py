@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from vit_gui.gui.plain import esc
 
+MODEL_FILES = "Model files (*.safetensors *.pth *.pt *.bin);;All files (*)"  # what a model file dialog lists
 TOP_K_TIP = "how many of the model's most likely classes to list under each photo (changing it needs no new run)"
 
 
@@ -97,7 +98,7 @@ class WindowModels(QObject):
     @Slot()
     def add_model_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Add a model file", self.settings.text("last_model_dir"),
-                                              "Model files (*.safetensors *.pth *.pt *.bin);;All files (*)")
+                                              MODEL_FILES)
         if path:
             self.add_file(path)
         elif self.loaded:
