@@ -33,6 +33,7 @@ TEST_HOME = Path(tempfile.mkdtemp(prefix="vit-gui-tests-"))
 atexit.register(shutil.rmtree, TEST_HOME, True)  # the run leaves nothing in the temporary folder
 for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
     os.environ[variable] = str(TEST_HOME / variable.lower())
+os.environ.setdefault("VIT_GUI_ENGINE", "torch")  # exactness tests compare torch's numbers; tests/test_openvino_engine.py asks for OpenVINO
 os.environ["VIT_GUI_DATA_DIR"] = str(TEST_HOME / "vit-gui-data")
 os.environ["MPLCONFIGDIR"] = str(TEST_HOME / "matplotlib")
 

@@ -62,7 +62,7 @@ def test_auto_keeps_a_format_only_when_it_agrees_and_is_faster(tiny_checkpoint, 
     monkeypatch.setattr(fmt, "MAP_AGREEMENT", map_agreement)
     original = fmt.timed_features
 
-    def timed(model, pixels):
+    def timed(model, pixels, **_options):
         from vit_gui.model.int8 import PerPhotoInt8
 
         features, _ = original(model, pixels)

@@ -97,25 +97,46 @@ class Predictor:
     worked is remembered for later batches, and `notices` says so for the user.
     """
 
-    def __init__(self, loaded: LoadedModel, device: str = "cpu", precision: str = "float32"):
+    def __init__(self, loaded: LoadedModel, device: str = "cpu", precision: str = "float32", engine: str = "torch"):
+        """`engine`: "torch", "openvino" (the CPU only) or "auto" (model/engines.py)."""
+        from vit_gui.model.engines import resolve_engine
         from vit_gui.model.precision import Precision
 
         self.device = resolve_device(device)
+        self.engine, self.engine_reason = resolve_engine(engine, self.device)
         self.info = loaded.info
         self.model = loaded.model.eval().requires_grad_(False).to(self.device)
         self.max_batch: int | None = None
         self.notices: list[str] = []
         self.float_model: torch.nn.Module | None = None  # kept when int8 runs: gradients cannot pass int8 layers
         self.precision = Precision("float32", "the numbers the model was trained with")
-        if precision != "float32":
+        if self.engine == "openvino":
+            self._on_openvino(precision, fall_back=engine == "auto")
+        if self.engine == "torch" and precision != "float32":
             self._choose_precision(precision)
 
+    def _on_openvino(self, precision: str, fall_back: bool) -> None:
+        """The model behind OpenVINO; where it cannot be converted, torch runs it (`auto`,
+        saying why in `notices`) or the load fails with the reason."""
+        from vit_gui.model.engines import choose_openvino
+
+        try:
+            choose_openvino(self, precision)
+        except (ValueError, DeviceError):
+            raise  # a format this device cannot run: the user's choice to change
+        except Exception as exc:  # noqa: BLE001 - OpenVINO's conversion errors have no common type
+            if not fall_back:
+                raise VitGuiError(f"OpenVINO could not run this model ({exc.__class__.__name__}: {exc})") from exc
+            self.engine, self.engine_reason = "torch", f"OpenVINO could not run this model ({exc.__class__.__name__})"
+            self.notices.append(f"{self.engine_reason}: torch runs it")
+
     @classmethod
-    def from_file(cls, path: Path | str, device: str = "cpu", precision: str | None = "float32") -> Predictor:
+    def from_file(cls, path: Path | str, device: str = "cpu", precision: str | None = "float32",
+                  engine: str = "torch") -> Predictor:
         """`precision` None: the model's own (its sidecar's `precision`, else float32)."""
         resolve_device(device)  # fail fast, before reading a large file
         loaded = load_model(path)
-        return cls(loaded, device, precision or loaded.info.precision)
+        return cls(loaded, device, precision or loaded.info.precision, engine)
 
     def _choose_precision(self, requested: str) -> None:
         """Convert the model, measuring its agreement with float32 (features and rollout maps)
@@ -123,11 +144,11 @@ class Predictor:
         falls short, and says why."""
         from vit_gui.model import precision as fmt
 
-        refused, samples = [], self._sample_pixels()
+        refused, samples = [], self.sample_pixels()
         for name, why in fmt.candidates(requested, self.device):
             calibration = samples if name == "int8" else None
             converted = fmt.convert(self.model if name == "int8" else copy.deepcopy(self.model), name, calibration)
-            trial = self._trial(converted, name, samples)
+            trial = self.trial(converted, name, samples)
             refusal = trial.refusal() if requested == "auto" else None
             if refusal is None:
                 if name == "int8":
@@ -137,24 +158,26 @@ class Predictor:
             refused.append(refusal)
         self.precision = fmt.Precision("float32", "auto: " + "; ".join(refused) + ", so float32 runs")
 
-    def _sample_pixels(self) -> torch.Tensor:
+    def sample_pixels(self) -> torch.Tensor:
         """The app's sample photos (int8 measures its scales on them), else the test image."""
         from vit_gui.model.int8 import calibration_pixels
 
         try:
             return calibration_pixels(lambda images: self.prepare(images)[0])
         except (OSError, ValueError):
-            return self._check_pixels()
+            return self.check_pixels()
 
-    def _trial(self, converted: torch.nn.Module, name: str, samples: torch.Tensor):
+    def trial(self, converted, name: str, samples: torch.Tensor, dtype: torch.dtype | None = None,
+              attentions: bool = False):
         """How `converted` compares with float32: features and rollout maps on the sample
-        photos and the test image, time on a test batch."""
+        photos and the test image, time on a test batch (with the attentions kept, when
+        `attentions`: what the app runs)."""
         from vit_gui.model import precision as fmt
 
-        dtype = fmt.DTYPES.get(name, torch.float32)
-        check = self._check_pixels()
-        reference, reference_seconds = fmt.timed_features(self.model, check)
-        _, seconds = fmt.timed_features(converted, check.to(dtype))
+        dtype = dtype or fmt.DTYPES.get(name, torch.float32)
+        check = self.check_pixels()
+        reference, reference_seconds = fmt.timed_features(self.model, check, attentions=attentions)
+        _, seconds = fmt.timed_features(converted, check.to(dtype), attentions=attentions)
         photos = torch.cat([samples, check[:1]])
         with torch.inference_mode():
             ours, theirs = converted(photos.to(dtype), return_attention=True), self.model(photos, return_attention=True)
@@ -166,11 +189,17 @@ class Predictor:
                          reference_seconds)
 
     @property
+    def torch_model(self) -> torch.nn.Module:
+        """The torch module that runs this precision (the float32 one behind OpenVINO): for
+        what OpenVINO's graph does not do, such as the check's token drop, done consistently."""
+        return getattr(self.model, "torch_model", self.model)
+
+    @property
     def gradient_model(self) -> torch.nn.Module:
         """The model that gradients can pass: the float32 one when int8 runs."""
         return self.float_model if self.float_model is not None else self.model
 
-    def _check_pixels(self) -> torch.Tensor:
+    def check_pixels(self) -> torch.Tensor:
         """A fixed, photo-like test input: smooth colour blobs, the model's own size."""
         rng = np.random.default_rng(0)
         small = (rng.random((8, 8, 3)) * 255).astype(np.uint8)

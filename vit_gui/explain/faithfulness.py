@@ -232,7 +232,7 @@ class Judge:
         check_protocol(protocol)
         if follow not in ("log-odds", "probability"):
             raise ValueError(f"follow must be 'log-odds' or 'probability', got {follow!r}")
-        model = predictor.model
+        model = predictor.torch_model
         self.protocol, self.steps, self.alpha, self.early_stop = protocol, steps, alpha, early_stop
         self.pixels, (geometry,) = predictor.prepare([image])
         self.grid, self.patch = model.grid_for(*self.pixels.shape[-2:]), model.patch_size

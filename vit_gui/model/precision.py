@@ -30,10 +30,12 @@ class Precision:
     name: str  # the format that runs: float32, bfloat16, float16 or int8
     reason: str  # one sentence for the model panel
     agreement: float | None = None  # cosine similarity to float32 on the check image, where measured
+    engine: str = "torch"  # or "openvino" (model/engines.py)
 
     @property
     def dtype(self) -> torch.dtype:
-        return DTYPES.get(self.name, torch.float32)  # int8 layers take and give float32
+        """What the pixels are handed over in: OpenVINO and int8 layers take float32."""
+        return torch.float32 if self.engine == "openvino" else DTYPES.get(self.name, torch.float32)
 
 
 def cpu_has_native_bf16() -> bool:
@@ -97,7 +99,8 @@ class Trial:
                 f"{1000 * self.reference_seconds:.0f} ms")
 
 
-def timed_features(model: nn.Module, pixels: torch.Tensor, repeats: int = 3) -> tuple[torch.Tensor, float]:
+def timed_features(model: nn.Module, pixels: torch.Tensor, repeats: int = 3,
+                   attentions: bool = False) -> tuple[torch.Tensor, float]:
     """(features, seconds): the fastest of `repeats` runs after one warm-up (the first run
     pays for kernel set-up; the fastest is the least disturbed by other programs, which a
     single timing on a busy machine is not: it once made `auto` pick a slower format)."""
@@ -105,10 +108,10 @@ def timed_features(model: nn.Module, pixels: torch.Tensor, repeats: int = 3) -> 
 
     times = []
     with torch.inference_mode():
-        features = model(pixels).features.float()
+        features = model(pixels, return_attention=attentions).features.float()
         for _ in range(repeats):
             start = time.perf_counter()
-            model(pixels)
+            model(pixels, return_attention=attentions)
             times.append(time.perf_counter() - start)
     return features, min(times)
 
