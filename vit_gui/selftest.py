@@ -137,6 +137,12 @@ def check_shortcuts(predictor) -> str:
             f"made-up maps of {MAX_GROUPS} kinds in {MAX_GROUPS} groups")
 
 
+def torch_cpu():
+    import torch
+
+    return torch.device("cpu")
+
+
 def run_self_test(model: Path | None = None) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from vit_gui import __version__
@@ -166,6 +172,26 @@ def run_self_test(model: Path | None = None) -> int:
         if state["predictor"].info.architecture.is_backbone:
             return f"a backbone: no classes, {state['prediction'].features.shape[0]} features"
         return ", ".join(f"{t.label} {100 * t.prob:.1f}%" for t in state["prediction"].top)
+
+    def openvino_engine():
+        """What the app runs on a CPU (engine auto): OpenVINO converting the model and giving
+        torch's numbers; in the frozen app this is the proof its libraries came along."""
+        import numpy as np
+
+        from vit_gui.model.engines import resolve_engine
+        from vit_gui.predict import Predictor
+
+        engine, why = resolve_engine("auto", torch_cpu())
+        if engine != "openvino":
+            return f"not used here: {why}"
+        fast = Predictor.from_file(model or default_model_path(), "cpu", engine="openvino")
+        ours = fast.predict([state["image"]], with_attentions=True)[0]
+        theirs = state["prediction"]
+        cosine = float(ours.features @ theirs.features / np.linalg.norm(ours.features) / np.linalg.norm(theirs.features))
+        difference = float(np.abs(ours.map() - theirs.map()).max())
+        if cosine < 0.9999 or difference > 1e-3:
+            raise RuntimeError(f"OpenVINO disagrees with torch: features' cosine {cosine:.6f}, maps within {difference:.4f}")
+        return f"float32 agrees with torch (features' cosine {cosine:.6f}, maps within {difference:.1e})"
 
     def rollout():
         grid_map = state["prediction"].map()
@@ -233,7 +259,8 @@ def run_self_test(model: Path | None = None) -> int:
             raise RuntimeError(f"the help page's pictures are missing: {', '.join(missing)}")
         return f"{len(names)} pictures found"
 
-    for name, action in (("load model", load), ("classify a bundled photo", classify), ("rollout", rollout),
+    for name, action in (("load model", load), ("classify a bundled photo", classify),
+                         ("OpenVINO engine", openvino_engine), ("rollout", rollout),
                          ("write overlay PNG", overlay_png),
                          ("shortcut check", lambda: check_shortcuts(state["predictor"])),
                          ("main window", window), ("help page", help_page)):

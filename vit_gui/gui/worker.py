@@ -102,7 +102,7 @@ class InferenceWorker(QObject):
         from vit_gui.predict import Predictor
 
         try:
-            predictor = Predictor.from_file(path, device, precision or None)
+            predictor = Predictor.from_file(path, device, precision or None, engine="auto")
             self._warm_up(predictor)  # a model that loads but cannot run fails here, not on the first photo
         except VitGuiError as exc:
             self._load_failed(path, str(exc))
