@@ -35,7 +35,7 @@ from torch import nn
 
 from vit_gui.model.vit import ViTOutput
 
-FORMAT = 2  # bump when the converted graph changes for the same weights
+FORMAT = 3  # bump when the converted graph changes for the same weights
 INT8_GROUP = 128  # activations quantised per token in groups of this many channels (measured: 32 and 64 were slower, no closer)
 HINTS = {"float32": "f32", "bfloat16": "bf16", "int8": "f32"}
 
@@ -140,8 +140,9 @@ def converted_graph(model: nn.Module, size: tuple[int, int], precision: str, att
     example = torch.zeros(1, 3, *size)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the shapes it warns of are fixed by the cache key
-        graph = ov.convert_model(GraphForward(model, attentions).eval(), example_input=example,
-                                 input=[ov.PartialShape([-1, 3, size[0], size[1]])])
+        # traced here without torch's check of the trace, which imports sympy (not in the frozen app)
+        traced = torch.jit.trace(GraphForward(model, attentions).eval(), example, check_trace=False)
+        graph = ov.convert_model(traced, example_input=example, input=[ov.PartialShape([-1, 3, size[0], size[1]])])
     if precision == "bfloat16" and attentions:  # hand the attentions over in bfloat16: half the bytes, no reorder
         from openvino.preprocess import PrePostProcessor
 
