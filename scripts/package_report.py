@@ -1,4 +1,4 @@
-"""The packaged app's size by part (torch, Qt, the built-in model, numpy, scipy, scikit-learn,
+"""The packaged app's size by part (torch, Qt, the built-in model, numpy, scipy, scikit-learn, OpenVINO,
 Python, the rest), in MB on disk: what scripts/package.sh prints after a build, and what
 docs/DEVELOPING.md records before and after the cuts.
 Usage: python scripts/package_report.py [dist/vit-gui]
@@ -12,7 +12,7 @@ from pathlib import Path
 PARTS = (("libtorch_cpu", ("torch/lib/libtorch_cpu",)), ("torch, the rest", ("torch/",)),
          ("the built-in model", ("model_data/",)), ("Qt (PySide6)", ("PySide6/", "shiboken6/")),
          ("numpy", ("numpy/", "numpy.libs/")), ("scipy", ("scipy/", "scipy.libs/")),
-         ("scikit-learn", ("sklearn/",)), ("matplotlib", ("matplotlib/", "kiwisolver/", "contourpy/")),
+         ("scikit-learn", ("sklearn/",)), ("OpenVINO", ("openvino/",)), ("matplotlib", ("matplotlib/", "kiwisolver/", "contourpy/")),
          ("Pillow", ("PIL/", "pillow.libs/", "pillow_heif")), ("Python", ("libpython", "python3", "base_library")))
 
 
