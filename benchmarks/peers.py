@@ -95,13 +95,14 @@ def onnxruntime_int8(path: Path, threads: int):
     return onnxruntime_engine(quantised, threads)
 
 
-def openvino_engine(path: Path, threads: int, precision: str):
+def openvino_engine(model, threads: int, precision: str):
+    """OpenVINO compiling `model`: an ONNX file's path, or a graph it converted itself."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                           "INFERENCE_PRECISION_HINT": precision})
+    compiled = ov.Core().compile_model(model if isinstance(model, ov.Model) else str(model), "CPU",
+                                       {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision})
     request = compiled.create_infer_request()
-    return lambda pixels: np.asarray(request.infer({"pixels": pixels})[compiled.output(0)])
+    return lambda pixels: np.asarray(request.infer({0: pixels})[compiled.output(0)])
 
 
 def openvino_direct(model, pixels: np.ndarray, threads: int, precision: str):
@@ -111,19 +112,16 @@ def openvino_direct(model, pixels: np.ndarray, threads: int, precision: str):
 
     with torch.no_grad():
         graph = ov.convert_model(Features(model).eval(), example_input=torch.from_numpy(pixels))
-    compiled = ov.Core().compile_model(graph, "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                      "INFERENCE_PRECISION_HINT": precision})
-    request = compiled.create_infer_request()
-    return lambda pixels: np.asarray(request.infer({0: pixels})[compiled.output(0)])
+    return openvino_engine(graph, threads, precision)
 
 
-def best_peers(times: dict[str, list[float]], engines: list[str]) -> list[str]:
+def best_peers(times: dict[str, list[float]]) -> list[str]:
     """Per precision: our OpenVINO engine (attentions kept) against the fastest peer."""
     lines = ["", "| precision | vit-gui (OpenVINO engine, attentions kept) | fastest peer (features only) | "
              "peer's time / ours |", "|---|---|---|---|"]
     for precision in ("float32", "bfloat16", "int8"):
         ours = f"vit-gui OpenVINO engine {precision}, attentions kept"
-        peers = [name for name in engines if not name.startswith("vit-gui") and f" {precision}" in name]
+        peers = [name for name in times if not name.startswith("vit-gui") and f" {precision}" in name]
         if ours not in times or not peers:
             continue
         best = min(peers, key=lambda name: statistics.median(times[name]))
@@ -200,8 +198,9 @@ def main() -> None:
         median = statistics.median(samples)
         lines.append(f"| {name} | {spread(samples)} | {baseline / median:.2f}x | {agreement[name]:.5f} |")
         print(lines[-1], flush=True)
-    lines += best_peers(times, list(engines))
-    print("\n".join(lines[-5:]), flush=True)
+    comparison = best_peers(times)
+    print("\n".join(comparison), flush=True)
+    lines += comparison
     lines += ["", "A ratio above 1 is faster than vit-gui's float32. The maps need the attentions kept "
               "(vit-gui float32, attentions kept); the peers' figures keep none. The OpenVINO engine is "
               "what the app runs (model/engines.py: its own graphs, cached; int8 with the maps' rules)."]

@@ -145,10 +145,11 @@ class Predictor:
         from vit_gui.model import precision as fmt
 
         refused, samples = [], self.sample_pixels()
+        reference = self.float_reference(samples)
         for name, why in fmt.candidates(requested, self.device):
             calibration = samples if name == "int8" else None
             converted = fmt.convert(self.model if name == "int8" else copy.deepcopy(self.model), name, calibration)
-            trial = self.trial(converted, name, samples)
+            trial = self.trial(converted, name, reference)
             refusal = trial.refusal() if requested == "auto" else None
             if refusal is None:
                 if name == "int8":
@@ -167,26 +168,35 @@ class Predictor:
         except (OSError, ValueError):
             return self.check_pixels()
 
-    def trial(self, converted, name: str, samples: torch.Tensor, dtype: torch.dtype | None = None,
-              attentions: bool = False):
-        """How `converted` compares with float32: features and rollout maps on the sample
-        photos and the test image, time on a test batch (with the attentions kept, when
-        `attentions`: what the app runs)."""
+    def float_reference(self, samples: torch.Tensor, attentions: bool = False):
+        """float32 (the model as loaded) on the test batch, timed (with the attentions kept,
+        when `attentions`: what the app runs), and on the sample photos: once for every format
+        tried."""
+        from vit_gui.model import precision as fmt
+
+        check = self.check_pixels()
+        _, seconds = fmt.timed_features(self.model, check, attentions=attentions)
+        photos = torch.cat([samples, check[:1]])
+        with torch.inference_mode():
+            out = self.model(photos, return_attention=True)
+        grid, prefix = self.model.grid_for(*photos.shape[-2:]), self.model.num_prefix_tokens
+        maps = [compute_map(b, grid, MapSpec(), prefix) for b in _stack(out)]
+        return fmt.FloatReference(check, photos, seconds, out.features, maps)
+
+    def trial(self, converted, name: str, reference, dtype: torch.dtype | None = None, attentions: bool = False):
+        """How `converted` compares with float32 (`reference`, from float_reference): features
+        and rollout maps on the sample photos and the test image, time on the test batch."""
         from vit_gui.model import precision as fmt
 
         dtype = dtype or fmt.DTYPES.get(name, torch.float32)
-        check = self.check_pixels()
-        reference, reference_seconds = fmt.timed_features(self.model, check, attentions=attentions)
-        _, seconds = fmt.timed_features(converted, check.to(dtype), attentions=attentions)
-        photos = torch.cat([samples, check[:1]])
+        _, seconds = fmt.timed_features(converted, reference.check.to(dtype), attentions=attentions)
         with torch.inference_mode():
-            ours, theirs = converted(photos.to(dtype), return_attention=True), self.model(photos, return_attention=True)
-        grid = self.model.grid_for(*photos.shape[-2:])
-        prefix = self.model.num_prefix_tokens
-        differences = [np.abs(compute_map(a.float(), grid, MapSpec(), prefix) - compute_map(b, grid, MapSpec(), prefix)).max()
-                       for a, b in zip(_stack(ours), _stack(theirs))]
-        return fmt.Trial(name, fmt.cosine(ours.features, theirs.features), float(max(differences)), seconds,
-                         reference_seconds)
+            ours = converted(reference.photos.to(dtype), return_attention=True)
+        grid, prefix = self.model.grid_for(*reference.photos.shape[-2:]), self.model.num_prefix_tokens
+        differences = [np.abs(compute_map(a.float(), grid, MapSpec(), prefix) - b).max()
+                       for a, b in zip(_stack(ours), reference.maps)]
+        return fmt.Trial(name, fmt.cosine(ours.features, reference.features), float(max(differences)), seconds,
+                         reference.seconds)
 
     @property
     def torch_model(self) -> torch.nn.Module:

@@ -137,12 +137,6 @@ def check_shortcuts(predictor) -> str:
             f"made-up maps of {MAX_GROUPS} kinds in {MAX_GROUPS} groups")
 
 
-def torch_cpu():
-    import torch
-
-    return torch.device("cpu")
-
-
 def run_self_test(model: Path | None = None) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from vit_gui import __version__
@@ -181,7 +175,7 @@ def run_self_test(model: Path | None = None) -> int:
         from vit_gui.model.engines import resolve_engine
         from vit_gui.predict import Predictor
 
-        engine, why = resolve_engine("auto", torch_cpu())
+        engine, why = resolve_engine("auto", state["predictor"].device)
         if engine != "openvino":
             return f"not used here: {why}"
         fast = Predictor.from_file(model or default_model_path(), "cpu", engine="openvino")

@@ -52,20 +52,21 @@ def choose_openvino(predictor, requested: str) -> None:
     torch_float = predictor.model
     size = tuple(predictor.info.preprocessing.input_size)
     samples = predictor.sample_pixels()
-    names = [("float32", "exact")] + fmt.candidates(requested, predictor.device) if requested == "auto" else \
-        [(requested, "chosen by you")] if requested != "float32" else [("float32", "exact")]
-    trials = []
+    reference = predictor.float_reference(samples, attentions=True)
+    names = [("float32", "exact")] if requested in ("auto", "float32") else []
+    if requested != "float32":
+        names += fmt.candidates(requested, predictor.device)  # also refuses a format the CPU cannot run
+    tried = []
     for name, why in names:
         engine = OpenVinoViT(torch_float, name, size, calibration=samples if name == "int8" else None)
-        trials.append((engine, why, predictor.trial(engine, name, samples, dtype=torch.float32, attentions=True)))
-    chosen, why, trial = trials[0]
+        tried.append((engine, why, predictor.trial(engine, name, reference, dtype=torch.float32, attentions=True)))
+    chosen, why, trial = tried[0]
     if requested == "auto":
-        fastest = trials[0][2].seconds
-        for engine, reason, candidate in trials[1:]:
-            close = candidate.agreement >= fmt.AGREEMENT[candidate.name] and candidate.map_difference <= fmt.MAP_AGREEMENT
-            if close and candidate.seconds <= fmt.FASTER * trials[0][2].seconds and candidate.seconds < fastest:
-                chosen, why, trial, fastest = engine, reason, candidate, candidate.seconds
-        why = f"auto: the fastest on OpenVINO that agrees ({', '.join(t[2].name for t in trials)} tried)"
+        float32_seconds = trial.seconds
+        for engine, _, candidate in tried[1:]:
+            if candidate.agrees() and candidate.seconds <= fmt.FASTER * float32_seconds and candidate.seconds < trial.seconds:
+                chosen, trial = engine, candidate
+        why = f"auto: the fastest on OpenVINO that agrees ({', '.join(t[2].name for t in tried)} tried)"
     predictor.float_model = torch_float
     predictor.model = chosen
     predictor.precision = fmt.Precision(trial.name, f"{why}; OpenVINO; {trial.words()}", trial.agreement,

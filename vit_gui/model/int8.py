@@ -171,13 +171,14 @@ def calibration_pixels(prepare) -> torch.Tensor:
     return prepare(photos)
 
 
-def quantised(model: nn.Module, pixels: torch.Tensor) -> nn.Module:
-    """An int8 copy of `model` that keeps its maps, smoothed on `pixels`."""
+def quantised(model: nn.Module, pixels: torch.Tensor, int8_layer: type[nn.Module] = PerPhotoInt8) -> nn.Module:
+    """An int8 copy of `model` that keeps its maps, smoothed on `pixels`; `int8_layer` makes
+    each quantised layer from its float one (torch's kernels, or OpenVINO's pattern)."""
     copy_ = float_copy(model)
     smooth(copy_, pixels)
     for name, layer in quantisable(copy_).items():
         if name in FLOAT_LAYERS:
             continue
         parent, _, child = name.rpartition(".")
-        setattr(copy_.get_submodule(parent), child, PerPhotoInt8(layer))
+        setattr(copy_.get_submodule(parent), child, int8_layer(layer))
     return copy_

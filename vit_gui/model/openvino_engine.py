@@ -75,17 +75,11 @@ class Int8Weights(nn.Module):
 
 
 def int8_model(model: nn.Module, calibration: torch.Tensor) -> nn.Module:
-    """A float copy of `model` smoothed on `calibration`, its quantisable layers int8 weights:
-    the same layers and scales as torch's int8 (model/int8.py)."""
-    from vit_gui.model import int8
+    """torch's int8 recipe (model/int8.py: smoothed on `calibration`, the same layers kept
+    float32) with each quantised layer as int8 weights for OpenVINO."""
+    from vit_gui.model.int8 import quantised
 
-    copy_ = int8.float_copy(model)
-    int8.smooth(copy_, calibration.float())
-    for name, layer in int8.quantisable(copy_).items():
-        if name not in int8.FLOAT_LAYERS:
-            parent, _, child = name.rpartition(".")
-            setattr(copy_.get_submodule(parent), child, Int8Weights(layer))
-    return copy_.eval().requires_grad_(False)
+    return quantised(model, calibration.float(), Int8Weights)
 
 
 class GraphForward(nn.Module):
@@ -109,32 +103,34 @@ def weights_digest(model: nn.Module) -> str:
     for name, tensor in model.state_dict().items():
         tensor = tensor.detach().contiguous().cpu()
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        digest.update(tensor.view(torch.uint8).numpy())  # the bytes in place, not a copy of them
     return digest.hexdigest()
 
 
-def cache_key(model: nn.Module, size: tuple[int, int], precision: str, attentions: bool) -> str:
+def cache_key(weights: str, size: tuple[int, int], precision: str, attentions: bool) -> str:
+    """What a converted graph depends on: `weights` (weights_digest), the input size, the
+    format, whether it keeps the attentions, and the versions of the code that made it."""
     import openvino
 
     from vit_gui import __version__
 
-    parts = [weights_digest(model), f"{size[0]}x{size[1]}", precision, f"attentions={attentions}",
-             f"format={FORMAT}", f"openvino={openvino.__version__}", f"vit-gui={__version__}",
-             f"model={type(model).__name__}"]
+    parts = [weights, f"{size[0]}x{size[1]}", precision, f"attentions={attentions}",
+             f"format={FORMAT}", f"openvino={openvino.__version__}", f"vit-gui={__version__}"]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
-def converted_graph(model: nn.Module, size: tuple[int, int], precision: str, attentions: bool, root: Path):
-    """The OpenVINO model for `model`: read from the cache when its digest matches, else
-    converted (by tracing) and cached; a cache that cannot be written is only a lost speed-up."""
+def converted_graph(model: nn.Module, weights: str, size: tuple[int, int], precision: str, attentions: bool,
+                    root: Path):
+    """The OpenVINO model for `model` (whose weights_digest is `weights`): read from the cache
+    when its digest matches, else converted (by tracing) and cached; a cache that cannot be
+    written is only a lost speed-up."""
     import openvino as ov
 
-    key = cache_key(model, size, precision, attentions)
+    key = cache_key(weights, size, precision, attentions)
     folder = root / key[:32]
-    core = ov.Core()
     try:
         if json.loads((folder / "digest.json").read_text())["key"] == key:
-            return core.read_model(str(folder / "model.xml"))
+            return ov.Core().read_model(str(folder / "model.xml"))
     except (OSError, ValueError, KeyError, RuntimeError):
         pass
     example = torch.zeros(1, 3, *size)
@@ -149,6 +145,7 @@ def converted_graph(model: nn.Module, size: tuple[int, int], precision: str, att
         steps = PrePostProcessor(graph)
         steps.output(3).tensor().set_element_type(ov.Type.bf16)
         graph = steps.build()
+    staging = None
     try:
         root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=root))
@@ -157,7 +154,8 @@ def converted_graph(model: nn.Module, size: tuple[int, int], precision: str, att
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(staging, folder)
     except OSError:
-        shutil.rmtree(locals().get("staging", root / ".none"), ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return graph
 
 
@@ -173,6 +171,7 @@ class OpenVinoViT:
         self.torch_model = model
         self.precision, self.size = precision, tuple(size)
         self._graph_model = int8_model(model, calibration) if precision == "int8" else model
+        self._weights = weights_digest(self._graph_model)  # once: both graphs are keyed by it
         self._threads = threads or torch.get_num_threads()
         self._cache = cache or cache_root()
         self._compiled: dict[bool, object] = {}
@@ -180,7 +179,7 @@ class OpenVinoViT:
         self._compile(True)  # converting is the slow part: done while the model loads, not at the first photo
 
     def __getattr__(self, name: str):
-        if name.startswith("_") or name in ("torch_model",):
+        if name.startswith("_") or name == "torch_model":
             raise AttributeError(name)
         return getattr(self.torch_model, name)
 
@@ -188,7 +187,8 @@ class OpenVinoViT:
         if attentions not in self._compiled:
             import openvino as ov
 
-            graph = converted_graph(self._graph_model, self.size, self.precision, attentions, self._cache)
+            graph = converted_graph(self._graph_model, self._weights, self.size, self.precision, attentions,
+                                    self._cache)
             config = {"INFERENCE_NUM_THREADS": self._threads, "INFERENCE_PRECISION_HINT": HINTS[self.precision],
                       "DYNAMIC_QUANTIZATION_GROUP_SIZE": INT8_GROUP if self.precision == "int8" else 0}
             compiled = ov.Core().compile_model(graph, "CPU", config)

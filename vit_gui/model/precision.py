@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -73,6 +74,17 @@ def convert(model: nn.Module, name: str, calibration: torch.Tensor | None = None
     return model.to(DTYPES[name])
 
 
+class FloatReference(NamedTuple):
+    """float32's side of every format's trial, measured once: the test batch and its time,
+    and the sample photos' features and rollout maps."""
+
+    check: torch.Tensor
+    photos: torch.Tensor
+    seconds: float
+    features: torch.Tensor
+    maps: list
+
+
 @dataclass(frozen=True)
 class Trial:
     """How a converted model compared with float32 on test inputs."""
@@ -83,9 +95,13 @@ class Trial:
     seconds: float  # a test batch, converted
     reference_seconds: float  # the same batch in float32
 
+    def agrees(self) -> bool:
+        """Within the bars `auto` holds this format to: features' cosine and rollout maps."""
+        return self.agreement >= AGREEMENT[self.name] and self.map_difference <= MAP_AGREEMENT
+
     def refusal(self) -> str | None:
         """Why `auto` does not keep this format, or None."""
-        if self.agreement < AGREEMENT[self.name] or self.map_difference > MAP_AGREEMENT:
+        if not self.agrees():
             return (f"{self.name} agreed only to a cosine of {self.agreement:.4f} (maps within "
                     f"{self.map_difference:.3f}) with float32 on test photos")
         if self.seconds > FASTER * self.reference_seconds:
