@@ -11,7 +11,9 @@ float32, the lowest over the photos.
 
 Engines: vit-gui float32 (maps not kept, and with the attentions kept, which the maps need),
 bfloat16 and int8 (the app's own conversions); ONNX Runtime float32 and dynamic int8
-(onnxruntime.quantization); OpenVINO float32 and bfloat16 (its inference precision hint).
+(onnxruntime.quantization); OpenVINO float32 and bfloat16 (its inference precision hint),
+each also in OpenVINO's throughput mode (one stream a thread, a photo a stream: how the
+vit-gui engine runs a batch, so the peers get it too).
 Needs `pip install ".[peers]"` (onnx, onnxscript, onnxruntime, openvino: not dependencies of vit-gui).
 
 `--vit-b16` measures a ViT-B/16 at 224 px instead (the issue's second model): its
@@ -95,14 +97,28 @@ def onnxruntime_int8(path: Path, threads: int):
     return onnxruntime_engine(quantised, threads)
 
 
-def openvino_engine(model, threads: int, precision: str):
-    """OpenVINO compiling `model`: an ONNX file's path, or a graph it converted itself."""
+def openvino_engine(model, threads: int, precision: str, streams: int = 1):
+    """OpenVINO compiling `model`: an ONNX file's path, or a graph it converted itself. With
+    `streams` > 1, as OpenVINO's throughput mode runs a batch: one photo a stream (one
+    thread each), the streams side by side, as the vit-gui engine runs its batches."""
     import openvino as ov
 
     compiled = ov.Core().compile_model(model if isinstance(model, ov.Model) else str(model), "CPU",
-                                       {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision})
-    request = compiled.create_infer_request()
-    return lambda pixels: np.asarray(request.infer({0: pixels})[compiled.output(0)])
+                                       {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision,
+                                        "NUM_STREAMS": streams})
+    if streams == 1:
+        request = compiled.create_infer_request()
+        return lambda pixels: np.asarray(request.infer({0: pixels})[compiled.output(0)])
+    queue = ov.AsyncInferQueue(compiled, streams)
+
+    def run(pixels: np.ndarray) -> np.ndarray:
+        features = [None] * len(pixels)
+        queue.set_callback(lambda request, index: features.__setitem__(index, np.array(request.get_output_tensor(0).data)))
+        for index in range(len(pixels)):
+            queue.start_async({0: pixels[index : index + 1]}, index)
+        queue.wait_all()
+        return np.concatenate(features)
+    return run
 
 
 def openvino_direct(model, pixels: np.ndarray, threads: int, precision: str):
@@ -170,6 +186,10 @@ def main() -> None:
         f"ONNX Runtime {onnxruntime.__version__} int8 (dynamic)": onnxruntime_int8(path, args.threads),
         f"OpenVINO {openvino.__version__.split('-')[0]} float32": openvino_engine(path, args.threads, "f32"),
         f"OpenVINO {openvino.__version__.split('-')[0]} bfloat16": openvino_engine(path, args.threads, "bf16"),
+        f"OpenVINO {openvino.__version__.split('-')[0]} float32, {args.threads} streams":
+            openvino_engine(path, args.threads, "f32", args.threads),
+        f"OpenVINO {openvino.__version__.split('-')[0]} bfloat16, {args.threads} streams":
+            openvino_engine(path, args.threads, "bf16", args.threads),
         f"OpenVINO {openvino.__version__.split('-')[0]} float32, converted from torch":
             openvino_direct(base.model, pixels, args.threads, "f32"),
         f"OpenVINO {openvino.__version__.split('-')[0]} bfloat16, converted from torch":

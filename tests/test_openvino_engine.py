@@ -51,6 +51,44 @@ def test_float32_gives_torchs_numbers(tiny_checkpoint, photos, cache):
                     assert a.attentions is None
 
 
+def test_each_call_gets_attentions_of_its_own(tiny_checkpoint, photos, cache):
+    """The graph writes every photo's attentions straight into the array it hands back, on
+    two streams side by side for a batch: a later call (a batch, or one photo on the
+    one-stream request) must never write into an earlier call's array, and the two-stream
+    batch must give the one-stream numbers."""
+    loaded = Predictor.from_file(tiny_checkpoint)
+    size = tuple(loaded.info.preprocessing.input_size)
+    side_by_side = openvino_engine.OpenVinoViT(loaded.model, "float32", size, threads=2)
+    one_stream = openvino_engine.OpenVinoViT(loaded.model, "float32", size, threads=1)
+    first_pixels = loaded.prepare(images(photos))[0]
+    other_pixels = loaded.prepare(images(photos, ("astronaut", "coffee")))[0]
+    with torch.inference_mode():
+        first = side_by_side(first_pixels, return_attention=True)
+        kept = first.attention_stack.clone()
+        side_by_side(other_pixels, return_attention=True)
+        alone = side_by_side(other_pixels[:1], return_attention=True)
+        side_by_side(first_pixels, return_attention=True)
+        serial = one_stream(first_pixels, return_attention=True)
+        reference = loaded.model(first_pixels, return_attention=True)
+    assert torch.equal(first.attention_stack, kept)
+    assert first.attention_stack.shape == (3, len(loaded.model.blocks), *reference.attentions[0].shape[1:])
+    torch.testing.assert_close(first.attention_stack, serial.attention_stack, atol=1e-5, rtol=0)
+    torch.testing.assert_close(first.attention_stack, torch.stack(reference.attentions, 1), atol=1e-4, rtol=0)
+    torch.testing.assert_close(first.features, reference.features, atol=1e-4, rtol=1e-4)
+    assert alone.attention_stack.shape[0] == 1
+
+
+def test_int8_runs_its_unquantised_layers_in_bfloat16_only_where_native(monkeypatch):
+    from vit_gui.model import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert [openvino_engine.inference_precision(n) for n in ("float32", "bfloat16", "int8")] == ["f32", "bf16", "bf16"]
+    native = openvino_engine.cache_key("w", (224, 224), "int8", True)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert [openvino_engine.inference_precision(n) for n in ("float32", "bfloat16", "int8")] == ["f32", "bf16", "f32"]
+    assert openvino_engine.cache_key("w", (224, 224), "int8", True) != native  # its attentions come in another type
+
+
 def test_what_the_graph_does_not_cover_runs_on_torch(tiny_checkpoint, photos, cache):
     """Token drop (the check), another input size and gradients go to the float32 torch
     model, the same one the check's other calls use (predictor.torch_model)."""

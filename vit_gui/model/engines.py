@@ -47,7 +47,7 @@ def choose_openvino(predictor, requested: str) -> None:
     agrees with torch's float32 on test photos (features and maps) and is faster than
     OpenVINO's float32 by FASTER."""
     from vit_gui.model import precision as fmt
-    from vit_gui.model.openvino_engine import OpenVinoViT
+    from vit_gui.model.openvino_engine import OpenVinoViT, inference_precision
 
     torch_float = predictor.model
     size = tuple(predictor.info.preprocessing.input_size)
@@ -67,6 +67,8 @@ def choose_openvino(predictor, requested: str) -> None:
             if candidate.agrees() and candidate.seconds <= fmt.FASTER * float32_seconds and candidate.seconds < trial.seconds:
                 chosen, trial = engine, candidate
         why = f"auto: the fastest on OpenVINO that agrees ({', '.join(t[2].name for t in tried)} tried)"
+    if trial.name == "int8" and inference_precision("int8") == "bf16":
+        why += "; the layers int8 leaves unquantised run in bfloat16 (native here)"
     predictor.float_model = torch_float
     predictor.model = chosen
     predictor.precision = fmt.Precision(trial.name, f"{why}; OpenVINO; {trial.words()}", trial.agreement,

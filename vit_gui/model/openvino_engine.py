@@ -10,20 +10,17 @@ outputs of the graph.
 
 Two graphs per model: one that keeps every block's attention (what the app asks for) and
 one that does not (OpenVINO fuses the attention then). Each is converted once and cached as
-OpenVINO IR in the user's cache folder, under the SHA-256 of the weights it was made from,
-the input size, the format and the versions; the digest is written beside the graph and
-checked before a cache is read, and a cache is written to a temporary folder and renamed,
-so a kill leaves no half cache. Whatever the graph does not cover (token drop, another
-input size) runs on the torch model, which also serves gradient maps and teaching.
+OpenVINO IR (model/engine_cache.py), under the SHA-256 of the weights it was made from, the
+input size, the format and the versions. A batch with the attentions runs a photo a stream,
+the streams side by side, each photo's attentions written straight into the array handed
+back; one photo runs on one stream with every thread. Whatever the graph does not cover
+(token drop, another input size) runs on the torch model, which also serves gradient maps
+and teaching.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import shutil
-import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -33,11 +30,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vit_gui.model import engine_cache
 from vit_gui.model.vit import ViTOutput
 
-FORMAT = 3  # bump when the converted graph changes for the same weights
+FORMAT = 4  # bump when the converted graph changes for the same weights
 INT8_GROUP = 128  # activations quantised per token in groups of this many channels (measured: 32 and 64 were slower, no closer)
-HINTS = {"float32": "f32", "bfloat16": "bf16", "int8": "f32"}
+FORMATS = ("float32", "bfloat16", "int8")
+
+
+def inference_precision(precision: str) -> str:
+    """OpenVINO's precision hint: int8's layers that stay unquantised (attention, norms, the
+    kept float32 layers) run in bfloat16 where the CPU has it natively (measured: 56.7 ->
+    43.7 ms a photo on AVX-512 BF16, benchmarks/results/peers.md), else float32."""
+    from vit_gui.model.precision import cpu_has_native_bf16
+
+    if precision == "bfloat16" or (precision == "int8" and cpu_has_native_bf16()):
+        return "bf16"
+    return "f32"
 
 
 def available() -> str | None:
@@ -47,14 +56,6 @@ def available() -> str | None:
     except Exception as exc:  # noqa: BLE001 - a broken install is as good as none
         return f"OpenVINO is not installed ({exc.__class__.__name__}: {exc})"
     return None
-
-
-def cache_root() -> Path:
-    """Converted graphs: VIT_GUI_ENGINE_CACHE, else the per-user data folder's `openvino`."""
-    from vit_gui.resources import user_data_dir
-
-    override = os.environ.get("VIT_GUI_ENGINE_CACHE")
-    return Path(override) if override else user_data_dir() / "openvino"
 
 
 class Int8Weights(nn.Module):
@@ -84,7 +85,9 @@ def int8_model(model: nn.Module, calibration: torch.Tensor) -> nn.Module:
 
 class GraphForward(nn.Module):
     """What the graph computes: logits (or features again for a backbone), the class token's
-    features, the patch mean and, when `attentions`, every block's (B, blocks, heads, N, N)."""
+    features, the patch mean and, when `attentions`, every block's, stacked block first
+    (blocks, B, heads, N, N): each block's softmax then writes straight into its slice of the
+    output, and a one-photo run's output is that photo's (blocks, heads, N, N) as it lies."""
 
     def __init__(self, model: nn.Module, attentions: bool):
         super().__init__()
@@ -94,7 +97,7 @@ class GraphForward(nn.Module):
         with torch.enable_grad():  # the model then returns each block's attention as made, not
             out = self.model(pixels, return_attention=self.attentions)  # written into one buffer (a slow scatter in the graph)
         answer = out.features if out.logits is None else out.logits
-        stack = (torch.stack(out.attentions, dim=1),) if self.attentions else ()
+        stack = (torch.stack(out.attentions, dim=0),) if self.attentions else ()
         return (answer, out.features, out.patch_mean) + stack
 
 
@@ -109,12 +112,13 @@ def weights_digest(model: nn.Module) -> str:
 
 def cache_key(weights: str, size: tuple[int, int], precision: str, attentions: bool) -> str:
     """What a converted graph depends on: `weights` (weights_digest), the input size, the
-    format, whether it keeps the attentions, and the versions of the code that made it."""
+    format (and the attentions' type it implies on this CPU), whether it keeps the
+    attentions, and the versions of the code that made it."""
     import openvino
 
     from vit_gui import __version__
 
-    parts = [weights, f"{size[0]}x{size[1]}", precision, f"attentions={attentions}",
+    parts = [weights, f"{size[0]}x{size[1]}", precision, inference_precision(precision), f"attentions={attentions}",
              f"format={FORMAT}", f"openvino={openvino.__version__}", f"vit-gui={__version__}"]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
@@ -122,40 +126,27 @@ def cache_key(weights: str, size: tuple[int, int], precision: str, attentions: b
 def converted_graph(model: nn.Module, weights: str, size: tuple[int, int], precision: str, attentions: bool,
                     root: Path):
     """The OpenVINO model for `model` (whose weights_digest is `weights`): read from the cache
-    when its digest matches, else converted (by tracing) and cached; a cache that cannot be
-    written is only a lost speed-up."""
+    when its digest matches, else converted (by tracing) and cached (model/engine_cache.py)."""
     import openvino as ov
 
     key = cache_key(weights, size, precision, attentions)
-    folder = root / key[:32]
-    try:
-        if json.loads((folder / "digest.json").read_text())["key"] == key:
-            return ov.Core().read_model(str(folder / "model.xml"))
-    except (OSError, ValueError, KeyError, RuntimeError):
-        pass
+    cached = engine_cache.read(root, key, lambda folder: ov.Core().read_model(str(folder / "model.xml")))
+    if cached is not None:
+        return cached
     example = torch.zeros(1, 3, *size)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the shapes it warns of are fixed by the cache key
         # traced here without torch's check of the trace, which imports sympy (not in the frozen app)
         traced = torch.jit.trace(GraphForward(model, attentions).eval(), example, check_trace=False)
         graph = ov.convert_model(traced, example_input=example, input=[ov.PartialShape([-1, 3, size[0], size[1]])])
-    if precision == "bfloat16" and attentions:  # hand the attentions over in bfloat16: half the bytes, no reorder
+    if inference_precision(precision) == "bf16" and attentions:  # made in bfloat16: handed over so, half the bytes
         from openvino.preprocess import PrePostProcessor
 
         steps = PrePostProcessor(graph)
         steps.output(3).tensor().set_element_type(ov.Type.bf16)
         graph = steps.build()
-    staging = None
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=root))
-        ov.save_model(graph, str(staging / "model.xml"), compress_to_fp16=False)
-        (staging / "digest.json").write_text(json.dumps({"key": key, "precision": precision, "size": list(size)}))
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(staging, folder)
-    except OSError:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
+    engine_cache.write(root, key, {"precision": precision, "size": list(size)},
+                       lambda staging: ov.save_model(graph, str(staging / "model.xml"), compress_to_fp16=False))
     return graph
 
 
@@ -166,50 +157,99 @@ class OpenVinoViT:
 
     def __init__(self, model: nn.Module, precision: str, size: tuple[int, int],
                  calibration: torch.Tensor | None = None, threads: int | None = None, cache: Path | None = None):
-        if precision not in HINTS:
+        if precision not in FORMATS:
             raise ValueError(f"OpenVINO runs float32, bfloat16 or int8, not {precision}")
         self.torch_model = model
         self.precision, self.size = precision, tuple(size)
         self._graph_model = int8_model(model, calibration) if precision == "int8" else model
         self._weights = weights_digest(self._graph_model)  # once: both graphs are keyed by it
         self._threads = threads or torch.get_num_threads()
-        self._cache = cache or cache_root()
-        self._compiled: dict[bool, object] = {}
+        self._cache = cache or engine_cache.cache_root()
+        self._compiled: dict[tuple[bool, int], object] = {}
+        self._request_sets: dict[tuple[bool, int], list] = {}
+        self._scratch: dict[int, object] = {}  # a request's own one-photo attention output, between calls
         self._lock = threading.Lock()
-        self._compile(True)  # converting is the slow part: done while the model loads, not at the first photo
+        self._requests(True, 1)  # converting is the slow part: done while the model loads, not at the first photo
 
     def __getattr__(self, name: str):
         if name.startswith("_") or name == "torch_model":
             raise AttributeError(name)
         return getattr(self.torch_model, name)
 
-    def _compile(self, attentions: bool):
-        if attentions not in self._compiled:
+    def _compile(self, attentions: bool, streams: int = 1):
+        """The compiled graph (cached by `attentions` and `streams`): one stream with every
+        thread for a single photo's latency, or `streams` streams of one thread each, one
+        photo each, for a batch's throughput."""
+        if (attentions, streams) not in self._compiled:
             import openvino as ov
 
             graph = converted_graph(self._graph_model, self._weights, self.size, self.precision, attentions,
                                     self._cache)
-            config = {"INFERENCE_NUM_THREADS": self._threads, "INFERENCE_PRECISION_HINT": HINTS[self.precision],
+            config = {"INFERENCE_NUM_THREADS": self._threads, "NUM_STREAMS": streams,
+                      "INFERENCE_PRECISION_HINT": inference_precision(self.precision),
                       "DYNAMIC_QUANTIZATION_GROUP_SIZE": INT8_GROUP if self.precision == "int8" else 0}
-            compiled = ov.Core().compile_model(graph, "CPU", config)
-            self._compiled[attentions] = compiled.create_infer_request()
-        return self._compiled[attentions]
+            self._compiled[attentions, streams] = ov.Core().compile_model(graph, "CPU", config)
+        return self._compiled[attentions, streams]
+
+    def _requests(self, attentions: bool, photos: int) -> list:
+        """Infer requests for `photos` photos: one for a single photo (or without the
+        attentions, whose batch runs whole), else one per stream."""
+        streams = min(self._threads, photos) if attentions and photos > 1 else 1
+        key = (attentions, streams)
+        if key not in self._request_sets:
+            compiled = self._compile(attentions, streams)
+            self._request_sets[key] = [compiled.create_infer_request() for _ in range(streams)]
+        return self._request_sets[key]
 
     def __call__(self, pixels: torch.Tensor, return_attention: bool = False, keep: torch.Tensor | None = None) -> ViTOutput:
         if keep is not None or tuple(pixels.shape[-2:]) != self.size or torch.is_grad_enabled():
             return self.torch_model(pixels.float(), return_attention=return_attention, keep=keep)
+        pixels = np.ascontiguousarray(pixels.detach().float().cpu().numpy())
         with self._lock:
-            request = self._compile(return_attention)
-            outputs = request.infer({0: np.ascontiguousarray(pixels.detach().float().cpu().numpy())},
-                                    share_inputs=True, share_outputs=True)  # copied once, below
-            answer, features, patch_mean, *rest = (outputs[i] for i in range(len(outputs)))
-            tensors = [torch.from_numpy(np.array(a)) for a in (answer, features, patch_mean)]
-            stack = None
-            if rest:
-                raw = np.array(rest[0])  # copied: the request's buffers are reused by the next call
-                stack = torch.from_numpy(raw).view(torch.bfloat16) if raw.dtype == np.float16 else torch.from_numpy(raw)
-        logits = None if self.torch_model.head is None else tensors[0]
-        return ViTOutput(logits, tuple(stack.unbind(1)) if stack is not None else None, tensors[1], tensors[2], stack)
+            requests = self._requests(return_attention, len(pixels))
+            if return_attention:
+                answer, features, patch_mean, stack = self._with_attentions(requests, pixels)
+            else:
+                outputs = requests[0].infer({0: pixels}, share_inputs=True, share_outputs=True)
+                answer, features, patch_mean = (torch.from_numpy(np.array(outputs[i])) for i in range(3))
+                stack = None
+        logits = None if self.torch_model.head is None else answer
+        return ViTOutput(logits, tuple(stack.unbind(1)) if stack is not None else None, features, patch_mean, stack)
+
+    def _with_attentions(self, requests: list, pixels: np.ndarray):
+        """Each photo on a request of its own (the requests run side by side), writing its
+        attentions straight into its own slice of one (B, blocks, heads, N, N) array: no
+        stacking and no copy afterwards (measured: copying a batch's 150 MB cost more than
+        the attentions' share of the graph)."""
+        import openvino as ov
+
+        port = requests[0].model_outputs[3]
+        blocks, _, heads, tokens, _ = (d.get_length() if d.is_static else 1 for d in port.get_partial_shape())
+        in_bf16 = port.get_element_type() == ov.Type.bf16
+        stack = np.empty((len(pixels), blocks, heads, tokens, tokens), np.uint16 if in_bf16 else np.float32)
+        small: list[list] = [[None] * len(pixels) for _ in range(3)]
+        try:
+            for start in range(0, len(pixels), len(requests)):
+                running = list(zip(range(start, min(start + len(requests), len(pixels))), requests))
+                for index, request in running:
+                    mine = stack[index].reshape(blocks, 1, heads, tokens, tokens)  # the graph's one-photo layout
+                    target = (ov.Tensor(mine, list(mine.shape), ov.Type.bf16) if in_bf16
+                              else ov.Tensor(mine, shared_memory=True))
+                    request.set_output_tensor(3, target)
+                    request.start_async({0: pixels[index : index + 1]}, share_inputs=True)
+                for index, request in running:
+                    request.wait()
+                    for kept, i in zip(small, range(3)):
+                        kept[index] = np.array(request.get_output_tensor(i).data)
+        finally:  # the requests let go of our array: it is the caller's now, and may be freed
+            for request in requests:
+                request.wait()
+                if id(request) not in self._scratch:
+                    self._scratch[id(request)] = ov.Tensor(port.get_element_type(), [blocks, 1, heads, tokens, tokens])
+                request.set_output_tensor(3, self._scratch[id(request)])
+        stack = torch.from_numpy(stack)
+        return (*(torch.from_numpy(np.concatenate(rows)) for rows in small),
+                stack.view(torch.bfloat16) if in_bf16 else stack)
 
     def eval(self):
         return self
