@@ -52,8 +52,8 @@ def test_float32_gives_torchs_numbers(tiny_checkpoint, photos, cache):
 
 
 def test_each_call_gets_attentions_of_its_own(tiny_checkpoint, photos, cache):
-    """The graph writes every photo's attentions straight into the array it hands back, on
-    two streams side by side for a batch: a later call (a batch, or one photo on the
+    """The graph writes every photo's attentions straight into the array it hands back, a
+    photo a stream, two side by side, for a batch: a later call (a batch, or one photo on the
     one-stream request) must never write into an earlier call's array, and the two-stream
     batch must give the one-stream numbers."""
     loaded = Predictor.from_file(tiny_checkpoint)
@@ -69,6 +69,7 @@ def test_each_call_gets_attentions_of_its_own(tiny_checkpoint, photos, cache):
         alone = side_by_side(other_pixels[:1], return_attention=True)
         side_by_side(first_pixels, return_attention=True)
         serial = one_stream(first_pixels, return_attention=True)
+        plain = side_by_side(first_pixels)  # without the attentions: the other graph, also a photo a stream
         reference = loaded.model(first_pixels, return_attention=True)
     assert torch.equal(first.attention_stack, kept)
     assert first.attention_stack.shape == (3, len(loaded.model.blocks), *reference.attentions[0].shape[1:])
@@ -76,6 +77,9 @@ def test_each_call_gets_attentions_of_its_own(tiny_checkpoint, photos, cache):
     torch.testing.assert_close(first.attention_stack, torch.stack(reference.attentions, 1), atol=1e-4, rtol=0)
     torch.testing.assert_close(first.features, reference.features, atol=1e-4, rtol=1e-4)
     assert alone.attention_stack.shape[0] == 1
+    assert plain.attention_stack is None and plain.attentions is None
+    torch.testing.assert_close(plain.features, reference.features, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(plain.logits, reference.logits, atol=1e-4, rtol=1e-4)
 
 
 def test_int8_runs_its_unquantised_layers_in_bfloat16_only_where_native(monkeypatch):

@@ -11,7 +11,7 @@ outputs of the graph.
 Two graphs per model: one that keeps every block's attention (what the app asks for) and
 one that does not (OpenVINO fuses the attention then). Each is converted once and cached as
 OpenVINO IR (model/engine_cache.py), under the SHA-256 of the weights it was made from, the
-input size, the format and the versions. A batch with the attentions runs a photo a stream,
+input size, the format and the versions. A batch runs a photo a stream,
 the streams side by side, each photo's attentions written straight into the array handed
 back; one photo runs on one stream with every thread. Whatever the graph does not cover
 (token drop, another input size) runs on the torch model, which also serves gradient maps
@@ -192,9 +192,10 @@ class OpenVinoViT:
         return self._compiled[attentions, streams]
 
     def _requests(self, attentions: bool, photos: int) -> list:
-        """Infer requests for `photos` photos: one for a single photo (or without the
-        attentions, whose batch runs whole), else one per stream."""
-        streams = min(self._threads, photos) if attentions and photos > 1 else 1
+        """Infer requests for `photos` photos: one with every thread for a single photo, else
+        one per stream (measured: a photo a stream beat the whole batch on one stream, for
+        OpenVINO fed an ONNX export too; benchmarks/results/peers.md)."""
+        streams = min(self._threads, photos) if photos > 1 else 1
         key = (attentions, streams)
         if key not in self._request_sets:
             compiled = self._compile(attentions, streams)
@@ -206,36 +207,32 @@ class OpenVinoViT:
             return self.torch_model(pixels.float(), return_attention=return_attention, keep=keep)
         pixels = np.ascontiguousarray(pixels.detach().float().cpu().numpy())
         with self._lock:
-            requests = self._requests(return_attention, len(pixels))
-            if return_attention:
-                answer, features, patch_mean, stack = self._with_attentions(requests, pixels)
-            else:
-                outputs = requests[0].infer({0: pixels}, share_inputs=True, share_outputs=True)
-                answer, features, patch_mean = (torch.from_numpy(np.array(outputs[i])) for i in range(3))
-                stack = None
+            answer, features, patch_mean, stack = self._side_by_side(self._requests(return_attention, len(pixels)),
+                                                                     pixels, return_attention)
         logits = None if self.torch_model.head is None else answer
         return ViTOutput(logits, tuple(stack.unbind(1)) if stack is not None else None, features, patch_mean, stack)
 
-    def _with_attentions(self, requests: list, pixels: np.ndarray):
-        """Each photo on a request of its own (the requests run side by side), writing its
-        attentions straight into its own slice of one (B, blocks, heads, N, N) array: no
-        stacking and no copy afterwards (measured: copying a batch's 150 MB cost more than
-        the attentions' share of the graph)."""
+    def _side_by_side(self, requests: list, pixels: np.ndarray, attentions: bool):
+        """Each photo on a request of its own, the requests running side by side; with
+        `attentions`, each photo's written by the graph straight into its own slice of one
+        (B, blocks, heads, N, N) array: no stacking and no copy afterwards (measured: copying
+        a batch's 150 MB cost more than the attentions' share of the graph)."""
         import openvino as ov
 
-        port = requests[0].model_outputs[3]
-        blocks, _, heads, tokens, _ = (d.get_length() if d.is_static else 1 for d in port.get_partial_shape())
-        in_bf16 = port.get_element_type() == ov.Type.bf16
-        stack = np.empty((len(pixels), blocks, heads, tokens, tokens), np.uint16 if in_bf16 else np.float32)
+        port = requests[0].model_outputs[3] if attentions else None
+        if attentions:
+            blocks, _, heads, tokens, _ = (d.get_length() if d.is_static else 1 for d in port.get_partial_shape())
+            in_bf16 = port.get_element_type() == ov.Type.bf16
+            stack = np.empty((len(pixels), blocks, heads, tokens, tokens), np.uint16 if in_bf16 else np.float32)
         small: list[list] = [[None] * len(pixels) for _ in range(3)]
         try:
             for start in range(0, len(pixels), len(requests)):
                 running = list(zip(range(start, min(start + len(requests), len(pixels))), requests))
                 for index, request in running:
-                    mine = stack[index].reshape(blocks, 1, heads, tokens, tokens)  # the graph's one-photo layout
-                    target = (ov.Tensor(mine, list(mine.shape), ov.Type.bf16) if in_bf16
-                              else ov.Tensor(mine, shared_memory=True))
-                    request.set_output_tensor(3, target)
+                    if attentions:
+                        mine = stack[index].reshape(blocks, 1, heads, tokens, tokens)  # the graph's one-photo layout
+                        request.set_output_tensor(3, ov.Tensor(mine, list(mine.shape), ov.Type.bf16) if in_bf16
+                                                  else ov.Tensor(mine, shared_memory=True))
                     request.start_async({0: pixels[index : index + 1]}, share_inputs=True)
                 for index, request in running:
                     request.wait()
@@ -244,12 +241,15 @@ class OpenVinoViT:
         finally:  # the requests let go of our array: it is the caller's now, and may be freed
             for request in requests:
                 request.wait()
-                if id(request) not in self._scratch:
-                    self._scratch[id(request)] = ov.Tensor(port.get_element_type(), [blocks, 1, heads, tokens, tokens])
-                request.set_output_tensor(3, self._scratch[id(request)])
+                if attentions:
+                    if id(request) not in self._scratch:
+                        self._scratch[id(request)] = ov.Tensor(port.get_element_type(), [blocks, 1, heads, tokens, tokens])
+                    request.set_output_tensor(3, self._scratch[id(request)])
+        small = [torch.from_numpy(np.concatenate(rows)) for rows in small]
+        if not attentions:
+            return (*small, None)
         stack = torch.from_numpy(stack)
-        return (*(torch.from_numpy(np.concatenate(rows)) for rows in small),
-                stack.view(torch.bfloat16) if in_bf16 else stack)
+        return (*small, stack.view(torch.bfloat16) if in_bf16 else stack)
 
     def eval(self):
         return self
