@@ -60,6 +60,17 @@ def spread(samples: list[float], scale: float = 1000.0, digits: int = 1) -> str:
             f"n={len(values)})")
 
 
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median (order statistics: the binomial(n, 1/2)
+    quantiles), for paired per-round ratios whose spread a single median hides."""
+    from scipy.stats import binom
+
+    ordered, n = sorted(values), len(values)
+    low = int(binom.ppf((1 - confidence) / 2, n, 0.5))
+    low = max(low - 1, 0) if binom.cdf(low, n, 0.5) > (1 - confidence) / 2 else low
+    return ordered[low], ordered[n - 1 - low]
+
+
 def matmul_gflops(dtype, repeats: int = 7) -> list[float]:
     """GFLOP/s samples of one ViT-B-sized matmul (batch-32 MLP: 6,304 tokens x 768 x 3,072),
     the peak a ViT's float32 path is judged against."""

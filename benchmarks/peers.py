@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import git_revision, spread, write_results  # noqa: E402
+from common import git_revision, median_interval, spread, write_results  # noqa: E402
 
 
 class Features(torch.nn.Module):
@@ -135,8 +135,8 @@ def best_peers(times: dict[str, list[float]]) -> list[str]:
     """Per precision: our OpenVINO engine (attentions kept, and features only as the peers)
     against the fastest peer."""
     lines = ["", "| precision | vit-gui (OpenVINO engine, attentions kept) | the same, features only | "
-             "fastest peer (features only) | peer's time / ours (attentions kept) | (features only) |",
-             "|---|---|---|---|---|---|"]
+             "fastest peer (features only) | peer's time / ours, attentions kept (95% interval) | "
+             "features only (95% interval) |", "|---|---|---|---|---|---|"]
     for precision in ("float32", "bfloat16", "int8"):
         ours = f"vit-gui OpenVINO engine {precision}, attentions kept"
         plain = f"vit-gui OpenVINO engine {precision}, features only"
@@ -146,8 +146,17 @@ def best_peers(times: dict[str, list[float]]) -> list[str]:
         best = min(peers, key=lambda name: statistics.median(times[name]))
         mine, lean, theirs = (statistics.median(times[name]) for name in (ours, plain, best))
         lines.append(f"| {precision} | {1000 * mine:.1f} ms | {1000 * lean:.1f} ms | {best}: {1000 * theirs:.1f} ms "
-                     f"| {theirs / mine:.2f}x | {theirs / lean:.2f}x |")
+                     f"| {paired_ratio(times[best], times[ours])} | {paired_ratio(times[best], times[plain])} |")
     return lines
+
+
+def paired_ratio(theirs: list[float], ours: list[float]) -> str:
+    """The median of the per-round ratios (both timed in the same round) with its 95%
+    interval, and what it allows us to say."""
+    ratios = [a / b for a, b in zip(theirs, ours)]
+    low, high = median_interval(ratios)
+    verdict = "ahead" if low > 1 else "behind" if high < 1 else "no difference shown"
+    return f"{statistics.median(ratios):.2f}x ({low:.2f}–{high:.2f}): {verdict}"
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
