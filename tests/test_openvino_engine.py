@@ -82,6 +82,43 @@ def test_each_call_gets_attentions_of_its_own(tiny_checkpoint, photos, cache):
     torch.testing.assert_close(plain.logits, reference.logits, atol=1e-4, rtol=1e-4)
 
 
+def test_a_photo_that_fails_leaves_no_request_holding_the_callers_array(tiny_checkpoint, photos, cache,
+                                                                        monkeypatch):
+    """When one photo's run fails, the call raises, but only after every request has
+    finished and let go of the array it was writing into (which the failed call frees):
+    none may go on writing into freed memory, and the next call works."""
+    loaded = Predictor.from_file(tiny_checkpoint)
+    size = tuple(loaded.info.preprocessing.input_size)
+    engine = openvino_engine.OpenVinoViT(loaded.model, "float32", size, threads=2)
+    pixels = loaded.prepare(images(photos))[0]
+    requests = engine._requests(True, len(pixels))
+    assert len(requests) == 2
+
+    def broken(*_args):
+        raise RuntimeError("this photo's run failed")
+
+    requests[0].set_callback(broken, None)
+    handed_out, real_empty = [], np.empty
+
+    def watched_empty(*args, **kwargs):  # the arrays the engine allocates for the attentions
+        array = real_empty(*args, **kwargs)
+        handed_out.append(array)
+        return array
+
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="failed"), monkeypatch.context() as patch:
+        patch.setattr(openvino_engine.np, "empty", watched_empty)
+        engine(pixels, return_attention=True)
+    (stack,) = [a for a in handed_out if a.ndim == 5]
+    assert requests[1].wait_for(0)  # finished: not still writing into it
+    for request in requests:  # none still points into it (the array is only alive here because the test kept it)
+        assert not np.may_share_memory(request.get_output_tensor(3).data, stack)
+    requests[0].set_callback(lambda *_args: None, None)
+    with torch.inference_mode():
+        again = engine(pixels, return_attention=True)
+        reference = loaded.model(pixels, return_attention=True)
+    torch.testing.assert_close(again.attention_stack, torch.stack(reference.attentions, 1), atol=1e-4, rtol=0)
+
+
 def test_int8_runs_its_unquantised_layers_in_bfloat16_only_where_native(monkeypatch):
     from vit_gui.model import precision
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,10 +31,15 @@ def cache_root() -> Path:
 
 
 def budget() -> int:
+    """VIT_GUI_ENGINE_CACHE_MB in bytes ("inf": no limit; 0: keep only the graph in use),
+    else BUDGET_BYTES; a value that is not a number of megabytes is ignored."""
     try:
-        return int(float(os.environ["VIT_GUI_ENGINE_CACHE_MB"]) * 1024**2)
+        megabytes = float(os.environ["VIT_GUI_ENGINE_CACHE_MB"])
     except (KeyError, ValueError):
         return BUDGET_BYTES
+    if megabytes != megabytes or megabytes < 0:  # NaN, or negative
+        return BUDGET_BYTES
+    return sys.maxsize if megabytes == float("inf") else int(min(megabytes * 1024**2, sys.maxsize))
 
 
 def folder_for(root: Path, key: str) -> Path:
@@ -47,7 +53,7 @@ def read(root: Path, key: str, reader: Callable[[Path], object]):
         if json.loads((folder / DIGEST).read_text())["key"] != key:
             return None
         found = reader(folder)
-    except (OSError, ValueError, KeyError, RuntimeError):
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError):  # OpenVINO's reader raises RuntimeError
         return None
     try:
         os.utime(folder / DIGEST)  # used now: trimmed last
@@ -69,11 +75,10 @@ def write(root: Path, key: str, details: dict, writer: Callable[[Path], None]) -
         folder = folder_for(root, key)
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(staging, folder)
-    except OSError:
+        trim(root, budget(), keep=folder)
+    except (OSError, RuntimeError):  # OpenVINO's writer raises RuntimeError
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
-        return
-    trim(root, budget(), keep=folder)
 
 
 def size_of(folder: Path) -> int:
@@ -82,17 +87,20 @@ def size_of(folder: Path) -> int:
 
 def trim(root: Path, limit: int, keep: Path | None = None) -> list[Path]:
     """Remove the least recently used graphs until the cache holds at most `limit` bytes;
-    `keep` (the graph just written) stays. Half-written staging folders older than a day
-    (a killed conversion) go too. Returns what was removed."""
+    `keep` (the graph just written) stays. A graph is first renamed out of the way, so one
+    that another process has open (Windows refuses the rename) is left whole and the next
+    one is tried; what a removal left behind, and staging folders older than a day (a killed
+    conversion), go too. Returns the graphs removed."""
     removed, graphs = [], []
     for folder in (p for p in root.iterdir() if p.is_dir()):
         try:
-            if folder.name.startswith(".converting-"):
+            if folder.name.startswith(".removing-"):
+                shutil.rmtree(folder, ignore_errors=True)
+            elif folder.name.startswith(".converting-"):
                 if time.time() - folder.stat().st_mtime > 86400:
                     shutil.rmtree(folder, ignore_errors=True)
-                    removed.append(folder)
-                continue
-            graphs.append(((folder / DIGEST).stat().st_mtime, size_of(folder), folder))
+            else:
+                graphs.append(((folder / DIGEST).stat().st_mtime, size_of(folder), folder))
         except OSError:
             continue  # another process is writing or removing it
     total = sum(size for _, size, _ in graphs)
@@ -101,8 +109,12 @@ def trim(root: Path, limit: int, keep: Path | None = None) -> list[Path]:
             break
         if keep is not None and folder == keep:
             continue
-        shutil.rmtree(folder, ignore_errors=True)  # a graph another process has open stays readable (Linux) or stays
-        if not folder.exists():
-            removed.append(folder)
-            total -= size
+        doomed = folder.with_name(f".removing-{folder.name}")
+        try:
+            os.replace(folder, doomed)
+        except OSError:
+            continue  # in use (Windows) or already gone: not counted as removed
+        shutil.rmtree(doomed, ignore_errors=True)
+        removed.append(folder)
+        total -= size
     return removed

@@ -165,9 +165,8 @@ class OpenVinoViT:
         self._weights = weights_digest(self._graph_model)  # once: both graphs are keyed by it
         self._threads = threads or torch.get_num_threads()
         self._cache = cache or engine_cache.cache_root()
-        self._compiled: dict[tuple[bool, int], object] = {}
-        self._request_sets: dict[tuple[bool, int], list] = {}
-        self._scratch: dict[int, object] = {}  # a request's own one-photo attention output, between calls
+        self._request_sets: dict[tuple[bool, str], list] = {}
+        self._scratch: dict[str, object] = {}  # an empty output the requests hold between calls
         self._lock = threading.Lock()
         self._requests(True, 1)  # converting is the slow part: done while the model loads, not at the first photo
 
@@ -176,34 +175,30 @@ class OpenVinoViT:
             raise AttributeError(name)
         return getattr(self.torch_model, name)
 
-    def _compile(self, attentions: bool, streams: int = 1):
-        """The compiled graph (cached by `attentions` and `streams`): one stream with every
-        thread for a single photo's latency, or `streams` streams of one thread each, one
-        photo each, for a batch's throughput."""
-        if (attentions, streams) not in self._compiled:
+    def _requests(self, attentions: bool, photos: int) -> list:
+        """Infer requests for `photos` photos. A single photo with its attentions (the window
+        showing one) runs on one stream with every thread: OpenVINO's latency mode. Batches
+        (and features alone, which only `classify` asks for) run a photo a stream, the
+        streams side by side: its throughput mode, as many streams and requests as it
+        chooses for these threads (measured: faster than a whole batch on one stream, for
+        OpenVINO fed an ONNX export too; benchmarks/results/peers.md). At most two compiled
+        models a graph, each holding its own copy of the weights."""
+        mode = "LATENCY" if attentions and photos == 1 else "THROUGHPUT"
+        if (attentions, mode) not in self._request_sets:
             import openvino as ov
 
             graph = converted_graph(self._graph_model, self._weights, self.size, self.precision, attentions,
                                     self._cache)
-            config = {"INFERENCE_NUM_THREADS": self._threads, "NUM_STREAMS": streams,
+            config = {"PERFORMANCE_HINT": mode, "INFERENCE_NUM_THREADS": self._threads,
                       "INFERENCE_PRECISION_HINT": inference_precision(self.precision),
                       "DYNAMIC_QUANTIZATION_GROUP_SIZE": INT8_GROUP if self.precision == "int8" else 0}
-            self._compiled[attentions, streams] = ov.Core().compile_model(graph, "CPU", config)
-        return self._compiled[attentions, streams]
-
-    def _requests(self, attentions: bool, photos: int) -> list:
-        """Infer requests for `photos` photos: one with every thread for a single photo, else
-        one per stream (measured: a photo a stream beat the whole batch on one stream, for
-        OpenVINO fed an ONNX export too; benchmarks/results/peers.md)."""
-        streams = min(self._threads, photos) if photos > 1 else 1
-        key = (attentions, streams)
-        if key not in self._request_sets:
-            compiled = self._compile(attentions, streams)
-            self._request_sets[key] = [compiled.create_infer_request() for _ in range(streams)]
-        return self._request_sets[key]
+            compiled = ov.Core().compile_model(graph, "CPU", config)
+            count = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")) if mode == "THROUGHPUT" else 1
+            self._request_sets[attentions, mode] = [compiled.create_infer_request() for _ in range(max(1, count))]
+        return self._request_sets[attentions, mode]
 
     def __call__(self, pixels: torch.Tensor, return_attention: bool = False, keep: torch.Tensor | None = None) -> ViTOutput:
-        if keep is not None or tuple(pixels.shape[-2:]) != self.size or torch.is_grad_enabled():
+        if keep is not None or tuple(pixels.shape[-2:]) != self.size or torch.is_grad_enabled() or not len(pixels):
             return self.torch_model(pixels.float(), return_attention=return_attention, keep=keep)
         pixels = np.ascontiguousarray(pixels.detach().float().cpu().numpy())
         with self._lock:
@@ -221,9 +216,9 @@ class OpenVinoViT:
 
         port = requests[0].model_outputs[3] if attentions else None
         if attentions:
-            blocks, _, heads, tokens, _ = (d.get_length() if d.is_static else 1 for d in port.get_partial_shape())
-            in_bf16 = port.get_element_type() == ov.Type.bf16
-            stack = np.empty((len(pixels), blocks, heads, tokens, tokens), np.uint16 if in_bf16 else np.float32)
+            blocks, _, heads, tokens, _ = (d.get_length() if d.is_static else 0 for d in port.get_partial_shape())
+            in_bf16 = port.get_element_type() == ov.Type.bf16  # held as float16's bits: numpy has no bfloat16
+            stack = np.empty((len(pixels), blocks, heads, tokens, tokens), np.float16 if in_bf16 else np.float32)
         small: list[list] = [[None] * len(pixels) for _ in range(3)]
         try:
             for start in range(0, len(pixels), len(requests)):
@@ -231,25 +226,34 @@ class OpenVinoViT:
                 for index, request in running:
                     if attentions:
                         mine = stack[index].reshape(blocks, 1, heads, tokens, tokens)  # the graph's one-photo layout
-                        request.set_output_tensor(3, ov.Tensor(mine, list(mine.shape), ov.Type.bf16) if in_bf16
-                                                  else ov.Tensor(mine, shared_memory=True))
+                        request.set_output_tensor(3, ov.Tensor(mine, list(mine.shape), port.get_element_type()))
                     request.start_async({0: pixels[index : index + 1]}, share_inputs=True)
                 for index, request in running:
-                    request.wait()
+                    request.wait()  # raises what went wrong in this photo's run
                     for kept, i in zip(small, range(3)):
                         kept[index] = np.array(request.get_output_tensor(i).data)
-        finally:  # the requests let go of our array: it is the caller's now, and may be freed
+        finally:  # every request finished and holding none of our array: it is the caller's, and may be freed
             for request in requests:
-                request.wait()
+                try:
+                    request.wait()
+                except Exception:  # noqa: BLE001 - reported above, or a failure of an earlier call's
+                    pass
                 if attentions:
-                    if id(request) not in self._scratch:
-                        self._scratch[id(request)] = ov.Tensor(port.get_element_type(), [blocks, 1, heads, tokens, tokens])
-                    request.set_output_tensor(3, self._scratch[id(request)])
+                    request.set_output_tensor(3, self._empty_output(port, blocks, heads, tokens))
         small = [torch.from_numpy(np.concatenate(rows)) for rows in small]
         if not attentions:
             return (*small, None)
         stack = torch.from_numpy(stack)
         return (*small, stack.view(torch.bfloat16) if in_bf16 else stack)
+
+    def _empty_output(self, port, blocks: int, heads: int, tokens: int):
+        """A batch of none: what every request's attention output points at between calls."""
+        import openvino as ov
+
+        kind = str(port.get_element_type())
+        if kind not in self._scratch:
+            self._scratch[kind] = ov.Tensor(port.get_element_type(), [blocks, 0, heads, tokens, tokens])
+        return self._scratch[kind]
 
     def eval(self):
         return self
