@@ -53,9 +53,8 @@ def test_float32_gives_torchs_numbers(tiny_checkpoint, photos, cache):
 
 def test_each_call_gets_attentions_of_its_own(tiny_checkpoint, photos, cache):
     """The graph writes every photo's attentions straight into the array it hands back, a
-    photo a stream, two side by side, for a batch: a later call (a batch, or one photo on the
-    one-stream request) must never write into an earlier call's array, and the two-stream
-    batch must give the one-stream numbers."""
+    photo a stream, two side by side (two threads): a later call (a batch, or one photo)
+    must never write into an earlier call's array, and two streams must give one's numbers."""
     loaded = Predictor.from_file(tiny_checkpoint)
     size = tuple(loaded.info.preprocessing.input_size)
     side_by_side = openvino_engine.OpenVinoViT(loaded.model, "float32", size, threads=2)
@@ -91,7 +90,7 @@ def test_a_photo_that_fails_leaves_no_request_holding_the_callers_array(tiny_che
     size = tuple(loaded.info.preprocessing.input_size)
     engine = openvino_engine.OpenVinoViT(loaded.model, "float32", size, threads=2)
     pixels = loaded.prepare(images(photos))[0]
-    requests = engine._requests(True, len(pixels))
+    requests = engine._requests(True)
     assert len(requests) == 2
 
     def broken(*_args):

@@ -11,9 +11,9 @@ outputs of the graph.
 Two graphs per model: one that keeps every block's attention (what the app asks for) and
 one that does not (OpenVINO fuses the attention then). Each is converted once and cached as
 OpenVINO IR (model/engine_cache.py), under the SHA-256 of the weights it was made from, the
-input size, the format and the versions. A batch runs a photo a stream,
-the streams side by side, each photo's attentions written straight into the array handed
-back; one photo runs on one stream with every thread. Whatever the graph does not cover
+input size, the format and the versions. A batch runs a photo a stream, the streams side
+by side (OpenVINO's throughput mode), each photo's attentions written straight into the
+array handed back. Whatever the graph does not cover
 (token drop, another input size) runs on the torch model, which also serves gradient maps
 and teaching.
 """
@@ -165,44 +165,43 @@ class OpenVinoViT:
         self._weights = weights_digest(self._graph_model)  # once: both graphs are keyed by it
         self._threads = threads or torch.get_num_threads()
         self._cache = cache or engine_cache.cache_root()
-        self._request_sets: dict[tuple[bool, str], list] = {}
+        self._request_sets: dict[bool, list] = {}
         self._scratch: dict[str, object] = {}  # an empty output the requests hold between calls
         self._lock = threading.Lock()
-        self._requests(True, 1)  # converting is the slow part: done while the model loads, not at the first photo
+        self._requests(True)  # converting is the slow part: done while the model loads, not at the first photo
 
     def __getattr__(self, name: str):
         if name.startswith("_") or name == "torch_model":
             raise AttributeError(name)
         return getattr(self.torch_model, name)
 
-    def _requests(self, attentions: bool, photos: int) -> list:
-        """Infer requests for `photos` photos. A single photo with its attentions (the window
-        showing one) runs on one stream with every thread: OpenVINO's latency mode. Batches
-        (and features alone, which only `classify` asks for) run a photo a stream, the
-        streams side by side: its throughput mode, as many streams and requests as it
-        chooses for these threads (measured: faster than a whole batch on one stream, for
-        OpenVINO fed an ONNX export too; benchmarks/results/peers.md). At most two compiled
-        models a graph, each holding its own copy of the weights."""
-        mode = "LATENCY" if attentions and photos == 1 else "THROUGHPUT"
-        if (attentions, mode) not in self._request_sets:
+    def _requests(self, attentions: bool) -> list:
+        """The graph's infer requests, compiled in OpenVINO's throughput mode: a photo a
+        stream, the streams side by side, as many as it chooses for these threads (measured:
+        faster than a whole batch on one stream, for OpenVINO fed an ONNX export too,
+        benchmarks/results/peers.md; and a single photo on one stream of one thread took 146
+        ms against 129 on one stream of two in float32, 79 against 89 in bfloat16, 60 against
+        61 in int8, so a second, latency-mode model, with its own copy of the weights, was not
+        worth its memory)."""
+        if attentions not in self._request_sets:
             import openvino as ov
 
             graph = converted_graph(self._graph_model, self._weights, self.size, self.precision, attentions,
                                     self._cache)
-            config = {"PERFORMANCE_HINT": mode, "INFERENCE_NUM_THREADS": self._threads,
+            config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_NUM_THREADS": self._threads,
                       "INFERENCE_PRECISION_HINT": inference_precision(self.precision),
                       "DYNAMIC_QUANTIZATION_GROUP_SIZE": INT8_GROUP if self.precision == "int8" else 0}
             compiled = ov.Core().compile_model(graph, "CPU", config)
-            count = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")) if mode == "THROUGHPUT" else 1
-            self._request_sets[attentions, mode] = [compiled.create_infer_request() for _ in range(max(1, count))]
-        return self._request_sets[attentions, mode]
+            count = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+            self._request_sets[attentions] = [compiled.create_infer_request() for _ in range(count)]
+        return self._request_sets[attentions]
 
     def __call__(self, pixels: torch.Tensor, return_attention: bool = False, keep: torch.Tensor | None = None) -> ViTOutput:
         if keep is not None or tuple(pixels.shape[-2:]) != self.size or torch.is_grad_enabled() or not len(pixels):
             return self.torch_model(pixels.float(), return_attention=return_attention, keep=keep)
         pixels = np.ascontiguousarray(pixels.detach().float().cpu().numpy())
         with self._lock:
-            answer, features, patch_mean, stack = self._side_by_side(self._requests(return_attention, len(pixels)),
+            answer, features, patch_mean, stack = self._side_by_side(self._requests(return_attention),
                                                                      pixels, return_attention)
         logits = None if self.torch_model.head is None else answer
         return ViTOutput(logits, tuple(stack.unbind(1)) if stack is not None else None, features, patch_mean, stack)
