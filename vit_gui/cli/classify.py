@@ -238,7 +238,7 @@ def _load(args, model_path: Path):
 
     try:
         say(f"loading {model_path.name} on {args.device}")
-        predictor = Predictor.from_file(model_path, args.device, args.precision, getattr(args, "engine", "auto"))
+        predictor = Predictor.from_file(model_path, args.device, args.precision, args.engine)
         if predictor.precision.name != "float32" or args.precision or predictor.engine != "torch":
             say(f"runs in {predictor.precision.name} on {predictor.engine}: {predictor.precision.reason}")
         if args.map_kind is None and not any(getattr(args, p, None) is not None for p in MAP_PARAMETER_OPTIONS):

@@ -1,7 +1,7 @@
 """Which engine runs a Predictor's forward pass: torch, or OpenVINO on the CPU.
 
 `auto` (what the app and `vit-gui classify` ask for) picks OpenVINO on a CPU where it is
-installed: measured faster at every precision (benchmarks/peers.py). VIT_GUI_ENGINE=torch
+installed: measured faster than torch at every precision (benchmarks/peers.py). VIT_GUI_ENGINE=torch
 (or openvino) overrides `auto`, for a user whose CPU OpenVINO mishandles; the test suite sets
 it to torch so that its exactness tests compare torch's own numbers. The precision is chosen
 as on torch: measured on test photos against torch's float32, features and rollout maps;
