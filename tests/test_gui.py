@@ -887,3 +887,16 @@ def test_a_failed_photo_shown_after_tiles_saves_nothing_of_the_photo_before(qtbo
     failed = next(key for key in window.results.keys() if window.session.records[key].error)
     window.results.select_key(failed)
     assert view.export_recipe(legend=False) is None
+
+
+def test_an_idle_window_keeps_no_pooled_attention_memory(qtbot, window, photo_folder, monkeypatch):
+    """Attention memory is reused from group to group (model/buffer_pool.py), and let go when
+    the run ends: a window left open holds none of it."""
+    from vit_gui.model import buffer_pool
+
+    monkeypatch.setattr(buffer_pool, "MIN_POOLED_BYTES", 0)  # the tiny model's attentions pooled too
+    pool, handed_out, real_empty = buffer_pool.ATTENTIONS, [], buffer_pool.ATTENTIONS.empty
+    monkeypatch.setattr(pool, "empty", lambda *args: handed_out.append(args) or real_empty(*args))
+    drop(window, paths=[photo_folder])
+    wait_idle(qtbot, window)
+    assert handed_out and pool.idle_bytes() == 0

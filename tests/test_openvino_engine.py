@@ -97,7 +97,7 @@ def test_a_photo_that_fails_leaves_no_request_holding_the_callers_array(tiny_che
         raise RuntimeError("this photo's run failed")
 
     requests[0].set_callback(broken, None)
-    handed_out, real_empty = [], np.empty
+    handed_out, real_empty = [], openvino_engine.ATTENTIONS.empty
 
     def watched_empty(*args, **kwargs):  # the arrays the engine allocates for the attentions
         array = real_empty(*args, **kwargs)
@@ -105,7 +105,7 @@ def test_a_photo_that_fails_leaves_no_request_holding_the_callers_array(tiny_che
         return array
 
     with torch.inference_mode(), pytest.raises(RuntimeError, match="failed"), monkeypatch.context() as patch:
-        patch.setattr(openvino_engine.np, "empty", watched_empty)
+        patch.setattr(openvino_engine.ATTENTIONS, "empty", watched_empty)
         engine(pixels, return_attention=True)
     (stack,) = [a for a in handed_out if a.ndim == 5]
     assert requests[1].wait_for(0)  # finished: not still writing into it

@@ -18,6 +18,7 @@ from vit_gui.errors import DeviceError, OutOfMemory, VitGuiError
 from vit_gui.explain import gradient_maps
 from vit_gui.explain.maps import MapSpec, compute_map, extra_token_share
 from vit_gui.explain.photo_area import photo_patches
+from vit_gui.model.buffer_pool import as_float32
 from vit_gui.model.checkpoints import LoadedModel, load_model
 from vit_gui.preprocess import Geometry, preprocess
 from vit_gui.record import NO_CLASSES_NOTE, TopClass, top_classes  # noqa: F401 - re-exported
@@ -258,7 +259,7 @@ class Predictor:
             patch_mean = out.patch_mean.float().cpu().numpy()
             attentions = None
             if with_attentions:  # the model's own stack: no copy for float32 on the CPU
-                attentions = _stack(out).float().cpu()
+                attentions = as_float32(_stack(out))
         grid = self.model.grid_for(*pixels.shape[-2:])
         patch = self.model.patch_size
         return [

@@ -115,6 +115,9 @@ class CompareWorker(QObject):
         paths, total = job["paths"], len(job["paths"])
         if self._cancel.is_set() or job["done"] >= total:
             self._job = None
+            from vit_gui.model.buffer_pool import ATTENTIONS
+
+            ATTENTIONS.clear()  # reused from batch to batch; an idle window keeps none of it
             self.finished.emit(job["done"] < total)  # the window waits for this, whatever happened
             return
         batch = paths[job["done"]:job["done"] + job["size"]]

@@ -160,6 +160,10 @@ class InferenceWorker(QObject):
                     self.batch_progress.emit(batch_id, done, total)
                 release_freed_memory()
         finally:  # the window waits for this: it must come whatever happened
+            if self.predictor is not None:  # reused from group to group; an idle window keeps none of it
+                from vit_gui.model.buffer_pool import ATTENTIONS
+
+                ATTENTIONS.clear()
             self.batch_finished.emit(batch_id, cancelled)
 
     def _group_size(self) -> int:

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vit_gui.model import engine_cache
+from vit_gui.model.buffer_pool import ATTENTIONS
 from vit_gui.model.vit import ViTOutput
 
 FORMAT = 4  # bump when the converted graph changes for the same weights
@@ -217,7 +218,7 @@ class OpenVinoViT:
         if attentions:
             blocks, _, heads, tokens, _ = (d.get_length() if d.is_static else 0 for d in port.get_partial_shape())
             in_bf16 = port.get_element_type() == ov.Type.bf16  # held as float16's bits: numpy has no bfloat16
-            stack = np.empty((len(pixels), blocks, heads, tokens, tokens), np.float16 if in_bf16 else np.float32)
+            stack = ATTENTIONS.empty((len(pixels), blocks, heads, tokens, tokens), np.float16 if in_bf16 else np.float32)
         small: list[list] = [[None] * len(pixels) for _ in range(3)]
         try:
             for start in range(0, len(pixels), len(requests)):

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vit_gui.model.buffer_pool import pooled_tensor
+
 
 class ViTOutput(NamedTuple):
     """Logits (B, classes), None for a backbone without a head; the final-norm class token
@@ -310,7 +312,8 @@ class VisionTransformer(nn.Module):
             x, attn = block(x, return_attention, mask)
             if stacked:  # each block's attention copied into one buffer as it comes, then let go:
                 if stack is None:  # the peak is the stack plus one block, not twice the stack
-                    stack = attn.new_empty((attn.shape[0], len(self.blocks), *attn.shape[1:]))
+                    shape = (attn.shape[0], len(self.blocks), *attn.shape[1:])  # on the CPU, pages reused:
+                    stack = pooled_tensor(shape, attn.dtype) if attn.device.type == "cpu" else attn.new_empty(shape)
                 stack[:, index] = attn
             else:
                 attentions.append(attn)
