@@ -117,3 +117,19 @@ def test_a_second_batch_writes_into_the_first_batchs_pages_once_it_is_let_go(tin
     for prediction, before, other in zip(again, expected, kept):
         torch.testing.assert_close(prediction.attentions, before, atol=0, rtol=0)
         torch.testing.assert_close(other.attentions, before, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("engine", ["torch", "openvino"])
+def test_a_loaded_model_keeps_no_pooled_memory_from_its_precision_trials(tiny_checkpoint, engine, tmp_path,
+                                                                          monkeypatch):
+    """`--precision auto` times each format with the attentions kept; a window that loads a
+    model and runs nothing must not keep that memory."""
+    if engine == "openvino":
+        pytest.importorskip("openvino")
+    monkeypatch.setenv("VIT_GUI_ENGINE_CACHE", str(tmp_path / "engine-cache"))
+    monkeypatch.setattr(buffer_pool, "MIN_POOLED_BYTES", 0)  # the tiny model's attentions pooled too
+    pool, handed_out, real_empty = buffer_pool.ATTENTIONS, [], buffer_pool.ATTENTIONS.empty
+    monkeypatch.setattr(pool, "empty", lambda *args: handed_out.append(args) or real_empty(*args))
+    Predictor.from_file(tiny_checkpoint, precision="auto", engine=engine)
+    gc.collect()
+    assert handed_out and pool.idle_bytes() == 0

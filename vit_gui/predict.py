@@ -18,7 +18,7 @@ from vit_gui.errors import DeviceError, OutOfMemory, VitGuiError
 from vit_gui.explain import gradient_maps
 from vit_gui.explain.maps import MapSpec, compute_map, extra_token_share
 from vit_gui.explain.photo_area import photo_patches
-from vit_gui.model.buffer_pool import as_float32
+from vit_gui.model.buffer_pool import ATTENTIONS, as_float32
 from vit_gui.model.checkpoints import LoadedModel, load_model
 from vit_gui.preprocess import Geometry, preprocess
 from vit_gui.record import NO_CLASSES_NOTE, TopClass, top_classes  # noqa: F401 - re-exported
@@ -115,6 +115,7 @@ class Predictor:
             self._on_openvino(precision, fall_back=engine == "auto")
         if self.engine == "torch" and precision != "float32":
             self._choose_precision(precision)
+        ATTENTIONS.clear()  # the precision trials' attentions: a window that runs nothing keeps none
 
     def _on_openvino(self, precision: str, fall_back: bool) -> None:
         """The model behind OpenVINO; where it cannot be converted, torch runs it (`auto`,

