@@ -12,8 +12,9 @@ Two graphs per model: one that keeps every block's attention (what the app asks 
 one that does not (OpenVINO fuses the attention then). Each is converted once and cached as
 OpenVINO IR (model/engine_cache.py), under the SHA-256 of the weights it was made from, the
 input size, the format and the versions. A batch runs a photo a stream, the streams side
-by side (OpenVINO's throughput mode), each photo's attentions written straight into the
-array handed back. Whatever the graph does not cover
+by side (OpenVINO's throughput mode), each compiled for one photo, each photo's attentions
+written straight into the array handed back (memory reused from batch to batch,
+model/buffer_pool.py). Whatever the graph does not cover
 (token drop, another input size) runs on the torch model, which also serves gradient maps
 and teaching.
 """
