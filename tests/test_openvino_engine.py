@@ -34,7 +34,7 @@ def test_float32_gives_torchs_numbers(tiny_checkpoint, photos, cache):
     torch_run = Predictor.from_file(tiny_checkpoint)
     ours = Predictor.from_file(tiny_checkpoint, engine="openvino")
     assert ours.engine == "openvino" and ours.precision.engine == "openvino" and ours.precision.name == "float32"
-    for batch in (images(photos), images(photos, ("astronaut",))):  # the batch size is not fixed in the graph
+    for batch in (images(photos), images(photos, ("astronaut",))):  # any batch size: the graph runs a photo a request
         for attentions in (True, False):
             expected = torch_run.predict(batch, with_attentions=attentions)
             got = ours.predict(batch, with_attentions=attentions)

@@ -35,7 +35,7 @@ from vit_gui.model import engine_cache
 from vit_gui.model.buffer_pool import ATTENTIONS
 from vit_gui.model.vit import ViTOutput
 
-FORMAT = 4  # bump when the converted graph changes for the same weights
+FORMAT = 5  # bump when the converted graph changes for the same weights
 INT8_GROUP = 128  # activations quantised per token in groups of this many channels (measured: 32 and 64 were slower, no closer)
 FORMATS = ("float32", "bfloat16", "int8")
 
@@ -140,7 +140,10 @@ def converted_graph(model: nn.Module, weights: str, size: tuple[int, int], preci
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the shapes it warns of are fixed by the cache key
         # traced here without torch's check of the trace, which imports sympy (not in the frozen app)
         traced = torch.jit.trace(GraphForward(model, attentions).eval(), example, check_trace=False)
-        graph = ov.convert_model(traced, example_input=example, input=[ov.PartialShape([-1, 3, size[0], size[1]])])
+        # for exactly one photo (every request runs one): OpenVINO plans its memory once and writes the
+        # attentions into the caller's array as they are made (measured, ViT-S float32 with the attentions:
+        # 62.6 ms a photo against 65.8 for a graph of any batch size; features only 61.5 against 62.2)
+        graph = ov.convert_model(traced, example_input=example, input=[ov.PartialShape([1, 3, size[0], size[1]])])
     if inference_precision(precision) == "bf16" and attentions:  # made in bfloat16: handed over so, half the bytes
         from openvino.preprocess import PrePostProcessor
 
@@ -168,7 +171,7 @@ class OpenVinoViT:
         self._threads = threads or torch.get_num_threads()
         self._cache = cache or engine_cache.cache_root()
         self._request_sets: dict[bool, list] = {}
-        self._scratch: dict[str, object] = {}  # an empty output the requests hold between calls
+        self._scratch: dict[str, object] = {}  # the output the requests point at between calls
         self._lock = threading.Lock()
         self._requests(True)  # converting is the slow part: done while the model loads, not at the first photo
 
@@ -190,10 +193,6 @@ class OpenVinoViT:
 
             graph = converted_graph(self._graph_model, self._weights, self.size, self.precision, attentions,
                                     self._cache)
-            # every request runs one photo: compiled for exactly that shape, OpenVINO plans its memory once
-            # and writes the attentions into the caller's array as they are made (measured, ViT-S float32 with
-            # the attentions: 62.6 ms a photo against 65.8 for any batch size; features only 61.5 against 62.2)
-            graph.reshape({graph.inputs[0]: ov.PartialShape([1, 3, *self.size])})
             config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_NUM_THREADS": self._threads,
                       "INFERENCE_PRECISION_HINT": inference_precision(self.precision),
                       "DYNAMIC_QUANTIZATION_GROUP_SIZE": INT8_GROUP if self.precision == "int8" else 0}
@@ -221,7 +220,7 @@ class OpenVinoViT:
 
         port = requests[0].model_outputs[3] if attentions else None
         if attentions:
-            blocks, _, heads, tokens, _ = (d.get_length() if d.is_static else 0 for d in port.get_partial_shape())
+            blocks, _, heads, tokens, _ = port.get_shape()  # one photo's: (blocks, 1, heads, N, N)
             in_bf16 = port.get_element_type() == ov.Type.bf16  # held as float16's bits: numpy has no bfloat16
             stack = ATTENTIONS.empty((len(pixels), blocks, heads, tokens, tokens), np.float16 if in_bf16 else np.float32)
         small: list[list] = [[None] * len(pixels) for _ in range(3)]
@@ -235,7 +234,7 @@ class OpenVinoViT:
                     request.start_async({0: pixels[index : index + 1]}, share_inputs=True)
                 for index, request in running:
                     request.wait()  # raises what went wrong in this photo's run
-                    for kept, i in zip(small, range(3)):
+                    for i, kept in enumerate(small):
                         kept[index] = np.array(request.get_output_tensor(i).data)
         finally:  # every request finished and holding none of our array: it is the caller's, and may be freed
             for request in requests:
@@ -244,14 +243,14 @@ class OpenVinoViT:
                 except Exception:  # noqa: BLE001 - reported above, or a failure of an earlier call's
                     pass
                 if attentions:
-                    request.set_output_tensor(3, self._empty_output(port, blocks, heads, tokens))
+                    request.set_output_tensor(3, self._empty_output(port))
         small = [torch.from_numpy(np.concatenate(rows)) for rows in small]
         if not attentions:
             return (*small, None)
         stack = torch.from_numpy(stack)
         return (*small, stack.view(torch.bfloat16) if in_bf16 else stack)
 
-    def _empty_output(self, port, blocks: int, heads: int, tokens: int):
+    def _empty_output(self, port):
         """What every request's attention output points at between calls, so that none holds
         a caller's array: one photo's worth, shared, never written (no request runs while
         pointing at it), so its pages are never touched."""
@@ -259,7 +258,7 @@ class OpenVinoViT:
 
         kind = str(port.get_element_type())
         if kind not in self._scratch:
-            self._scratch[kind] = ov.Tensor(port.get_element_type(), [blocks, 1, heads, tokens, tokens])
+            self._scratch[kind] = ov.Tensor(port.get_element_type(), port.get_shape())
         return self._scratch[kind]
 
     def eval(self):
