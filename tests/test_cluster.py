@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import sys
+import threading
 
 import pytest
 
@@ -152,3 +153,28 @@ def test_a_worker_node_killed_midway_loses_and_doubles_no_photo(ray_cluster, tin
     finally:
         if killed:
             workers[0] = cluster.add_node(num_cpus=1, **SMALL)  # for any test after this one
+
+
+def test_an_interrupted_cluster_run_leaves_nothing_running_here(ray_cluster, tiny_checkpoint, folder, tmp_path,
+                                                                monkeypatch):
+    """Ray Data's threads left in this process by an interrupted run kept touching Ray after
+    the command disconnected: one that did so ended the whole process (exit code 1, seen in
+    CI). Every thread the command starts must be gone when it returns."""
+    direct = ray_cluster[3]
+    real_add, added = output_module.Streamed.add, []
+
+    def add_then_ctrl_c(self, record):
+        real_add(self, record)
+        added.append(record.path)
+        if len(added) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(output_module.Streamed, "add", add_then_ctrl_c)
+    for run in range(2):
+        before = set(threading.enumerate())
+        added.clear()
+        out = tmp_path / f"results-{run}.jsonl"
+        assert classify(folder, tiny_checkpoint, out, "--batch-size", "1", "--cluster", direct) == 130
+        assert len(records(out)) == 2
+        left = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
+        assert not left, f"threads still running after the command: {left}"

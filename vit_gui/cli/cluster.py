@@ -2,10 +2,11 @@
 
 For a folder too big for one machine, where the user already runs Ray: the photos still to
 do (after --shard and --resume, worked out by classify exactly as for a local run) become a
-Ray Dataset, `map_batches` classifies them batch by batch on the workers (an actor per
-worker loads the model once, reading the model file by its path), and each photo's record
-comes back to this process, which writes it through the same output as a local run: JSON
-Lines / CSV streamed, -o replaced only by a complete run, Ctrl+C keeping what finished.
+Ray Dataset, run by an actor on the head node; `map_batches` classifies them batch by batch
+on the workers (an actor per worker loads the model once, reading the model file by its
+path), and each photo's record comes back to this process, which writes it through the
+same output as a local run: JSON Lines / CSV streamed, -o replaced only by a complete run,
+Ctrl+C keeping what finished.
 
 A worker that dies makes Ray retry its work, or fail the dataset: either way a photo's
 record is written once (records are kept by photo), and whatever did not come back is sent
@@ -81,6 +82,7 @@ class RayRun:
         self.args, self.model, self.classify_all = args, os.path.abspath(model_path), classify_all
         self.precision = args.precision
         self.ray = None
+        self._batches_running = None  # the batches being read, closed by close() if a run is interrupted
 
     def connect(self) -> bool:
         """Join the cluster and load the model once on it (its warnings said here, --precision
@@ -129,7 +131,8 @@ class RayRun:
                 return
             items = [{"i": i, "open": os.fsencode(os.path.abspath(p))} for i, p in wanted.items()]
             try:
-                for batch in self._batches(items):
+                self._batches_running = self._batches(items)
+                for batch in self._batches_running:
                     for index, blob in zip(batch["i"], batch["record"]):
                         path = wanted.pop(int(index), None)
                         if path is None:
@@ -149,13 +152,12 @@ class RayRun:
                     "back yet again")
 
     def _batches(self, items: list[dict]):
-        """The classified batches as they finish. Ray Data cannot run its dataset from a Ray
-        Client, so through ray:// an actor on the head node runs it and hands batches over."""
+        """The classified batches as they finish, from an actor on the head node that runs the
+        dataset (Ray Data cannot run one from a Ray Client). Never run here: Ray Data's
+        threads in this process outlive an interrupted iteration, and one that touches Ray
+        after close() disconnects can end the whole process (exit code 1)."""
         settings = dict(model=self.model, device=self.args.device, precision=self.precision,
                         top_k=self.args.top_k, batch_size=self.args.batch_size, classify_all=self.classify_all)
-        if not self.args.cluster.startswith("ray://"):
-            yield from _dataset(items, settings).iter_batches(batch_size=None, batch_format="numpy")
-            return
         feeder = self.ray.remote(num_cpus=0, resources={"node:__internal_head__": 0.001})(Feeder).remote(items, settings)
         try:
             while (batch := self.ray.get(feeder.next.remote())) is not None:
@@ -164,6 +166,10 @@ class RayRun:
             self.ray.kill(feeder)
 
     def close(self) -> None:
+        """Stop what still runs for this command (an interrupted run's feeder), then disconnect."""
+        if self._batches_running is not None:
+            self._batches_running.close()
+            self._batches_running = None
         if self.ray is not None:
             self.ray.shutdown()
             self.ray = None
@@ -188,8 +194,8 @@ def _dataset(items: list[dict], settings: dict):
 
 
 class Feeder:
-    """Through Ray Client: runs the dataset on the head node, a batch per next() call (None
-    at the end)."""
+    """On the head node: runs the dataset, a batch per next() call (None at the end); its
+    process, Ray Data's threads with it, goes when the run ends."""
 
     def __init__(self, items: list[dict], settings: dict):
         self.batches = iter(_dataset(items, settings).iter_batches(batch_size=None, batch_format="numpy"))
