@@ -1,10 +1,12 @@
 """`vit-gui classify --cluster`: on a Ray cluster the test starts itself (a head and two
 one-CPU workers on this machine), the records equal a local run's, a worker node killed
 midway loses and doubles no photo, --resume finishes only what an interrupted cluster run
-left, and a missing Ray or a wrong address is said in words."""
+left, Ctrl+C at any moment leaves nothing running, and a missing Ray, a wrong address or a
+head node without vit-gui is said in words."""
 
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -178,3 +180,67 @@ def test_an_interrupted_cluster_run_leaves_nothing_running_here(ray_cluster, tin
         assert len(records(out)) == 2
         left = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
         assert not left, f"threads still running after the command: {left}"
+
+
+def test_ctrl_c_while_connecting_still_disconnects(ray_cluster, tiny_checkpoint, folder, tmp_path, monkeypatch,
+                                                  capsys):
+    """Ctrl+C that lands as the connection is made: the command stops (exit 130, nothing
+    written) and leaves the cluster; it used to stay connected (with `ray`, the Ray it
+    started kept running after the command)."""
+    import ray
+
+    real_init = ray.init
+
+    def init_then_ctrl_c(*args, **kwargs):
+        made = real_init(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return made
+
+    monkeypatch.setattr(ray, "init", init_then_ctrl_c)
+    out = tmp_path / "results.jsonl"
+    assert classify(folder, tiny_checkpoint, out, "--cluster", ray_cluster[3]) == 130
+    assert not out.exists() and not ray.is_initialized()
+    assert "interrupted while the model was loading" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_leaving_the_cluster_keeps_the_finished_run(ray_cluster, tiny_checkpoint, folder, tmp_path,
+                                                                 monkeypatch, capsys):
+    """Ctrl+C that lands as a finished run disconnects: no traceback, the exit code of the
+    run (1: the broken file), every line written, and disconnected all the same."""
+    import ray
+
+    real_shutdown = ray.shutdown
+    pressed = []
+
+    def ctrl_c_then_shutdown(*args, **kwargs):
+        if not pressed and ray.is_initialized():
+            pressed.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_shutdown(*args, **kwargs)
+
+    monkeypatch.setattr(ray, "shutdown", ctrl_c_then_shutdown)
+    out = tmp_path / "results.jsonl"
+    try:
+        code = classify(folder, tiny_checkpoint, out, "--cluster", ray_cluster[3])
+    except KeyboardInterrupt:
+        code = "KeyboardInterrupt escaped the command"
+    assert pressed and code == 1
+    assert len(records(out)) == 13 and not ray.is_initialized()
+    assert "Ctrl+C: leaving the cluster first" in capsys.readouterr().err
+
+
+def test_a_head_node_without_vit_gui_is_said_before_anything_is_written(ray_cluster, tiny_checkpoint, folder,
+                                                                        tmp_path, monkeypatch, capsys):
+    """The dataset runs in an actor on the head node, so the head must import vit-gui; one
+    that cannot is said in words (exit 2, -o untouched), not found out run by run."""
+    from vit_gui.cli import cluster as cluster_module
+
+    def import_fails():  # defined here, so Ray sends it by value: the head runs this one
+        raise ModuleNotFoundError("No module named 'vit_gui'")
+
+    monkeypatch.setattr(cluster_module, "_head_check", import_fails)
+    out = tmp_path / "results.jsonl"
+    assert classify(folder, tiny_checkpoint, out, "--cluster", ray_cluster[3]) == 2
+    said = capsys.readouterr().err
+    assert "the cluster's head node cannot run vit-gui" in said and "No module named 'vit_gui'" in said
+    assert not out.exists()

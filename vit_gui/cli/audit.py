@@ -59,7 +59,7 @@ def run_audit(args) -> int:
         say(f"error: the audit needs scikit-learn and scipy, which this copy of vit-gui does not carry ({exc}); "
             "install vit-gui with pip (README) to audit folders")
         return EXIT_CANNOT_RUN
-    from vit_gui.cli.output import sigterm_as_interrupt
+    from vit_gui.cli.signals import sigterm_as_interrupt
     from vit_gui.model.catalog import default_model_path
     from vit_gui.predict import Predictor
     from vit_gui.record import json_safe

@@ -14,8 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from vit_gui.cli.common import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, say, writable_folder
-from vit_gui.cli.output import OutputFailed, ResultsOutput, hold_lock, open_output, sigterm_as_interrupt
+from vit_gui.cli.output import OutputFailed, ResultsOutput, hold_lock, open_output
 from vit_gui.cli.parser import MAP_PARAMETER_OPTIONS, map_spec_from_args
+from vit_gui.cli.signals import sigterm_as_interrupt
 from vit_gui.errors import VitGuiError
 
 

@@ -26,9 +26,12 @@ from types import SimpleNamespace
 
 from vit_gui.cli.common import say
 from vit_gui.cli.output import OutputFailed
+from vit_gui.cli.signals import ctrl_c_waits
 
 #: dataset runs per command: the first, then again for photos lost with a worker
 ATTEMPTS = 3
+#: where the dataset runs: the head node (its actor needs no CPU)
+ON_HEAD = {"node:__internal_head__": 0.001}
 #: the most blocks a dataset is cut into (a block is what Ray retries as one)
 MAX_BLOCKS = 10_000
 #: options a cluster run refuses: their files would be written on the workers' disks, or
@@ -100,6 +103,7 @@ class RayRun:
                 "running (`ray start --head` on it), and is the port open from here?")
             return False
         say(f"connecting to {words}")
+        self.ray = ray  # from here on close() disconnects, also after a Ctrl+C during ray.init
         for attempt in (1, 2):  # a head's Ray Client server that starts slowly may refuse the first try
             try:
                 ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=False)
@@ -109,7 +113,12 @@ class RayRun:
                 if attempt == 2:
                     say(f"error: could not connect to {words} ({type(exc).__name__}: {exc})")
                     return False
-        self.ray = ray
+        try:
+            ray.get(ray.remote(num_cpus=0, resources=ON_HEAD)(_head_check).remote())
+        except Exception as exc:  # noqa: BLE001
+            say(f"error: the cluster's head node cannot run vit-gui ({type(exc).__name__}: {exc}); install the same "
+                "vit-gui there as on every node: pip install 'vit-gui[cluster]'")
+            return False
         try:
             check = ray.remote(num_cpus=0, num_gpus=_gpus(self.args.device))(_model_check)
             ok, said = ray.get(check.remote(self.model, self.args.device, self.precision))
@@ -158,7 +167,7 @@ class RayRun:
         after close() disconnects can end the whole process (exit code 1)."""
         settings = dict(model=self.model, device=self.args.device, precision=self.precision,
                         top_k=self.args.top_k, batch_size=self.args.batch_size, classify_all=self.classify_all)
-        feeder = self.ray.remote(num_cpus=0, resources={"node:__internal_head__": 0.001})(Feeder).remote(items, settings)
+        feeder = self.ray.remote(num_cpus=0, resources=ON_HEAD)(Feeder).remote(items, settings)
         try:
             while (batch := self.ray.get(feeder.next.remote())) is not None:
                 yield batch
@@ -166,13 +175,21 @@ class RayRun:
             self.ray.kill(feeder)
 
     def close(self) -> None:
-        """Stop what still runs for this command (an interrupted run's feeder), then disconnect."""
-        if self._batches_running is not None:
-            self._batches_running.close()
-            self._batches_running = None
-        if self.ray is not None:
-            self.ray.shutdown()
-            self.ray = None
+        """Stop what still runs for this command (an interrupted run's feeder), then disconnect.
+        The results are written by now: a Ctrl+C meanwhile waits for it, a second one leaves
+        Ray to clean up by itself."""
+        try:
+            with ctrl_c_waits("leaving the cluster"):
+                try:
+                    if self._batches_running is not None:
+                        self._batches_running.close()
+                        self._batches_running = None
+                finally:
+                    if self.ray is not None:
+                        self.ray.shutdown()
+                        self.ray = None
+        except KeyboardInterrupt:
+            say("stopped before the cluster was left; the results are written, Ray ends what is left of this run")
 
 
 def _dataset(items: list[dict], settings: dict):
@@ -215,6 +232,11 @@ def _answers(host: str, port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def _head_check() -> None:
+    """On the head node: nothing, if vit-gui imports there (this function is sent by name),
+    as the actor that runs the dataset must."""
 
 
 def _model_check(model: str, device: str, precision: str | None) -> tuple[bool, list[str]]:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import stat
 import sys
 import tempfile
 from pathlib import Path
 
 from vit_gui.cli.common import say
+from vit_gui.cli.signals import uninterruptible
 
 
 class OutputFailed(Exception):
@@ -191,7 +191,7 @@ class WholeJson(ResultsOutput):
         from vit_gui.record import json_text
 
         text = json_text([r.to_json() for r in self.records], indent=2) + "\n"
-        with _uninterruptible():
+        with uninterruptible():
             written = True
             if self.place:
                 try:
@@ -263,7 +263,7 @@ class Streamed(ResultsOutput):
             self.fd = None
             if self.place.lock is not None:
                 os.close(self.place.lock)
-            with _uninterruptible():
+            with uninterruptible():
                 self._said_kept(self.place.close(complete and not self.failed_write))
         return not self.failed_write
 
@@ -275,36 +275,3 @@ def open_output(args, run: dict | None, columns: list[str], resuming: bool = Fal
     if args.format == "json":
         return WholeJson(place)
     return Streamed(place, args.format, columns)
-
-
-class _uninterruptible:
-    """SIGINT ignored for the duration (main thread only; elsewhere a no-op)."""
-
-    def __enter__(self):
-        try:
-            self.previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        except ValueError:  # not the main thread
-            self.previous = None
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-        return False
-
-
-class sigterm_as_interrupt:
-    """SIGTERM (a batch system's stop, `kill`) ends the run as Ctrl+C does: what finished
-    is written. Main thread only; elsewhere a no-op."""
-
-    def __enter__(self):
-        try:
-            self.previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-        except ValueError:
-            self.previous = None
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
-        return False

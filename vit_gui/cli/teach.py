@@ -58,7 +58,7 @@ def run_teach(args) -> int:
     """Exit codes as classify: 0 taught from every image, 1 taught but some images were left
     out (each listed with its reason), 2 nothing could be taught, 130 interrupted (nothing
     saved, nothing half-written)."""
-    from vit_gui.cli.output import sigterm_as_interrupt
+    from vit_gui.cli.signals import sigterm_as_interrupt
     from vit_gui.model.catalog import default_model_path
     from vit_gui.predict import Predictor
     from vit_gui.record import json_safe
