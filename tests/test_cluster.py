@@ -51,6 +51,12 @@ def folder(tmp_path, photo_folder):
     return photo_folder
 
 
+def ctrl_c():
+    """What Python does on a Ctrl+C: runs the SIGINT handler in the main thread (a real signal
+    is sent in test_signals.py, in a fresh Python: see why there)."""
+    signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+
+
 def records(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -193,7 +199,7 @@ def test_ctrl_c_while_connecting_still_disconnects(ray_cluster, tiny_checkpoint,
 
     def init_then_ctrl_c(*args, **kwargs):
         made = real_init(*args, **kwargs)
-        os.kill(os.getpid(), signal.SIGINT)
+        ctrl_c()
         return made
 
     monkeypatch.setattr(ray, "init", init_then_ctrl_c)
@@ -215,7 +221,7 @@ def test_ctrl_c_while_leaving_the_cluster_keeps_the_finished_run(ray_cluster, ti
     def ctrl_c_then_shutdown(*args, **kwargs):
         if not pressed and ray.is_initialized():
             pressed.append(True)
-            os.kill(os.getpid(), signal.SIGINT)
+            ctrl_c()
         return real_shutdown(*args, **kwargs)
 
     monkeypatch.setattr(ray, "shutdown", ctrl_c_then_shutdown)
@@ -233,14 +239,20 @@ def test_a_head_node_without_vit_gui_is_said_before_anything_is_written(ray_clus
                                                                         tmp_path, monkeypatch, capsys):
     """The dataset runs in an actor on the head node, so the head must import vit-gui; one
     that cannot is said in words (exit 2, -o untouched), not found out run by run."""
+    from ray import cloudpickle
+
     from vit_gui.cli import cluster as cluster_module
 
     def import_fails():  # defined here, so Ray sends it by value: the head runs this one
         raise ModuleNotFoundError("No module named 'vit_gui'")
 
+    sent = cloudpickle.dumps(cluster_module._head_check)  # the real one goes by name: the head imports vit_gui
+    assert b"vit_gui.cli.cluster" in sent and b"_head_check" in sent and len(sent) < 200
     monkeypatch.setattr(cluster_module, "_head_check", import_fails)
     out = tmp_path / "results.jsonl"
     assert classify(folder, tiny_checkpoint, out, "--cluster", ray_cluster[3]) == 2
-    said = capsys.readouterr().err
-    assert "the cluster's head node cannot run vit-gui" in said and "No module named 'vit_gui'" in said
+    said = [line for line in capsys.readouterr().err.splitlines() if "head node" in line]
+    assert said == ["vit-gui: error: the cluster's head node cannot run vit-gui (ModuleNotFoundError: No module "
+                    "named 'vit_gui'); install the same vit-gui there as on every node: pip install "
+                    "'vit-gui[cluster]'"]  # the remote traceback's last line, not all of it
     assert not out.exists()

@@ -1,41 +1,86 @@
 """Ctrl+C around steps that must not be cut in half (vit_gui/cli/signals.py), with real
-SIGINTs and SIGTERMs sent to this process."""
+SIGINTs and SIGTERMs, each in a fresh Python: in the test process, a library loaded by an
+earlier test can leave the main thread's alternate signal stack unusable, and a real signal
+then ends pytest with a segmentation fault."""
 
-import os
-import signal
+import subprocess
+import sys
+import textwrap
 
-import pytest
-
+PRELUDE = """
+import os, signal, sys, threading
 from vit_gui.cli.signals import ctrl_c_waits, sigterm_as_interrupt, uninterruptible
-
 
 def send(number=signal.SIGINT):
     os.kill(os.getpid(), number)
+"""
 
 
-def test_one_ctrl_c_waits_for_the_step_and_a_second_stops_it(capsys):
-    done = []
-    with ctrl_c_waits("leaving"):
-        send()
-        done.append("the step went on")
-    assert done == ["the step went on"]
-    assert "Ctrl+C: leaving first (press it again to stop at once)" in capsys.readouterr().err
-    with pytest.raises(KeyboardInterrupt):
+def run(body: str) -> list[str]:
+    """The lines the script prints (stdout); its stderr is checked where it says something."""
+    done = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(body)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines() + [f"stderr: {line}" for line in done.stderr.splitlines()]
+
+
+def test_one_ctrl_c_waits_for_the_step_and_a_second_stops_it():
+    lines = run("""
+        before = signal.getsignal(signal.SIGINT)
         with ctrl_c_waits("leaving"):
             send()
-            done.append("after the first")
+            print("the step went on")
+        print("restored", signal.getsignal(signal.SIGINT) is before)
+        try:
+            with ctrl_c_waits("leaving"):
+                send()
+                print("after the first")
+                send()
+                print("after the second")
+        except KeyboardInterrupt:
+            print("stopped")
+        print("restored", signal.getsignal(signal.SIGINT) is before)
+    """)
+    assert lines == ["the step went on", "restored True", "after the first", "stopped", "restored True",
+                     "stderr: vit-gui: Ctrl+C: leaving first (press it again to stop at once)",
+                     "stderr: vit-gui: Ctrl+C: leaving first (press it again to stop at once)"]
+
+
+def test_uninterruptible_and_sigterm_as_interrupt_put_back_what_was_there():
+    lines = run("""
+        def mine(number, frame):
+            print("the handler that was there before")
+
+        signal.signal(signal.SIGTERM, mine)
+        before = signal.getsignal(signal.SIGINT)
+        with uninterruptible():
             send()
-            done.append("after the second")
-    assert done[1:] == ["after the first"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            print("ignored")
+        try:
+            with sigterm_as_interrupt():
+                send(signal.SIGTERM)
+                print("not reached")
+        except KeyboardInterrupt:
+            print("SIGTERM stopped it as Ctrl+C does")
+        print("restored", signal.getsignal(signal.SIGINT) is before, signal.getsignal(signal.SIGTERM) is mine)
+        send(signal.SIGTERM)
+    """)
+    assert lines == ["ignored", "SIGTERM stopped it as Ctrl+C does", "restored True True",
+                     "the handler that was there before"]
 
 
-def test_uninterruptible_and_sigterm_as_interrupt_put_the_handlers_back():
-    with uninterruptible():
-        send()  # ignored
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    with pytest.raises(KeyboardInterrupt):
-        with sigterm_as_interrupt():
-            send(signal.SIGTERM)
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+def test_in_another_thread_they_change_nothing():
+    lines = run("""
+        before = signal.getsignal(signal.SIGINT)
+        seen = []
+
+        def step():
+            with ctrl_c_waits("leaving"), uninterruptible(), sigterm_as_interrupt():
+                seen.append(signal.getsignal(signal.SIGINT))
+
+        thread = threading.Thread(target=step)
+        thread.start()
+        thread.join()
+        print(seen == [before], signal.getsignal(signal.SIGINT) is before)
+    """)
+    assert lines == ["True True"]

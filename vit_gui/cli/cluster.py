@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import re
 import socket
 from pathlib import Path
 from types import SimpleNamespace
@@ -116,8 +117,8 @@ class RayRun:
         try:
             ray.get(ray.remote(num_cpus=0, resources=ON_HEAD)(_head_check).remote())
         except Exception as exc:  # noqa: BLE001
-            say(f"error: the cluster's head node cannot run vit-gui ({type(exc).__name__}: {exc}); install the same "
-                "vit-gui there as on every node: pip install 'vit-gui[cluster]'")
+            say(f"error: the cluster's head node cannot run vit-gui ({_last_line(exc)}); install the same vit-gui "
+                "there as on every node: pip install 'vit-gui[cluster]'")
             return False
         try:
             check = ray.remote(num_cpus=0, num_gpus=_gpus(self.args.device))(_model_check)
@@ -176,20 +177,24 @@ class RayRun:
 
     def close(self) -> None:
         """Stop what still runs for this command (an interrupted run's feeder), then disconnect.
-        The results are written by now: a Ctrl+C meanwhile waits for it, a second one leaves
-        Ray to clean up by itself."""
+        The results are written by now: a Ctrl+C meanwhile waits for it, a second one stops
+        at once and leaves Ray to clean up by itself."""
         try:
             with ctrl_c_waits("leaving the cluster"):
-                try:
-                    if self._batches_running is not None:
-                        self._batches_running.close()
-                        self._batches_running = None
-                finally:
-                    if self.ray is not None:
-                        self.ray.shutdown()
-                        self.ray = None
+                self._leave()
         except KeyboardInterrupt:
             say("stopped before the cluster was left; the results are written, Ray ends what is left of this run")
+
+    def _leave(self) -> None:
+        running, self._batches_running = self._batches_running, None
+        if running is not None:
+            try:
+                running.close()  # its finally kills the feeder
+            except Exception:  # noqa: BLE001 - a cluster already gone must not keep this process connected
+                pass
+        ray, self.ray = self.ray, None
+        if ray is not None:
+            ray.shutdown()
 
 
 def _dataset(items: list[dict], settings: dict):
@@ -232,6 +237,13 @@ def _answers(host: str, port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def _last_line(exc: Exception) -> str:
+    """What a remote failure comes down to: Ray's errors carry the remote traceback, in
+    colour; its last line says what went wrong."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(exc).__name__
 
 
 def _head_check() -> None:
