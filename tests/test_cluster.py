@@ -51,6 +51,20 @@ def folder(tmp_path, photo_folder):
     return photo_folder
 
 
+def ctrl_c_after(count: int, monkeypatch) -> list:
+    """Ctrl+C once `count` records are written (the list of those written, to clear between runs)."""
+    real_add, added = output_module.Streamed.add, []
+
+    def add_then_ctrl_c(self, record):
+        real_add(self, record)
+        added.append(record.path)
+        if len(added) == count:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(output_module.Streamed, "add", add_then_ctrl_c)
+    return added
+
+
 def ctrl_c():
     """What Python does on a Ctrl+C: runs the SIGINT handler in the main thread (a real signal
     is sent in test_signals.py, in a fresh Python: see why there)."""
@@ -98,16 +112,8 @@ def test_resume_after_an_interrupted_cluster_run_does_only_the_rest(ray_cluster,
                                                                       monkeypatch, capsys):
     direct = ray_cluster[3]
     out = tmp_path / "results.jsonl"
-    added = []
     real_add = output_module.Streamed.add
-
-    def add_then_ctrl_c(self, record):
-        real_add(self, record)
-        added.append(record.path)
-        if len(added) == 4:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(output_module.Streamed, "add", add_then_ctrl_c)
+    added = ctrl_c_after(4, monkeypatch)
     assert classify(folder, tiny_checkpoint, out, "--batch-size", "1", "--cluster", direct) == 130
     first = records(out)
     done = {r["path"] for r in first if r["error"] is None}  # a photo that failed is tried again
@@ -169,15 +175,7 @@ def test_an_interrupted_cluster_run_leaves_nothing_running_here(ray_cluster, tin
     the command disconnected: one that did so ended the whole process (exit code 1, seen in
     CI). Every thread the command starts must be gone when it returns."""
     direct = ray_cluster[3]
-    real_add, added = output_module.Streamed.add, []
-
-    def add_then_ctrl_c(self, record):
-        real_add(self, record)
-        added.append(record.path)
-        if len(added) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(output_module.Streamed, "add", add_then_ctrl_c)
+    added = ctrl_c_after(2, monkeypatch)
     for run in range(2):
         before = set(threading.enumerate())
         added.clear()
