@@ -171,9 +171,10 @@ def test_a_worker_node_killed_midway_loses_and_doubles_no_photo(ray_cluster, tin
 
 def test_an_interrupted_cluster_run_leaves_nothing_running_here(ray_cluster, tiny_checkpoint, folder, tmp_path,
                                                                 monkeypatch):
-    """Ray Data's threads left in this process by an interrupted run kept touching Ray after
-    the command disconnected: one that did so ended the whole process (exit code 1, seen in
-    CI). Every thread the command starts must be gone when it returns."""
+    """Ray Data's threads left in this process by an interrupted run could touch Ray after
+    the command disconnected, which Ray answers by ending the whole process (exit code 1; the
+    likely cause of CI's death in this file). Every thread the command starts must be gone
+    when it returns."""
     direct = ray_cluster[3]
     added = ctrl_c_after(2, monkeypatch)
     for run in range(2):
