@@ -63,6 +63,8 @@ class Server:
                         while server.hostile and not server.stopped:
                             if server.hostile == "endless":
                                 self.wfile.write(bytes(64 * 1024))
+                                if server.slow:
+                                    time.sleep(0.01)
                             elif server.hostile == "trickle":
                                 self.wfile.write(b"x")
                                 self.wfile.flush()
@@ -315,6 +317,7 @@ def test_the_overall_deadline_stops_a_slow_download(server, monkeypatch):
     monkeypatch.setattr(download, "CONNECT_SECONDS", 0.5)
     monkeypatch.setattr(download, "MIN_RATE", 10**12)
     server.hostile = "endless"
+    server.slow = True  # at full local speed the 1.5 s deadline left a 2 GB partial file behind
     server.announce = None
     monkeypatch.setattr(download, "EXTRA_BYTES", 10**12)  # so the size cap does not stop it first
     with pytest.raises(DownloadError, match="took too long"):
