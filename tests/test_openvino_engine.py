@@ -3,6 +3,9 @@ the formats within the bars `auto` keeps, a cache that is checked before it is r
 never half written, and torch wherever the graph does not reach."""
 
 import json
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -249,3 +252,50 @@ def openvino_engine_has_bf16() -> bool:
     from vit_gui.model.precision import cpu_has_native_bf16
 
     return cpu_has_native_bf16()
+
+
+def test_a_ctrl_c_after_engines_are_released_is_still_a_ctrl_c(tiny_checkpoint, cache):
+    """Two engines, each with both its graphs, released in the order they were made (as when
+    the second of two models side by side is closed last), then a real SIGINT: it must arrive
+    as KeyboardInterrupt. With a Core per graph, each CPU plugin set an alternate signal stack
+    of its own and put back the one it found when released, so the last one put back a freed
+    stack and the SIGINT ended the process with a segmentation fault. In a fresh Python:
+    that crash would end pytest."""
+    program = textwrap.dedent("""
+        import ctypes, gc, os, signal, sys, time
+        import torch
+        from vit_gui.model.openvino_engine import OpenVinoViT
+        from vit_gui.predict import Predictor
+
+        class Stack(ctypes.Structure):
+            _fields_ = [("sp", ctypes.c_void_p), ("flags", ctypes.c_int), ("size", ctypes.c_size_t)]
+
+        def alternate_stack_usable():
+            now = Stack()
+            ctypes.CDLL(None).sigaltstack(None, ctypes.byref(now))
+            if now.flags & 2:  # SS_DISABLE: handlers run on the thread's own stack
+                return True
+            spans = [[int(end, 16) for end in line.split()[0].split("-")] for line in open("/proc/self/maps")]
+            return any(low <= now.sp and now.sp + now.size <= high for low, high in spans)
+
+        loaded = Predictor.from_file(sys.argv[1])
+        size = tuple(loaded.info.preprocessing.input_size)
+        first = OpenVinoViT(loaded.model, "float32", size, threads=1)
+        first(torch.zeros(1, 3, *size))  # features only: the engine's second graph
+        second = OpenVinoViT(loaded.model, "float32", size, threads=1)
+        second(torch.zeros(1, 3, *size))
+        del first  # the order they were made in (a list would let go of its last item first)
+        gc.collect()
+        del second
+        gc.collect()
+        print("usable", alternate_stack_usable(), flush=True)
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+            print("no KeyboardInterrupt")
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt")
+    """)
+    done = subprocess.run([sys.executable, "-c", program, str(tiny_checkpoint)], capture_output=True, text=True,
+                          timeout=300)
+    assert (done.returncode, done.stdout.split("\n")) == (0, ["usable True", "KeyboardInterrupt", ""]), done.stderr[-800:]

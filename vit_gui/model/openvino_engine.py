@@ -38,6 +38,25 @@ from vit_gui.model.vit import ViTOutput
 FORMAT = 5  # bump when the converted graph changes for the same weights
 INT8_GROUP = 128  # activations quantised per token in groups of this many channels (measured: 32 and 64 were slower, no closer)
 FORMATS = ("float32", "bfloat16", "int8")
+_CORE: list = []  # the process's one ov.Core, made on first use (shared_core)
+_CORE_LOCK = threading.Lock()
+
+
+def shared_core():
+    """The one ov.Core every graph is read and compiled with. Why one: each Core makes its own
+    CPU plugin, which sets an alternate signal stack of its own on the thread that makes it
+    and, when released, puts back the one it found. Two engines released in the order they
+    were made (two models side by side, closed first to last) left the thread's alternate
+    stack pointing at freed memory, and the next Ctrl+C ended the process with a
+    segmentation fault (tests/test_openvino_engine.py shows it). OpenVINO's documentation of
+    ov::Core also recommends a single Core per application (plugins are not shared between
+    Cores)."""
+    import openvino as ov
+
+    with _CORE_LOCK:
+        if not _CORE:
+            _CORE.append(ov.Core())
+        return _CORE[0]
 
 
 def inference_precision(precision: str) -> str:
@@ -132,7 +151,7 @@ def converted_graph(model: nn.Module, weights: str, size: tuple[int, int], preci
     import openvino as ov
 
     key = cache_key(weights, size, precision, attentions)
-    cached = engine_cache.read(root, key, lambda folder: ov.Core().read_model(str(folder / "model.xml")))
+    cached = engine_cache.read(root, key, lambda folder: shared_core().read_model(str(folder / "model.xml")))
     if cached is not None:
         return cached
     example = torch.zeros(1, 3, *size)
@@ -189,14 +208,12 @@ class OpenVinoViT:
         61 in int8, so a second, latency-mode model, with its own copy of the weights, was not
         worth its memory)."""
         if attentions not in self._request_sets:
-            import openvino as ov
-
             graph = converted_graph(self._graph_model, self._weights, self.size, self.precision, attentions,
                                     self._cache)
             config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_NUM_THREADS": self._threads,
                       "INFERENCE_PRECISION_HINT": inference_precision(self.precision),
                       "DYNAMIC_QUANTIZATION_GROUP_SIZE": INT8_GROUP if self.precision == "int8" else 0}
-            compiled = ov.Core().compile_model(graph, "CPU", config)
+            compiled = shared_core().compile_model(graph, "CPU", config)
             count = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
             self._request_sets[attentions] = [compiled.create_infer_request() for _ in range(count)]
         return self._request_sets[attentions]
