@@ -157,6 +157,33 @@ def test_an_interrupted_run_writes_what_finished(tiny_checkpoint, photo_folder, 
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]  # no half file left
 
 
+
+@pytest.mark.parametrize("kind", ["json", "jsonl"])
+def test_a_ctrl_c_after_the_last_photo_was_written_leaves_a_complete_run(capsys, tiny_checkpoint, photo_folder,
+                                                                          tmp_path, monkeypatch, kind):
+    """A Ctrl+C that lands once the last photo is written (in a cluster run: while the feeder
+    is asked for a batch that does not exist) was called an interrupted run: exit 130 and
+    "interrupted after N of N images", the file then kept as an unfinished one."""
+    import vit_gui.cli.classify as classify_command
+
+    every_photo = classify_command.classify_all
+
+    def then_ctrl_c(*args, **kwargs):
+        yield from every_photo(*args, **kwargs)
+        raise KeyboardInterrupt  # as Python raises it when the signal comes while the run winds down
+
+    monkeypatch.setattr(classify_command, "classify_all", then_ctrl_c)
+    out = tmp_path / f"results.{kind}"
+    photos = sorted(p for p in photo_folder.iterdir() if p.is_file())
+    code, _, err = classify(capsys, *photos, "--model", tiny_checkpoint, "--format", kind, "-o", out)
+    assert (code, err.splitlines()[-1]) == (0, f"vit-gui: Ctrl+C came after the last of the {len(photos)} images: "
+                                                "the run is complete"), err
+    text = out.read_text()
+    records = strict_json(text) if kind == "json" else [strict_json(line) for line in text.splitlines()]
+    assert sorted(os.path.basename(r["path"]) for r in records) == [p.name for p in photos]
+    assert all(r["top"] for r in records)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]  # -o written as a finished run
+
 def test_the_json_writer_turns_a_stray_nan_into_null():
     from vit_gui.record import json_safe
 

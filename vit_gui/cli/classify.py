@@ -108,7 +108,7 @@ def _run_classify(args, locks: list) -> int:
     except (ValueError, OSError) as exc:
         say(f"error: could not write {args.output} ({getattr(exc, 'strerror', None) or exc})")
         return EXIT_CANNOT_RUN
-    interrupted = False
+    interrupted, written = False, 0
     with sigterm_as_interrupt():
         try:
             claimed = finished.claimed_maps if finished is not None else None
@@ -116,11 +116,13 @@ def _run_classify(args, locks: list) -> int:
                        else classify_all(predictor, paths, args, spec, claimed))
             for done, record in enumerate(records, 1):
                 output.add(record)  # before it is reported: what the user saw finish is written
+                written = done
                 if len(paths) > 1:
                     say(f"[{done}/{len(paths)}] {record.path}" + (" (failed)" if record.error else ""))
         except KeyboardInterrupt:
-            interrupted = True
-            say(f"interrupted after {output.count} of {len(paths)} images: writing the {output.count} that finished")
+            interrupted = written < len(paths)  # a Ctrl+C after the last record was written leaves a finished run
+            say(f"interrupted after {output.count} of {len(paths)} images: writing the {output.count} that finished"
+                if interrupted else f"Ctrl+C came after the last of the {len(paths)} images: the run is complete")
         except OutputFailed:
             interrupted = True  # what was written is kept; the rest needs room first (or a cluster that works)
         except BaseException:
