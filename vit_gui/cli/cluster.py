@@ -170,7 +170,9 @@ class RayRun:
                         top_k=self.args.top_k, batch_size=self.args.batch_size, classify_all=self.classify_all)
         feeder = self.ray.remote(num_cpus=0, resources=ON_HEAD)(Feeder).remote(items, settings)
         try:
-            while (batch := self.ray.get(feeder.next.remote())) is not None:
+            asked = feeder.next.remote()
+            while (batch := self.ray.get(asked)) is not None:
+                asked = feeder.next.remote()  # asked before this batch is written: a slow link's round trip is hidden
                 yield batch
         finally:
             self.ray.kill(feeder)
