@@ -1,7 +1,8 @@
 """Ctrl+C around steps that must not be cut in half (vit_gui/cli/signals.py), with real
-SIGINTs and SIGTERMs, each in a fresh Python: in the test process, a library loaded by an
-earlier test can leave the main thread's alternate signal stack unusable, and a real signal
-then ends pytest with a segmentation fault."""
+SIGINTs and SIGTERMs, each in a fresh Python, so that nothing an earlier test loaded decides
+how a signal lands. (So it once did: OpenVINO Cores released in the order they were made left
+the main thread's alternate signal stack on freed memory, and a real signal ended pytest with
+a segmentation fault; vit_gui/model/openvino_engine.py now keeps one Core.)"""
 
 import subprocess
 import sys
