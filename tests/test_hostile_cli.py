@@ -162,10 +162,15 @@ def test_an_interrupted_run_writes_what_finished(tiny_checkpoint, photo_folder, 
 def test_a_ctrl_c_after_the_last_photo_was_written_leaves_a_complete_run(capsys, tiny_checkpoint, photo_folder,
                                                                           tmp_path, monkeypatch, kind):
     """A Ctrl+C that lands once the last photo is written (in a cluster run: while the feeder
-    is asked for a batch that does not exist) was called an interrupted run: exit 130 and
-    "interrupted after N of N images", the file then kept as an unfinished one."""
+    is asked for a batch that does not exist) was called an interrupted run: exit 130,
+    "interrupted after N of N images", and an earlier file at -o kept, the finished results
+    set aside beside it as NAME.partial.EXT."""
     import vit_gui.cli.classify as classify_command
 
+    out = tmp_path / f"results.{kind}"
+    photos = sorted(p for p in photo_folder.iterdir() if p.is_file())
+    code, _, err = classify(capsys, photos[0], "--model", tiny_checkpoint, "--format", kind, "-o", out)
+    assert code == 0, err  # an earlier run's file, which only a complete run replaces
     every_photo = classify_command.classify_all
 
     def then_ctrl_c(*args, **kwargs):
@@ -173,16 +178,14 @@ def test_a_ctrl_c_after_the_last_photo_was_written_leaves_a_complete_run(capsys,
         raise KeyboardInterrupt  # as Python raises it when the signal comes while the run winds down
 
     monkeypatch.setattr(classify_command, "classify_all", then_ctrl_c)
-    out = tmp_path / f"results.{kind}"
-    photos = sorted(p for p in photo_folder.iterdir() if p.is_file())
-    code, _, err = classify(capsys, *photos, "--model", tiny_checkpoint, "--format", kind, "-o", out)
-    assert (code, err.splitlines()[-1]) == (0, f"vit-gui: Ctrl+C came after the last of the {len(photos)} images: "
-                                                "the run is complete"), err
+    code, _, err = classify(capsys, *photos, "--model", tiny_checkpoint, "--format", kind, "-o", out, "--force")
+    assert (code, err.splitlines()[-1]) == (0, "vit-gui: interrupted after every image was written (all "
+                                                f"{len(photos)}): the run is complete"), err
     text = out.read_text()
     records = strict_json(text) if kind == "json" else [strict_json(line) for line in text.splitlines()]
-    assert sorted(os.path.basename(r["path"]) for r in records) == [p.name for p in photos]
+    assert [os.path.basename(r["path"]) for r in records] == [p.name for p in photos]
     assert all(r["top"] for r in records)
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]  # -o written as a finished run
+    assert not [p.name for p in tmp_path.iterdir() if ".part" in p.name]  # neither NAME.partial.EXT nor a .part
 
 def test_the_json_writer_turns_a_stray_nan_into_null():
     from vit_gui.record import json_safe

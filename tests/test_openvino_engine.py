@@ -281,9 +281,11 @@ def test_a_ctrl_c_after_engines_are_released_is_still_a_ctrl_c(tiny_checkpoint, 
         loaded = Predictor.from_file(sys.argv[1])
         size = tuple(loaded.info.preprocessing.input_size)
         first = OpenVinoViT(loaded.model, "float32", size, threads=1)
-        first(torch.zeros(1, 3, *size))  # features only: the engine's second graph
         second = OpenVinoViT(loaded.model, "float32", size, threads=1)
-        second(torch.zeros(1, 3, *size))
+        with torch.no_grad():  # as the Predictor calls them (with gradients on, the torch model answers)
+            first(torch.zeros(1, 3, *size))  # features only: each engine's second graph
+            second(torch.zeros(1, 3, *size))
+        assert sorted(first._request_sets) == sorted(second._request_sets) == [False, True]
         del first  # the order they were made in (a list would let go of its last item first)
         gc.collect()
         del second

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import urllib.request
 import zipfile
+from email.parser import HeaderParser
 from pathlib import Path
 
 import pytest
@@ -91,11 +92,8 @@ class RangedFile(io.RawIOBase):
     """A file on a server, read by HTTP range requests (so zipfile reads a wheel's METADATA
     without downloading the wheel)."""
 
-    def __init__(self, url: str):
-        self.url, self.position = url, 0
-        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=60) as head:
-            self.size = int(head.headers["Content-Length"])
-        self.fetched = 0
+    def __init__(self, url: str, size: int):
+        self.url, self.size, self.position, self.fetched = url, size, 0, 0
 
     def readable(self):
         return True
@@ -107,8 +105,11 @@ class RangedFile(io.RawIOBase):
         return self.position
 
     def seek(self, offset, whence=io.SEEK_SET):
-        self.position = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence] + offset
-        return self.position
+        position = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence] + offset
+        if position < 0:
+            raise ValueError(f"negative seek position {position}")
+        self.position = position
+        return position
 
     def readinto(self, buffer):
         end = min(self.position + len(buffer), self.size)
@@ -117,7 +118,8 @@ class RangedFile(io.RawIOBase):
         asked = urllib.request.Request(self.url, headers={"Range": f"bytes={self.position}-{end - 1}"})
         with urllib.request.urlopen(asked, timeout=60) as answer:
             assert answer.status == 206, f"{self.url} answered a range request with {answer.status}"
-            data = answer.read()
+            data = answer.read(end - self.position + 1)
+        assert len(data) == end - self.position, f"{self.url} sent {len(data)} bytes for a range of {end - self.position}"
         buffer[:len(data)] = data
         self.position += len(data)
         self.fetched += len(data)
@@ -138,17 +140,21 @@ def declared_dependencies_here(spec: str) -> tuple[str, set[str], int]:
             _, wheel_version, _, tags = parse_wheel_filename(file["filename"])
             if str(wheel_version) == version:
                 wheels.update({tag: file for tag in tags})
-    chosen = next(wheels[tag] for tag in sys_tags() if tag in wheels)
-    remote = RangedFile(chosen["url"])
+    chosen = next((wheels[tag] for tag in sys_tags() if tag in wheels), None)
+    assert chosen is not None, f"no wheel of {spec} on the public index fits this machine"
+    size = chosen.get("size")  # the JSON index's (PEP 700), else the server's
+    if size is None:
+        with urllib.request.urlopen(urllib.request.Request(chosen["url"], method="HEAD"), timeout=60) as head:
+            size = head.headers["Content-Length"]
+    remote = RangedFile(chosen["url"], int(size))
     with zipfile.ZipFile(io.BufferedReader(remote, buffer_size=1 << 16)) as wheel:
         metadata_name = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
         metadata = wheel.read(metadata_name).decode()
     required = set()
-    for line in metadata.splitlines():
-        if line.startswith("Requires-Dist:"):
-            requirement = Requirement(line.split(":", 1)[1])
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                required.add(canonicalize_name(requirement.name))
+    for line in HeaderParser().parsestr(metadata).get_all("Requires-Dist", []):  # the headers, not the description
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            required.add(canonicalize_name(requirement.name))
     return chosen["filename"], required, remote.fetched
 
 

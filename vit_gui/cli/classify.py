@@ -122,7 +122,7 @@ def _run_classify(args, locks: list) -> int:
         except KeyboardInterrupt:
             interrupted = written < len(paths)  # a Ctrl+C after the last record was written leaves a finished run
             say(f"interrupted after {output.count} of {len(paths)} images: writing the {output.count} that finished"
-                if interrupted else f"Ctrl+C came after the last of the {len(paths)} images: the run is complete")
+                if interrupted else f"interrupted after every image was written (all {len(paths)}): the run is complete")
         except OutputFailed:
             interrupted = True  # what was written is kept; the rest needs room first (or a cluster that works)
         except BaseException:

@@ -50,7 +50,8 @@ def shared_core():
     stack pointing at freed memory, and the next Ctrl+C ended the process with a
     segmentation fault (tests/test_openvino_engine.py shows it). OpenVINO's documentation of
     ov::Core also recommends a single Core per application (plugins are not shared between
-    Cores)."""
+    Cores). The cost: the plugin keeps its idle stream executors (threads) after the models
+    go, one set per configuration used, reused by the next model of that configuration."""
     import openvino as ov
 
     with _CORE_LOCK:
