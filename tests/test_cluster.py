@@ -19,6 +19,7 @@ from vit_gui.cli import output as output_module
 ray_cluster_utils = pytest.importorskip("ray.cluster_utils")
 
 SMALL = {"object_store_memory": 100 * 2**20}
+REAL_ADD = output_module.Streamed.add  # what the tests' recording wraps, never a wrapper of its own
 
 
 def free_port() -> int:
@@ -51,17 +52,18 @@ def folder(tmp_path, photo_folder):
     return photo_folder
 
 
-def ctrl_c_after(count: int, monkeypatch) -> list:
-    """Ctrl+C once `count` records are written (the list of those written, to clear between runs)."""
-    real_add, added = output_module.Streamed.add, []
+def writes_recorded(monkeypatch, ctrl_c_at: int | None = None) -> list:
+    """The paths of the records written from now on (a list to clear between runs), and a
+    Ctrl+C once `ctrl_c_at` of them are. Each call replaces the last one's recording."""
+    added = []
 
-    def add_then_ctrl_c(self, record):
-        real_add(self, record)
+    def add_and_record(self, record):
+        REAL_ADD(self, record)
         added.append(record.path)
-        if len(added) == count:
+        if len(added) == ctrl_c_at:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(output_module.Streamed, "add", add_then_ctrl_c)
+    monkeypatch.setattr(output_module.Streamed, "add", add_and_record)
     return added
 
 
@@ -112,15 +114,12 @@ def test_resume_after_an_interrupted_cluster_run_does_only_the_rest(ray_cluster,
                                                                       monkeypatch, capsys):
     direct = ray_cluster[3]
     out = tmp_path / "results.jsonl"
-    real_add = output_module.Streamed.add
-    added = ctrl_c_after(4, monkeypatch)
+    added = writes_recorded(monkeypatch, ctrl_c_at=4)
     assert classify(folder, tiny_checkpoint, out, "--batch-size", "1", "--cluster", direct) == 130
     first = records(out)
     done = {r["path"] for r in first if r["error"] is None}  # a photo that failed is tried again
     assert len(first) == 4
-    added.clear()
-    monkeypatch.setattr(output_module.Streamed, "add", lambda self, record: (real_add(self, record),
-                                                                             added.append(record.path)))
+    added = writes_recorded(monkeypatch)
     assert classify(folder, tiny_checkpoint, out, "--batch-size", "1", "--cluster", direct, "--resume") == 1
     assert f"{len(done)} photos already there, {13 - len(done)} to go" in capsys.readouterr().err
     every = [r["path"] for r in records(out)]
@@ -176,7 +175,7 @@ def test_an_interrupted_cluster_run_leaves_nothing_running_here(ray_cluster, tin
     likely cause of CI's death in this file). Every thread the command starts must be gone
     when it returns."""
     direct = ray_cluster[3]
-    added = ctrl_c_after(2, monkeypatch)
+    added = writes_recorded(monkeypatch, ctrl_c_at=2)
     for run in range(2):
         before = set(threading.enumerate())
         added.clear()

@@ -157,7 +157,6 @@ def test_an_interrupted_run_writes_what_finished(tiny_checkpoint, photo_folder, 
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]  # no half file left
 
 
-
 @pytest.mark.parametrize("kind", ["json", "jsonl"])
 def test_a_ctrl_c_after_the_last_photo_was_written_leaves_a_complete_run(capsys, tiny_checkpoint, photo_folder,
                                                                           tmp_path, monkeypatch, kind):
@@ -186,6 +185,7 @@ def test_a_ctrl_c_after_the_last_photo_was_written_leaves_a_complete_run(capsys,
     assert [os.path.basename(r["path"]) for r in records] == [p.name for p in photos]
     assert all(r["top"] for r in records)
     assert not [p.name for p in tmp_path.iterdir() if ".part" in p.name]  # neither NAME.partial.EXT nor a .part
+
 
 def test_the_json_writer_turns_a_stray_nan_into_null():
     from vit_gui.record import json_safe
